@@ -1,0 +1,154 @@
+//! Reading the policy version's configuration: the JSON document marketers edit.
+//!
+//! Values are addressed with RFC 6901 JSON pointers (`/variants/gold/headline`). Inside the host
+//! each read is a host call that looks the value up in the already-parsed document, so a decision
+//! pays only for the values it reads, not for parsing the whole config.
+
+use crate::PolicyError;
+use serde::de::DeserializeOwned;
+
+/// A value read from the config document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigValue {
+    Null,
+    Boolean(bool),
+    Number(f64),
+    Text(String),
+    /// An array of this length; read elements as `{pointer}/{index}`.
+    Array(u32),
+    /// An object with these keys in document order; read members as `{pointer}/{key}`.
+    Object(Vec<String>),
+}
+
+/// The configuration of the policy version being run.
+#[derive(Debug)]
+pub struct Config {
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// The host holds the parsed document.
+    #[cfg(target_arch = "wasm32")]
+    Host,
+    /// A document in this process: native tests and tools.
+    #[cfg(not(target_arch = "wasm32"))]
+    Document(serde_json::Value),
+}
+
+impl Config {
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn host() -> Config {
+        Config { source: Source::Host }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn host() -> Config {
+        Config::from_json(serde_json::Value::Null)
+    }
+
+    /// A config backed by a JSON document, for native tests (`null` when a policy has none).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_json(document: serde_json::Value) -> Config {
+        Config { source: Source::Document(document) }
+    }
+
+    /// The value at a JSON pointer, if present.
+    pub fn get(&self, pointer: &str) -> Option<ConfigValue> {
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Host => {
+                use crate::__private::tailor::policy::host::{self, ConfigValue as W};
+                host::config_get(pointer).map(|v| match v {
+                    W::Null => ConfigValue::Null,
+                    W::Boolean(b) => ConfigValue::Boolean(b),
+                    W::Number(n) => ConfigValue::Number(n),
+                    W::Text(s) => ConfigValue::Text(s),
+                    W::Array(n) => ConfigValue::Array(n),
+                    W::Object(keys) => ConfigValue::Object(keys),
+                })
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Source::Document(doc) => doc.pointer(pointer).map(|v| match v {
+                serde_json::Value::Null => ConfigValue::Null,
+                serde_json::Value::Bool(b) => ConfigValue::Boolean(*b),
+                serde_json::Value::Number(n) => ConfigValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+                serde_json::Value::String(s) => ConfigValue::Text(s.clone()),
+                serde_json::Value::Array(a) => ConfigValue::Array(a.len() as u32),
+                serde_json::Value::Object(o) => ConfigValue::Object(o.keys().cloned().collect()),
+            }),
+        }
+    }
+
+    /// The text at a pointer; `None` if absent or not a string.
+    pub fn text(&self, pointer: &str) -> Option<String> {
+        match self.get(pointer)? {
+            ConfigValue::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number at a pointer; `None` if absent or not a number.
+    pub fn number(&self, pointer: &str) -> Option<f64> {
+        match self.get(pointer)? {
+            ConfigValue::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The boolean at a pointer; `None` if absent or not a boolean.
+    pub fn boolean(&self, pointer: &str) -> Option<bool> {
+        match self.get(pointer)? {
+            ConfigValue::Boolean(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The keys of the object at a pointer (empty if absent or not an object).
+    pub fn keys(&self, pointer: &str) -> Vec<String> {
+        match self.get(pointer) {
+            Some(ConfigValue::Object(keys)) => keys,
+            _ => Vec::new(),
+        }
+    }
+
+    /// The length of the array at a pointer (0 if absent or not an array).
+    pub fn len(&self, pointer: &str) -> usize {
+        match self.get(pointer) {
+            Some(ConfigValue::Array(n)) => n as usize,
+            _ => 0,
+        }
+    }
+
+    /// A required text value: a missing or mistyped one is a `missing_config` error naming it.
+    pub fn require_text(&self, pointer: &str) -> Result<String, PolicyError> {
+        self.text(pointer).ok_or_else(|| missing(pointer, "a string"))
+    }
+
+    /// A required number: a missing or mistyped one is a `missing_config` error naming it.
+    pub fn require_number(&self, pointer: &str) -> Result<f64, PolicyError> {
+        self.number(pointer).ok_or_else(|| missing(pointer, "a number"))
+    }
+
+    /// Deserializes the subtree at a pointer into `T`.
+    pub fn json<T: DeserializeOwned>(&self, pointer: &str) -> Result<T, PolicyError> {
+        let parsed = match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Host => {
+                let text = crate::__private::tailor::policy::host::config_json(pointer)
+                    .ok_or_else(|| missing(pointer, "present"))?;
+                serde_json::from_str(&text)
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Source::Document(doc) => {
+                let value = doc.pointer(pointer).ok_or_else(|| missing(pointer, "present"))?;
+                T::deserialize(value)
+            }
+        };
+        parsed.map_err(|e| PolicyError::new("invalid_config", format!("config {pointer}: {e}")))
+    }
+}
+
+fn missing(pointer: &str, what: &str) -> PolicyError {
+    PolicyError::new("missing_config", format!("config {pointer:?} must be {what}"))
+}

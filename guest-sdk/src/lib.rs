@@ -1,0 +1,139 @@
+//! Write tailor personalization policies in Rust.
+//!
+//! A policy implements [`Policy`] and exports itself with [`export_policy!`]; that is all the
+//! glue there is. The same code is unit-testable natively with plain `cargo test`
+//! (see [`testing`]), and builds to a `wasm32-wasip2` component that any tailor host runs.
+//!
+//! ```ignore
+//! use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request};
+//!
+//! struct Hello;
+//!
+//! impl Policy for Hello {
+//!     fn decide(request: &Request) -> Result<Decision, PolicyError> {
+//!         let headline = request.config.text("/headline").unwrap_or_else(|| "Welcome".into());
+//!         Ok(Decision::new(Reason::Static).render("headline", headline))
+//!     }
+//! }
+//!
+//! tailor_guest::export_policy!(Hello);
+//! ```
+
+// Lets generated code name this crate by its public path from inside it too.
+extern crate self as tailor_guest;
+
+pub mod config;
+pub mod experiment;
+pub mod log;
+pub mod rank;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use config::{Config, ConfigValue};
+pub use experiment::{Arm, assign};
+pub use tailor_types::{
+    Candidate, Channel, Consent, Context, Decision, DeviceClass, Event, Experiment, Loyalty, Page,
+    PolicyError, Profile, RankedItem, Reason, Value,
+};
+/// The bindings generator the SDK is built on, for authors who need something it does not wrap.
+pub use wit_bindgen;
+
+/// Everything one decision is made from.
+#[derive(Debug)]
+pub struct Request {
+    pub context: Context,
+    pub profile: Profile,
+    pub candidates: Vec<Candidate>,
+    /// This policy version's configuration document.
+    pub config: Config,
+}
+
+impl Request {
+    /// The unit experiments bucket on: the customer id, else the anonymous visitor id.
+    pub fn unit_id(&self) -> Option<&str> {
+        self.profile.customer_id.as_deref().or(self.context.anonymous_id.as_deref())
+    }
+
+    /// Whether the customer allows personalization. Policies should fall back to
+    /// non-personalized content when this is `false`.
+    pub fn may_personalize(&self) -> bool {
+        self.profile.consent.personalization
+    }
+}
+
+/// A personalization policy: decides one slot from a request.
+pub trait Policy {
+    /// Decides the slot. An `Err` makes the host serve the slot's fallback with reason `ERROR`.
+    fn decide(request: &Request) -> Result<Decision, PolicyError>;
+}
+
+/// Builder-style helpers on [`Decision`] for policy code.
+pub trait DecisionExt: Sized {
+    /// Sets the chosen variant.
+    fn variant(self, variant: impl Into<String>) -> Self;
+    /// Adds a key/value for the channel to render.
+    fn render(self, key: impl Into<String>, value: impl Into<String>) -> Self;
+    /// Sets how long the channel may reuse the decision.
+    fn ttl(self, seconds: u32) -> Self;
+    /// Records the experiment assignment.
+    fn experiment(self, experiment: Experiment) -> Self;
+    /// Sets the ranked items.
+    fn items(self, items: Vec<RankedItem>) -> Self;
+}
+
+impl DecisionExt for Decision {
+    fn variant(mut self, variant: impl Into<String>) -> Self {
+        self.variant = Some(variant.into());
+        self
+    }
+
+    fn render(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.render.push((key.into(), value.into()));
+        self
+    }
+
+    fn ttl(mut self, seconds: u32) -> Self {
+        self.ttl_seconds = Some(seconds);
+        self
+    }
+
+    fn experiment(mut self, experiment: Experiment) -> Self {
+        self.experiment = Some(experiment);
+        self
+    }
+
+    fn items(mut self, items: Vec<RankedItem>) -> Self {
+        self.items = items;
+        self
+    }
+}
+
+/// Exports a [`Policy`] implementation as the component's `decide` function.
+///
+/// Use it once, at the crate root of a policy built as a `cdylib`.
+#[macro_export]
+macro_rules! export_policy {
+    ($policy:ty) => {
+        const _: () = {
+            struct TailorPolicyExport;
+
+            impl $crate::__private::Guest for TailorPolicyExport {
+                fn decide(
+                    context: $crate::__private::wit::Context,
+                    profile: $crate::__private::wit::Profile,
+                    candidates: ::std::vec::Vec<$crate::__private::wit::Candidate>,
+                ) -> ::std::result::Result<
+                    $crate::__private::wit::Decision,
+                    $crate::__private::wit::PolicyError,
+                > {
+                    $crate::__private::decide::<$policy>(context, profile, candidates)
+                }
+            }
+
+            $crate::__private::export!(TailorPolicyExport with_types_in $crate::__private);
+        };
+    };
+}
