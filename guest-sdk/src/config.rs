@@ -149,6 +149,57 @@ impl Config {
     }
 }
 
+/// Builds a JSON pointer from path segments, escaping `~` and `/` inside them
+/// (`pointer(&["segments", "a/b"])` is `/segments/a~1b`).
+pub fn pointer(segments: &[&str]) -> String {
+    let mut out = String::with_capacity(segments.iter().map(|s| s.len() + 1).sum());
+    for segment in segments {
+        out.push('/');
+        for c in segment.chars() {
+            match c {
+                '~' => out.push_str("~0"),
+                '/' => out.push_str("~1"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
 fn missing(pointer: &str, what: &str) -> PolicyError {
     PolicyError::new("missing_config", format!("config {pointer:?} must be {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pointers_escape_segments() {
+        assert_eq!(pointer(&[]), "");
+        assert_eq!(pointer(&["variants", "gold"]), "/variants/gold");
+        assert_eq!(pointer(&["a/b", "c~d"]), "/a~1b/c~0d");
+    }
+
+    #[test]
+    fn typed_reads_and_errors_name_the_pointer() {
+        let config = Config::from_json(json!({
+            "headline": "Spring", "weight": 2, "on": true,
+            "arms": {"a": 1, "b": 2}, "list": [1, 2, 3]
+        }));
+        assert_eq!(config.text("/headline").as_deref(), Some("Spring"));
+        assert_eq!(config.number("/weight"), Some(2.0));
+        assert_eq!(config.boolean("/on"), Some(true));
+        assert_eq!(config.keys("/arms"), ["a", "b"]);
+        assert_eq!(config.len("/list"), 3);
+        assert_eq!(config.text("/weight"), None);
+        let err = config.require_text("/missing").unwrap_err();
+        assert_eq!(err.code, "missing_config");
+        assert!(err.message.contains("/missing"), "{}", err.message);
+        let arms: std::collections::BTreeMap<String, u32> = config.json("/arms").unwrap();
+        assert_eq!(arms.len(), 2);
+        let err = config.json::<Vec<String>>("/arms").unwrap_err();
+        assert_eq!(err.code, "invalid_config");
+    }
 }

@@ -32,7 +32,7 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private;
 
-pub use config::{Config, ConfigValue};
+pub use config::{Config, ConfigValue, pointer};
 pub use experiment::{Arm, assign};
 pub use tailor_types::{
     Candidate, Channel, Consent, Context, Decision, DeviceClass, Event, Experiment, Loyalty, Page,

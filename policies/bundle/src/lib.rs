@@ -1,0 +1,3 @@
+#[derive(Debug)]
+pub struct BundledPolicy;
+pub const ALL: &[BundledPolicy] = &[];

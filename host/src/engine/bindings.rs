@@ -1,0 +1,88 @@
+//! The host side of the `tailor:policy@0.1.0` contract: generated bindings (private) and the
+//! host functions a policy may call.
+
+use super::state::DecisionState;
+use wasmtime::component::{HasSelf, Linker};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit/policy-0.1.0",
+        world: "tailor:policy/policy@0.1.0",
+        // The contract's records are the shared `tailor-types`, lowered without conversion.
+        with: {
+            "tailor:policy/types": crate::engine::bindings::contract_types,
+        },
+    });
+}
+
+/// The `types` interface of the contract, mapped onto `tailor-types` (whose derives match the
+/// WIT records field for field; wasmtime type-checks them when a policy is loaded). The interface
+/// has no functions, so its `Host` side is empty.
+pub mod contract_types {
+    pub use tailor_types::*;
+
+    pub trait Host {}
+    impl<T: ?Sized> Host for T {}
+    pub trait HostWithStore<T>: wasmtime::component::HasData {}
+    impl<H: ?Sized + wasmtime::component::HasData, T> HostWithStore<T> for H {}
+
+    pub fn add_to_linker<T, D>(
+        _linker: &mut wasmtime::component::Linker<T>,
+        _host_getter: fn(&mut T) -> D::Data<'_>,
+    ) -> wasmtime::Result<()>
+    where
+        D: HostWithStore<T>,
+    {
+        Ok(())
+    }
+}
+
+pub(crate) use generated::PolicyPre;
+use generated::tailor::policy::host::{self, ConfigValue, LogLevel};
+
+pub(crate) fn add_to_linker(linker: &mut Linker<DecisionState>) -> wasmtime::Result<()> {
+    generated::Policy::add_to_linker::<DecisionState, HasSelf<DecisionState>>(linker, |state| state)
+}
+
+impl host::Host for DecisionState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        if self.log_lines >= self.limits.max_log_lines {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log_lines += 1;
+        let mut message = message;
+        if message.len() > self.limits.max_log_line_bytes {
+            let mut cut = self.limits.max_log_line_bytes;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let policy = &*self.policy;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "tailor::policy", policy, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "tailor::policy", policy, "{message}"),
+            LogLevel::Info => tracing::info!(target: "tailor::policy", policy, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "tailor::policy", policy, "{message}"),
+            LogLevel::Error => tracing::error!(target: "tailor::policy", policy, "{message}"),
+        }
+    }
+
+    fn config_get(&mut self, pointer: String) -> Option<ConfigValue> {
+        use serde_json::Value;
+        self.config.get(&pointer).map(|value| match value {
+            Value::Null => ConfigValue::Null,
+            Value::Bool(b) => ConfigValue::Boolean(*b),
+            Value::Number(n) => ConfigValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+            Value::String(s) => ConfigValue::Text(s.clone()),
+            Value::Array(a) => ConfigValue::Array(a.len().try_into().unwrap_or(u32::MAX)),
+            Value::Object(o) => ConfigValue::Object(o.keys().cloned().collect()),
+        })
+    }
+
+    fn config_json(&mut self, pointer: String) -> Option<String> {
+        self.config.get(&pointer).map(|value| value.to_string())
+    }
+}

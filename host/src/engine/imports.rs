@@ -1,0 +1,68 @@
+//! Which imports a policy may have: the contract's host interface and the inert WASI subset
+//! that Rust's standard library links (see `std_shim.rs`). Anything else is refused by name.
+
+use super::LoadError;
+use wasmtime::component::Component;
+
+/// Interfaces a policy may import, by name without version, with the versions accepted.
+const ALLOWED: &[(&str, &str)] = &[
+    ("tailor:policy/host", "0.1."),
+    ("tailor:policy/types", "0.1."),
+    ("wasi:io/error", "0.2."),
+    ("wasi:io/poll", "0.2."),
+    ("wasi:io/streams", "0.2."),
+    ("wasi:cli/environment", "0.2."),
+    ("wasi:cli/exit", "0.2."),
+    ("wasi:cli/stdin", "0.2."),
+    ("wasi:cli/stdout", "0.2."),
+    ("wasi:cli/stderr", "0.2."),
+    ("wasi:cli/terminal-input", "0.2."),
+    ("wasi:cli/terminal-output", "0.2."),
+    ("wasi:cli/terminal-stdin", "0.2."),
+    ("wasi:cli/terminal-stdout", "0.2."),
+    ("wasi:cli/terminal-stderr", "0.2."),
+];
+
+/// Why a known-but-denied interface is refused, for the error message.
+fn why_denied(interface: &str) -> &'static str {
+    match interface.split('/').next().unwrap_or("") {
+        "wasi:filesystem" => "policies get no filesystem",
+        "wasi:sockets" | "wasi:http" => "policies get no network",
+        "wasi:clocks" => "policies read the time from the context's `now-ms`",
+        "wasi:random" => "decisions must be deterministic; use the SDK's bucketing",
+        _ if interface.starts_with("tailor:policy/") => "this contract version is not supported",
+        _ => "it is not part of the tailor:policy contract",
+    }
+}
+
+/// Checks every import of a component against the allow-list.
+pub(crate) fn check(name: &str, component: &Component, engine: &wasmtime::Engine) -> Result<(), LoadError> {
+    for (import, _) in component.component_type().imports(engine) {
+        let (interface, version) = import.split_once('@').unwrap_or((import, ""));
+        let allowed = ALLOWED
+            .iter()
+            .any(|(allowed, versions)| *allowed == interface && version.starts_with(versions));
+        if !allowed {
+            return Err(LoadError::ForbiddenImport {
+                name: name.to_owned(),
+                import: import.to_owned(),
+                why: why_denied(interface),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denial_reasons_name_the_capability() {
+        assert_eq!(why_denied("wasi:filesystem/preopens"), "policies get no filesystem");
+        assert_eq!(why_denied("wasi:sockets/tcp"), "policies get no network");
+        assert!(why_denied("wasi:clocks/wall-clock").contains("now-ms"));
+        assert!(why_denied("tailor:policy/host").contains("version"));
+        assert!(why_denied("acme:evil/thing").contains("not part"));
+    }
+}

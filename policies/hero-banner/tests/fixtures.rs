@@ -1,0 +1,5 @@
+#[test]
+fn fixture_cases_pass_natively() {
+    let passed = tailor_guest::testing::check_fixtures::<hero_banner::HeroBanner>(env!("CARGO_MANIFEST_DIR").as_ref());
+    assert!(passed >= 4);
+}
