@@ -1,0 +1,50 @@
+//! Every bundled example policy passes its fixture cases as a component in the host, exactly
+//! as it does natively.
+
+use tailor_host::{Engine, EngineConfig, PolicySource};
+use tailor_types::fixture;
+
+fn check(policy: &tailor_policies::BundledPolicy) {
+    let engine = Engine::new(EngineConfig { max_concurrent_decisions: 4, ..EngineConfig::default() }).unwrap();
+    let loaded = engine
+        .load(PolicySource { name: policy.name, component: policy.component, config: policy.config, limits: None })
+        .unwrap_or_else(|e| panic!("{}: {e:#}", policy.name));
+    let cases = fixture::load_cases(policy.fixtures_dir.as_ref()).unwrap();
+    assert!(!cases.is_empty(), "{} has no fixture cases", policy.name);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let loaded = match &case.config {
+            Some(config) => {
+                let text = config.to_string();
+                engine
+                    .load(PolicySource { name: policy.name, component: policy.component, config: Some(&text), limits: None })
+                    .unwrap()
+            }
+            None => loaded.clone(),
+        };
+        let outcome = engine.decide(&loaded, &case.context, &case.profile, &case.candidates);
+        let outcome = outcome.map_err(|e| match e.code {
+            // The guest's own error code leads the message: compare on it as the native run does.
+            tailor_host::ErrorCode::PolicyError => {
+                let code = e.message.split(':').next().unwrap_or_default().to_owned();
+                tailor_types::PolicyError::new(code, e.message)
+            }
+            other => tailor_types::PolicyError::new(other.as_str(), e.message),
+        });
+        if let Err(diff) = case.expected.check(&outcome) {
+            failures.push(format!("{}: {diff}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{} failed:\n{}", policy.name, failures.join("\n"));
+}
+
+macro_rules! fixture_test {
+    ($ident:ident, $policy:path) => {
+        #[test]
+        fn $ident() {
+            check(&$policy);
+        }
+    };
+}
+
+tailor_policies::foreach_policy!(fixture_test);

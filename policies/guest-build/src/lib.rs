@@ -1,0 +1,158 @@
+//! Builds guest policies to `wasm32-wasip2` components from a build script.
+//!
+//! The pattern of wasmtime's `test-programs/artifacts`: the build script runs cargo for the wasm
+//! target with its own target directory under `OUT_DIR` (so it never waits on the outer cargo's
+//! lock), with the outer `RUSTFLAGS` removed (they are for the host), prints `rerun-if-changed`
+//! for every input, and generates one constant per component plus a `foreach_…!` macro, so a
+//! component that no test names fails to compile the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The wasm target every policy is built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// Cargo profile the guests are built with (defined in the workspace manifest).
+pub const PROFILE: &str = "guest";
+
+/// A guest crate to build.
+#[derive(Debug, Clone)]
+pub struct Guest {
+    /// Cargo package name, for example `hero-banner`.
+    pub package: String,
+    /// The crate's directory.
+    pub dir: PathBuf,
+}
+
+impl Guest {
+    /// `hero-banner` → `HERO_BANNER`.
+    pub fn const_name(&self) -> String {
+        self.package.replace('-', "_").to_uppercase()
+    }
+
+    /// `hero-banner` → `hero_banner`.
+    pub fn ident(&self) -> String {
+        self.package.replace('-', "_")
+    }
+}
+
+/// Every crate directory directly under `dir` that has a `Cargo.toml`, except those named in
+/// `skip`, sorted by name.
+pub fn guests_in(dir: &Path, skip: &[&str]) -> Vec<Guest> {
+    let mut guests: Vec<Guest> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.join("Cargo.toml").is_file())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            (!skip.contains(&name.as_str())).then_some(Guest { package: name, dir: path })
+        })
+        .collect();
+    guests.sort_by(|a, b| a.package.cmp(&b.package));
+    guests
+}
+
+/// Makes sure the wasm target's standard library is installed, adding it with rustup if not.
+pub fn ensure_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    if libdir.as_deref().is_some_and(has_std) {
+        return;
+    }
+    println!("cargo:warning=installing the {TARGET} target with rustup (needed to build policies)");
+    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("`rustup target add {TARGET}` failed ({status}); install the target and retry"),
+        Err(e) => panic!("the {TARGET} target is missing and rustup could not be run ({e}); install the target"),
+    }
+}
+
+fn has_std(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        })
+        .unwrap_or(false)
+}
+
+/// Builds the guests and returns the path of each component, in the order given.
+pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
+    ensure_target();
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
+    let target_dir = out_dir.join("guests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args(["build", "--target", TARGET, "--profile", PROFILE])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for guest in guests {
+        cmd.args(["-p", &guest.package]);
+    }
+    // The outer build's flags and overrides are for the host, not for the guests.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_LLVM_COV",
+        "LLVM_PROFILE_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (var, _) in std::env::vars() {
+        if var.starts_with("CARGO_PROFILE_") || var.starts_with("CARGO_FEATURE_") || var.starts_with("CARGO_CFG_") {
+            cmd.env_remove(var);
+        }
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("running cargo for the guests: {e}"));
+    assert!(status.success(), "building guest policies failed ({status}); see the cargo output above");
+
+    for path in rerun_inputs(workspace, guests) {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    println!("cargo:rerun-if-env-changed=RUSTUP_TOOLCHAIN");
+
+    guests
+        .iter()
+        .map(|guest| {
+            let file = format!("{}.wasm", guest.ident());
+            let path = target_dir.join(TARGET).join(PROFILE).join(file);
+            assert!(path.is_file(), "cargo reported success but {} is missing", path.display());
+            path
+        })
+        .collect()
+}
+
+/// Everything a guest component depends on in this workspace.
+fn rerun_inputs(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
+    let mut inputs: Vec<PathBuf> = guests.iter().map(|g| g.dir.clone()).collect();
+    for shared in ["guest-sdk", "types", "bucketing", "wit", "Cargo.toml", "Cargo.lock", ".cargo"] {
+        inputs.push(workspace.join(shared));
+    }
+    // A missing path would make cargo rerun the script on every build.
+    inputs.retain(|path| path.exists());
+    inputs
+}
+
+/// The workspace root, from a build script's manifest directory.
+pub fn workspace_root(manifest_dir: &Path) -> PathBuf {
+    manifest_dir
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("[workspace]"))
+        })
+        .unwrap_or_else(|| panic!("no workspace root above {}", manifest_dir.display()))
+        .to_path_buf()
+}

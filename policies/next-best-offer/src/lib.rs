@@ -1,0 +1,201 @@
+//! Next-best-offer for email and app.
+//!
+//! Scores every candidate offer with a small logistic model — category affinity, recently viewed
+//! categories, carted and already-purchased items (event signals decay with a half-life), the
+//! offer's discount and margin, and a loyalty-tier boost — whose weights live in the config, so
+//! a data scientist retrains and publishes weights without a code change. Offers under
+//! `/min_score` are dropped, at most `/max_per_category` per `category:` tag are kept, and the
+//! best `/top_k` are returned.
+//!
+//! Without personalization consent only the non-personal features count (reason `DEFAULT`). On a
+//! channel listed in `/marketing_consent_channels` a customer without marketing consent gets no
+//! offers at all (reason `DISABLED`).
+
+use tailor_guest::rank::{diversify, rank, top_k};
+use tailor_guest::{Candidate, Config, Decision, DecisionExt, Policy, PolicyError, Profile, Reason, Request, pointer};
+
+#[derive(Debug)]
+pub struct NextBestOffer;
+
+/// The model's weights, read from `/model`.
+#[derive(Debug, Clone, Copy)]
+struct Weights {
+    bias: f64,
+    affinity: f64,
+    viewed_category: f64,
+    carted_item: f64,
+    purchased_item: f64,
+    discount: f64,
+    margin: f64,
+    tier_boost: f64,
+}
+
+impl Weights {
+    fn read(config: &Config, tier: Option<&str>) -> Result<Weights, PolicyError> {
+        let w = |name: &str| config.require_number(&pointer(&["model", name]));
+        Ok(Weights {
+            bias: w("bias")?,
+            affinity: w("affinity")?,
+            viewed_category: w("viewed_category")?,
+            carted_item: w("carted_item")?,
+            purchased_item: w("purchased_item")?,
+            discount: w("discount")?,
+            margin: w("margin")?,
+            tier_boost: tier
+                .and_then(|tier| config.number(&pointer(&["model", "tier_boost", tier])))
+                .unwrap_or(0.0),
+        })
+    }
+}
+
+/// What the customer's recent events say about one candidate.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Signals {
+    viewed_category: f64,
+    carted: f64,
+    purchased: f64,
+}
+
+fn category(candidate: &Candidate) -> Option<&str> {
+    candidate.tags.iter().find_map(|t| t.strip_prefix("category:"))
+}
+
+/// Event signals for a candidate, each event weighted by `0.5^(age / half-life)`; the category
+/// view signal saturates at 3.
+fn signals(profile: &Profile, candidate: &Candidate, now_ms: i64, half_life_hours: f64) -> Signals {
+    let category = category(candidate);
+    let mut s = Signals::default();
+    for event in &profile.recent_events {
+        let age_hours = ((now_ms - event.at_ms).max(0) as f64) / 3_600_000.0;
+        let weight = 0.5f64.powf(age_hours / half_life_hours);
+        let same_item = event.item_id.as_deref() == Some(candidate.id.as_str());
+        match event.kind.as_str() {
+            "product_view" | "page_view" if category.is_some() && event.category.as_deref() == category => {
+                s.viewed_category += weight;
+            }
+            "add_to_cart" if same_item => s.carted += weight,
+            "purchase" if same_item => s.purchased += weight,
+            _ => {}
+        }
+    }
+    s.viewed_category = s.viewed_category.min(3.0);
+    s
+}
+
+fn score(w: &Weights, candidate: &Candidate, personal: Option<(f64, Signals)>) -> f64 {
+    let mut z = w.bias
+        + w.discount * candidate.number("discount").unwrap_or(0.0)
+        + w.margin * candidate.number("margin").unwrap_or(0.0);
+    if let Some((affinity, s)) = personal {
+        z += w.affinity * affinity
+            + w.viewed_category * s.viewed_category
+            + w.carted_item * s.carted
+            + w.purchased_item * s.purchased
+            + w.tier_boost;
+    }
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl Policy for NextBestOffer {
+    fn decide(request: &Request) -> Result<Decision, PolicyError> {
+        let config = &request.config;
+        let (profile, context) = (&request.profile, &request.context);
+        let ttl = config.number("/ttl_seconds").unwrap_or(3600.0) as u32;
+        let model = config.text("/model/version").unwrap_or_default();
+
+        let needs_marketing = (0..config.len("/marketing_consent_channels")).any(|i| {
+            config.text(&format!("/marketing_consent_channels/{i}")).as_deref() == Some(context.channel.as_str())
+        });
+        if needs_marketing && !profile.consent.marketing {
+            return Ok(Decision::new(Reason::Disabled).ttl(ttl).render("model", model));
+        }
+
+        let personal = request.may_personalize() && !profile.is_anonymous();
+        let weights = Weights::read(config, if personal { profile.loyalty_tier() } else { None })?;
+        let half_life = config.number("/half_life_hours").filter(|h| *h > 0.0).unwrap_or(72.0);
+        let min_score = config.number("/min_score").unwrap_or(0.0);
+        let ranked = rank(&request.candidates, |candidate| {
+            let features = personal.then(|| {
+                let affinity = category(candidate).map_or(0.0, |c| profile.affinity(c));
+                (affinity, signals(profile, candidate, context.now_ms, half_life))
+            });
+            Some(score(&weights, candidate, features)).filter(|s| *s >= min_score)
+        });
+        let max_per_category = config.number("/max_per_category").unwrap_or(f64::MAX) as usize;
+        let k = config.number("/top_k").unwrap_or(3.0) as usize;
+        let items = top_k(&diversify(ranked, "category:", max_per_category), k);
+        let reason = if personal { Reason::TargetingMatch } else { Reason::Default };
+        Ok(Decision::new(reason).items(items).ttl(ttl).render("model", model))
+    }
+}
+
+tailor_guest::export_policy!(NextBestOffer);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tailor_guest::{Event, testing};
+
+    fn candidate(id: &str, category: &str, discount: f64) -> Candidate {
+        Candidate {
+            id: id.into(),
+            tags: vec![format!("category:{category}")],
+            numbers: vec![("discount".into(), discount), ("margin".into(), 0.3)],
+        }
+    }
+
+    fn event(kind: &str, item: Option<&str>, category: &str, at_ms: i64) -> Event {
+        Event { kind: kind.into(), item_id: item.map(Into::into), category: Some(category.into()), value: None, at_ms }
+    }
+
+    #[test]
+    fn event_signals_decay_with_age() {
+        let c = candidate("sku-1", "shoes", 0.0);
+        let profile = Profile {
+            recent_events: vec![
+                event("product_view", None, "shoes", 0),
+                event("add_to_cart", Some("sku-1"), "shoes", 0),
+                event("purchase", Some("sku-2"), "shoes", 0),
+            ],
+            ..Profile::default()
+        };
+        let now = signals(&profile, &c, 0, 72.0);
+        assert_eq!(now, Signals { viewed_category: 1.0, carted: 1.0, purchased: 0.0 });
+        let later = signals(&profile, &c, 72 * 3_600_000, 72.0);
+        assert!((later.carted - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn views_saturate() {
+        let c = candidate("sku-1", "shoes", 0.0);
+        let profile = Profile {
+            recent_events: (0..10).map(|_| event("product_view", None, "shoes", 0)).collect(),
+            ..Profile::default()
+        };
+        assert_eq!(signals(&profile, &c, 0, 72.0).viewed_category, 3.0);
+    }
+
+    #[test]
+    fn weights_come_from_config_and_missing_ones_are_named() {
+        let mut config = testing::load_config(env!("CARGO_MANIFEST_DIR").as_ref());
+        config["model"].as_object_mut().unwrap().remove("margin");
+        let err = testing::decide::<NextBestOffer>(
+            tailor_guest::Context::new(tailor_guest::Channel::App, "nbo", 0),
+            Profile::default(),
+            vec![candidate("a", "bags", 0.1)],
+            config,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, "missing_config");
+        assert!(err.message.contains("/model/margin"), "{}", err.message);
+    }
+
+    #[test]
+    fn purchased_items_sink() {
+        let w = Weights { bias: 0.0, affinity: 0.0, viewed_category: 0.0, carted_item: 0.0, purchased_item: -4.0, discount: 0.0, margin: 0.0, tier_boost: 0.0 };
+        let c = candidate("sku-1", "shoes", 0.0);
+        let bought = score(&w, &c, Some((0.0, Signals { purchased: 1.0, ..Signals::default() })));
+        let fresh = score(&w, &c, Some((0.0, Signals::default())));
+        assert!(bought < fresh);
+    }
+}
