@@ -20,8 +20,14 @@ pub enum LoadError {
         #[source]
         source: wasmtime::Error,
     },
-    #[error("policy `{name}` imports `{import}`, which tailor does not provide: {why}")]
-    ForbiddenImport { name: String, import: String, why: &'static str },
+    #[error("policy `{name}` imports `{import}`, which tailor does not provide: {why}{}", also(others))]
+    ForbiddenImport {
+        name: String,
+        import: String,
+        why: &'static str,
+        /// Further forbidden imports, less serious than `import`.
+        others: Vec<String>,
+    },
     #[error("policy `{name}` does not implement the tailor:policy/policy@0.1.0 world")]
     WrongWorld {
         name: String,
@@ -36,6 +42,10 @@ pub enum LoadError {
         #[source]
         source: EngineError,
     },
+}
+
+fn also(others: &[String]) -> String {
+    if others.is_empty() { String::new() } else { format!(" (also imports {})", others.join(", ")) }
 }
 
 /// Why a decision fell back. Stable, machine-readable, and a bounded metric label.

@@ -35,22 +35,42 @@ fn why_denied(interface: &str) -> &'static str {
     }
 }
 
-/// Checks every import of a component against the allow-list.
-pub(crate) fn check(name: &str, component: &Component, engine: &wasmtime::Engine) -> Result<(), LoadError> {
-    for (import, _) in component.component_type().imports(engine) {
-        let (interface, version) = import.split_once('@').unwrap_or((import, ""));
-        let allowed = ALLOWED
-            .iter()
-            .any(|(allowed, versions)| *allowed == interface && version.starts_with(versions));
-        if !allowed {
-            return Err(LoadError::ForbiddenImport {
-                name: name.to_owned(),
-                import: import.to_owned(),
-                why: why_denied(interface),
-            });
-        }
+/// How serious a denied import is, so the error leads with the capability that matters most
+/// (reading a file pulls in clocks too; the file access is the news).
+fn severity(interface: &str) -> u8 {
+    match interface.split('/').next().unwrap_or("") {
+        "wasi:filesystem" | "wasi:sockets" | "wasi:http" => 0,
+        "wasi:random" => 1,
+        "wasi:clocks" => 2,
+        _ => 3,
     }
-    Ok(())
+}
+
+/// Checks every import of a component against the allow-list. The error names the most
+/// serious forbidden import and lists the others.
+pub(crate) fn check(name: &str, component: &Component, engine: &wasmtime::Engine) -> Result<(), LoadError> {
+    let component_type = component.component_type();
+    let mut denied: Vec<&str> = component_type
+        .imports(engine)
+        .map(|(import, _)| import)
+        .filter(|import| {
+            let (interface, version) = import.split_once('@').unwrap_or((import, ""));
+            !ALLOWED
+                .iter()
+                .any(|(allowed, versions)| *allowed == interface && version.starts_with(versions))
+        })
+        .collect();
+    denied.sort_by_key(|import| (severity(import), *import));
+    let Some((first, others)) = denied.split_first() else {
+        return Ok(());
+    };
+    let interface = first.split_once('@').map_or(*first, |(interface, _)| interface);
+    Err(LoadError::ForbiddenImport {
+        name: name.to_owned(),
+        import: (*first).to_owned(),
+        why: why_denied(interface),
+        others: others.iter().map(|s| (*s).to_owned()).collect(),
+    })
 }
 
 #[cfg(test)]

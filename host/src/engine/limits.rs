@@ -64,13 +64,20 @@ impl Limits {
     }
 }
 
+/// Core instances (and tables) one decision's component may use.
+pub(crate) const CORE_INSTANCES_PER_DECISION: u32 = 8;
+
 pub(crate) fn wasmtime_config(config: &EngineConfig) -> wasmtime::Config {
     let mut pool = PoolingAllocationConfig::default();
     let slots = config.max_concurrent_decisions;
+    // A `wasm32-wasip2` component holds several core instances (the policy's module plus the
+    // shims that wire its imports) but one linear memory.
     pool.total_component_instances(slots)
-        .total_core_instances(slots * 2)
+        .total_core_instances(slots * CORE_INSTANCES_PER_DECISION)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_DECISION)
         .total_memories(slots)
-        .total_tables(slots * 2)
+        .total_tables(slots * CORE_INSTANCES_PER_DECISION)
+        .max_tables_per_component(CORE_INSTANCES_PER_DECISION)
         .max_memories_per_component(1)
         .max_memory_size(config.max_memory_bytes_ceiling)
         .linear_memory_keep_resident(config.memory_keep_resident_bytes)

@@ -77,7 +77,7 @@ impl wasmtime::ResourceLimiter for DecisionState {
     }
 
     fn instances(&self) -> usize {
-        4
+        super::limits::CORE_INSTANCES_PER_DECISION as usize
     }
 
     fn memories(&self) -> usize {
@@ -85,6 +85,6 @@ impl wasmtime::ResourceLimiter for DecisionState {
     }
 
     fn tables(&self) -> usize {
-        4
+        super::limits::CORE_INSTANCES_PER_DECISION as usize
     }
 }
