@@ -38,7 +38,10 @@ pub fn murmur3_x86_32(parts: &[&[u8]], seed: u32) -> u32 {
 
     let mix = |h: u32, k: u32| -> u32 {
         let k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
-        (h ^ k).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
+        (h ^ k)
+            .rotate_left(13)
+            .wrapping_mul(5)
+            .wrapping_add(0xe654_6b64)
     };
 
     for part in parts {
@@ -88,7 +91,10 @@ pub fn bucket_of_hash(hash: u32) -> u32 {
 /// Index of the variant a bucket falls into, given the variants' weights.
 ///
 /// Returns `None` when every weight is zero (there is nothing to choose).
-pub fn choose_weighted(bucket: u32, weights: impl IntoIterator<Item = u32> + Clone) -> Option<usize> {
+pub fn choose_weighted(
+    bucket: u32,
+    weights: impl IntoIterator<Item = u32> + Clone,
+) -> Option<usize> {
     let total: u64 = weights.clone().into_iter().map(u64::from).sum();
     if total == 0 {
         return None;
@@ -118,13 +124,20 @@ mod tests {
     #[test]
     fn published_vectors_hold() {
         let mut checked = 0;
-        for line in TEST_VECTORS.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in TEST_VECTORS
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             let fields: std::vec::Vec<&str> = line.split('\t').collect();
             assert_eq!(fields.len(), 4, "malformed vector line {line:?}");
             let hash = u32::from_str_radix(fields[2], 16).unwrap();
             let expected_bucket: u32 = fields[3].parse().unwrap();
             assert_eq!(unit_hash(fields[0], fields[1]), hash, "hash of {line:?}");
-            assert_eq!(bucket(fields[0], fields[1]), expected_bucket, "bucket of {line:?}");
+            assert_eq!(
+                bucket(fields[0], fields[1]),
+                expected_bucket,
+                "bucket of {line:?}"
+            );
             checked += 1;
         }
         assert!(checked >= 10, "only {checked} vectors");
@@ -146,7 +159,10 @@ mod tests {
     #[test]
     fn split_keys_hash_like_whole_keys() {
         let whole = murmur3_x86_32(&[b"spring-hero:cust-000123"], 0);
-        assert_eq!(murmur3_x86_32(&[b"spr", b"ing-hero:cu", b"", b"st-000123"], 0), whole);
+        assert_eq!(
+            murmur3_x86_32(&[b"spr", b"ing-hero:cu", b"", b"st-000123"], 0),
+            whole
+        );
         assert_eq!(unit_hash("spring-hero", "cust-000123"), whole);
     }
 

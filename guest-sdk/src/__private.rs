@@ -9,7 +9,6 @@ wit_bindgen::generate!({
     runtime_path: "tailor_guest::wit_bindgen::rt",
 });
 
-
 /// The generated record types, under one short path for the export macro.
 pub mod wit {
     pub use super::tailor::policy::types::*;
@@ -32,7 +31,10 @@ pub fn decide<P: Policy>(
     };
     match P::decide(&request) {
         Ok(decision) => Ok(decision_into(decision)),
-        Err(error) => Err(wit::PolicyError { code: error.code, message: error.message }),
+        Err(error) => Err(wit::PolicyError {
+            code: error.code,
+            message: error.message,
+        }),
     }
 }
 
@@ -87,7 +89,10 @@ fn profile_from(p: wit::Profile) -> t::Profile {
         customer_id: p.customer_id,
         segments: p.segments,
         traits: pairs_from(p.traits),
-        loyalty: p.loyalty.map(|l| t::Loyalty { tier: l.tier, points: l.points }),
+        loyalty: p.loyalty.map(|l| t::Loyalty {
+            tier: l.tier,
+            points: l.points,
+        }),
         consent: t::Consent {
             personalization: p.consent.personalization,
             marketing: p.consent.marketing,
@@ -110,13 +115,24 @@ fn profile_from(p: wit::Profile) -> t::Profile {
 }
 
 fn candidate_from(c: wit::Candidate) -> t::Candidate {
-    t::Candidate { id: c.id, tags: c.tags, numbers: c.numbers }
+    t::Candidate {
+        id: c.id,
+        tags: c.tags,
+        numbers: c.numbers,
+    }
 }
 
 fn decision_into(d: t::Decision) -> wit::Decision {
     wit::Decision {
         variant: d.variant,
-        items: d.items.into_iter().map(|i| wit::RankedItem { id: i.id, score: i.score }).collect(),
+        items: d
+            .items
+            .into_iter()
+            .map(|i| wit::RankedItem {
+                id: i.id,
+                score: i.score,
+            })
+            .collect(),
         reason: match d.reason {
             t::Reason::TargetingMatch => wit::Reason::TargetingMatch,
             t::Reason::Split => wit::Reason::Split,

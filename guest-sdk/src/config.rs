@@ -39,7 +39,9 @@ enum Source {
 impl Config {
     #[cfg(target_arch = "wasm32")]
     pub(crate) fn host() -> Config {
-        Config { source: Source::Host }
+        Config {
+            source: Source::Host,
+        }
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -50,7 +52,9 @@ impl Config {
     /// A config backed by a JSON document, for native tests (`null` when a policy has none).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_json(document: serde_json::Value) -> Config {
-        Config { source: Source::Document(document) }
+        Config {
+            source: Source::Document(document),
+        }
     }
 
     /// The value at a JSON pointer, if present.
@@ -122,12 +126,14 @@ impl Config {
 
     /// A required text value: a missing or mistyped one is a `missing_config` error naming it.
     pub fn require_text(&self, pointer: &str) -> Result<String, PolicyError> {
-        self.text(pointer).ok_or_else(|| missing(pointer, "a string"))
+        self.text(pointer)
+            .ok_or_else(|| missing(pointer, "a string"))
     }
 
     /// A required number: a missing or mistyped one is a `missing_config` error naming it.
     pub fn require_number(&self, pointer: &str) -> Result<f64, PolicyError> {
-        self.number(pointer).ok_or_else(|| missing(pointer, "a number"))
+        self.number(pointer)
+            .ok_or_else(|| missing(pointer, "a number"))
     }
 
     /// Deserializes the subtree at a pointer into `T`.
@@ -141,7 +147,9 @@ impl Config {
             }
             #[cfg(not(target_arch = "wasm32"))]
             Source::Document(doc) => {
-                let value = doc.pointer(pointer).ok_or_else(|| missing(pointer, "present"))?;
+                let value = doc
+                    .pointer(pointer)
+                    .ok_or_else(|| missing(pointer, "present"))?;
                 T::deserialize(value)
             }
         };
@@ -167,7 +175,10 @@ pub fn pointer(segments: &[&str]) -> String {
 }
 
 fn missing(pointer: &str, what: &str) -> PolicyError {
-    PolicyError::new("missing_config", format!("config {pointer:?} must be {what}"))
+    PolicyError::new(
+        "missing_config",
+        format!("config {pointer:?} must be {what}"),
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ pub struct Arm {
 
 impl Arm {
     pub fn new(variant: impl Into<String>, weight: u32) -> Self {
-        Arm { variant: variant.into(), weight }
+        Arm {
+            variant: variant.into(),
+            weight,
+        }
     }
 }
 
@@ -32,7 +35,11 @@ pub fn assign(key: &str, unit_id: &str, arms: &[Arm]) -> Option<Experiment> {
 pub fn assign_salted(key: &str, salt: &str, unit_id: &str, arms: &[Arm]) -> Option<Experiment> {
     let bucket = bucket(salt, unit_id);
     let index = tailor_bucketing::choose_weighted(bucket, arms.iter().map(|a| a.weight))?;
-    Some(Experiment { key: key.to_owned(), variant: arms[index].variant.clone(), bucket })
+    Some(Experiment {
+        key: key.to_owned(),
+        variant: arms[index].variant.clone(),
+        bucket,
+    })
 }
 
 #[cfg(test)]
@@ -41,7 +48,10 @@ mod tests {
 
     #[test]
     fn the_sdk_passes_the_published_vectors() {
-        for line in tailor_bucketing::TEST_VECTORS.lines().filter(|l| !l.starts_with('#')) {
+        for line in tailor_bucketing::TEST_VECTORS
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+        {
             let f: Vec<&str> = line.split('\t').collect();
             assert_eq!(bucket(f[0], f[1]).to_string(), f[3], "vector {line:?}");
         }
@@ -53,13 +63,23 @@ mod tests {
         let first = assign("hero-ab", "cust-1", &arms);
         assert_eq!(first, assign("hero-ab", "cust-1", &arms));
         let treated = (0..10_000)
-            .filter(|i| assign("hero-ab", &format!("cust-{i}"), &arms).unwrap().variant == "treatment")
+            .filter(|i| {
+                assign("hero-ab", &format!("cust-{i}"), &arms)
+                    .unwrap()
+                    .variant
+                    == "treatment"
+            })
             .count();
-        assert!((4_700..5_300).contains(&treated), "{treated} of 10000 treated");
+        assert!(
+            (4_700..5_300).contains(&treated),
+            "{treated} of 10000 treated"
+        );
         let all_control = [Arm::new("control", 1), Arm::new("treatment", 0)];
-        assert!((0..1_000).all(|i| {
-            assign("x", &i.to_string(), &all_control).unwrap().variant == "control"
-        }));
+        assert!(
+            (0..1_000).all(|i| {
+                assign("x", &i.to_string(), &all_control).unwrap().variant == "control"
+            })
+        );
         assert_eq!(assign("x", "u", &[]), None);
     }
 

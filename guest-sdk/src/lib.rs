@@ -54,7 +54,10 @@ pub struct Request {
 impl Request {
     /// The unit experiments bucket on: the customer id, else the anonymous visitor id.
     pub fn unit_id(&self) -> Option<&str> {
-        self.profile.customer_id.as_deref().or(self.context.anonymous_id.as_deref())
+        self.profile
+            .customer_id
+            .as_deref()
+            .or(self.context.anonymous_id.as_deref())
     }
 
     /// Whether the customer allows personalization. Policies should fall back to
@@ -133,7 +136,7 @@ macro_rules! export_policy {
                 }
             }
 
-            $crate::__private::export!(TailorPolicyExport with_types_in $crate::__private);
+    $crate::__private::export!(TailorPolicyExport with_types_in $crate::__private);
         };
     };
 }

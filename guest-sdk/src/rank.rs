@@ -19,7 +19,9 @@ pub fn rank<'a>(
     let mut scored: Vec<Scored<'a>> = candidates
         .iter()
         .filter_map(|candidate| {
-            score(candidate).filter(|s| !s.is_nan()).map(|score| Scored { candidate, score })
+            score(candidate)
+                .filter(|s| !s.is_nan())
+                .map(|score| Scored { candidate, score })
         })
         .collect();
     scored.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal));
@@ -28,20 +30,32 @@ pub fn rank<'a>(
 
 /// Keeps rank order but admits at most `max_per_tag` items sharing any one tag whose name starts
 /// with `tag_prefix` (for example `"category:"`), so one category cannot fill the slot.
-pub fn diversify<'a>(ranked: Vec<Scored<'a>>, tag_prefix: &str, max_per_tag: usize) -> Vec<Scored<'a>> {
+pub fn diversify<'a>(
+    ranked: Vec<Scored<'a>>,
+    tag_prefix: &str,
+    max_per_tag: usize,
+) -> Vec<Scored<'a>> {
     let mut seen: Vec<(&str, usize)> = Vec::new();
     ranked
         .into_iter()
         .filter(|item| {
-            let tags = item.candidate.tags.iter().filter(|t| t.starts_with(tag_prefix));
+            let tags = item
+                .candidate
+                .tags
+                .iter()
+                .filter(|t| t.starts_with(tag_prefix));
             let over = tags.clone().any(|tag| {
-                seen.iter().any(|(seen_tag, count)| *seen_tag == tag.as_str() && *count >= max_per_tag)
+                seen.iter()
+                    .any(|(seen_tag, count)| *seen_tag == tag.as_str() && *count >= max_per_tag)
             });
             if over {
                 return false;
             }
             for tag in tags {
-                match seen.iter_mut().find(|(seen_tag, _)| *seen_tag == tag.as_str()) {
+                match seen
+                    .iter_mut()
+                    .find(|(seen_tag, _)| *seen_tag == tag.as_str())
+                {
                     Some((_, count)) => *count += 1,
                     None => seen.push((tag.as_str(), 1)),
                 }
@@ -57,7 +71,10 @@ pub fn top_k(ranked: &[Scored<'_>], k: usize) -> Vec<RankedItem> {
     ranked
         .iter()
         .take(k)
-        .map(|s| RankedItem { id: s.candidate.id.clone(), score: (s.score * 10_000.0).round() / 10_000.0 })
+        .map(|s| RankedItem {
+            id: s.candidate.id.clone(),
+            score: (s.score * 10_000.0).round() / 10_000.0,
+        })
         .collect()
 }
 
@@ -66,12 +83,21 @@ mod tests {
     use super::*;
 
     fn candidate(id: &str, tags: &[&str]) -> Candidate {
-        Candidate { id: id.into(), tags: tags.iter().map(|t| (*t).into()).collect(), numbers: vec![] }
+        Candidate {
+            id: id.into(),
+            tags: tags.iter().map(|t| (*t).into()).collect(),
+            numbers: vec![],
+        }
     }
 
     #[test]
     fn ranks_best_first_and_drops_rejected() {
-        let c = [candidate("a", &[]), candidate("b", &[]), candidate("c", &[]), candidate("d", &[])];
+        let c = [
+            candidate("a", &[]),
+            candidate("b", &[]),
+            candidate("c", &[]),
+            candidate("d", &[]),
+        ];
         let ranked = rank(&c, |c| match c.id.as_str() {
             "a" => Some(1.0),
             "b" => Some(3.0),
@@ -84,8 +110,15 @@ mod tests {
 
     #[test]
     fn ties_keep_input_order() {
-        let c = [candidate("x", &[]), candidate("y", &[]), candidate("z", &[])];
-        let ids: Vec<String> = top_k(&rank(&c, |_| Some(1.0)), 3).into_iter().map(|i| i.id).collect();
+        let c = [
+            candidate("x", &[]),
+            candidate("y", &[]),
+            candidate("z", &[]),
+        ];
+        let ids: Vec<String> = top_k(&rank(&c, |_| Some(1.0)), 3)
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
         assert_eq!(ids, ["x", "y", "z"]);
     }
 
@@ -97,7 +130,9 @@ mod tests {
             candidate("shoe3", &["category:shoes"]),
             candidate("bag1", &["category:bags", "promo"]),
         ];
-        let ranked = rank(&c, |c| Some(10.0 - c.id.len() as f64 - f64::from(c.id.as_bytes()[c.id.len() - 1])));
+        let ranked = rank(&c, |c| {
+            Some(10.0 - c.id.len() as f64 - f64::from(c.id.as_bytes()[c.id.len() - 1]))
+        });
         let kept = diversify(ranked, "category:", 2);
         let ids: Vec<&str> = kept.iter().map(|s| s.candidate.id.as_str()).collect();
         assert_eq!(ids, ["bag1", "shoe1", "shoe2"]);
@@ -106,7 +141,16 @@ mod tests {
     #[test]
     fn top_k_cuts_and_rounds() {
         let c = [candidate("a", &[]), candidate("b", &[])];
-        let items = top_k(&rank(&c, |c| Some(if c.id == "a" { 0.123456 } else { 0.1 })), 1);
-        assert_eq!(items, vec![RankedItem { id: "a".into(), score: 0.1235 }]);
+        let items = top_k(
+            &rank(&c, |c| Some(if c.id == "a" { 0.123456 } else { 0.1 })),
+            1,
+        );
+        assert_eq!(
+            items,
+            vec![RankedItem {
+                id: "a".into(),
+                score: 0.1235
+            }]
+        );
     }
 }

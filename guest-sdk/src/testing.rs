@@ -26,7 +26,12 @@ pub fn decide<P: Policy>(
     candidates: Vec<Candidate>,
     config: serde_json::Value,
 ) -> Result<Decision, PolicyError> {
-    P::decide(&Request { context, profile, candidates, config: Config::from_json(config) })
+    P::decide(&Request {
+        context,
+        profile,
+        candidates,
+        config: Config::from_json(config),
+    })
 }
 
 /// Reads a policy crate's `config.json` (`null` when it has none).
@@ -43,7 +48,11 @@ pub fn load_config(crate_dir: &Path) -> serde_json::Value {
 pub fn check_fixtures<P: Policy>(crate_dir: &Path) -> usize {
     let config = load_config(crate_dir);
     let cases = fixture::load_cases(&crate_dir.join("fixtures")).unwrap_or_else(|e| panic!("{e}"));
-    assert!(!cases.is_empty(), "no fixture cases in {}/fixtures", crate_dir.display());
+    assert!(
+        !cases.is_empty(),
+        "no fixture cases in {}/fixtures",
+        crate_dir.display()
+    );
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|case| {
@@ -54,9 +63,18 @@ pub fn check_fixtures<P: Policy>(crate_dir: &Path) -> usize {
                 case.candidates.clone(),
                 config,
             );
-            case.expected.check(&outcome).err().map(|diff| format!("case {}: {diff}", case.name))
+            case.expected
+                .check(&outcome)
+                .err()
+                .map(|diff| format!("case {}: {diff}", case.name))
         })
         .collect();
-    assert!(failures.is_empty(), "{} of {} fixture cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixture cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     cases.len()
 }

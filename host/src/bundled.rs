@@ -1,3 +1,3 @@
 //! The example policies built into the `tailor` binary.
 
-pub use tailor_policies::{ALL, BundledPolicy};
+pub use tailor_policies::{ALL, BundledPolicy, find};

@@ -71,7 +71,9 @@ struct Inner {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -79,14 +81,23 @@ impl Engine {
     /// Builds the engine: wasmtime with the pooling allocator, the host functions of the
     /// contract, and the inert subset of WASI that Rust's standard library links.
     pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
-        config.default_limits.validate(config.max_memory_bytes_ceiling)?;
+        config
+            .default_limits
+            .validate(config.max_memory_bytes_ceiling)?;
         let wasmtime = wasmtime::Engine::new(&limits::wasmtime_config(&config))
             .map_err(EngineError::Wasmtime)?;
         let mut linker = Linker::new(&wasmtime);
         bindings::add_to_linker(&mut linker).map_err(EngineError::Wasmtime)?;
         std_shim::add_to_linker(&mut linker).map_err(EngineError::Wasmtime)?;
         let ticker = ticker::EpochTicker::start(wasmtime.clone(), config.epoch_tick);
-        Ok(Engine { inner: Arc::new(Inner { wasmtime, linker, config, _ticker: ticker }) })
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                wasmtime,
+                linker,
+                config,
+                _ticker: ticker,
+            }),
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {

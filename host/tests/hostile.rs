@@ -1,17 +1,47 @@
 //! Hostile and probing policies: each fails in its own specific way, the caller gets the slot's
 //! fallback with reason ERROR, and a good policy keeps deciding on another thread meanwhile.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tailor_host::{DecisionError, Engine, EngineConfig, ErrorCode, LoadError, LoadedPolicy, PolicySource};
-use tailor_types::{Candidate, Channel, Consent, Context, Decision, DeviceClass, Profile, Reason, Value};
+use std::time::Duration;
+use tailor_host::{
+    DecisionError, Engine, EngineConfig, ErrorCode, Limits, LoadError, LoadedPolicy, PolicySource,
+};
+use tailor_types::{
+    Candidate, Channel, Consent, Context, Decision, DeviceClass, Profile, Reason, Value,
+};
+
+/// Tests share two cores with each other, so a decision may be descheduled for a while: every
+/// policy gets a deadline long enough that only the failure under test can trip it. The
+/// infinite loop keeps the production default of 10 ms.
+fn test_limits() -> Limits {
+    Limits {
+        deadline: Duration::from_secs(5),
+        ..Limits::default()
+    }
+}
 
 fn engine() -> Engine {
-    Engine::new(EngineConfig { max_concurrent_decisions: 8, ..EngineConfig::default() }).unwrap()
+    Engine::new(EngineConfig {
+        max_concurrent_decisions: 8,
+        default_limits: test_limits(),
+        ..EngineConfig::default()
+    })
+    .unwrap()
 }
 
 fn load(engine: &Engine, name: &str, component: &[u8]) -> Result<LoadedPolicy, LoadError> {
-    engine.load(PolicySource { name, component, config: None, limits: None })
+    engine.load(PolicySource {
+        name,
+        component,
+        config: None,
+        limits: None,
+    })
 }
 
 fn context() -> Context {
@@ -21,7 +51,10 @@ fn context() -> Context {
 fn customer() -> Profile {
     Profile {
         customer_id: Some("cust-1".into()),
-        consent: Consent { personalization: true, ..Consent::default() },
+        consent: Consent {
+            personalization: true,
+            ..Consent::default()
+        },
         ..Profile::default()
     }
 }
@@ -31,7 +64,12 @@ fn customer() -> Profile {
 fn alongside_good_traffic<T>(engine: &Engine, hostile: impl FnOnce() -> T) -> T {
     let bundled = tailor_policies::find("hero-banner").unwrap();
     let good = engine
-        .load(PolicySource { name: bundled.name, component: bundled.component, config: bundled.config, limits: None })
+        .load(PolicySource {
+            name: bundled.name,
+            component: bundled.component,
+            config: bundled.config,
+            limits: None,
+        })
         .unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let worker = {
@@ -41,7 +79,11 @@ fn alongside_good_traffic<T>(engine: &Engine, hostile: impl FnOnce() -> T) -> T 
             // At least one good decision even if the hostile one is quick.
             while decided == 0 || !done.load(Ordering::Relaxed) {
                 let decision = engine.decide(&good, &context(), &customer(), &[]);
-                assert_eq!(decision.map(|d| d.reason), Ok(Reason::Split), "good policy failed meanwhile");
+                assert_eq!(
+                    decision.map(|d| d.reason),
+                    Ok(Reason::Split),
+                    "good policy failed meanwhile"
+                );
                 decided += 1;
             }
             decided
@@ -56,16 +98,29 @@ fn alongside_good_traffic<T>(engine: &Engine, hostile: impl FnOnce() -> T) -> T 
 /// Decides with the hostile policy through `evaluate`, checks the fallback is served with
 /// reason ERROR, and returns the error.
 fn fails_with_fallback(engine: &Engine, policy: &LoadedPolicy) -> DecisionError {
-    let fallback = Decision { variant: Some("house-default".into()), ..Decision::new(Reason::Static) };
+    let fallback = Decision {
+        variant: Some("house-default".into()),
+        ..Decision::new(Reason::Static)
+    };
     let evaluation = engine.evaluate(policy, &context(), &customer(), &[], &fallback);
-    assert_eq!(evaluation.decision.variant.as_deref(), Some("house-default"));
+    assert_eq!(
+        evaluation.decision.variant.as_deref(),
+        Some("house-default")
+    );
     assert_eq!(evaluation.decision.reason, Reason::Error);
     evaluation.error.expect("the hostile policy must fail")
 }
 
-fn hostile_decision(name: &str, component: &[u8]) -> DecisionError {
+fn hostile_decision(name: &str, component: &[u8], limits: Limits) -> DecisionError {
     let engine = engine();
-    let policy = load(&engine, name, component).unwrap();
+    let policy = engine
+        .load(PolicySource {
+            name,
+            component,
+            config: None,
+            limits: Some(limits),
+        })
+        .unwrap();
     alongside_good_traffic(&engine, || fails_with_fallback(&engine, &policy))
 }
 
@@ -77,41 +132,50 @@ mod expect {
     use super::*;
 
     pub fn infinite_loop(component: &[u8]) {
-        let error = hostile_decision("infinite-loop", component);
+        let error = hostile_decision("infinite-loop", component, Limits::default());
         assert_eq!(error.code, ErrorCode::Timeout, "{error}");
         assert!(error.message.contains("10ms"), "{error}");
     }
 
     pub fn memory_bomb(component: &[u8]) {
-        let error = hostile_decision("memory-bomb", component);
+        let error = hostile_decision("memory-bomb", component, test_limits());
         assert_eq!(error.code, ErrorCode::MemoryLimit, "{error}");
-        assert!(error.message.contains(&(16u32 << 20).to_string()), "{error}");
+        assert!(
+            error.message.contains(&(16u32 << 20).to_string()),
+            "{error}"
+        );
     }
 
     pub fn deep_recursion(component: &[u8]) {
-        let error = hostile_decision("deep-recursion", component);
+        let error = hostile_decision("deep-recursion", component, test_limits());
         // Rust puts the stack first in linear memory: overflowing it runs off the bottom of
         // memory, which wasmtime reports as an out-of-bounds access.
         assert!(
             matches!(error.code, ErrorCode::StackOverflow | ErrorCode::Trap),
             "{error}"
         );
-        assert!(error.message.contains("call stack") || error.message.contains("out of bounds"), "{error}");
+        assert!(
+            error.message.contains("call stack") || error.message.contains("out of bounds"),
+            "{error}"
+        );
     }
 
     pub fn panicker(component: &[u8]) {
-        let error = hostile_decision("panicker", component);
+        let error = hostile_decision("panicker", component, test_limits());
         assert_eq!(error.code, ErrorCode::Trap, "{error}");
-        assert!(error.message.contains("no creative for customer cust-1"), "{error}");
+        assert!(
+            error.message.contains("no creative for customer cust-1"),
+            "{error}"
+        );
     }
 
     pub fn oversized_output(component: &[u8]) {
-        let error = hostile_decision("oversized-output", component);
+        let error = hostile_decision("oversized-output", component, test_limits());
         assert_eq!(error.code, ErrorCode::OutputTooLarge, "{error}");
     }
 
     pub fn invalid_output(component: &[u8]) {
-        let error = hostile_decision("invalid-output", component);
+        let error = hostile_decision("invalid-output", component, test_limits());
         assert_eq!(error.code, ErrorCode::InvalidOutput, "{error}");
         assert!(error.message.contains("items[0].score"), "{error}");
     }
@@ -139,7 +203,10 @@ mod expect {
     pub fn wrong_world(component: &[u8]) {
         let error = refused("wrong-world", component);
         assert!(matches!(error, LoadError::WrongWorld { .. }), "{error}");
-        assert!(error.to_string().contains("tailor:policy/policy@0.1.0"), "{error}");
+        assert!(
+            error.to_string().contains("tailor:policy/policy@0.1.0"),
+            "{error}"
+        );
     }
 
     pub fn log_flood(component: &[u8]) {
@@ -147,43 +214,70 @@ mod expect {
         let subscriber = capture::Capture(lines.clone());
         let decision = tracing::subscriber::with_default(subscriber, || {
             let engine = engine();
-            // The flood copies megabytes through the host; give it time so only the cap is tested.
-            let limits = tailor_host::Limits { deadline: std::time::Duration::from_secs(5), ..Default::default() };
-            let policy = engine
-                .load(PolicySource { name: "log-flood", component, config: None, limits: Some(limits) })
-                .unwrap();
+            let policy = load(&engine, "log-flood", component).unwrap();
             engine.decide(&policy, &context(), &customer(), &[])
         });
         assert_eq!(decision.unwrap().variant.as_deref(), Some("after-flood"));
         let lines = lines.lock().unwrap();
-        let from_policy = lines.iter().filter(|l| l.starts_with("tailor::policy")).count();
+        let from_policy = lines
+            .iter()
+            .filter(|l| l.starts_with("tailor::policy"))
+            .count();
         assert_eq!(from_policy, 16, "the per-decision cap is 16 lines");
-        assert!(lines.iter().filter(|l| l.starts_with("tailor::policy")).all(|l| l.len() < 1200));
-        assert!(lines.iter().any(|l| l.contains("dropped")), "dropping must be reported");
+        assert!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("tailor::policy"))
+                .all(|l| l.len() < 1200)
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("dropped")),
+            "dropping must be reported"
+        );
     }
 
     pub fn echo(component: &[u8]) {
         let engine = engine();
         let config = r#"{"headline": "Hello", "weights": [1, 2], "flag": true}"#;
         let policy = engine
-            .load(PolicySource { name: "echo", component, config: Some(config), limits: None })
+            .load(PolicySource {
+                name: "echo",
+                component,
+                config: Some(config),
+                limits: None,
+            })
             .unwrap();
         let mut context = context();
         context.device = DeviceClass::Other("smart-fridge".into());
         context.locale = Some("de-DE".into());
         context.store_id = Some("store-0042".into());
         context.anonymous_id = Some("anon-1".into());
-        context.attributes = vec![("campaign".into(), Value::Text("spring".into())), ("basket".into(), Value::Number(12.5))];
+        context.attributes = vec![
+            ("campaign".into(), Value::Text("spring".into())),
+            ("basket".into(), Value::Number(12.5)),
+        ];
         let mut profile = customer();
         profile.segments = vec!["a".into(), "b".into()];
         profile.affinities = vec![("shoes".into(), 0.5)];
         let candidates = vec![
-            Candidate { id: "x".into(), tags: vec![], numbers: vec![("score".into(), 2.0)] },
-            Candidate { id: "y".into(), tags: vec!["t".into()], numbers: vec![] },
+            Candidate {
+                id: "x".into(),
+                tags: vec![],
+                numbers: vec![("score".into(), 2.0)],
+            },
+            Candidate {
+                id: "y".into(),
+                tags: vec!["t".into()],
+                numbers: vec![],
+            },
         ];
-        let decision = engine.decide(&policy, &context, &profile, &candidates).unwrap();
+        let decision = engine
+            .decide(&policy, &context, &profile, &candidates)
+            .unwrap();
         let render = |key: &str| {
-            tailor_types::lookup(&decision.render, key).cloned().unwrap_or_else(|| panic!("no {key}"))
+            tailor_types::lookup(&decision.render, key)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {key}"))
         };
         assert_eq!(decision.variant.as_deref(), Some("home-hero"));
         assert_eq!(render("channel"), "web");
@@ -199,7 +293,11 @@ mod expect {
         assert_eq!(render("config.headline"), "Hello");
         assert_eq!(render("config.weights"), "Some(Array(2))");
         assert_eq!(render("config.flag"), "Some(Boolean(true))");
-        let items: Vec<(&str, f64)> = decision.items.iter().map(|i| (i.id.as_str(), i.score)).collect();
+        let items: Vec<(&str, f64)> = decision
+            .items
+            .iter()
+            .map(|i| (i.id.as_str(), i.score))
+            .collect();
         assert_eq!(items, [("x", 2.0), ("y", 1.0)]);
         assert_eq!(decision.ttl_seconds, Some(42));
     }
@@ -227,7 +325,12 @@ fn bytes_that_are_not_a_component_are_refused() {
 fn an_invalid_config_document_is_refused_with_its_position() {
     let bundled = tailor_policies::find("hero-banner").unwrap();
     let error = engine()
-        .load(PolicySource { name: "hero-banner", component: bundled.component, config: Some("{\n \"a\": }"), limits: None })
+        .load(PolicySource {
+            name: "hero-banner",
+            component: bundled.component,
+            config: Some("{\n \"a\": }"),
+            limits: None,
+        })
         .unwrap_err();
     assert!(matches!(error, LoadError::InvalidConfig { .. }), "{error}");
     assert!(error.to_string().contains("line 2"), "{error}");
@@ -235,8 +338,23 @@ fn an_invalid_config_document_is_refused_with_its_position() {
 
 #[test]
 fn a_full_pool_answers_capacity_instead_of_queueing() {
-    let engine = Engine::new(EngineConfig { max_concurrent_decisions: 1, ..EngineConfig::default() }).unwrap();
-    let spin = load(&engine, "infinite-loop", tailor_test_policies::INFINITE_LOOP).unwrap();
+    let engine = Engine::new(EngineConfig {
+        max_concurrent_decisions: 1,
+        default_limits: test_limits(),
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let spin = engine
+        .load(PolicySource {
+            name: "infinite-loop",
+            component: tailor_test_policies::INFINITE_LOOP,
+            config: None,
+            limits: Some(Limits {
+                deadline: Duration::from_millis(100),
+                ..test_limits()
+            }),
+        })
+        .unwrap();
     let echo = load(&engine, "echo", tailor_test_policies::ECHO).unwrap();
     let started = Arc::new(AtomicBool::new(false));
     let spinner = {
@@ -259,20 +377,29 @@ fn a_full_pool_answers_capacity_instead_of_queueing() {
         if spinner.is_finished() {
             break;
         }
-        if started.load(Ordering::SeqCst) {
-            if let Err(error) = engine.decide(&echo, &context(), &customer(), &[]) {
-                // Refused: the spinner holds the only slot.
-                assert_eq!(error.code, ErrorCode::Capacity, "{error}");
-                saw_capacity = true;
-                break;
-            }
+        if started.load(Ordering::SeqCst)
+            && let Err(error) = engine.decide(&echo, &context(), &customer(), &[])
+        {
+            // Refused: the spinner holds the only slot.
+            assert_eq!(error.code, ErrorCode::Capacity, "{error}");
+            saw_capacity = true;
+            break;
         }
         // Leave the slot free for a moment so the spinner can take it.
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(spinner.join().unwrap().unwrap_err().code, ErrorCode::Timeout);
-    assert!(saw_capacity, "a second decision must be refused while the only slot is busy");
-    assert!(engine.decide(&echo, &context(), &customer(), &[]).is_ok(), "the slot is free again");
+    assert_eq!(
+        spinner.join().unwrap().unwrap_err().code,
+        ErrorCode::Timeout
+    );
+    assert!(
+        saw_capacity,
+        "a second decision must be refused while the only slot is busy"
+    );
+    assert!(
+        engine.decide(&echo, &context(), &customer(), &[]).is_ok(),
+        "the slot is free again"
+    );
 }
 
 mod capture {

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 #[serde(from = "String", into = "String")]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(variant)
 )]
 pub enum Channel {
@@ -68,7 +72,11 @@ impl From<Channel> for String {
 #[serde(from = "String", into = "String")]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(variant)
 )]
 pub enum DeviceClass {
@@ -127,7 +135,11 @@ impl From<DeviceClass> for String {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Page {
@@ -146,7 +158,11 @@ pub struct Page {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Context {
@@ -200,7 +216,11 @@ impl Context {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Candidate {

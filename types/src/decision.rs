@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(enum),
     repr(u8)
 )]
@@ -51,7 +55,11 @@ impl Reason {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Experiment {
@@ -65,7 +73,11 @@ pub struct Experiment {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct RankedItem {
@@ -78,7 +90,11 @@ pub struct RankedItem {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Decision {
@@ -113,8 +129,15 @@ impl Decision {
     pub fn payload_bytes(&self) -> usize {
         self.variant.as_ref().map_or(0, String::len)
             + self.items.iter().map(|i| i.id.len() + 8).sum::<usize>()
-            + self.experiment.as_ref().map_or(0, |e| e.key.len() + e.variant.len() + 4)
-            + self.render.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            + self
+                .experiment
+                .as_ref()
+                .map_or(0, |e| e.key.len() + e.variant.len() + 4)
+            + self
+                .render
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
     }
 }
 
@@ -122,7 +145,11 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct PolicyError {
@@ -132,7 +159,10 @@ pub struct PolicyError {
 
 impl PolicyError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        PolicyError { code: code.into(), message: message.into() }
+        PolicyError {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 

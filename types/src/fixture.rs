@@ -34,7 +34,9 @@ pub struct FixtureCase {
 pub enum Expected {
     Decision(Decision),
     /// The policy refuses with this error code (the message is not compared).
-    Error { code: String },
+    Error {
+        code: String,
+    },
 }
 
 impl Expected {
@@ -67,33 +69,53 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, F
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(FixtureError { path: path.into(), message: e.to_string() }),
+        Err(e) => {
+            return Err(FixtureError {
+                path: path.into(),
+                message: e.to_string(),
+            });
+        }
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| FixtureError { path: path.into(), message: e.to_string() })
+        .map_err(|e| FixtureError {
+            path: path.into(),
+            message: e.to_string(),
+        })
 }
 
 /// Loads one case folder.
 pub fn load_case(dir: &Path) -> Result<FixtureCase, FixtureError> {
-    let required = |file: &str| FixtureError { path: dir.join(file), message: "file is required".into() };
+    let required = |file: &str| FixtureError {
+        path: dir.join(file),
+        message: "file is required".into(),
+    };
     Ok(FixtureCase {
-        name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        name: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         context: read_json(&dir.join("context.json"))?.ok_or_else(|| required("context.json"))?,
         profile: read_json(&dir.join("profile.json"))?.unwrap_or_default(),
         candidates: read_json(&dir.join("candidates.json"))?.unwrap_or_default(),
         config: read_json(&dir.join("config.json"))?,
-        expected: read_json(&dir.join("expected.json"))?.ok_or_else(|| required("expected.json"))?,
+        expected: read_json(&dir.join("expected.json"))?
+            .ok_or_else(|| required("expected.json"))?,
     })
 }
 
 /// Loads every case folder under `dir`, sorted by name.
 pub fn load_cases(dir: &Path) -> Result<Vec<FixtureCase>, FixtureError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| FixtureError { path: dir.into(), message: e.to_string() })?;
+    let entries = std::fs::read_dir(dir).map_err(|e| FixtureError {
+        path: dir.into(),
+        message: e.to_string(),
+    })?;
     let mut dirs = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| FixtureError { path: dir.into(), message: e.to_string() })?;
+        let entry = entry.map_err(|e| FixtureError {
+            path: dir.into(),
+            message: e.to_string(),
+        })?;
         if entry.path().is_dir() {
             dirs.push(entry.path());
         }

@@ -36,7 +36,9 @@ where
             let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
             while let Some((k, v)) = map.next_entry::<String, V>()? {
                 if out.iter().any(|(existing, _): &(String, V)| *existing == k) {
-                    return Err(serde::de::Error::custom(format_args!("duplicate key `{k}`")));
+                    return Err(serde::de::Error::custom(format_args!(
+                        "duplicate key `{k}`"
+                    )));
                 }
                 out.push((k, v));
             }

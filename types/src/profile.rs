@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Consent {
@@ -23,7 +27,11 @@ pub struct Consent {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Loyalty {
@@ -37,7 +45,11 @@ pub struct Loyalty {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Event {
@@ -59,7 +71,11 @@ pub struct Event {
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(record)
 )]
 pub struct Profile {
@@ -95,7 +111,9 @@ impl Profile {
     }
 
     pub fn affinity(&self, category: &str) -> f64 {
-        crate::lookup(&self.affinities, category).copied().unwrap_or(0.0)
+        crate::lookup(&self.affinities, category)
+            .copied()
+            .unwrap_or(0.0)
     }
 
     pub fn loyalty_tier(&self) -> Option<&str> {

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 #[serde(untagged)]
 #[cfg_attr(
     feature = "wasmtime",
-    derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower),
+    derive(
+        wasmtime::component::ComponentType,
+        wasmtime::component::Lift,
+        wasmtime::component::Lower
+    ),
     component(variant)
 )]
 pub enum Value {

@@ -21,7 +21,10 @@ impl ConfigDocument {
     /// Parses a config document; the error says where the JSON is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.len() > MAX_CONFIG_BYTES {
-            return Err(format!("{} bytes is over the {MAX_CONFIG_BYTES}-byte limit", text.len()));
+            return Err(format!(
+                "{} bytes is over the {MAX_CONFIG_BYTES}-byte limit",
+                text.len()
+            ));
         }
         serde_json::from_str(text)
             .map(|root| ConfigDocument { root })

@@ -57,19 +57,28 @@ impl Engine {
         fallback: &Decision,
     ) -> Evaluation {
         match self.decide(policy, context, profile, candidates) {
-            Ok(decision) => Evaluation { decision, error: None },
+            Ok(decision) => Evaluation {
+                decision,
+                error: None,
+            },
             Err(error) => {
                 tracing::warn!(policy = %policy.name, code = %error.code, message = %error.message, slot = %context.slot, "policy failed; serving the slot's fallback");
                 let mut decision = fallback.clone();
                 decision.reason = Reason::Error;
-                Evaluation { decision, error: Some(error) }
+                Evaluation {
+                    decision,
+                    error: Some(error),
+                }
             }
         }
     }
 }
 
 fn instantiate_error(error: wasmtime::Error) -> DecisionError {
-    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         DecisionError::new(ErrorCode::Capacity, "every instance slot is in use")
     } else {
         DecisionError::new(ErrorCode::Instantiate, format!("{error:#}"))
@@ -80,7 +89,10 @@ fn classify(error: wasmtime::Error, state: &DecisionState) -> DecisionError {
     if state.memory_limit_hit {
         return DecisionError::new(
             ErrorCode::MemoryLimit,
-            format!("linear memory would exceed {} bytes", state.limits.max_memory_bytes),
+            format!(
+                "linear memory would exceed {} bytes",
+                state.limits.max_memory_bytes
+            ),
         );
     }
     let guest_said = state.panic_message();
@@ -89,7 +101,9 @@ fn classify(error: wasmtime::Error, state: &DecisionState) -> DecisionError {
             ErrorCode::Timeout,
             format!("ran past its {:?} deadline", state.limits.deadline),
         ),
-        Some(Trap::StackOverflow) => DecisionError::new(ErrorCode::StackOverflow, "call stack exhausted"),
+        Some(Trap::StackOverflow) => {
+            DecisionError::new(ErrorCode::StackOverflow, "call stack exhausted")
+        }
         Some(trap) => DecisionError::new(
             ErrorCode::Trap,
             match guest_said {
@@ -109,11 +123,18 @@ fn check_output(decision: Decision, policy: &LoadedPolicy) -> Result<Decision, D
     if size > limits.max_output_bytes {
         return Err(DecisionError::new(
             ErrorCode::OutputTooLarge,
-            format!("decision is {size} bytes, over the {}-byte cap", limits.max_output_bytes),
+            format!(
+                "decision is {size} bytes, over the {}-byte cap",
+                limits.max_output_bytes
+            ),
         ));
     }
     if decision.items.len() > limits.max_items {
-        return invalid(format!("{} ranked items, over the cap of {}", decision.items.len(), limits.max_items));
+        return invalid(format!(
+            "{} ranked items, over the cap of {}",
+            decision.items.len(),
+            limits.max_items
+        ));
     }
     if decision.reason == Reason::Error {
         return invalid("a policy may not return reason ERROR; return an error instead".into());
@@ -128,11 +149,19 @@ fn check_output(decision: Decision, policy: &LoadedPolicy) -> Result<Decision, D
         if !item.score.is_finite() {
             return invalid(format!("items[{index}].score is {}", item.score));
         }
-        if decision.items[..index].iter().any(|earlier| earlier.id == item.id) {
+        if decision.items[..index]
+            .iter()
+            .any(|earlier| earlier.id == item.id)
+        {
             return invalid(format!("items[{index}].id {:?} is ranked twice", item.id));
         }
     }
-    if let Some((index, _)) = decision.render.iter().enumerate().find(|(_, (key, _))| key.is_empty()) {
+    if let Some((index, _)) = decision
+        .render
+        .iter()
+        .enumerate()
+        .find(|(_, (key, _))| key.is_empty())
+    {
         return invalid(format!("render[{index}] has an empty key"));
     }
     Ok(decision)

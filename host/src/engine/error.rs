@@ -20,7 +20,10 @@ pub enum LoadError {
         #[source]
         source: wasmtime::Error,
     },
-    #[error("policy `{name}` imports `{import}`, which tailor does not provide: {why}{}", also(others))]
+    #[error(
+        "policy `{name}` imports `{import}`, which tailor does not provide: {why}{}",
+        also(others)
+    )]
     ForbiddenImport {
         name: String,
         import: String,
@@ -45,7 +48,11 @@ pub enum LoadError {
 }
 
 fn also(others: &[String]) -> String {
-    if others.is_empty() { String::new() } else { format!(" (also imports {})", others.join(", ")) }
+    if others.is_empty() {
+        String::new()
+    } else {
+        format!(" (also imports {})", others.join(", "))
+    }
 }
 
 /// Why a decision fell back. Stable, machine-readable, and a bounded metric label.
@@ -110,6 +117,9 @@ pub struct DecisionError {
 
 impl DecisionError {
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        DecisionError { code, message: message.into() }
+        DecisionError {
+            code,
+            message: message.into(),
+        }
     }
 }

@@ -48,7 +48,11 @@ fn severity(interface: &str) -> u8 {
 
 /// Checks every import of a component against the allow-list. The error names the most
 /// serious forbidden import and lists the others.
-pub(crate) fn check(name: &str, component: &Component, engine: &wasmtime::Engine) -> Result<(), LoadError> {
+pub(crate) fn check(
+    name: &str,
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> Result<(), LoadError> {
     let component_type = component.component_type();
     let mut denied: Vec<&str> = component_type
         .imports(engine)
@@ -64,7 +68,9 @@ pub(crate) fn check(name: &str, component: &Component, engine: &wasmtime::Engine
     let Some((first, others)) = denied.split_first() else {
         return Ok(());
     };
-    let interface = first.split_once('@').map_or(*first, |(interface, _)| interface);
+    let interface = first
+        .split_once('@')
+        .map_or(*first, |(interface, _)| interface);
     Err(LoadError::ForbiddenImport {
         name: name.to_owned(),
         import: (*first).to_owned(),
@@ -79,7 +85,10 @@ mod tests {
 
     #[test]
     fn denial_reasons_name_the_capability() {
-        assert_eq!(why_denied("wasi:filesystem/preopens"), "policies get no filesystem");
+        assert_eq!(
+            why_denied("wasi:filesystem/preopens"),
+            "policies get no filesystem"
+        );
         assert_eq!(why_denied("wasi:sockets/tcp"), "policies get no network");
         assert!(why_denied("wasi:clocks/wall-clock").contains("now-ms"));
         assert!(why_denied("tailor:policy/host").contains("version"));

@@ -37,21 +37,31 @@ impl Default for Limits {
 impl Limits {
     /// Checks the limits against what the engine can provide, naming the offending field.
     pub fn validate(&self, memory_ceiling: usize) -> Result<(), EngineError> {
-        let invalid = |field: &'static str, reason: String| EngineError::InvalidLimit { field, reason };
+        let invalid =
+            |field: &'static str, reason: String| EngineError::InvalidLimit { field, reason };
         if self.deadline.is_zero() {
             return Err(invalid("deadline", "must be greater than zero".into()));
         }
         if self.max_memory_bytes < 64 << 10 {
-            return Err(invalid("max_memory_bytes", "must be at least one 64 KiB page".into()));
+            return Err(invalid(
+                "max_memory_bytes",
+                "must be at least one 64 KiB page".into(),
+            ));
         }
         if self.max_memory_bytes > memory_ceiling {
             return Err(invalid(
                 "max_memory_bytes",
-                format!("{} exceeds the engine ceiling of {memory_ceiling}", self.max_memory_bytes),
+                format!(
+                    "{} exceeds the engine ceiling of {memory_ceiling}",
+                    self.max_memory_bytes
+                ),
             ));
         }
         if self.max_output_bytes == 0 {
-            return Err(invalid("max_output_bytes", "must be greater than zero".into()));
+            return Err(invalid(
+                "max_output_bytes",
+                "must be greater than zero".into(),
+            ));
         }
         Ok(())
     }
@@ -101,18 +111,36 @@ mod tests {
 
     #[test]
     fn deadline_ticks_round_up_and_add_one() {
-        let limits = Limits { deadline: Duration::from_millis(10), ..Limits::default() };
+        let limits = Limits {
+            deadline: Duration::from_millis(10),
+            ..Limits::default()
+        };
         assert_eq!(limits.deadline_ticks(Duration::from_millis(1)), 11);
-        let limits = Limits { deadline: Duration::from_micros(1500), ..Limits::default() };
+        let limits = Limits {
+            deadline: Duration::from_micros(1500),
+            ..Limits::default()
+        };
         assert_eq!(limits.deadline_ticks(Duration::from_millis(1)), 3);
     }
 
     #[test]
     fn invalid_limits_name_the_field() {
-        let limits = Limits { max_memory_bytes: 1 << 30, ..Limits::default() };
+        let limits = Limits {
+            max_memory_bytes: 1 << 30,
+            ..Limits::default()
+        };
         let err = limits.validate(64 << 20).unwrap_err().to_string();
         assert!(err.contains("max_memory_bytes"), "{err}");
-        let limits = Limits { deadline: Duration::ZERO, ..Limits::default() };
-        assert!(limits.validate(64 << 20).unwrap_err().to_string().contains("deadline"));
+        let limits = Limits {
+            deadline: Duration::ZERO,
+            ..Limits::default()
+        };
+        assert!(
+            limits
+                .validate(64 << 20)
+                .unwrap_err()
+                .to_string()
+                .contains("deadline")
+        );
     }
 }

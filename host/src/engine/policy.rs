@@ -57,18 +57,42 @@ impl Engine {
         let limits = source.limits.unwrap_or(self.inner.config.default_limits);
         limits
             .validate(self.inner.config.max_memory_bytes_ceiling)
-            .map_err(|source| LoadError::InvalidLimits { name: name.to_owned(), source })?;
+            .map_err(|source| LoadError::InvalidLimits {
+                name: name.to_owned(),
+                source,
+            })?;
         let config = match source.config {
-            Some(text) => ConfigDocument::parse(text)
-                .map_err(|reason| LoadError::InvalidConfig { name: name.to_owned(), reason })?,
+            Some(text) => {
+                ConfigDocument::parse(text).map_err(|reason| LoadError::InvalidConfig {
+                    name: name.to_owned(),
+                    reason,
+                })?
+            }
             None => ConfigDocument::empty(),
         };
-        let component = Component::new(&self.inner.wasmtime, source.component)
-            .map_err(|source| LoadError::NotAComponent { name: name.to_owned(), source })?;
+        let component =
+            Component::new(&self.inner.wasmtime, source.component).map_err(|source| {
+                LoadError::NotAComponent {
+                    name: name.to_owned(),
+                    source,
+                }
+            })?;
         imports::check(name, &component, &self.inner.wasmtime)?;
-        let wrong_world = |source| LoadError::WrongWorld { name: name.to_owned(), source };
-        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let wrong_world = |source| LoadError::WrongWorld {
+            name: name.to_owned(),
+            source,
+        };
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
         let pre = PolicyPre::new(instance_pre).map_err(wrong_world)?;
-        Ok(LoadedPolicy { name: name.into(), pre, config: Arc::new(config), limits })
+        Ok(LoadedPolicy {
+            name: name.into(),
+            pre,
+            config: Arc::new(config),
+            limits,
+        })
     }
 }

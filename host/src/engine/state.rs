@@ -36,17 +36,24 @@ impl DecisionState {
     /// Keeps guest output up to the cap.
     pub(crate) fn capture_stdio(&mut self, bytes: &[u8]) {
         let room = STDIO_CAP.saturating_sub(self.stdio.len());
-        self.stdio.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.stdio
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
-    /// The guest's panic message, if its output holds one (`panicked at …:\nmessage`).
+    /// What the guest wrote before it trapped, as one line: for a Rust panic, from
+    /// `panicked at` on (the thread preamble and the backtrace hint are dropped).
     pub(crate) fn panic_message(&self) -> Option<String> {
         let text = String::from_utf8_lossy(&self.stdio);
-        let text = text.trim();
-        if text.is_empty() {
-            return None;
-        }
-        Some(text.lines().collect::<Vec<_>>().join(" ").replace("thread '<unnamed>' ", ""))
+        let text = text
+            .find("panicked at")
+            .map_or(&*text, |start| &text[start..]);
+        let line = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!line.is_empty()).then_some(line)
     }
 }
 
@@ -86,5 +93,42 @@ impl wasmtime::ResourceLimiter for DecisionState {
 
     fn tables(&self) -> usize {
         super::limits::CORE_INSTANCES_PER_DECISION as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(stdio: &str) -> DecisionState {
+        let mut state = DecisionState::new(
+            "p".into(),
+            Arc::new(ConfigDocument::empty()),
+            Limits::default(),
+        );
+        state.capture_stdio(stdio.as_bytes());
+        state
+    }
+
+    #[test]
+    fn panic_message_keeps_location_and_text() {
+        let state = state_with(
+            "\nthread '<unnamed>' (1) panicked at src/lib.rs:9:9:\nno creative for cust-1\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+        );
+        assert_eq!(
+            state.panic_message().as_deref(),
+            Some("panicked at src/lib.rs:9:9: no creative for cust-1")
+        );
+        assert_eq!(state_with("").panic_message(), None);
+        assert_eq!(
+            state_with("plain words").panic_message().as_deref(),
+            Some("plain words")
+        );
+    }
+
+    #[test]
+    fn captured_output_is_capped() {
+        let state = state_with(&"x".repeat(STDIO_CAP * 3));
+        assert_eq!(state.stdio.len(), STDIO_CAP);
     }
 }

@@ -13,12 +13,14 @@ impl EpochTicker {
     pub(crate) fn start(engine: wasmtime::Engine, tick: Duration) -> EpochTicker {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let spawned = std::thread::Builder::new().name("tailor-epoch".into()).spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
-                engine.increment_epoch();
-            }
-        });
+        let spawned = std::thread::Builder::new()
+            .name("tailor-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            });
         if let Err(error) = spawned {
             // Without the ticker deadlines cannot fire; say so loudly rather than hang later.
             tracing::error!(%error, "could not start the epoch thread: policy deadlines are not enforced");

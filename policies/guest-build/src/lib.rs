@@ -6,6 +6,12 @@
 //! for every input, and generates one constant per component plus a `foreach_…!` macro, so a
 //! component that no test names fails to compile the tests.
 
+#![expect(clippy::print_stdout, reason = "build scripts talk to cargo on stdout")]
+#![expect(
+    clippy::expect_used,
+    reason = "a build script without the variables cargo sets cannot go on"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,7 +52,10 @@ pub fn guests_in(dir: &Path, skip: &[&str]) -> Vec<Guest> {
         .filter(|path| path.join("Cargo.toml").is_file())
         .filter_map(|path| {
             let name = path.file_name()?.to_str()?.to_owned();
-            (!skip.contains(&name.as_str())).then_some(Guest { package: name, dir: path })
+            (!skip.contains(&name.as_str())).then_some(Guest {
+                package: name,
+                dir: path,
+            })
         })
         .collect();
     guests.sort_by(|a, b| a.package.cmp(&b.package));
@@ -66,18 +75,26 @@ pub fn ensure_target() {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (needed to build policies)");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     match status {
         Ok(status) if status.success() => {}
-        Ok(status) => panic!("`rustup target add {TARGET}` failed ({status}); install the target and retry"),
-        Err(e) => panic!("the {TARGET} target is missing and rustup could not be run ({e}); install the target"),
+        Ok(status) => {
+            panic!("`rustup target add {TARGET}` failed ({status}); install the target and retry")
+        }
+        Err(e) => panic!(
+            "the {TARGET} target is missing and rustup could not be run ({e}); install the target"
+        ),
     }
 }
 
 fn has_std(dir: &Path) -> bool {
     std::fs::read_dir(dir)
         .map(|entries| {
-            entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
         })
         .unwrap_or(false)
 }
@@ -85,7 +102,8 @@ fn has_std(dir: &Path) -> bool {
 /// Builds the guests and returns the path of each component, in the order given.
 pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
     ensure_target();
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
+    let out_dir =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
     let target_dir = out_dir.join("guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
@@ -112,12 +130,20 @@ pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
         cmd.env_remove(var);
     }
     for (var, _) in std::env::vars() {
-        if var.starts_with("CARGO_PROFILE_") || var.starts_with("CARGO_FEATURE_") || var.starts_with("CARGO_CFG_") {
+        if var.starts_with("CARGO_PROFILE_")
+            || var.starts_with("CARGO_FEATURE_")
+            || var.starts_with("CARGO_CFG_")
+        {
             cmd.env_remove(var);
         }
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("running cargo for the guests: {e}"));
-    assert!(status.success(), "building guest policies failed ({status}); see the cargo output above");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("running cargo for the guests: {e}"));
+    assert!(
+        status.success(),
+        "building guest policies failed ({status}); see the cargo output above"
+    );
 
     for path in rerun_inputs(workspace, guests) {
         println!("cargo:rerun-if-changed={}", path.display());
@@ -129,7 +155,11 @@ pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
         .map(|guest| {
             let file = format!("{}.wasm", guest.ident());
             let path = target_dir.join(TARGET).join(PROFILE).join(file);
-            assert!(path.is_file(), "cargo reported success but {} is missing", path.display());
+            assert!(
+                path.is_file(),
+                "cargo reported success but {} is missing",
+                path.display()
+            );
             path
         })
         .collect()
@@ -138,7 +168,15 @@ pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
 /// Everything a guest component depends on in this workspace.
 fn rerun_inputs(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
     let mut inputs: Vec<PathBuf> = guests.iter().map(|g| g.dir.clone()).collect();
-    for shared in ["guest-sdk", "types", "bucketing", "wit", "Cargo.toml", "Cargo.lock", ".cargo"] {
+    for shared in [
+        "guest-sdk",
+        "types",
+        "bucketing",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo",
+    ] {
         inputs.push(workspace.join(shared));
     }
     // A missing path would make cargo rerun the script on every build.
@@ -151,8 +189,64 @@ pub fn workspace_root(manifest_dir: &Path) -> PathBuf {
     manifest_dir
         .ancestors()
         .find(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("[workspace]"))
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|text| text.contains("[workspace]"))
         })
         .unwrap_or_else(|| panic!("no workspace root above {}", manifest_dir.display()))
         .to_path_buf()
+}
+
+/// Rust source generated for a set of built guests: one constant each and a `foreach` macro.
+#[derive(Debug, Default)]
+pub struct Generated {
+    code: String,
+    arms: String,
+}
+
+impl Generated {
+    /// Adds a guest's constant (`definition` is the full item) and its arm in the macro.
+    pub fn add(&mut self, guest: &Guest, definition: &str) {
+        self.code.push_str(definition);
+        self.code.push('\n');
+        self.arms.push_str(&format!(
+            "        $mac!({}, $crate::{});\n",
+            guest.ident(),
+            guest.const_name()
+        ));
+    }
+
+    /// Adds an item that is not per guest.
+    pub fn item(&mut self, code: &str) {
+        self.code.push_str(code);
+        self.code.push('\n');
+    }
+
+    /// Writes the code and `macro_name!($mac)`, which calls `$mac!(ident, CONST)` once per guest,
+    /// to `OUT_DIR/{file}`.
+    pub fn write(mut self, file: &str, macro_name: &str) {
+        self.code.push_str(&format!(
+            "/// Calls `$mac!(ident, CONST)` once per component, so tests must name every one.\n#[macro_export]\nmacro_rules! {macro_name} {{\n    ($mac:ident) => {{\n{}    }};\n}}\n",
+            self.arms
+        ));
+        let out =
+            PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"))
+                .join(file);
+        std::fs::write(&out, self.code)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+    }
+}
+
+/// The directory of the package whose build script is running.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .expect("cargo sets CARGO_MANIFEST_DIR for build scripts"),
+    )
+}
+
+/// Path as a string for `include_bytes!`/`include_str!`.
+pub fn path_str(path: &Path) -> String {
+    path.to_str()
+        .unwrap_or_else(|| panic!("non-UTF-8 path {}", path.display()))
+        .to_owned()
 }

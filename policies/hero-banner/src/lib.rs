@@ -7,8 +7,8 @@
 //! The creative of the chosen variant (`/variants/{name}`) is rendered as key/values.
 
 use tailor_guest::{
-    Decision, DecisionExt, Experiment, Policy, PolicyError, Reason, Request, assign, experiment::Arm,
-    pointer,
+    Decision, DecisionExt, Experiment, Policy, PolicyError, Reason, Request, assign,
+    experiment::Arm, pointer,
 };
 
 #[derive(Debug)]
@@ -49,7 +49,10 @@ fn choose(request: &Request) -> Result<(String, Reason, Option<Experiment>), Pol
         return Ok((default()?, Reason::Default, None));
     }
     let profile = &request.profile;
-    if let Some(variant) = profile.loyalty_tier().and_then(|tier| config.text(&pointer(&["tier_variants", tier]))) {
+    if let Some(variant) = profile
+        .loyalty_tier()
+        .and_then(|tier| config.text(&pointer(&["tier_variants", tier])))
+    {
         return Ok((variant, Reason::TargetingMatch, None));
     }
     for segment in config.keys("/segment_variants") {
@@ -63,7 +66,9 @@ fn choose(request: &Request) -> Result<(String, Reason, Option<Experiment>), Pol
             .keys("/experiment/arms")
             .into_iter()
             .map(|variant| {
-                let weight = config.number(&pointer(&["experiment", "arms", &variant])).unwrap_or(0.0);
+                let weight = config
+                    .number(&pointer(&["experiment", "arms", &variant]))
+                    .unwrap_or(0.0);
                 Arm::new(variant, weight.max(0.0) as u32)
             })
             .collect();
@@ -86,8 +91,14 @@ mod tests {
         Profile {
             customer_id: Some("cust-1".into()),
             segments: segments.iter().map(|s| (*s).into()).collect(),
-            loyalty: Some(Loyalty { tier: tier.into(), points: 100 }),
-            consent: Consent { personalization: true, ..Consent::default() },
+            loyalty: Some(Loyalty {
+                tier: tier.into(),
+                points: 100,
+            }),
+            consent: Consent {
+                personalization: true,
+                ..Consent::default()
+            },
             ..Profile::default()
         }
     }
@@ -97,7 +108,12 @@ mod tests {
     }
 
     fn decide(profile: Profile) -> Result<Decision, PolicyError> {
-        testing::decide::<HeroBanner>(Context::new(Channel::Web, "home-hero", 0), profile, vec![], config())
+        testing::decide::<HeroBanner>(
+            Context::new(Channel::Web, "home-hero", 0),
+            profile,
+            vec![],
+            config(),
+        )
     }
 
     #[test]
@@ -134,8 +150,15 @@ mod tests {
         let mut p = member("platinum", &[]);
         p.consent.personalization = false;
         let d = decide(p).unwrap();
-        assert_eq!((d.variant.as_deref(), d.reason), (Some("spring-brand"), Reason::Default));
-        assert!(d.render.iter().any(|(k, v)| k == "headline" && v == "Spring is here"));
+        assert_eq!(
+            (d.variant.as_deref(), d.reason),
+            (Some("spring-brand"), Reason::Default)
+        );
+        assert!(
+            d.render
+                .iter()
+                .any(|(k, v)| k == "headline" && v == "Spring is here")
+        );
     }
 
     #[test]

@@ -32,20 +32,33 @@ impl Policy for KioskGreeting {
             .unwrap_or_else(|| "our store".into());
         let store_offer = config.text(&pointer(&["stores", store_id, "offer"]));
         let ttl = config.number("/ttl_seconds").unwrap_or(60.0) as u32;
-        let base = |reason| Decision::new(reason).ttl(ttl).render("store_name", store_name.clone());
+        let base = |reason| {
+            Decision::new(reason)
+                .ttl(ttl)
+                .render("store_name", store_name.clone())
+        };
 
-        let member = profile.loyalty.as_ref().filter(|_| request.may_personalize());
+        let member = profile
+            .loyalty
+            .as_ref()
+            .filter(|_| request.may_personalize());
         let Some(loyalty) = member else {
             if request.may_personalize() && !profile.is_anonymous() {
                 let offer = config.require_text("/join_offer")?;
-                let greeting = config.require_text("/greetings/guest")?.replace("{store}", &store_name);
+                let greeting = config
+                    .require_text("/greetings/guest")?
+                    .replace("{store}", &store_name);
                 return Ok(base(Reason::TargetingMatch)
                     .variant("join-loyalty")
                     .render("greeting", greeting)
                     .render("offer", offer));
             }
-            let greeting = config.require_text("/greetings/guest")?.replace("{store}", &store_name);
-            let mut decision = base(Reason::Default).variant("guest").render("greeting", greeting);
+            let greeting = config
+                .require_text("/greetings/guest")?
+                .replace("{store}", &store_name);
+            let mut decision = base(Reason::Default)
+                .variant("guest")
+                .render("greeting", greeting);
             if let Some(offer) = store_offer {
                 decision = decision.render("offer", offer);
             }
@@ -54,12 +67,17 @@ impl Policy for KioskGreeting {
 
         let name = profile.trait_value("first_name").and_then(|v| v.as_str());
         let within = config.number("/returning_within_hours").unwrap_or(12.0);
-        let template = match (name, visited_recently(profile, store_id, context.now_ms, within)) {
+        let template = match (
+            name,
+            visited_recently(profile, store_id, context.now_ms, within),
+        ) {
             (Some(_), true) => "/greetings/member_returning",
             (Some(_), false) => "/greetings/member_named",
             (None, _) => "/greetings/member",
         };
-        let greeting = config.require_text(template)?.replace("{name}", name.unwrap_or_default());
+        let greeting = config
+            .require_text(template)?
+            .replace("{name}", name.unwrap_or_default());
         let tier = loyalty.tier.as_str();
         let offer = config
             .text(&pointer(&["stores", store_id, "tier_offers", tier]))
@@ -93,11 +111,17 @@ mod tests {
             at_ms,
         };
         let hour = 3_600_000;
-        let profile = Profile { recent_events: vec![visit("store-1", 0)], ..Profile::default() };
+        let profile = Profile {
+            recent_events: vec![visit("store-1", 0)],
+            ..Profile::default()
+        };
         assert!(visited_recently(&profile, "store-1", 2 * hour, 12.0));
         assert!(!visited_recently(&profile, "store-2", 2 * hour, 12.0));
         assert!(!visited_recently(&profile, "store-1", 13 * hour, 12.0));
-        let future = Profile { recent_events: vec![visit("store-1", 5 * hour)], ..Profile::default() };
+        let future = Profile {
+            recent_events: vec![visit("store-1", 5 * hour)],
+            ..Profile::default()
+        };
         assert!(!visited_recently(&future, "store-1", hour, 12.0));
     }
 }

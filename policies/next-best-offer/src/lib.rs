@@ -12,7 +12,10 @@
 //! offers at all (reason `DISABLED`).
 
 use tailor_guest::rank::{diversify, rank, top_k};
-use tailor_guest::{Candidate, Config, Decision, DecisionExt, Policy, PolicyError, Profile, Reason, Request, pointer};
+use tailor_guest::{
+    Candidate, Config, Decision, DecisionExt, Policy, PolicyError, Profile, Reason, Request,
+    pointer,
+};
 
 #[derive(Debug)]
 pub struct NextBestOffer;
@@ -57,7 +60,10 @@ struct Signals {
 }
 
 fn category(candidate: &Candidate) -> Option<&str> {
-    candidate.tags.iter().find_map(|t| t.strip_prefix("category:"))
+    candidate
+        .tags
+        .iter()
+        .find_map(|t| t.strip_prefix("category:"))
 }
 
 /// Event signals for a candidate, each event weighted by `0.5^(age / half-life)`; the category
@@ -70,7 +76,9 @@ fn signals(profile: &Profile, candidate: &Candidate, now_ms: i64, half_life_hour
         let weight = 0.5f64.powf(age_hours / half_life_hours);
         let same_item = event.item_id.as_deref() == Some(candidate.id.as_str());
         match event.kind.as_str() {
-            "product_view" | "page_view" if category.is_some() && event.category.as_deref() == category => {
+            "product_view" | "page_view"
+                if category.is_some() && event.category.as_deref() == category =>
+            {
                 s.viewed_category += weight;
             }
             "add_to_cart" if same_item => s.carted += weight,
@@ -104,28 +112,53 @@ impl Policy for NextBestOffer {
         let model = config.text("/model/version").unwrap_or_default();
 
         let needs_marketing = (0..config.len("/marketing_consent_channels")).any(|i| {
-            config.text(&format!("/marketing_consent_channels/{i}")).as_deref() == Some(context.channel.as_str())
+            config
+                .text(&format!("/marketing_consent_channels/{i}"))
+                .as_deref()
+                == Some(context.channel.as_str())
         });
         if needs_marketing && !profile.consent.marketing {
-            return Ok(Decision::new(Reason::Disabled).ttl(ttl).render("model", model));
+            return Ok(Decision::new(Reason::Disabled)
+                .ttl(ttl)
+                .render("model", model));
         }
 
         let personal = request.may_personalize() && !profile.is_anonymous();
-        let weights = Weights::read(config, if personal { profile.loyalty_tier() } else { None })?;
-        let half_life = config.number("/half_life_hours").filter(|h| *h > 0.0).unwrap_or(72.0);
+        let weights = Weights::read(
+            config,
+            if personal {
+                profile.loyalty_tier()
+            } else {
+                None
+            },
+        )?;
+        let half_life = config
+            .number("/half_life_hours")
+            .filter(|h| *h > 0.0)
+            .unwrap_or(72.0);
         let min_score = config.number("/min_score").unwrap_or(0.0);
         let ranked = rank(&request.candidates, |candidate| {
             let features = personal.then(|| {
                 let affinity = category(candidate).map_or(0.0, |c| profile.affinity(c));
-                (affinity, signals(profile, candidate, context.now_ms, half_life))
+                (
+                    affinity,
+                    signals(profile, candidate, context.now_ms, half_life),
+                )
             });
             Some(score(&weights, candidate, features)).filter(|s| *s >= min_score)
         });
         let max_per_category = config.number("/max_per_category").unwrap_or(f64::MAX) as usize;
         let k = config.number("/top_k").unwrap_or(3.0) as usize;
         let items = top_k(&diversify(ranked, "category:", max_per_category), k);
-        let reason = if personal { Reason::TargetingMatch } else { Reason::Default };
-        Ok(Decision::new(reason).items(items).ttl(ttl).render("model", model))
+        let reason = if personal {
+            Reason::TargetingMatch
+        } else {
+            Reason::Default
+        };
+        Ok(Decision::new(reason)
+            .items(items)
+            .ttl(ttl)
+            .render("model", model))
     }
 }
 
@@ -145,7 +178,13 @@ mod tests {
     }
 
     fn event(kind: &str, item: Option<&str>, category: &str, at_ms: i64) -> Event {
-        Event { kind: kind.into(), item_id: item.map(Into::into), category: Some(category.into()), value: None, at_ms }
+        Event {
+            kind: kind.into(),
+            item_id: item.map(Into::into),
+            category: Some(category.into()),
+            value: None,
+            at_ms,
+        }
     }
 
     #[test]
@@ -160,7 +199,14 @@ mod tests {
             ..Profile::default()
         };
         let now = signals(&profile, &c, 0, 72.0);
-        assert_eq!(now, Signals { viewed_category: 1.0, carted: 1.0, purchased: 0.0 });
+        assert_eq!(
+            now,
+            Signals {
+                viewed_category: 1.0,
+                carted: 1.0,
+                purchased: 0.0
+            }
+        );
         let later = signals(&profile, &c, 72 * 3_600_000, 72.0);
         assert!((later.carted - 0.5).abs() < 1e-12);
     }
@@ -169,7 +215,9 @@ mod tests {
     fn views_saturate() {
         let c = candidate("sku-1", "shoes", 0.0);
         let profile = Profile {
-            recent_events: (0..10).map(|_| event("product_view", None, "shoes", 0)).collect(),
+            recent_events: (0..10)
+                .map(|_| event("product_view", None, "shoes", 0))
+                .collect(),
             ..Profile::default()
         };
         assert_eq!(signals(&profile, &c, 0, 72.0).viewed_category, 3.0);
@@ -192,9 +240,28 @@ mod tests {
 
     #[test]
     fn purchased_items_sink() {
-        let w = Weights { bias: 0.0, affinity: 0.0, viewed_category: 0.0, carted_item: 0.0, purchased_item: -4.0, discount: 0.0, margin: 0.0, tier_boost: 0.0 };
+        let w = Weights {
+            bias: 0.0,
+            affinity: 0.0,
+            viewed_category: 0.0,
+            carted_item: 0.0,
+            purchased_item: -4.0,
+            discount: 0.0,
+            margin: 0.0,
+            tier_boost: 0.0,
+        };
         let c = candidate("sku-1", "shoes", 0.0);
-        let bought = score(&w, &c, Some((0.0, Signals { purchased: 1.0, ..Signals::default() })));
+        let bought = score(
+            &w,
+            &c,
+            Some((
+                0.0,
+                Signals {
+                    purchased: 1.0,
+                    ..Signals::default()
+                },
+            )),
+        );
         let fresh = score(&w, &c, Some((0.0, Signals::default())));
         assert!(bought < fresh);
     }

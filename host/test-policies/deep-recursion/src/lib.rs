@@ -4,6 +4,10 @@ use tailor_guest::{Decision, Policy, PolicyError, Request};
 struct Deep;
 
 #[inline(never)]
+#[expect(
+    unconditional_recursion,
+    reason = "this policy exists to exhaust the stack"
+)]
 fn descend(depth: u64, pad: [u64; 16]) -> u64 {
     let mut local = std::hint::black_box(pad);
     local[(depth % 16) as usize] = depth;

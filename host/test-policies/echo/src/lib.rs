@@ -16,10 +16,16 @@ impl Policy for Echo {
             .render("now_ms", context.now_ms.to_string())
             .render("locale", context.locale.clone().unwrap_or_default())
             .render("store_id", context.store_id.clone().unwrap_or_default())
-            .render("anonymous_id", context.anonymous_id.clone().unwrap_or_default())
+            .render(
+                "anonymous_id",
+                context.anonymous_id.clone().unwrap_or_default(),
+            )
             .render("page", format!("{:?}", context.page))
             .render("attributes", format!("{:?}", context.attributes))
-            .render("customer_id", profile.customer_id.clone().unwrap_or_default())
+            .render(
+                "customer_id",
+                profile.customer_id.clone().unwrap_or_default(),
+            )
             .render("segments", profile.segments.join(","))
             .render("traits", format!("{:?}", profile.traits))
             .render("loyalty", format!("{:?}", profile.loyalty))
@@ -38,7 +44,10 @@ impl Policy for Echo {
             .candidates
             .iter()
             .enumerate()
-            .map(|(i, c)| RankedItem { id: c.id.clone(), score: c.number("score").unwrap_or(i as f64) })
+            .map(|(i, c)| RankedItem {
+                id: c.id.clone(),
+                score: c.number("score").unwrap_or(i as f64),
+            })
             .collect();
         Ok(decision.items(items).ttl(42))
     }

@@ -5,8 +5,12 @@ struct Invalid;
 
 impl Policy for Invalid {
     fn decide(_: &Request) -> Result<Decision, PolicyError> {
-        Ok(Decision::new(Reason::TargetingMatch)
-            .items(vec![RankedItem { id: "sku-1".into(), score: f64::NAN }]))
+        Ok(
+            Decision::new(Reason::TargetingMatch).items(vec![RankedItem {
+                id: "sku-1".into(),
+                score: f64::NAN,
+            }]),
+        )
     }
 }
 

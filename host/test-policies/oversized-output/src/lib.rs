@@ -5,7 +5,9 @@ struct Oversized;
 
 impl Policy for Oversized {
     fn decide(_: &Request) -> Result<Decision, PolicyError> {
-        Ok(Decision::new(Reason::Static).variant("huge").render("body", "x".repeat(1 << 20)))
+        Ok(Decision::new(Reason::Static)
+            .variant("huge")
+            .render("body", "x".repeat(1 << 20)))
     }
 }
 

@@ -5,7 +5,11 @@ struct Panicker;
 
 impl Policy for Panicker {
     fn decide(request: &Request) -> Result<Decision, PolicyError> {
-        let customer = request.profile.customer_id.as_deref().unwrap_or("anonymous");
+        let customer = request
+            .profile
+            .customer_id
+            .as_deref()
+            .unwrap_or("anonymous");
         panic!("no creative for customer {customer}");
     }
 }
