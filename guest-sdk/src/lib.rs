@@ -22,6 +22,9 @@
 // Lets generated code name this crate by its public path from inside it too.
 extern crate self as tailor_guest;
 
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod alloc;
 pub mod config;
 pub mod experiment;
 pub mod log;
@@ -120,6 +123,9 @@ impl DecisionExt for Decision {
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
+        // Only a wasm build exports anything; natively several policies can link into one
+        // binary (tests, benchmarks) without their export symbols clashing.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct TailorPolicyExport;
 
@@ -137,6 +143,10 @@ macro_rules! export_policy {
             }
 
     $crate::__private::export!(TailorPolicyExport with_types_in $crate::__private);
+
+            #[global_allocator]
+            static TAILOR_ALLOCATOR: $crate::alloc::DecisionAllocator =
+                $crate::alloc::DecisionAllocator;
         };
     };
 }

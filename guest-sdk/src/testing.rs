@@ -19,6 +19,21 @@ pub fn take_logs() -> Vec<(Level, String)> {
     LOGS.with(|logs| std::mem::take(&mut *logs.borrow_mut()))
 }
 
+/// A request as the host would hand it to a policy, for calling `Policy::decide` directly.
+pub fn request(
+    context: Context,
+    profile: Profile,
+    candidates: Vec<Candidate>,
+    config: serde_json::Value,
+) -> Request {
+    Request {
+        context,
+        profile,
+        candidates,
+        config: Config::from_json(config),
+    }
+}
+
 /// Runs a policy once, natively.
 pub fn decide<P: Policy>(
     context: Context,

@@ -1,1 +1,215 @@
-fn main() {}
+//! Per-decision cost. Run: `cargo bench -p tailor-host --bench decide`; results and the machine
+//! are recorded in docs/benchmarks.md.
+//!
+//! - `<policy>/fresh`: fresh Store + instance + `decide`, as tailor serves every decision;
+//! - `<policy>/reused`: `decide` on one long-lived instance (the call-overhead floor);
+//! - `<policy>/native`: the same policy code compiled into the host (the floor of the logic);
+//! - `contract/*`: what passing a profile and calling the host cost (the design choice of a
+//!   profile record per call rather than host resource handles, docs/design.md);
+//! - `tuning/*`: the hero banner under engine settings tailor does not use by default.
+//!
+//! Inputs are each policy's first fixture case that uses the policy's own config.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops on any surprise"
+)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::Duration;
+use tailor_guest::{Policy, Request};
+use tailor_host::{Engine, EngineConfig, LoadedPolicy, PolicySource};
+use tailor_types::fixture::{self, FixtureCase};
+use tailor_types::{Channel, Consent, Context, Event, Loyalty, PolicyError, Profile, Value};
+
+fn native_decide<P: Policy>(request: &Request) -> Result<tailor_types::Decision, PolicyError> {
+    P::decide(request)
+}
+
+fn native(name: &str) -> fn(&Request) -> Result<tailor_types::Decision, PolicyError> {
+    match name {
+        "hero-banner" => native_decide::<hero_banner::HeroBanner>,
+        "next-best-offer" => native_decide::<next_best_offer::NextBestOffer>,
+        "kiosk-greeting" => native_decide::<kiosk_greeting::KioskGreeting>,
+        other => panic!("no native build of {other}"),
+    }
+}
+
+fn engine(config: EngineConfig) -> Engine {
+    Engine::new(EngineConfig {
+        max_concurrent_decisions: 16,
+        ..config
+    })
+    .unwrap()
+}
+
+fn load(engine: &Engine, policy: &tailor_host::bundled::BundledPolicy) -> LoadedPolicy {
+    engine
+        .load(PolicySource {
+            name: policy.name,
+            component: policy.component,
+            config: policy.config,
+            limits: None,
+        })
+        .unwrap()
+}
+
+fn first_case(policy: &tailor_host::bundled::BundledPolicy) -> FixtureCase {
+    fixture::load_cases(policy.fixtures_dir.as_ref())
+        .unwrap()
+        .into_iter()
+        .find(|case| case.config.is_none() && !case.profile.is_anonymous())
+        .unwrap()
+}
+
+fn policies(c: &mut Criterion) {
+    let engine = engine(EngineConfig::default());
+    for policy in tailor_host::bundled::ALL {
+        let case = first_case(policy);
+        let loaded = load(&engine, policy);
+        let (ctx, profile, candidates) = (&case.context, &case.profile, &case.candidates[..]);
+        let outcome = engine.decide(&loaded, ctx, profile, candidates);
+        let outcome = outcome.map_err(|e| PolicyError::new(e.code.as_str(), e.message));
+        assert!(
+            case.expected.check(&outcome).is_ok(),
+            "{} {}",
+            policy.name,
+            case.name
+        );
+
+        let mut group = c.benchmark_group(policy.name);
+        group.bench_function("fresh", |b| {
+            b.iter(|| black_box(engine.decide(&loaded, ctx, profile, candidates).unwrap()))
+        });
+        let mut pinned = engine.pinned_instance(&loaded).unwrap();
+        group.bench_function("reused", |b| {
+            b.iter(|| black_box(pinned.decide(ctx, profile, candidates).unwrap()))
+        });
+        let config = policy
+            .config
+            .map(|c| serde_json::from_str(c).unwrap())
+            .unwrap_or_default();
+        let request = tailor_guest::testing::request(
+            ctx.clone(),
+            profile.clone(),
+            candidates.to_vec(),
+            config,
+        );
+        let run = native(policy.name);
+        group.bench_function("native", |b| {
+            b.iter(|| black_box(run(black_box(&request)).unwrap()))
+        });
+        group.finish();
+    }
+}
+
+/// A profile with `traits` traits and proportionate other fields.
+fn profile_of(traits: usize) -> Profile {
+    Profile {
+        customer_id: Some("cust-004410".into()),
+        segments: (0..traits.min(20))
+            .map(|i| format!("segment-{i}"))
+            .collect(),
+        traits: (0..traits)
+            .map(|i| (format!("trait_{i}"), Value::Text(format!("value-{i}"))))
+            .collect(),
+        loyalty: Some(Loyalty {
+            tier: "gold".into(),
+            points: 5200,
+        }),
+        consent: Consent {
+            personalization: true,
+            marketing: true,
+            ..Consent::default()
+        },
+        recent_events: (0..traits.min(50))
+            .map(|i| Event {
+                kind: "product_view".into(),
+                item_id: Some(format!("sku-{i}")),
+                category: Some("shoes".into()),
+                value: None,
+                at_ms: 1_774_000_000_000 - i as i64 * 60_000,
+            })
+            .collect(),
+        affinities: (0..traits.min(20))
+            .map(|i| (format!("category-{i}"), 0.5))
+            .collect(),
+    }
+}
+
+fn contract(c: &mut Criterion) {
+    let engine = engine(EngineConfig::default());
+    let probe = engine
+        .load(PolicySource {
+            name: "host-call-probe",
+            component: tailor_test_policies::HOST_CALL_PROBE,
+            config: Some(r#"{"probe": 1.0}"#),
+            limits: None,
+        })
+        .unwrap();
+    let mut pinned = engine.pinned_instance(&probe).unwrap();
+    let mut group = c.benchmark_group("contract");
+    for traits in [0usize, 10, 100, 1_000] {
+        let profile = profile_of(traits);
+        let ctx = Context::new(Channel::Web, "probe", 0);
+        group.bench_function(format!("profile-{traits}-traits"), |b| {
+            b.iter(|| black_box(pinned.decide(&ctx, &profile, &[]).unwrap()))
+        });
+    }
+    let profile = profile_of(0);
+    for calls in [0i64, 100] {
+        let mut ctx = Context::new(Channel::Web, "probe", 0);
+        ctx.attributes = vec![("calls".into(), Value::Integer(calls))];
+        group.bench_function(format!("host-calls-{calls}"), |b| {
+            b.iter(|| black_box(pinned.decide(&ctx, &profile, &[]).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+fn tuning(c: &mut Criterion) {
+    let hero = tailor_host::bundled::find("hero-banner").unwrap();
+    let case = first_case(hero);
+    let mut group = c.benchmark_group("tuning");
+    let variants = [
+        (
+            "pool-defaults",
+            EngineConfig {
+                memory_keep_resident_bytes: 0,
+                table_keep_resident_bytes: 0,
+                pagemap_scan: false,
+                ..EngineConfig::default()
+            },
+        ),
+        (
+            "keep-resident-memset",
+            EngineConfig {
+                pagemap_scan: false,
+                ..EngineConfig::default()
+            },
+        ),
+        ("keep-resident-pagemap", EngineConfig::default()),
+    ];
+    for (name, config) in variants {
+        let engine = engine(config);
+        let loaded = load(&engine, hero);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(
+                    engine
+                        .decide(&loaded, &case.context, &case.profile, &case.candidates)
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = policies, contract, tuning
+}
+criterion_main!(benches);

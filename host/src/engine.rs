@@ -11,15 +11,17 @@ mod decide;
 mod error;
 mod imports;
 mod limits;
+mod pinned;
 mod policy;
 mod state;
 mod std_shim;
 mod ticker;
 
-pub use config_doc::ConfigDocument;
+pub use config_doc::{ConfigDocument, ConfigNode, ConfigObject};
 pub use decide::Evaluation;
 pub use error::{DecisionError, EngineError, ErrorCode, LoadError};
 pub use limits::Limits;
+pub use pinned::PinnedInstance;
 pub use policy::{LoadedPolicy, PolicySource};
 
 use state::DecisionState;
@@ -42,6 +44,11 @@ pub struct EngineConfig {
     /// Bytes of each linear memory kept mapped between decisions and reset with `memset`
     /// instead of `madvise` (cheaper for small policies; see docs/benchmarks.md).
     pub memory_keep_resident_bytes: usize,
+    /// Bytes of each table kept resident and reset with `memset` between decisions.
+    pub table_keep_resident_bytes: usize,
+    /// On Linux 6.7+, reset only the pages a decision dirtied (found with the `PAGEMAP_SCAN`
+    /// ioctl) instead of the whole kept-resident prefix. Falls back silently where unsupported.
+    pub pagemap_scan: bool,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +59,8 @@ impl Default for EngineConfig {
             max_memory_bytes_ceiling: 64 << 20,
             epoch_tick: Duration::from_millis(1),
             memory_keep_resident_bytes: 256 << 10,
+            table_keep_resident_bytes: 4 << 10,
+            pagemap_scan: true,
         }
     }
 }

@@ -236,6 +236,29 @@ mod expect {
         );
     }
 
+    pub fn host_call_probe(component: &[u8]) {
+        let engine = engine();
+        let policy = engine
+            .load(PolicySource {
+                name: "probe",
+                component,
+                config: Some(r#"{"probe": 1.5}"#),
+                limits: None,
+            })
+            .unwrap();
+        let mut context = context();
+        context.attributes = vec![("calls".into(), Value::Integer(10))];
+        let mut profile = customer();
+        profile.segments = vec!["a".into(), "b".into()];
+        profile.affinities = vec![("shoes".into(), 0.5)];
+        let decision = engine.decide(&policy, &context, &profile, &[]).unwrap();
+        assert_eq!(tailor_types::lookup(&decision.render, "sum").unwrap(), "15");
+        assert_eq!(
+            tailor_types::lookup(&decision.render, "profile_fields").unwrap(),
+            "3"
+        );
+    }
+
     pub fn echo(component: &[u8]) {
         let engine = engine();
         let config = r#"{"headline": "Hello", "weights": [1, 2], "flag": true}"#;

@@ -37,8 +37,8 @@ pub mod contract_types {
     }
 }
 
-pub(crate) use generated::PolicyPre;
 use generated::tailor::policy::host::{self, ConfigValue, LogLevel};
+pub(crate) use generated::{Policy as PolicyBindings, PolicyPre};
 
 pub(crate) fn add_to_linker(linker: &mut Linker<DecisionState>) -> wasmtime::Result<()> {
     generated::Policy::add_to_linker::<DecisionState, HasSelf<DecisionState>>(linker, |state| state)
@@ -71,18 +71,20 @@ impl host::Host for DecisionState {
     }
 
     fn config_get(&mut self, pointer: String) -> Option<ConfigValue> {
-        use serde_json::Value;
-        self.config.get(&pointer).map(|value| match value {
-            Value::Null => ConfigValue::Null,
-            Value::Bool(b) => ConfigValue::Boolean(*b),
-            Value::Number(n) => ConfigValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => ConfigValue::Text(s.clone()),
-            Value::Array(a) => ConfigValue::Array(a.len().try_into().unwrap_or(u32::MAX)),
-            Value::Object(o) => ConfigValue::Object(o.keys().cloned().collect()),
+        use super::config_doc::ConfigNode;
+        self.config.get(&pointer).map(|node| match node {
+            ConfigNode::Null => ConfigValue::Null,
+            ConfigNode::Boolean(b) => ConfigValue::Boolean(*b),
+            ConfigNode::Number(n) => ConfigValue::Number(*n),
+            ConfigNode::Text(s) => ConfigValue::Text(s.clone()),
+            ConfigNode::Array(items) => {
+                ConfigValue::Array(items.len().try_into().unwrap_or(u32::MAX))
+            }
+            ConfigNode::Object(object) => ConfigValue::Object(object.keys().to_vec()),
         })
     }
 
     fn config_json(&mut self, pointer: String) -> Option<String> {
-        self.config.get(&pointer).map(|value| value.to_string())
+        self.config.get_json(&pointer)
     }
 }

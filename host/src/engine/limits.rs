@@ -91,7 +91,12 @@ pub(crate) fn wasmtime_config(config: &EngineConfig) -> wasmtime::Config {
         .max_memories_per_component(1)
         .max_memory_size(config.max_memory_bytes_ceiling)
         .linear_memory_keep_resident(config.memory_keep_resident_bytes)
-        .table_keep_resident(16 << 10);
+        .pagemap_scan(if config.pagemap_scan {
+            wasmtime::Enabled::Auto
+        } else {
+            wasmtime::Enabled::No
+        })
+        .table_keep_resident(config.table_keep_resident_bytes);
 
     let mut wasm = wasmtime::Config::new();
     wasm.wasm_component_model(true)
