@@ -123,8 +123,14 @@ impl DecisionExt for Decision {
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
-        // Only a wasm build exports anything; natively several policies can link into one
-        // binary (tests, benchmarks) without their export symbols clashing.
+        // Natively there is nothing to export (several policies may link into one test or
+        // benchmark binary); this only checks the type implements `Policy`.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn(
+            &$crate::Request,
+        ) -> ::std::result::Result<$crate::Decision, $crate::PolicyError> =
+            <$policy as $crate::Policy>::decide;
+
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct TailorPolicyExport;
