@@ -44,11 +44,6 @@ impl Config {
         }
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn host() -> Config {
-        Config::from_json(serde_json::Value::Null)
-    }
-
     /// A config backed by a JSON document, for native tests (`null` when a policy has none).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_json(document: serde_json::Value) -> Config {

@@ -28,6 +28,7 @@ pub mod alloc;
 pub mod config;
 pub mod experiment;
 pub mod log;
+mod profile;
 pub mod rank;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -37,43 +38,46 @@ pub mod __private;
 
 pub use config::{Config, ConfigValue, pointer};
 pub use experiment::{Arm, assign};
+pub use profile::Profile;
+/// A profile snapshot as data: what native tests and fixtures build a [`Profile`] from.
+pub use tailor_types::Profile as ProfileData;
 pub use tailor_types::{
     Candidate, Channel, Consent, Context, Decision, DeviceClass, Event, Experiment, Loyalty, Page,
-    PolicyError, Profile, RankedItem, Reason, Value,
+    PolicyError, RankedItem, Reason, Value,
 };
 /// The bindings generator the SDK is built on, for authors who need something it does not wrap.
 pub use wit_bindgen;
 
 /// Everything one decision is made from.
 #[derive(Debug)]
-pub struct Request {
+pub struct Request<'a> {
     pub context: Context,
-    pub profile: Profile,
+    /// The customer's profile snapshot, read on demand.
+    pub profile: Profile<'a>,
     pub candidates: Vec<Candidate>,
     /// This policy version's configuration document.
     pub config: Config,
 }
 
-impl Request {
+impl Request<'_> {
     /// The unit experiments bucket on: the customer id, else the anonymous visitor id.
     pub fn unit_id(&self) -> Option<&str> {
         self.profile
-            .customer_id
-            .as_deref()
+            .customer_id()
             .or(self.context.anonymous_id.as_deref())
     }
 
     /// Whether the customer allows personalization. Policies should fall back to
     /// non-personalized content when this is `false`.
     pub fn may_personalize(&self) -> bool {
-        self.profile.consent.personalization
+        self.profile.consent().personalization
     }
 }
 
 /// A personalization policy: decides one slot from a request.
 pub trait Policy {
     /// Decides the slot. An `Err` makes the host serve the slot's fallback with reason `ERROR`.
-    fn decide(request: &Request) -> Result<Decision, PolicyError>;
+    fn decide(request: &Request<'_>) -> Result<Decision, PolicyError>;
 }
 
 /// Builder-style helpers on [`Decision`] for policy code.
@@ -127,7 +131,7 @@ macro_rules! export_policy {
         // benchmark binary); this only checks the type implements `Policy`.
         #[cfg(not(target_arch = "wasm32"))]
         const _: fn(
-            &$crate::Request,
+            &$crate::Request<'_>,
         ) -> ::std::result::Result<$crate::Decision, $crate::PolicyError> =
             <$policy as $crate::Policy>::decide;
 
@@ -138,7 +142,7 @@ macro_rules! export_policy {
             impl $crate::__private::Guest for TailorPolicyExport {
                 fn decide(
                     context: $crate::__private::wit::Context,
-                    profile: $crate::__private::wit::Profile,
+                    profile: &$crate::__private::wit::Profile,
                     candidates: ::std::vec::Vec<$crate::__private::wit::Candidate>,
                 ) -> ::std::result::Result<
                     $crate::__private::wit::Decision,

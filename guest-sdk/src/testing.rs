@@ -1,7 +1,9 @@
 //! Running a policy natively, with no host and no wasm: for `cargo test` in a policy crate.
 
 use crate::log::Level;
-use crate::{Candidate, Config, Context, Decision, Policy, PolicyError, Profile, Request};
+use crate::{
+    Candidate, Config, Context, Decision, Policy, PolicyError, Profile, ProfileData, Request,
+};
 use std::cell::RefCell;
 use std::path::Path;
 use tailor_types::fixture;
@@ -22,13 +24,13 @@ pub fn take_logs() -> Vec<(Level, String)> {
 /// A request as the host would hand it to a policy, for calling `Policy::decide` directly.
 pub fn request(
     context: Context,
-    profile: Profile,
+    profile: ProfileData,
     candidates: Vec<Candidate>,
     config: serde_json::Value,
-) -> Request {
+) -> Request<'static> {
     Request {
         context,
-        profile,
+        profile: Profile::local(profile),
         candidates,
         config: Config::from_json(config),
     }
@@ -37,16 +39,11 @@ pub fn request(
 /// Runs a policy once, natively.
 pub fn decide<P: Policy>(
     context: Context,
-    profile: Profile,
+    profile: ProfileData,
     candidates: Vec<Candidate>,
     config: serde_json::Value,
 ) -> Result<Decision, PolicyError> {
-    P::decide(&Request {
-        context,
-        profile,
-        candidates,
-        config: Config::from_json(config),
-    })
+    P::decide(&request(context, profile, candidates, config))
 }
 
 /// Reads a policy crate's `config.json` (`null` when it has none).

@@ -17,17 +17,18 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 use tailor_guest::{Policy, Request};
 use tailor_host::{Engine, EngineConfig, LoadedPolicy, PolicySource};
 use tailor_types::fixture::{self, FixtureCase};
 use tailor_types::{Channel, Consent, Context, Event, Loyalty, PolicyError, Profile, Value};
 
-fn native_decide<P: Policy>(request: &Request) -> Result<tailor_types::Decision, PolicyError> {
+fn native_decide<P: Policy>(request: &Request<'_>) -> Result<tailor_types::Decision, PolicyError> {
     P::decide(request)
 }
 
-fn native(name: &str) -> fn(&Request) -> Result<tailor_types::Decision, PolicyError> {
+fn native(name: &str) -> fn(&Request<'_>) -> Result<tailor_types::Decision, PolicyError> {
     match name {
         "hero-banner" => native_decide::<hero_banner::HeroBanner>,
         "next-best-offer" => native_decide::<next_best_offer::NextBestOffer>,
@@ -68,7 +69,8 @@ fn policies(c: &mut Criterion) {
     for policy in tailor_host::bundled::ALL {
         let case = first_case(policy);
         let loaded = load(&engine, policy);
-        let (ctx, profile, candidates) = (&case.context, &case.profile, &case.candidates[..]);
+        let shared_profile = Arc::new(case.profile.clone());
+        let (ctx, profile, candidates) = (&case.context, &shared_profile, &case.candidates[..]);
         let outcome = engine.decide(&loaded, ctx, profile, candidates);
         let outcome = outcome.map_err(|e| PolicyError::new(e.code.as_str(), e.message));
         assert!(
@@ -92,7 +94,7 @@ fn policies(c: &mut Criterion) {
             .unwrap_or_default();
         let request = tailor_guest::testing::request(
             ctx.clone(),
-            profile.clone(),
+            case.profile.clone(),
             candidates.to_vec(),
             config,
         );
@@ -151,13 +153,13 @@ fn contract(c: &mut Criterion) {
     let mut pinned = engine.pinned_instance(&probe).unwrap();
     let mut group = c.benchmark_group("contract");
     for traits in [0usize, 10, 100, 1_000] {
-        let profile = profile_of(traits);
+        let profile = Arc::new(profile_of(traits));
         let ctx = Context::new(Channel::Web, "probe", 0);
         group.bench_function(format!("profile-{traits}-traits"), |b| {
             b.iter(|| black_box(pinned.decide(&ctx, &profile, &[]).unwrap()))
         });
     }
-    let profile = profile_of(0);
+    let profile = Arc::new(profile_of(0));
     for calls in [0i64, 100] {
         let mut ctx = Context::new(Channel::Web, "probe", 0);
         ctx.attributes = vec![("calls".into(), Value::Integer(calls))];
@@ -171,6 +173,7 @@ fn contract(c: &mut Criterion) {
 fn tuning(c: &mut Criterion) {
     let hero = tailor_host::bundled::find("hero-banner").unwrap();
     let case = first_case(hero);
+    let profile = Arc::new(case.profile.clone());
     let mut group = c.benchmark_group("tuning");
     let variants = [
         (
@@ -198,7 +201,7 @@ fn tuning(c: &mut Criterion) {
             b.iter(|| {
                 black_box(
                     engine
-                        .decide(&loaded, &case.context, &case.profile, &case.candidates)
+                        .decide(&loaded, &case.context, &profile, &case.candidates)
                         .unwrap(),
                 )
             })

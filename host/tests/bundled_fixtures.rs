@@ -47,7 +47,12 @@ fn check(policy: &tailor_policies::BundledPolicy) {
             }
             None => loaded.clone(),
         };
-        let outcome = engine.decide(&loaded, &case.context, &case.profile, &case.candidates);
+        let outcome = engine.decide(
+            &loaded,
+            &case.context,
+            &std::sync::Arc::new(case.profile.clone()),
+            &case.candidates,
+        );
         let outcome = outcome.map_err(|e| match e.code {
             // The guest's own error code leads the message: compare on it as the native run does.
             tailor_host::ErrorCode::PolicyError => {

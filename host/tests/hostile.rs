@@ -78,7 +78,7 @@ fn alongside_good_traffic<T>(engine: &Engine, hostile: impl FnOnce() -> T) -> T 
             let mut decided = 0u32;
             // At least one good decision even if the hostile one is quick.
             while decided == 0 || !done.load(Ordering::Relaxed) {
-                let decision = engine.decide(&good, &context(), &customer(), &[]);
+                let decision = engine.decide(&good, &context(), &Arc::new(customer()), &[]);
                 assert_eq!(
                     decision.map(|d| d.reason),
                     Ok(Reason::Split),
@@ -102,7 +102,7 @@ fn fails_with_fallback(engine: &Engine, policy: &LoadedPolicy) -> DecisionError 
         variant: Some("house-default".into()),
         ..Decision::new(Reason::Static)
     };
-    let evaluation = engine.evaluate(policy, &context(), &customer(), &[], &fallback);
+    let evaluation = engine.evaluate(policy, &context(), &Arc::new(customer()), &[], &fallback);
     assert_eq!(
         evaluation.decision.variant.as_deref(),
         Some("house-default")
@@ -215,7 +215,7 @@ mod expect {
         let decision = tracing::subscriber::with_default(subscriber, || {
             let engine = engine();
             let policy = load(&engine, "log-flood", component).unwrap();
-            engine.decide(&policy, &context(), &customer(), &[])
+            engine.decide(&policy, &context(), &Arc::new(customer()), &[])
         });
         assert_eq!(decision.unwrap().variant.as_deref(), Some("after-flood"));
         let lines = lines.lock().unwrap();
@@ -251,7 +251,9 @@ mod expect {
         let mut profile = customer();
         profile.segments = vec!["a".into(), "b".into()];
         profile.affinities = vec![("shoes".into(), 0.5)];
-        let decision = engine.decide(&policy, &context, &profile, &[]).unwrap();
+        let decision = engine
+            .decide(&policy, &context, &Arc::new(profile), &[])
+            .unwrap();
         assert_eq!(tailor_types::lookup(&decision.render, "sum").unwrap(), "15");
         assert_eq!(
             tailor_types::lookup(&decision.render, "profile_fields").unwrap(),
@@ -295,7 +297,7 @@ mod expect {
             },
         ];
         let decision = engine
-            .decide(&policy, &context, &profile, &candidates)
+            .decide(&policy, &context, &Arc::new(profile), &candidates)
             .unwrap();
         let render = |key: &str| {
             tailor_types::lookup(&decision.render, key)
@@ -386,7 +388,7 @@ fn a_full_pool_answers_capacity_instead_of_queueing() {
             started.store(true, Ordering::SeqCst);
             for _ in 0..100_000 {
                 // The main thread may hold the slot for a moment: retry until the spinner has it.
-                match engine.decide(&spin, &context(), &customer(), &[]) {
+                match engine.decide(&spin, &context(), &Arc::new(customer()), &[]) {
                     Err(error) if error.code == ErrorCode::Capacity => std::thread::yield_now(),
                     other => return other,
                 }
@@ -401,7 +403,7 @@ fn a_full_pool_answers_capacity_instead_of_queueing() {
             break;
         }
         if started.load(Ordering::SeqCst)
-            && let Err(error) = engine.decide(&echo, &context(), &customer(), &[])
+            && let Err(error) = engine.decide(&echo, &context(), &Arc::new(customer()), &[])
         {
             // Refused: the spinner holds the only slot.
             assert_eq!(error.code, ErrorCode::Capacity, "{error}");
@@ -420,7 +422,9 @@ fn a_full_pool_answers_capacity_instead_of_queueing() {
         "a second decision must be refused while the only slot is busy"
     );
     assert!(
-        engine.decide(&echo, &context(), &customer(), &[]).is_ok(),
+        engine
+            .decide(&echo, &context(), &Arc::new(customer()), &[])
+            .is_ok(),
         "the slot is free again"
     );
 }

@@ -67,21 +67,13 @@ pub struct Event {
 }
 
 /// A customer profile snapshot. `Profile::default()` is an anonymous visitor.
+///
+/// The host keeps it and lends it to a policy as the contract's `customer.profile` resource.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[cfg_attr(
-    feature = "wasmtime",
-    derive(
-        wasmtime::component::ComponentType,
-        wasmtime::component::Lift,
-        wasmtime::component::Lower
-    ),
-    component(record)
-)]
 pub struct Profile {
     /// Absent for anonymous visitors.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "wasmtime", component(name = "customer-id"))]
     pub customer_id: Option<String>,
     pub segments: Vec<String>,
     #[serde(with = "pairs")]
@@ -90,7 +82,6 @@ pub struct Profile {
     pub loyalty: Option<Loyalty>,
     pub consent: Consent,
     /// Newest first.
-    #[cfg_attr(feature = "wasmtime", component(name = "recent-events"))]
     pub recent_events: Vec<Event>,
     /// Category affinity scores, typically in `0.0..=1.0`.
     #[serde(with = "pairs")]

@@ -143,8 +143,13 @@ pub fn run(args: RunPolicyArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     let started = Instant::now();
-    let Evaluation { decision, error } =
-        engine.evaluate(&policy, &context, &profile, &candidates, &fallback);
+    let Evaluation { decision, error } = engine.evaluate(
+        &policy,
+        &context,
+        &std::sync::Arc::new(profile),
+        &candidates,
+        &fallback,
+    );
     let elapsed_us = started.elapsed().as_micros();
 
     let expected = match args

@@ -11,6 +11,7 @@ mod generated {
         // The contract's records are the shared `tailor-types`, lowered without conversion.
         with: {
             "tailor:policy/types": crate::engine::bindings::contract_types,
+            "tailor:policy/customer.profile": crate::engine::state::ProfileHandle,
         },
     });
 }
@@ -37,8 +38,12 @@ pub mod contract_types {
     }
 }
 
+use super::state::ProfileHandle;
+use generated::tailor::policy::customer;
 use generated::tailor::policy::host::{self, ConfigValue, LogLevel};
 pub(crate) use generated::{Policy as PolicyBindings, PolicyPre};
+use tailor_types::{Consent, Event, Loyalty, Value};
+use wasmtime::component::Resource;
 
 pub(crate) fn add_to_linker(linker: &mut Linker<DecisionState>) -> wasmtime::Result<()> {
     generated::Policy::add_to_linker::<DecisionState, HasSelf<DecisionState>>(linker, |state| state)
@@ -88,3 +93,59 @@ impl host::Host for DecisionState {
         self.config.get_json(&pointer)
     }
 }
+
+/// The decision's profile snapshot, lent to the policy as the `customer.profile` resource. There
+/// is one per decision (handle 0); every accessor reads the shared snapshot without copying
+/// more than it returns.
+impl customer::HostProfile for DecisionState {
+    fn customer_id(&mut self, _: Resource<ProfileHandle>) -> Option<String> {
+        self.profile.customer_id.clone()
+    }
+
+    fn segments(&mut self, _: Resource<ProfileHandle>) -> Vec<String> {
+        self.profile.segments.clone()
+    }
+
+    fn in_segment(&mut self, _: Resource<ProfileHandle>, segment: String) -> bool {
+        self.profile.in_segment(&segment)
+    }
+
+    fn get_trait(&mut self, _: Resource<ProfileHandle>, key: String) -> Option<Value> {
+        self.profile.trait_value(&key).cloned()
+    }
+
+    fn traits(&mut self, _: Resource<ProfileHandle>) -> Vec<(String, Value)> {
+        self.profile.traits.clone()
+    }
+
+    fn loyalty(&mut self, _: Resource<ProfileHandle>) -> Option<Loyalty> {
+        self.profile.loyalty.clone()
+    }
+
+    fn consent(&mut self, _: Resource<ProfileHandle>) -> Consent {
+        self.profile.consent
+    }
+
+    fn recent_events(&mut self, _: Resource<ProfileHandle>, limit: u32) -> Vec<Event> {
+        self.profile
+            .recent_events
+            .iter()
+            .take(limit as usize)
+            .cloned()
+            .collect()
+    }
+
+    fn affinity(&mut self, _: Resource<ProfileHandle>, category: String) -> Option<f64> {
+        tailor_types::lookup(&self.profile.affinities, &category).copied()
+    }
+
+    fn affinities(&mut self, _: Resource<ProfileHandle>) -> Vec<(String, f64)> {
+        self.profile.affinities.clone()
+    }
+
+    fn drop(&mut self, _: Resource<ProfileHandle>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl customer::Host for DecisionState {}

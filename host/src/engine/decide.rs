@@ -1,8 +1,10 @@
 //! Running one decision: a fresh store and instance, the call, and what comes back checked.
 
-use super::state::DecisionState;
+use super::state::{DecisionState, PROFILE_HANDLE, ProfileHandle};
 use super::{DecisionError, Engine, ErrorCode, LoadedPolicy};
+use std::sync::Arc;
 use tailor_types::{Candidate, Context, Decision, Profile, Reason};
+use wasmtime::component::Resource;
 use wasmtime::{Store, Trap};
 
 /// The answer for a slot: the policy's decision, or the fallback and why.
@@ -19,10 +21,15 @@ impl Engine {
         &self,
         policy: &LoadedPolicy,
         context: &Context,
-        profile: &Profile,
+        profile: &Arc<Profile>,
         candidates: &[Candidate],
     ) -> Result<Decision, DecisionError> {
-        let state = DecisionState::new(policy.name.clone(), policy.config.clone(), policy.limits);
+        let state = DecisionState::new(
+            policy.name.clone(),
+            policy.config.clone(),
+            policy.limits,
+            profile.clone(),
+        );
         let mut store = Store::new(&self.inner.wasmtime, state);
         store.limiter(|state| state);
         store.set_epoch_deadline(policy.limits.deadline_ticks(self.inner.config.epoch_tick));
@@ -31,7 +38,12 @@ impl Engine {
             Ok(instance) => instance,
             Err(error) => return Err(instantiate_error(error)),
         };
-        let returned = instance.call_decide(&mut store, context, profile, candidates);
+        let returned = instance.call_decide(
+            &mut store,
+            context,
+            Resource::<ProfileHandle>::new_borrow(PROFILE_HANDLE),
+            candidates,
+        );
         let state = store.data();
         if state.log_dropped > 0 {
             tracing::warn!(policy = %policy.name, dropped = state.log_dropped, "policy log lines over the per-decision cap were dropped");
@@ -52,7 +64,7 @@ impl Engine {
         &self,
         policy: &LoadedPolicy,
         context: &Context,
-        profile: &Profile,
+        profile: &Arc<Profile>,
         candidates: &[Candidate],
         fallback: &Decision,
     ) -> Evaluation {

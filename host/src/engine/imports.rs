@@ -3,11 +3,13 @@
 
 use super::LoadError;
 use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
 
 /// Interfaces a policy may import, by name without version, with the versions accepted.
 const ALLOWED: &[(&str, &str)] = &[
     ("tailor:policy/host", "0.1."),
     ("tailor:policy/types", "0.1."),
+    ("tailor:policy/customer", "0.1."),
     ("wasi:io/error", "0.2."),
     ("wasi:io/poll", "0.2."),
     ("wasi:io/streams", "0.2."),
@@ -56,6 +58,8 @@ pub(crate) fn check(
     let component_type = component.component_type();
     let mut denied: Vec<&str> = component_type
         .imports(engine)
+        // A type import (the world's `use customer.{profile}`) grants nothing by itself.
+        .filter(|(_, item)| !matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)))
         .map(|(import, _)| import)
         .filter(|import| {
             let (interface, version) = import.split_once('@').unwrap_or((import, ""));

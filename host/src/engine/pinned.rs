@@ -1,10 +1,12 @@
 //! One instance reused across calls: for measuring call overhead only.
 
 use super::bindings::PolicyBindings;
-use super::state::DecisionState;
+use super::state::{DecisionState, PROFILE_HANDLE, ProfileHandle};
 use super::{DecisionError, Engine, ErrorCode, LoadedPolicy};
+use std::sync::Arc;
 use tailor_types::{Candidate, Context, Decision, Profile};
 use wasmtime::Store;
+use wasmtime::component::Resource;
 
 /// A single instance of a policy that serves call after call.
 ///
@@ -26,7 +28,12 @@ impl std::fmt::Debug for PinnedInstance {
 impl Engine {
     /// Instantiates a policy once for repeated calls (see [`PinnedInstance`]).
     pub fn pinned_instance(&self, policy: &LoadedPolicy) -> Result<PinnedInstance, DecisionError> {
-        let state = DecisionState::new(policy.name.clone(), policy.config.clone(), policy.limits);
+        let state = DecisionState::new(
+            policy.name.clone(),
+            policy.config.clone(),
+            policy.limits,
+            Arc::default(),
+        );
         let mut store = Store::new(&self.inner.wasmtime, state);
         store.limiter(|state| state);
         store.set_epoch_deadline(u64::MAX / 2);
@@ -43,13 +50,16 @@ impl PinnedInstance {
     pub fn decide(
         &mut self,
         context: &Context,
-        profile: &Profile,
+        profile: &Arc<Profile>,
         candidates: &[Candidate],
     ) -> Result<Decision, DecisionError> {
-        match self
-            .bindings
-            .call_decide(&mut self.store, context, profile, candidates)
-        {
+        self.store.data_mut().profile = profile.clone();
+        match self.bindings.call_decide(
+            &mut self.store,
+            context,
+            Resource::<ProfileHandle>::new_borrow(PROFILE_HANDLE),
+            candidates,
+        ) {
             Ok(Ok(decision)) => Ok(decision),
             Ok(Err(e)) => Err(DecisionError::new(
                 ErrorCode::PolicyError,

@@ -2,10 +2,20 @@
 
 use super::{ConfigDocument, Limits};
 use std::sync::Arc;
+use tailor_types::Profile;
+
+/// Marks the contract's `customer.profile` resource: the decision's profile snapshot, held in
+/// [`DecisionState::profile`].
+pub struct ProfileHandle;
+
+/// The handle every decision's profile is lent under.
+pub(crate) const PROFILE_HANDLE: u32 = 0;
 
 /// Per-decision store data. Built fresh for every decision and dropped with the instance.
 pub(crate) struct DecisionState {
     pub(crate) config: Arc<ConfigDocument>,
+    /// The profile snapshot of the customer being decided for.
+    pub(crate) profile: Arc<Profile>,
     pub(crate) policy: Arc<str>,
     pub(crate) limits: Limits,
     /// Set when the guest tried to grow memory past its cap.
@@ -21,9 +31,15 @@ pub(crate) struct DecisionState {
 pub(crate) const STDIO_CAP: usize = 4096;
 
 impl DecisionState {
-    pub(crate) fn new(policy: Arc<str>, config: Arc<ConfigDocument>, limits: Limits) -> Self {
+    pub(crate) fn new(
+        policy: Arc<str>,
+        config: Arc<ConfigDocument>,
+        limits: Limits,
+        profile: Arc<Profile>,
+    ) -> Self {
         DecisionState {
             config,
+            profile,
             policy,
             limits,
             memory_limit_hit: false,
@@ -105,6 +121,7 @@ mod tests {
             "p".into(),
             Arc::new(ConfigDocument::empty()),
             Limits::default(),
+            Arc::default(),
         );
         state.capture_stdio(stdio.as_bytes());
         state

@@ -15,7 +15,7 @@ use tailor_guest::{
 pub struct HeroBanner;
 
 impl Policy for HeroBanner {
-    fn decide(request: &Request) -> Result<Decision, PolicyError> {
+    fn decide(request: &Request<'_>) -> Result<Decision, PolicyError> {
         let (variant, reason, experiment) = choose(request)?;
         let config = &request.config;
         let creative = pointer(&["variants", &variant]);
@@ -42,7 +42,7 @@ impl Policy for HeroBanner {
     }
 }
 
-fn choose(request: &Request) -> Result<(String, Reason, Option<Experiment>), PolicyError> {
+fn choose(request: &Request<'_>) -> Result<(String, Reason, Option<Experiment>), PolicyError> {
     let config = &request.config;
     let default = || config.require_text("/default_variant");
     if !request.may_personalize() {
@@ -51,7 +51,7 @@ fn choose(request: &Request) -> Result<(String, Reason, Option<Experiment>), Pol
     let profile = &request.profile;
     if let Some(variant) = profile
         .loyalty_tier()
-        .and_then(|tier| config.text(&pointer(&["tier_variants", tier])))
+        .and_then(|tier| config.text(&pointer(&["tier_variants", &tier])))
     {
         return Ok((variant, Reason::TargetingMatch, None));
     }
@@ -85,7 +85,7 @@ tailor_guest::export_policy!(HeroBanner);
 mod tests {
     use super::*;
     use serde_json::json;
-    use tailor_guest::{Channel, Consent, Context, Loyalty, Profile, testing};
+    use tailor_guest::{Channel, Consent, Context, Loyalty, ProfileData as Profile, testing};
 
     fn member(tier: &str, segments: &[&str]) -> Profile {
         Profile {

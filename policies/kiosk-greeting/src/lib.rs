@@ -7,13 +7,16 @@
 //! A known customer who is not a member is invited to join (`/join_offer`). Everyone else — and
 //! any member without personalization consent — gets the store's generic greeting and offer.
 
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Profile, Reason, Request, pointer};
+use tailor_guest::{Decision, DecisionExt, Event, Policy, PolicyError, Reason, Request, pointer};
 
 #[derive(Debug)]
 pub struct KioskGreeting;
 
-fn visited_recently(profile: &Profile, store: &str, now_ms: i64, within_hours: f64) -> bool {
-    profile.recent_events.iter().any(|e| {
+/// Recent events searched for an earlier visit today.
+const RECENT_EVENTS: u32 = 20;
+
+fn visited_recently(events: &[Event], store: &str, now_ms: i64, within_hours: f64) -> bool {
+    events.iter().any(|e| {
         e.kind == "store_visit"
             && e.item_id.as_deref() == Some(store)
             && ((now_ms - e.at_ms) as f64) < within_hours * 3_600_000.0
@@ -22,7 +25,7 @@ fn visited_recently(profile: &Profile, store: &str, now_ms: i64, within_hours: f
 }
 
 impl Policy for KioskGreeting {
-    fn decide(request: &Request) -> Result<Decision, PolicyError> {
+    fn decide(request: &Request<'_>) -> Result<Decision, PolicyError> {
         let config = &request.config;
         let (profile, context) = (&request.profile, &request.context);
         let store_id = context.store_id.as_deref().unwrap_or("");
@@ -38,10 +41,7 @@ impl Policy for KioskGreeting {
                 .render("store_name", store_name.clone())
         };
 
-        let member = profile
-            .loyalty
-            .as_ref()
-            .filter(|_| request.may_personalize());
+        let member = profile.loyalty().filter(|_| request.may_personalize());
         let Some(loyalty) = member else {
             if request.may_personalize() && !profile.is_anonymous() {
                 let offer = config.require_text("/join_offer")?;
@@ -65,11 +65,19 @@ impl Policy for KioskGreeting {
             return Ok(decision);
         };
 
-        let name = profile.trait_value("first_name").and_then(|v| v.as_str());
+        let name = profile
+            .trait_value("first_name")
+            .and_then(|v| v.as_str().map(str::to_owned));
+        let name = name.as_deref();
         let within = config.number("/returning_within_hours").unwrap_or(12.0);
         let template = match (
             name,
-            visited_recently(profile, store_id, context.now_ms, within),
+            visited_recently(
+                &profile.recent_events(RECENT_EVENTS),
+                store_id,
+                context.now_ms,
+                within,
+            ),
         ) {
             (Some(_), true) => "/greetings/member_returning",
             (Some(_), false) => "/greetings/member_named",
@@ -99,7 +107,7 @@ tailor_guest::export_policy!(KioskGreeting);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tailor_guest::Event;
+    use tailor_guest::ProfileData as Profile;
 
     #[test]
     fn recent_visit_counts_only_at_this_store_and_in_window() {
@@ -115,13 +123,19 @@ mod tests {
             recent_events: vec![visit("store-1", 0)],
             ..Profile::default()
         };
-        assert!(visited_recently(&profile, "store-1", 2 * hour, 12.0));
-        assert!(!visited_recently(&profile, "store-2", 2 * hour, 12.0));
-        assert!(!visited_recently(&profile, "store-1", 13 * hour, 12.0));
+        let events = &profile.recent_events;
+        assert!(visited_recently(events, "store-1", 2 * hour, 12.0));
+        assert!(!visited_recently(events, "store-2", 2 * hour, 12.0));
+        assert!(!visited_recently(events, "store-1", 13 * hour, 12.0));
         let future = Profile {
             recent_events: vec![visit("store-1", 5 * hour)],
             ..Profile::default()
         };
-        assert!(!visited_recently(&future, "store-1", hour, 12.0));
+        assert!(!visited_recently(
+            &future.recent_events,
+            "store-1",
+            hour,
+            12.0
+        ));
     }
 }

@@ -13,12 +13,14 @@
 
 use tailor_guest::rank::{diversify, rank, top_k};
 use tailor_guest::{
-    Candidate, Config, Decision, DecisionExt, Policy, PolicyError, Profile, Reason, Request,
-    pointer,
+    Candidate, Config, Decision, DecisionExt, Event, Policy, PolicyError, Reason, Request, pointer,
 };
 
 #[derive(Debug)]
 pub struct NextBestOffer;
+
+/// Most recent events the model looks at.
+const MAX_EVENTS: u32 = 100;
 
 /// The model's weights, read from `/model`.
 #[derive(Debug, Clone, Copy)]
@@ -68,10 +70,10 @@ fn category(candidate: &Candidate) -> Option<&str> {
 
 /// Event signals for a candidate, each event weighted by `0.5^(age / half-life)`; the category
 /// view signal saturates at 3.
-fn signals(profile: &Profile, candidate: &Candidate, now_ms: i64, half_life_hours: f64) -> Signals {
+fn signals(events: &[Event], candidate: &Candidate, now_ms: i64, half_life_hours: f64) -> Signals {
     let category = category(candidate);
     let mut s = Signals::default();
-    for event in &profile.recent_events {
+    for event in events {
         let age_hours = ((now_ms - event.at_ms).max(0) as f64) / 3_600_000.0;
         let weight = 0.5f64.powf(age_hours / half_life_hours);
         let same_item = event.item_id.as_deref() == Some(candidate.id.as_str());
@@ -105,7 +107,7 @@ fn score(w: &Weights, candidate: &Candidate, personal: Option<(f64, Signals)>) -
 }
 
 impl Policy for NextBestOffer {
-    fn decide(request: &Request) -> Result<Decision, PolicyError> {
+    fn decide(request: &Request<'_>) -> Result<Decision, PolicyError> {
         let config = &request.config;
         let (profile, context) = (&request.profile, &request.context);
         let ttl = config.number("/ttl_seconds").unwrap_or(3600.0) as u32;
@@ -117,7 +119,7 @@ impl Policy for NextBestOffer {
                 .as_deref()
                 == Some(context.channel.as_str())
         });
-        if needs_marketing && !profile.consent.marketing {
+        if needs_marketing && !profile.consent().marketing {
             return Ok(Decision::new(Reason::Disabled)
                 .ttl(ttl)
                 .render("model", model));
@@ -130,19 +132,26 @@ impl Policy for NextBestOffer {
                 profile.loyalty_tier()
             } else {
                 None
-            },
+            }
+            .as_deref(),
         )?;
         let half_life = config
             .number("/half_life_hours")
             .filter(|h| *h > 0.0)
             .unwrap_or(72.0);
         let min_score = config.number("/min_score").unwrap_or(0.0);
+        // Read once for all candidates; older events than this window barely count anyway.
+        let events = if personal {
+            profile.recent_events(MAX_EVENTS)
+        } else {
+            Vec::new()
+        };
         let ranked = rank(&request.candidates, |candidate| {
             let features = personal.then(|| {
                 let affinity = category(candidate).map_or(0.0, |c| profile.affinity(c));
                 (
                     affinity,
-                    signals(profile, candidate, context.now_ms, half_life),
+                    signals(&events, candidate, context.now_ms, half_life),
                 )
             });
             Some(score(&weights, candidate, features)).filter(|s| *s >= min_score)
@@ -167,7 +176,7 @@ tailor_guest::export_policy!(NextBestOffer);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tailor_guest::{Event, testing};
+    use tailor_guest::{ProfileData as Profile, testing};
 
     fn candidate(id: &str, category: &str, discount: f64) -> Candidate {
         Candidate {
@@ -198,7 +207,7 @@ mod tests {
             ],
             ..Profile::default()
         };
-        let now = signals(&profile, &c, 0, 72.0);
+        let now = signals(&profile.recent_events, &c, 0, 72.0);
         assert_eq!(
             now,
             Signals {
@@ -207,7 +216,7 @@ mod tests {
                 purchased: 0.0
             }
         );
-        let later = signals(&profile, &c, 72 * 3_600_000, 72.0);
+        let later = signals(&profile.recent_events, &c, 72 * 3_600_000, 72.0);
         assert!((later.carted - 0.5).abs() < 1e-12);
     }
 
@@ -220,7 +229,10 @@ mod tests {
                 .collect(),
             ..Profile::default()
         };
-        assert_eq!(signals(&profile, &c, 0, 72.0).viewed_category, 3.0);
+        assert_eq!(
+            signals(&profile.recent_events, &c, 0, 72.0).viewed_category,
+            3.0
+        );
     }
 
     #[test]

@@ -22,16 +22,13 @@ impl Policy for Echo {
             )
             .render("page", format!("{:?}", context.page))
             .render("attributes", format!("{:?}", context.attributes))
-            .render(
-                "customer_id",
-                profile.customer_id.clone().unwrap_or_default(),
-            )
-            .render("segments", profile.segments.join(","))
-            .render("traits", format!("{:?}", profile.traits))
-            .render("loyalty", format!("{:?}", profile.loyalty))
-            .render("consent", format!("{:?}", profile.consent))
-            .render("events", format!("{:?}", profile.recent_events))
-            .render("affinities", format!("{:?}", profile.affinities))
+            .render("customer_id", profile.customer_id().unwrap_or_default())
+            .render("segments", profile.segments().join(","))
+            .render("traits", format!("{:?}", profile.traits()))
+            .render("loyalty", format!("{:?}", profile.loyalty()))
+            .render("consent", format!("{:?}", profile.consent()))
+            .render("events", format!("{:?}", profile.recent_events(u32::MAX)))
+            .render("affinities", format!("{:?}", profile.affinities()))
             .render("unit", request.unit_id().unwrap_or_default());
         for key in request.config.keys("") {
             let value = match request.config.get(&tailor_guest::pointer(&[&key])) {

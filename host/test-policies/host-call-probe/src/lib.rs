@@ -16,10 +16,10 @@ impl Policy for Probe {
             sum += request.config.number("/probe").unwrap_or(0.0);
         }
         let profile = &request.profile;
-        let fields = profile.segments.len()
-            + profile.traits.len()
-            + profile.recent_events.len()
-            + profile.affinities.len();
+        let fields = profile.segments().len()
+            + profile.traits().len()
+            + profile.recent_events(u32::MAX).len()
+            + profile.affinities().len();
         Ok(Decision::new(Reason::Static)
             .variant("probe")
             .render("sum", sum.to_string())

@@ -5,11 +5,7 @@ struct Panicker;
 
 impl Policy for Panicker {
     fn decide(request: &Request) -> Result<Decision, PolicyError> {
-        let customer = request
-            .profile
-            .customer_id
-            .as_deref()
-            .unwrap_or("anonymous");
+        let customer = request.profile.customer_id().unwrap_or("anonymous");
         panic!("no creative for customer {customer}");
     }
 }
