@@ -154,10 +154,13 @@ fn contract(c: &mut Criterion) {
     let mut group = c.benchmark_group("contract");
     for traits in [0usize, 10, 100, 1_000] {
         let profile = Arc::new(profile_of(traits));
-        let ctx = Context::new(Channel::Web, "probe", 0);
-        group.bench_function(format!("profile-{traits}-traits"), |b| {
-            b.iter(|| black_box(pinned.decide(&ctx, &profile, &[]).unwrap()))
-        });
+        for read in ["typical", "all"] {
+            let mut ctx = Context::new(Channel::Web, "probe", 0);
+            ctx.attributes = vec![("read".into(), Value::Text(read.into()))];
+            group.bench_function(format!("profile-{traits}-traits-read-{read}"), |b| {
+                b.iter(|| black_box(pinned.decide(&ctx, &profile, &[]).unwrap()))
+            });
+        }
     }
     let profile = Arc::new(profile_of(0));
     for calls in [0i64, 100] {

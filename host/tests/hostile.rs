@@ -251,10 +251,19 @@ mod expect {
         let mut profile = customer();
         profile.segments = vec!["a".into(), "b".into()];
         profile.affinities = vec![("shoes".into(), 0.5)];
-        let decision = engine
-            .decide(&policy, &context, &Arc::new(profile), &[])
-            .unwrap();
+        let profile = Arc::new(profile);
+        let decision = engine.decide(&policy, &context, &profile, &[]).unwrap();
         assert_eq!(tailor_types::lookup(&decision.render, "sum").unwrap(), "15");
+        // Typical reads: customer id and consent count; no tier, segment, trait or affinity hit.
+        assert_eq!(
+            tailor_types::lookup(&decision.render, "profile_fields").unwrap(),
+            "2"
+        );
+        context
+            .attributes
+            .push(("read".into(), Value::Text("all".into())));
+        let decision = engine.decide(&policy, &context, &profile, &[]).unwrap();
+        // Everything: two segments and one affinity.
         assert_eq!(
             tailor_types::lookup(&decision.render, "profile_fields").unwrap(),
             "3"

@@ -16,10 +16,27 @@ impl Policy for Probe {
             sum += request.config.number("/probe").unwrap_or(0.0);
         }
         let profile = &request.profile;
-        let fields = profile.segments().len()
-            + profile.traits().len()
-            + profile.recent_events(u32::MAX).len()
-            + profile.affinities().len();
+        let read_all = request.context.attribute("read").and_then(|v| v.as_str()) == Some("all");
+        let fields = if read_all {
+            profile.segments().len()
+                + profile.traits().len()
+                + profile.recent_events(u32::MAX).len()
+                + profile.affinities().len()
+        } else {
+            // What a typical targeting policy reads: identity, consent, tier, a few segment
+            // checks, a trait, a few affinities and the latest events.
+            let mut read = usize::from(profile.customer_id().is_some())
+                + usize::from(profile.consent().personalization)
+                + usize::from(profile.loyalty().is_some());
+            for segment in ["segment-1", "cart_abandoner", "new_customer"] {
+                read += usize::from(profile.in_segment(segment));
+            }
+            read += usize::from(profile.trait_value("trait_1").is_some());
+            for category in ["category-1", "category-2", "category-3"] {
+                read += usize::from(profile.affinity(category) > 0.0);
+            }
+            read + profile.recent_events(5).len()
+        };
         Ok(Decision::new(Reason::Static)
             .variant("probe")
             .render("sum", sum.to_string())
