@@ -90,3 +90,17 @@ pub fn check_fixtures<P: Policy>(crate_dir: &Path) -> usize {
     );
     cases.len()
 }
+
+/// Generates a `#[test]` that runs every fixture case of the calling crate natively:
+/// `tailor_guest::fixture_tests!(MyPolicy);` in `tests/fixtures.rs`.
+#[macro_export]
+macro_rules! fixture_tests {
+    ($policy:ty) => {
+        #[test]
+        fn fixture_cases_pass_natively() {
+            let passed =
+                $crate::testing::check_fixtures::<$policy>(env!("CARGO_MANIFEST_DIR").as_ref());
+            assert!(passed > 0, "no fixture cases ran");
+        }
+    };
+}

@@ -1,13 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
+//! Every fixture case under `fixtures/` gives its expected decision, natively.
 
-#[test]
-fn fixture_cases_pass_natively() {
-    let passed = tailor_guest::testing::check_fixtures::<hero_banner::HeroBanner>(
-        env!("CARGO_MANIFEST_DIR").as_ref(),
-    );
-    assert!(passed >= 4);
-}
+tailor_guest::fixture_tests!(hero_banner::HeroBanner);
