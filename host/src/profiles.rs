@@ -1,0 +1,130 @@
+//! The profile snapshot at the edge: an embedded, durable store on disk with a sharded
+//! in-memory LRU of decoded profiles in front.
+//!
+//! A snapshot exported by the customer data platform (NDJSON, optionally gzip, a header line with
+//! version and generation time) is loaded into a fresh redb file beside the serving one and
+//! swapped in atomically; requests in flight keep the generation they started with, so no
+//! request ever sees a half-loaded snapshot. Only what is hot lives in memory.
+
+mod cache;
+pub mod sample;
+mod snapshot;
+mod store;
+
+pub use snapshot::{SnapshotError, SnapshotHeader};
+pub use store::{ProfileStore, StoreError};
+
+use cache::ShardedLru;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use tailor_types::Profile;
+
+/// Where the profile a decision used came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileSource {
+    /// Decoded profile found in the in-memory cache.
+    Cache,
+    /// Read from the snapshot store on disk.
+    SnapshotStore,
+    /// No customer id, or one the snapshot does not know: served as an anonymous visitor.
+    Anonymous,
+}
+
+/// A profile found for a decision, with its provenance.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub profile: Arc<Profile>,
+    pub source: ProfileSource,
+    pub generation: Arc<Generation>,
+}
+
+/// One loaded snapshot: its store and its cache, swapped together.
+#[derive(Debug)]
+pub struct Generation {
+    pub store: ProfileStore,
+    cache: ShardedLru,
+}
+
+/// The serving profile snapshot.
+#[derive(Debug)]
+pub struct Profiles {
+    current: RwLock<Arc<Generation>>,
+    data_dir: PathBuf,
+    cache_capacity: usize,
+}
+
+impl Profiles {
+    /// Loads a snapshot file into a new store under `data_dir` and serves it.
+    pub fn load(
+        data_dir: &Path,
+        snapshot: &Path,
+        cache_capacity: usize,
+    ) -> Result<Profiles, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let store = ProfileStore::build_from_file(data_dir, snapshot)?;
+        Ok(Profiles {
+            current: RwLock::new(Arc::new(Generation {
+                store,
+                cache: ShardedLru::new(cache_capacity),
+            })),
+            data_dir: data_dir.to_owned(),
+            cache_capacity,
+        })
+    }
+
+    /// The generation serving now.
+    pub fn current(&self) -> Arc<Generation> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Builds a new generation from a snapshot file aside and swaps it in. The old one keeps
+    /// serving until the swap and is removed from disk when its last request finishes.
+    pub fn reload(&self, snapshot: &Path) -> Result<Arc<Generation>, StoreError> {
+        let store = ProfileStore::build_from_file(&self.data_dir, snapshot)?;
+        let next = Arc::new(Generation {
+            store,
+            cache: ShardedLru::new(self.cache_capacity),
+        });
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = next.clone();
+        Ok(next)
+    }
+
+    /// The profile of a customer, or an anonymous one (with the given consent) when there is
+    /// no customer id or the snapshot does not know it.
+    pub fn lookup(
+        &self,
+        customer_id: Option<&str>,
+        anonymous: impl FnOnce() -> Profile,
+    ) -> Result<Lookup, StoreError> {
+        let generation = self.current();
+        let found = match customer_id {
+            None => None,
+            Some(id) => match generation.cache.get(id) {
+                Some(profile) => Some((profile, ProfileSource::Cache)),
+                None => generation.store.get(id)?.map(|profile| {
+                    let profile = Arc::new(profile);
+                    generation.cache.insert(id, profile.clone());
+                    (profile, ProfileSource::SnapshotStore)
+                }),
+            },
+        };
+        let (profile, source) =
+            found.unwrap_or_else(|| (Arc::new(anonymous()), ProfileSource::Anonymous));
+        Ok(Lookup {
+            profile,
+            source,
+            generation,
+        })
+    }
+}

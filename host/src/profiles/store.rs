@@ -1,0 +1,146 @@
+//! The snapshot store on disk: redb, one file per loaded snapshot.
+//!
+//! redb is an embedded, crash-safe (copy-on-write B-trees, checksummed commits) key-value store
+//! in pure Rust: no server, no C toolchain, one file a kiosk can hold for one store's customers
+//! and an edge PoP for millions, with reads that need no lock against the writer.
+
+use super::snapshot::{self, SnapshotError, SnapshotHeader};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tailor_types::Profile;
+
+const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("profiles");
+
+/// Profiles per write transaction while importing.
+const BATCH: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("profile store {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("profile store {path}: {message}")]
+    Database { path: PathBuf, message: String },
+    #[error("profile {customer_id} in the store cannot be decoded")]
+    Corrupt {
+        customer_id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// One loaded snapshot on disk.
+#[derive(Debug)]
+pub struct ProfileStore {
+    db: Database,
+    path: PathBuf,
+    pub header: SnapshotHeader,
+    pub profiles: u64,
+    pub file_bytes: u64,
+    /// When this node finished loading it, ms since the Unix epoch.
+    pub loaded_at_ms: i64,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl ProfileStore {
+    /// Imports a snapshot file into a new store file under `dir`.
+    pub fn build_from_file(dir: &Path, snapshot_path: &Path) -> Result<ProfileStore, StoreError> {
+        let (header, profiles) = snapshot::open(snapshot_path)?;
+        let safe: String = header
+            .snapshot_version
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        let path = dir.join(format!("profiles-{safe}-{}.redb", now_ms()));
+        let db_err = |e: &dyn std::fmt::Display| StoreError::Database {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let db = Database::create(&path).map_err(|e| db_err(&e))?;
+        let mut count = 0u64;
+        let mut profiles = profiles.peekable();
+        while profiles.peek().is_some() {
+            let txn = db.begin_write().map_err(|e| db_err(&e))?;
+            {
+                let mut table = txn.open_table(PROFILES).map_err(|e| db_err(&e))?;
+                for profile in profiles.by_ref().take(BATCH) {
+                    let profile = profile?;
+                    let id = profile.customer_id.as_deref().unwrap_or_default();
+                    let bytes = serde_json::to_vec(&profile).map_err(|e| db_err(&e))?;
+                    table.insert(id, bytes.as_slice()).map_err(|e| db_err(&e))?;
+                    count += 1;
+                }
+            }
+            txn.commit().map_err(|e| db_err(&e))?;
+        }
+        // An empty snapshot still gets its (empty) table.
+        let txn = db.begin_write().map_err(|e| db_err(&e))?;
+        txn.open_table(PROFILES).map_err(|e| db_err(&e))?;
+        txn.commit().map_err(|e| db_err(&e))?;
+        let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Ok(ProfileStore {
+            db,
+            path,
+            header,
+            profiles: count,
+            file_bytes,
+            loaded_at_ms: now_ms(),
+        })
+    }
+
+    /// A customer's profile, if the snapshot has it.
+    pub fn get(&self, customer_id: &str) -> Result<Option<Profile>, StoreError> {
+        let db_err = |e: &dyn std::fmt::Display| StoreError::Database {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let txn = self.db.begin_read().map_err(|e| db_err(&e))?;
+        let table = txn.open_table(PROFILES).map_err(|e| db_err(&e))?;
+        let Some(bytes) = table.get(customer_id).map_err(|e| db_err(&e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(bytes.value())
+            .map(Some)
+            .map_err(|source| StoreError::Corrupt {
+                customer_id: customer_id.to_owned(),
+                source,
+            })
+    }
+
+    /// Age of the snapshot's data at `now_ms`, in seconds.
+    pub fn age_seconds(&self, now_ms: i64) -> i64 {
+        (now_ms - self.header.generated_at_ms).max(0) / 1000
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ProfileStore {
+    fn drop(&mut self) {
+        // A replaced snapshot's file goes once its last reader is done.
+        if let Err(error) = std::fs::remove_file(&self.path) {
+            tracing::warn!(path = %self.path.display(), %error, "could not remove a replaced profile store");
+        }
+    }
+}
