@@ -1,6 +1,7 @@
 //! The `tailor` command line: one file per subcommand.
 
 mod run_policy;
+mod serve;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Evaluate a policy once and print the decision as JSON (the policy author's inner loop).
     RunPolicy(run_policy::RunPolicyArgs),
+    /// Serve decisions over HTTP: bundled policies, a profile snapshot, loopback by default.
+    Serve(serve::ServeArgs),
 }
 
 pub fn init_logging(args: &GlobalArgs) {
@@ -55,5 +58,6 @@ pub fn init_logging(args: &GlobalArgs) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::RunPolicy(args) => run_policy::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

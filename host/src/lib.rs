@@ -2,12 +2,18 @@
 //! `tailor:policy@0.1.0` contract) and runs each decision in a fresh, sandboxed instance.
 //!
 //! - [`engine`]: wasmtime set-up, policy loading and validation, per-decision sandboxing.
-//! - [`bundled`]: the example policies shipped inside the binary, for defaults and demos.
+//! - [`registry`]: the policy versions a node serves, with their digests.
 //! - [`profiles`]: the profile snapshot store and cache.
+//! - [`server`]: the decision service over HTTP, with [`config`] and [`metrics`].
+//! - [`bundled`]: the example policies shipped inside the binary, for defaults and demos.
 
 pub mod bundled;
+pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod profiles;
+pub mod registry;
+pub mod server;
 
 pub use engine::{
     DecisionError, Engine, EngineConfig, ErrorCode, Evaluation, Limits, LoadError, LoadedPolicy,

@@ -12,6 +12,7 @@ mod snapshot;
 mod store;
 
 pub use snapshot::{SnapshotError, SnapshotHeader};
+pub(crate) use store::now_ms;
 pub use store::{ProfileStore, StoreError};
 
 use cache::ShardedLru;

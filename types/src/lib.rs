@@ -13,7 +13,7 @@ mod context;
 mod decision;
 #[cfg(feature = "fixtures")]
 pub mod fixture;
-mod pairs;
+pub mod pairs;
 mod profile;
 mod value;
 

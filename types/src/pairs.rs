@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::marker::PhantomData;
 
-pub(crate) fn serialize<S, V>(pairs: &[(String, V)], serializer: S) -> Result<S::Ok, S::Error>
+pub fn serialize<S, V>(pairs: &[(String, V)], serializer: S) -> Result<S::Ok, S::Error>
 where
     S: Serializer,
     V: Serialize,
@@ -18,7 +18,7 @@ where
     map.end()
 }
 
-pub(crate) fn deserialize<'de, D, V>(deserializer: D) -> Result<Vec<(String, V)>, D::Error>
+pub fn deserialize<'de, D, V>(deserializer: D) -> Result<Vec<(String, V)>, D::Error>
 where
     D: Deserializer<'de>,
     V: Deserialize<'de>,

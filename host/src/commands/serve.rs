@@ -1,0 +1,107 @@
+//! `tailor serve`: run the decision service.
+
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tailor_host::config::{ServeConfig, ServeFile};
+use tailor_host::server::{AppState, Server};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the options below (flags and environment variables win).
+    #[arg(long, env = "TAILOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "TAILOR_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory for the profile store and generated files.
+    #[arg(long, env = "TAILOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Profile snapshot to load (NDJSON, gzip accepted); the bundled sample when absent.
+    #[arg(long, env = "TAILOR_SNAPSHOT")]
+    pub snapshot: Option<PathBuf>,
+    /// Profiles in the generated sample snapshot.
+    #[arg(long, env = "TAILOR_SAMPLE_PROFILES")]
+    pub sample_profiles: Option<u64>,
+    /// Decoded profiles kept in memory.
+    #[arg(long, env = "TAILOR_CACHE_PROFILES")]
+    pub cache_profiles: Option<usize>,
+    /// Decisions that may run at once; beyond it requests get 503 with Retry-After.
+    #[arg(long, env = "TAILOR_MAX_CONCURRENT_DECISIONS")]
+    pub max_concurrent_decisions: Option<u32>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "TAILOR_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most slots in one decide request.
+    #[arg(long, env = "TAILOR_MAX_SLOTS")]
+    pub max_slots: Option<usize>,
+    /// Default deadline of one decision, in milliseconds.
+    #[arg(long, env = "TAILOR_DEADLINE_MS")]
+    pub deadline_ms: Option<u64>,
+    /// Default linear-memory cap of a policy, in MiB.
+    #[arg(long, env = "TAILOR_MAX_MEMORY_MIB")]
+    pub max_memory_mib: Option<usize>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    let file = match &args.config {
+        Some(path) => ServeFile::read(path)?,
+        None => ServeFile::default(),
+    };
+    let flags = ServeFile {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        snapshot: args.snapshot,
+        sample_profiles: args.sample_profiles,
+        cache_profiles: args.cache_profiles,
+        max_concurrent_decisions: args.max_concurrent_decisions,
+        max_body_bytes: args.max_body_bytes,
+        max_slots: args.max_slots,
+        deadline_ms: args.deadline_ms,
+        max_memory_mib: args.max_memory_mib,
+    };
+    let config = ServeConfig::resolve(flags, file)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let state = Arc::new(AppState::start(config)?);
+        let server = Server::bind(state).await?;
+        let addr = server.local_addr()?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "tailor is serving decisions on http://{addr}")?;
+        writeln!(
+            out,
+            "try: curl -s http://{addr}/v1/decide -H 'content-type: application/json' -d '{{\"channel\":\"web\",\"unit\":{{\"customer_id\":\"cust-000042\"}},\"slots\":[{{\"id\":\"hero\",\"policy\":\"hero-banner\"}}]}}'"
+        )?;
+        drop(out);
+        server.run(shutdown_signal()).await;
+        Ok(std::process::ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: draining requests in flight");
+}

@@ -1,0 +1,206 @@
+//! `tailor serve` configuration: every option is a flag, an environment variable and a key of
+//! the TOML file given with `--config`; flags and variables win over the file, the file over the
+//! defaults. A bad value stops start-up with a message naming the key.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The TOML file: the same keys as the flags, in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub snapshot: Option<PathBuf>,
+    pub sample_profiles: Option<u64>,
+    pub cache_profiles: Option<usize>,
+    pub max_concurrent_decisions: Option<u32>,
+    pub max_body_bytes: Option<usize>,
+    pub max_slots: Option<usize>,
+    pub deadline_ms: Option<u64>,
+    pub max_memory_mib: Option<usize>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Snapshot to load; `None` generates the bundled sample snapshot.
+    pub snapshot: Option<PathBuf>,
+    pub sample_profiles: u64,
+    pub cache_profiles: usize,
+    pub max_concurrent_decisions: u32,
+    pub max_body_bytes: usize,
+    pub max_slots: usize,
+    pub deadline: Duration,
+    pub max_memory_bytes: usize,
+}
+
+/// A configuration value that is wrong, named by its key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl ServeFile {
+    pub fn read(path: &Path) -> Result<ServeFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl ServeConfig {
+    /// Merges flags (already holding environment variables) over the file over defaults, and
+    /// validates the result.
+    pub fn resolve(flags: ServeFile, file: ServeFile) -> Result<ServeConfig, ConfigError> {
+        let listen = flags
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|e| invalid("listen", format!("{listen:?} is not an address:port ({e})")))?;
+        let positive = |key: &'static str, value: u64| {
+            if value == 0 {
+                Err(invalid(key, "must be greater than zero"))
+            } else {
+                Ok(value)
+            }
+        };
+        let max_concurrent_decisions = positive(
+            "max_concurrent_decisions",
+            u64::from(
+                flags
+                    .max_concurrent_decisions
+                    .or(file.max_concurrent_decisions)
+                    .unwrap_or(64),
+            ),
+        )?;
+        let max_memory_mib = positive(
+            "max_memory_mib",
+            flags.max_memory_mib.or(file.max_memory_mib).unwrap_or(16) as u64,
+        )?;
+        if max_memory_mib > 1024 {
+            return Err(invalid("max_memory_mib", "must be at most 1024"));
+        }
+        Ok(ServeConfig {
+            listen,
+            data_dir: flags
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("tailor-data")),
+            snapshot: flags.snapshot.or(file.snapshot),
+            sample_profiles: positive(
+                "sample_profiles",
+                flags
+                    .sample_profiles
+                    .or(file.sample_profiles)
+                    .unwrap_or(10_000),
+            )?,
+            cache_profiles: positive(
+                "cache_profiles",
+                flags
+                    .cache_profiles
+                    .or(file.cache_profiles)
+                    .unwrap_or(100_000) as u64,
+            )? as usize,
+            max_concurrent_decisions: u32::try_from(max_concurrent_decisions)
+                .map_err(|_| invalid("max_concurrent_decisions", "is too large"))?,
+            max_body_bytes: positive(
+                "max_body_bytes",
+                flags
+                    .max_body_bytes
+                    .or(file.max_body_bytes)
+                    .unwrap_or(256 << 10) as u64,
+            )? as usize,
+            max_slots: positive(
+                "max_slots",
+                flags.max_slots.or(file.max_slots).unwrap_or(20) as u64,
+            )? as usize,
+            deadline: Duration::from_millis(positive(
+                "deadline_ms",
+                flags.deadline_ms.or(file.deadline_ms).unwrap_or(10),
+            )?),
+            max_memory_bytes: (max_memory_mib as usize) << 20,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_over_defaults() {
+        let file = ServeFile {
+            listen: Some("127.0.0.1:9000".into()),
+            max_slots: Some(5),
+            ..ServeFile::default()
+        };
+        let flags = ServeFile {
+            max_slots: Some(7),
+            ..ServeFile::default()
+        };
+        let config = ServeConfig::resolve(flags, file).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.max_slots, 7);
+        assert_eq!(config.deadline, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = ServeConfig::resolve(
+            ServeFile {
+                listen: Some("nowhere".into()),
+                ..ServeFile::default()
+            },
+            ServeFile::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`listen`"), "{err}");
+        let err = ServeConfig::resolve(
+            ServeFile::default(),
+            ServeFile {
+                max_slots: Some(0),
+                ..ServeFile::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`max_slots`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named() {
+        let err = toml::from_str::<ServeFile>("listen = \"127.0.0.1:1\"\nmax_slotz = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_slotz"), "{err}");
+    }
+}

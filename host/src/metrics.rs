@@ -1,0 +1,178 @@
+//! Prometheus metrics. Names are constants here; labels are bounded (policy name, reason, error
+//! code, route template, status, profile source), never a customer id or a raw path.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub const DECISIONS: &str = "tailor_decisions_total";
+pub const FALLBACKS: &str = "tailor_decision_fallbacks_total";
+pub const DECISION_SECONDS: &str = "tailor_decision_duration_seconds";
+pub const PROFILE_LOOKUPS: &str = "tailor_profile_lookups_total";
+pub const HTTP_REQUESTS: &str = "tailor_http_requests_total";
+pub const LOAD_SHED: &str = "tailor_load_shed_total";
+pub const SNAPSHOT_PROFILES: &str = "tailor_snapshot_profiles";
+pub const SNAPSHOT_GENERATED: &str = "tailor_snapshot_generated_timestamp_seconds";
+
+/// Upper bounds of the decision-latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    counters: BTreeMap<(&'static str, Labels), f64>,
+    gauges: BTreeMap<(&'static str, Labels), f64>,
+    histograms: BTreeMap<(&'static str, Labels), Histogram>,
+}
+
+/// The node's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+}
+
+impl Metrics {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    pub fn inc(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
+        self.with(|m| *m.counters.entry((name, labels(pairs))).or_default() += 1.0);
+    }
+
+    pub fn set(&self, name: &'static str, pairs: &[(&'static str, &str)], value: f64) {
+        self.with(|m| m.gauges.insert((name, labels(pairs)), value));
+    }
+
+    pub fn observe(&self, name: &'static str, pairs: &[(&'static str, &str)], elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        self.with(|m| {
+            let h = m.histograms.entry((name, labels(pairs))).or_default();
+            for (bound, count) in BUCKETS.iter().zip(h.counts.iter_mut()) {
+                if seconds <= *bound {
+                    *count += 1;
+                }
+            }
+            h.count += 1;
+            h.sum += seconds;
+        });
+    }
+
+    /// The Prometheus text exposition of everything recorded.
+    pub fn render(&self) -> String {
+        fn label_text(labels: &Labels, extra: Option<(&str, String)>) -> String {
+            let mut parts: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            if let Some((k, v)) = extra {
+                parts.push(format!("{k}=\"{v}\""));
+            }
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", parts.join(","))
+            }
+        }
+        let mut out = String::new();
+        self.with(|m| {
+            let mut last = "";
+            for ((name, labels), value) in &m.counters {
+                if *name != last {
+                    let _ = writeln!(out, "# TYPE {name} counter");
+                    last = name;
+                }
+                let _ = writeln!(out, "{name}{} {value}", label_text(labels, None));
+            }
+            for ((name, labels), value) in &m.gauges {
+                if *name != last {
+                    let _ = writeln!(out, "# TYPE {name} gauge");
+                    last = name;
+                }
+                let _ = writeln!(out, "{name}{} {value}", label_text(labels, None));
+            }
+            for ((name, labels), h) in &m.histograms {
+                if *name != last {
+                    let _ = writeln!(out, "# TYPE {name} histogram");
+                    last = name;
+                }
+                for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{} {count}",
+                        label_text(labels, Some(("le", bound.to_string())))
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{} {}",
+                    label_text(labels, Some(("le", "+Inf".into()))),
+                    h.count
+                );
+                let _ = writeln!(out, "{name}_sum{} {}", label_text(labels, None), h.sum);
+                let _ = writeln!(out, "{name}_count{} {}", label_text(labels, None), h.count);
+            }
+        });
+        out
+    }
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.inc(DECISIONS, &[("policy", "hero-banner"), ("reason", "SPLIT")]);
+        m.inc(DECISIONS, &[("policy", "hero-banner"), ("reason", "SPLIT")]);
+        m.set(SNAPSHOT_PROFILES, &[], 10.0);
+        m.observe(
+            DECISION_SECONDS,
+            &[("policy", "p")],
+            Duration::from_micros(7),
+        );
+        let text = m.render();
+        assert!(
+            text.contains("tailor_decisions_total{policy=\"hero-banner\",reason=\"SPLIT\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE tailor_snapshot_profiles gauge"));
+        assert!(
+            text.contains("tailor_decision_duration_seconds_bucket{policy=\"p\",le=\"0.00001\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "tailor_decision_duration_seconds_bucket{policy=\"p\",le=\"0.000005\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("tailor_decision_duration_seconds_count{policy=\"p\"} 1"));
+    }
+}

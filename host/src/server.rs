@@ -1,0 +1,346 @@
+//! `tailor serve`: the decision service over HTTP (hyper 1 on tokio).
+//!
+//! Routes: `POST /v1/decide`, `GET /healthz`, `GET /readyz`, `GET /metrics`. Decisions run in
+//! fresh policy instances; the number in flight is bounded by the instance pool, and beyond it
+//! the service answers 503 with `Retry-After` rather than queueing without end.
+
+mod decide;
+mod errors;
+
+pub use errors::{ApiError, ApiErrorKind};
+
+use crate::config::ServeConfig;
+use crate::engine::{Engine, EngineConfig, EngineError, Limits, LoadError, PolicySource};
+use crate::metrics::{self, Metrics};
+use crate::profiles::{self, Profiles, StoreError};
+use crate::registry::Registry;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub(crate) type Response = hyper::Response<Full<Bytes>>;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Policy(#[from] LoadError),
+    #[error(transparent)]
+    Profiles(#[from] StoreError),
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything a request needs, shared by all connections.
+#[derive(Debug)]
+pub struct AppState {
+    pub engine: Engine,
+    pub registry: Registry,
+    pub profiles: Profiles,
+    pub metrics: Metrics,
+    pub config: ServeConfig,
+    permits: Semaphore,
+    node_tag: u64,
+    sequence: AtomicU64,
+}
+
+impl AppState {
+    /// Builds the engine, loads the bundled policies and the profile snapshot (the sample one
+    /// when none is configured).
+    pub fn start(config: ServeConfig) -> Result<AppState, StartError> {
+        let limits = Limits {
+            deadline: config.deadline,
+            max_memory_bytes: config.max_memory_bytes,
+            ..Limits::default()
+        };
+        let engine = Engine::new(EngineConfig {
+            max_concurrent_decisions: config.max_concurrent_decisions,
+            default_limits: limits,
+            max_memory_bytes_ceiling: config.max_memory_bytes.max(16 << 20),
+            ..EngineConfig::default()
+        })?;
+        let registry = Registry::default();
+        for policy in crate::bundled::ALL {
+            registry.load(
+                &engine,
+                PolicySource {
+                    name: policy.name,
+                    component: policy.component,
+                    config: policy.config,
+                    limits: None,
+                },
+            )?;
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
+            what: format!("creating data_dir {}", config.data_dir.display()),
+            source,
+        })?;
+        let snapshot = match &config.snapshot {
+            Some(path) => path.clone(),
+            None => {
+                let path = config
+                    .data_dir
+                    .join(format!("sample-{}.ndjson", config.sample_profiles));
+                if !path.is_file() {
+                    profiles::sample::write(&path, config.sample_profiles).map_err(|source| {
+                        StartError::Io {
+                            what: format!("writing the sample snapshot {}", path.display()),
+                            source,
+                        }
+                    })?;
+                }
+                path
+            }
+        };
+        let started = Instant::now();
+        let profiles = Profiles::load(&config.data_dir, &snapshot, config.cache_profiles)?;
+        let generation = profiles.current();
+        tracing::info!(
+            snapshot = %generation.store.header.snapshot_version,
+            profiles = generation.store.profiles,
+            bytes = generation.store.file_bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "profile snapshot loaded"
+        );
+        let metrics = Metrics::default();
+        metrics.set(
+            metrics::SNAPSHOT_PROFILES,
+            &[],
+            generation.store.profiles as f64,
+        );
+        metrics.set(
+            metrics::SNAPSHOT_GENERATED,
+            &[],
+            generation.store.header.generated_at_ms as f64 / 1000.0,
+        );
+        Ok(AppState {
+            engine,
+            registry,
+            profiles,
+            metrics,
+            permits: Semaphore::new(config.max_concurrent_decisions as usize),
+            config,
+            node_tag: (profiles::now_ms() as u64) << 16 ^ u64::from(std::process::id()),
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    /// A decision id unique on this node and across its restarts.
+    fn next_decision_id(&self) -> String {
+        format!(
+            "{:x}-{:x}",
+            self.node_tag,
+            self.sequence.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// A bound, not yet running, server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    pub async fn bind(state: Arc<AppState>) -> Result<Server, StartError> {
+        let addr = state.config.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Io {
+                what: format!("binding {addr}"),
+                source,
+            })?;
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and waits (up to 30 s) for the
+    /// requests in flight to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            tracing::warn!(%error, "accept failed");
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let state = self.state.clone();
+                    let service = service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
+                    });
+                    let connection = http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all requests drained"),
+            () = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("shutdown timed out with requests in flight"),
+        }
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error)
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                ApiErrorKind::TooLarge,
+                "body_too_large",
+                None,
+                format!("request body is over the {limit}-byte limit"),
+            ))
+        }
+        Err(error) => Err(ApiError::new(
+            ApiErrorKind::BadRequest,
+            "body_unreadable",
+            None,
+            error.to_string(),
+        )),
+    }
+}
+
+async fn handle(state: &AppState, request: Request<Incoming>) -> Response {
+    let route = match (request.method(), request.uri().path()) {
+        (&Method::POST, "/v1/decide") => "/v1/decide",
+        (&Method::GET, "/healthz") => "/healthz",
+        (&Method::GET, "/readyz") => "/readyz",
+        (&Method::GET, "/metrics") => "/metrics",
+        (_, "/v1/decide" | "/healthz" | "/readyz" | "/metrics") => "method_not_allowed",
+        _ => "not_found",
+    };
+    let response = match route {
+        "/v1/decide" => decide_route(state, request)
+            .await
+            .unwrap_or_else(ApiError::into_response),
+        "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#.into()),
+        "/readyz" => {
+            let generation = state.profiles.current();
+            let body = serde_json::json!({
+                "status": "ready",
+                "policies": state.registry.list().len(),
+                "snapshot_version": generation.store.header.snapshot_version,
+                "profiles": generation.store.profiles,
+            });
+            json(StatusCode::OK, body.to_string())
+        }
+        "/metrics" => {
+            let mut response = hyper::Response::new(Full::new(Bytes::from(state.metrics.render())));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            response
+        }
+        "method_not_allowed" => ApiError::new(
+            ApiErrorKind::MethodNotAllowed,
+            "method_not_allowed",
+            None,
+            "method not allowed on this route",
+        )
+        .into_response(),
+        _ => ApiError::new(ApiErrorKind::NotFound, "not_found", None, "no such route")
+            .into_response(),
+    };
+    state.metrics.inc(
+        metrics::HTTP_REQUESTS,
+        &[("route", route), ("status", response.status().as_str())],
+    );
+    response
+}
+
+async fn decide_route(state: &AppState, request: Request<Incoming>) -> Result<Response, ApiError> {
+    let is_json = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            ApiErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            None,
+            "send the request as application/json",
+        ));
+    }
+    let Ok(_permit) = state.permits.try_acquire() else {
+        state.metrics.inc(metrics::LOAD_SHED, &[]);
+        return Err(ApiError::new(
+            ApiErrorKind::Overloaded,
+            "overloaded",
+            None,
+            "every decision slot is busy; retry shortly",
+        ));
+    };
+    let body = read_body(request, state.config.max_body_bytes).await?;
+    let started = Instant::now();
+    let response = decide::decide(state, &body)?;
+    let elapsed = started.elapsed();
+    let body = serde_json::to_string(&response)
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))?;
+    let mut response = json(StatusCode::OK, body);
+    let headers = response.headers_mut();
+    // Decisions are personal: never stored by a shared cache.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Ok(timing) =
+        HeaderValue::from_str(&format!("decide;dur={:.3}", elapsed.as_secs_f64() * 1000.0))
+    {
+        headers.insert("server-timing", timing);
+    }
+    Ok(response)
+}

@@ -1,0 +1,309 @@
+//! `POST /v1/decide`: every slot of a page or screen decided in one call.
+
+use super::AppState;
+use super::errors::{ApiError, ApiErrorKind};
+use crate::metrics;
+use crate::profiles::ProfileSource;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::time::Instant;
+use tailor_types::{
+    Candidate, Channel, Consent, Context, Decision, DeviceClass, Page, Pairs, Profile, Reason,
+    Value,
+};
+
+/// Who the decision is for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub customer_id: Option<String>,
+    pub anonymous_id: Option<String>,
+}
+
+/// Request context shared by every slot.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestContext {
+    pub page: Option<Page>,
+    pub locale: Option<String>,
+    pub store_id: Option<String>,
+    #[serde(default)]
+    pub device: DeviceClass,
+    /// Decision time (ms since the Unix epoch); the server's clock when absent.
+    pub now_ms: Option<i64>,
+    #[serde(default, with = "tailor_types::pairs")]
+    pub attributes: Pairs<Value>,
+}
+
+/// One slot to decide.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotRequest {
+    pub id: String,
+    pub policy: String,
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    /// What the slot shows if its policy fails; an empty `DEFAULT` decision when absent.
+    pub default: Option<Decision>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    pub request_id: Option<String>,
+    pub channel: Channel,
+    #[serde(default)]
+    pub unit: Unit,
+    #[serde(default)]
+    pub context: RequestContext,
+    /// Consent of an anonymous visitor (from the channel's consent banner). A known customer's
+    /// consent comes from their profile.
+    pub consent: Option<Consent>,
+    pub slots: Vec<SlotRequest>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileInfo {
+    pub id: Option<String>,
+    pub snapshot_version: String,
+    pub age_seconds: i64,
+    pub source: ProfileSource,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlotError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlotResult {
+    pub id: String,
+    pub policy: String,
+    /// Digest of the policy version that answered.
+    pub version: String,
+    #[serde(flatten)]
+    pub decision: Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<SlotError>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DecideResponse {
+    pub decision_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub profile: ProfileInfo,
+    pub slots: Vec<SlotResult>,
+}
+
+/// Parses a body, naming the offending field on error.
+pub(super) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        ApiError::new(
+            ApiErrorKind::BadRequest,
+            "invalid_body",
+            field,
+            e.inner().to_string(),
+        )
+    })?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            ApiErrorKind::BadRequest,
+            "invalid_body",
+            None,
+            e.to_string(),
+        )
+    })?;
+    Ok(value)
+}
+
+fn validate(request: &DecideRequest, state: &AppState) -> Result<(), ApiError> {
+    let unprocessable = |field: String, code: &'static str, message: String| {
+        Err(ApiError::field(
+            ApiErrorKind::Unprocessable,
+            code,
+            field,
+            message,
+        ))
+    };
+    if request.slots.is_empty() {
+        return unprocessable(
+            "slots".into(),
+            "no_slots",
+            "at least one slot is required".into(),
+        );
+    }
+    if request.slots.len() > state.config.max_slots {
+        return unprocessable(
+            "slots".into(),
+            "too_many_slots",
+            format!(
+                "{} slots, at most {} per request",
+                request.slots.len(),
+                state.config.max_slots
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, slot) in request.slots.iter().enumerate() {
+        if slot.id.is_empty() {
+            return unprocessable(
+                format!("slots[{i}].id"),
+                "empty_slot_id",
+                "slot id must not be empty".into(),
+            );
+        }
+        if !seen.insert(slot.id.as_str()) {
+            return unprocessable(
+                format!("slots[{i}].id"),
+                "duplicate_slot_id",
+                format!("slot id {:?} appears twice", slot.id),
+            );
+        }
+        if state.registry.get(&slot.policy).is_none() {
+            return unprocessable(
+                format!("slots[{i}].policy"),
+                "unknown_policy",
+                format!("no policy named {:?}", slot.policy),
+            );
+        }
+    }
+    if request.unit.customer_id.as_deref() == Some("") {
+        return unprocessable(
+            "unit.customer_id".into(),
+            "empty_customer_id",
+            "omit customer_id for anonymous visitors".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Decides every slot; a slot whose policy fails gets its default with reason `ERROR` and never
+/// affects the others. Slots answer in request order.
+pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
+    let request: DecideRequest = parse(body)?;
+    validate(&request, state)?;
+    let now_ms = request
+        .context
+        .now_ms
+        .unwrap_or_else(crate::profiles::now_ms);
+
+    let lookup = state
+        .profiles
+        .lookup(request.unit.customer_id.as_deref(), || Profile {
+            consent: request.consent.unwrap_or_default(),
+            ..Profile::default()
+        })
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "profile_store", None, e.to_string()))?;
+    let source = match lookup.source {
+        ProfileSource::Cache => "cache",
+        ProfileSource::SnapshotStore => "snapshot_store",
+        ProfileSource::Anonymous => "anonymous",
+    };
+    state
+        .metrics
+        .inc(metrics::PROFILE_LOOKUPS, &[("source", source)]);
+    let store = &lookup.generation.store;
+    let decision_id = state.next_decision_id();
+
+    let ctx = &request.context;
+    let mut slots = Vec::with_capacity(request.slots.len());
+    for slot in &request.slots {
+        // Validated above; a policy removed since then falls back like a failing one.
+        let Some(version) = state.registry.get(&slot.policy) else {
+            slots.push(SlotResult {
+                id: slot.id.clone(),
+                policy: slot.policy.clone(),
+                version: String::new(),
+                decision: fallback(slot),
+                error: Some(SlotError {
+                    code: "unknown_policy",
+                    message: "policy was removed".into(),
+                }),
+            });
+            continue;
+        };
+        let context = Context {
+            channel: request.channel.clone(),
+            slot: slot.id.clone(),
+            page: ctx.page.clone(),
+            locale: ctx.locale.clone(),
+            store_id: ctx.store_id.clone(),
+            device: ctx.device.clone(),
+            now_ms,
+            anonymous_id: request.unit.anonymous_id.clone(),
+            attributes: ctx.attributes.clone(),
+        };
+        let started = Instant::now();
+        let evaluation = state.engine.evaluate(
+            &version.loaded,
+            &context,
+            &lookup.profile,
+            &slot.candidates,
+            &fallback(slot),
+        );
+        let policy = slot.policy.as_str();
+        state.metrics.observe(
+            metrics::DECISION_SECONDS,
+            &[("policy", policy)],
+            started.elapsed(),
+        );
+        state.metrics.inc(
+            metrics::DECISIONS,
+            &[
+                ("policy", policy),
+                ("reason", evaluation.decision.reason.as_str()),
+            ],
+        );
+        if let Some(error) = &evaluation.error {
+            state.metrics.inc(
+                metrics::FALLBACKS,
+                &[("policy", policy), ("code", error.code.as_str())],
+            );
+        }
+        tracing::info!(
+            target: "tailor::decision",
+            decision_id = %decision_id,
+            slot = %slot.id,
+            policy,
+            digest = %version.digest,
+            snapshot = %store.header.snapshot_version,
+            reason = evaluation.decision.reason.as_str(),
+            error = evaluation.error.as_ref().map(|e| e.code.as_str()),
+        );
+        slots.push(SlotResult {
+            id: slot.id.clone(),
+            policy: slot.policy.clone(),
+            version: version.digest.clone(),
+            decision: evaluation.decision,
+            error: evaluation.error.map(|e| SlotError {
+                code: e.code.as_str(),
+                message: e.message,
+            }),
+        });
+    }
+    Ok(DecideResponse {
+        decision_id,
+        request_id: request.request_id,
+        profile: ProfileInfo {
+            id: request
+                .unit
+                .customer_id
+                .filter(|_| lookup.source != ProfileSource::Anonymous),
+            snapshot_version: store.header.snapshot_version.clone(),
+            age_seconds: store.age_seconds(crate::profiles::now_ms()),
+            source: lookup.source,
+        },
+        slots,
+    })
+}
+
+fn fallback(slot: &SlotRequest) -> Decision {
+    slot.default
+        .clone()
+        .unwrap_or_else(|| Decision::new(Reason::Default))
+}

@@ -1,0 +1,317 @@
+//! The decision service over real HTTP on loopback.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
+
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tailor_host::config::{ServeConfig, ServeFile};
+use tailor_host::server::{AppState, Server};
+use tailor_host::{Limits, PolicySource};
+
+/// A running server on an ephemeral loopback port, stopped when dropped.
+struct Running {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn start(tweak: impl FnOnce(&mut ServeFile)) -> Running {
+    let dir = std::env::temp_dir().join(format!(
+        "tailor-serve-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut file = ServeFile {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.clone()),
+        sample_profiles: Some(500),
+        // Tests share the cores: only deliberate failures should hit a deadline.
+        deadline_ms: Some(5_000),
+        ..ServeFile::default()
+    };
+    tweak(&mut file);
+    let config = ServeConfig::resolve(file, ServeFile::default()).unwrap();
+    let state = Arc::new(AppState::start(config).unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let served = state.clone();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let server = Server::bind(served).await.unwrap();
+            addr_tx.send(server.local_addr().unwrap()).unwrap();
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    Running {
+        addr,
+        state,
+        stop: Some(stop),
+        thread: Some(thread),
+        _dir: dir,
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: Value,
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, content_type: &str, body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
+    Reply {
+        status,
+        headers: head.to_lowercase(),
+        body,
+    }
+}
+
+fn decide(addr: SocketAddr, body: &Value) -> Reply {
+    request(
+        addr,
+        "POST",
+        "/v1/decide",
+        "application/json",
+        body.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn a_multi_slot_decision_keeps_order_and_isolates_a_failing_slot() {
+    let server = start(|_| {});
+    server
+        .state
+        .registry
+        .load(
+            &server.state.engine,
+            PolicySource {
+                name: "panicker",
+                component: tailor_test_policies::PANICKER,
+                config: None,
+                limits: None,
+            },
+        )
+        .unwrap();
+    let reply = decide(
+        server.addr,
+        &json!({
+            "request_id": "req-1",
+            "channel": "web",
+            "unit": {"customer_id": "cust-000042"},
+            "context": {"now_ms": 1774000000000i64, "locale": "en-GB"},
+            "slots": [
+                {"id": "hero", "policy": "hero-banner"},
+                {"id": "broken", "policy": "panicker", "default": {"variant": "house-banner", "reason": "STATIC"}},
+                {"id": "offers", "policy": "next-best-offer", "candidates": [
+                    {"id": "o1", "tags": ["category:shoes"], "numbers": {"discount": 0.2}},
+                    {"id": "o2", "tags": ["category:bags"], "numbers": {"discount": 0.1}}
+                ]}
+            ]
+        }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.headers.contains("cache-control: private, no-store"));
+    assert!(reply.headers.contains("server-timing: decide;dur="));
+    let body = &reply.body;
+    assert_eq!(body["request_id"], "req-1");
+    assert_eq!(body["profile"]["id"], "cust-000042");
+    assert_eq!(body["profile"]["source"], "snapshot_store");
+    assert_eq!(body["profile"]["snapshot_version"], "sample-500");
+    let slots = body["slots"].as_array().unwrap();
+    let ids: Vec<&str> = slots.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["hero", "broken", "offers"]);
+    assert_ne!(slots[0]["reason"], "ERROR");
+    assert!(slots[0]["version"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(slots[1]["reason"], "ERROR");
+    assert_eq!(slots[1]["variant"], "house-banner");
+    assert_eq!(slots[1]["error"]["code"], "trap");
+    assert!(
+        slots[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cust-000042")
+    );
+    assert_eq!(slots[2]["items"].as_array().unwrap().len(), 2);
+
+    // The same customer again comes from the cache.
+    let again = decide(
+        server.addr,
+        &json!({"channel": "app", "unit": {"customer_id": "cust-000042"}, "slots": [{"id": "hero", "policy": "hero-banner"}]}),
+    );
+    assert_eq!(again.body["profile"]["source"], "cache");
+    let metrics = request(server.addr, "GET", "/metrics", "text/plain", b"");
+    let text = metrics.body.as_str().unwrap();
+    assert!(
+        text.contains("tailor_decision_fallbacks_total{code=\"trap\",policy=\"panicker\"} 1")
+            || text
+                .contains("tailor_decision_fallbacks_total{policy=\"panicker\",code=\"trap\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tailor_profile_lookups_total{source=\"cache\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_customers_and_visitors_are_served_as_anonymous() {
+    let server = start(|_| {});
+    let reply = decide(
+        server.addr,
+        &json!({"channel": "web", "unit": {"customer_id": "cust-999999999", "anonymous_id": "anon-1"},
+                "consent": {"personalization": true},
+                "slots": [{"id": "hero", "policy": "hero-banner"}]}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["profile"]["source"], "anonymous");
+    assert_eq!(reply.body["profile"]["id"], Value::Null);
+    // Consent from the banner lets the anonymous visitor into the experiment, bucketed on the
+    // anonymous id.
+    assert_eq!(reply.body["slots"][0]["reason"], "SPLIT");
+}
+
+#[test]
+fn each_bad_input_gets_a_4xx_naming_the_field() {
+    let server = start(|file| file.max_body_bytes = Some(4096));
+    let slot = json!({"id": "a", "policy": "hero-banner"});
+    let cases: Vec<(Vec<u8>, u16, &str, Option<&str>)> = vec![
+        (b"{not json".to_vec(), 400, "invalid_body", None),
+        (json!({"channel": "web", "slots": [{"id": "a", "policy": "hero-banner", "candidates": [{"id": 3}]}]}).to_string().into_bytes(), 400, "invalid_body", Some("slots[0].candidates[0].id")),
+        (json!({"channel": "web", "slots": "many"}).to_string().into_bytes(), 400, "invalid_body", Some("slots")),
+        (json!({"slots": [slot]}).to_string().into_bytes(), 400, "invalid_body", None),
+        (json!({"channel": "web", "slots": []}).to_string().into_bytes(), 422, "no_slots", Some("slots")),
+        (json!({"channel": "web", "slots": [slot, slot]}).to_string().into_bytes(), 422, "duplicate_slot_id", Some("slots[1].id")),
+        (json!({"channel": "web", "slots": [{"id": "a", "policy": "nope"}]}).to_string().into_bytes(), 422, "unknown_policy", Some("slots[0].policy")),
+        (json!({"channel": "web", "slots": (0..21).map(|i| json!({"id": format!("s{i}"), "policy": "hero-banner"})).collect::<Vec<_>>()}).to_string().into_bytes(), 422, "too_many_slots", Some("slots")),
+        (json!({"channel": "web", "unit": {"customer_id": ""}, "slots": [slot]}).to_string().into_bytes(), 422, "empty_customer_id", Some("unit.customer_id")),
+        (format!("{{\"channel\": \"web\", \"pad\": \"{}\"}}", "x".repeat(5000)).into_bytes(), 413, "body_too_large", None),
+    ];
+    for (body, status, code, field) in cases {
+        let reply = request(server.addr, "POST", "/v1/decide", "application/json", &body);
+        let shown = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+        assert_eq!(reply.status, status, "{shown}: {}", reply.body);
+        assert_eq!(reply.body["error"]["code"], code, "{shown}: {}", reply.body);
+        if let Some(field) = field {
+            assert_eq!(
+                reply.body["error"]["field"], field,
+                "{shown}: {}",
+                reply.body
+            );
+        }
+    }
+    let reply = request(server.addr, "POST", "/v1/decide", "text/plain", b"{}");
+    assert_eq!(reply.status, 415);
+    let reply = request(server.addr, "GET", "/v1/decide", "application/json", b"");
+    assert_eq!(reply.status, 405);
+    let reply = request(server.addr, "GET", "/v2/nothing", "application/json", b"");
+    assert_eq!(reply.status, 404);
+}
+
+#[test]
+fn probes_answer() {
+    let server = start(|_| {});
+    assert_eq!(
+        request(server.addr, "GET", "/healthz", "text/plain", b"").status,
+        200
+    );
+    let ready = request(server.addr, "GET", "/readyz", "text/plain", b"");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["policies"], 3);
+    assert_eq!(ready.body["profiles"], 500);
+}
+
+#[test]
+fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
+    let server = start(|file| file.max_concurrent_decisions = Some(1));
+    let slow = Limits {
+        deadline: Duration::from_millis(1500),
+        ..Limits::default()
+    };
+    server
+        .state
+        .registry
+        .load(
+            &server.state.engine,
+            PolicySource {
+                name: "spin",
+                component: tailor_test_policies::INFINITE_LOOP,
+                config: None,
+                limits: Some(slow),
+            },
+        )
+        .unwrap();
+    let addr = server.addr;
+    let busy = std::thread::spawn(move || {
+        decide(
+            addr,
+            &json!({"channel": "web", "slots": [{"id": "s", "policy": "spin"}]}),
+        )
+    });
+    // While the spinner holds the only decision slot, another request is refused at once.
+    let mut shed = None;
+    for _ in 0..300 {
+        let reply = decide(
+            addr,
+            &json!({"channel": "web", "slots": [{"id": "h", "policy": "hero-banner"}]}),
+        );
+        if reply.status == 503 {
+            shed = Some(reply);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let shed = shed.expect("a request must be shed while the pool is full");
+    assert!(shed.headers.contains("retry-after: 1"), "{}", shed.headers);
+    assert_eq!(shed.body["error"]["code"], "overloaded");
+    let busy = busy.join().unwrap();
+    assert_eq!(busy.status, 200);
+    assert_eq!(busy.body["slots"][0]["error"]["code"], "timeout");
+}
