@@ -290,10 +290,16 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
         .unwrap();
     let addr = server.addr;
     let busy = std::thread::spawn(move || {
-        decide(
-            addr,
-            &json!({"channel": "web", "slots": [{"id": "s", "policy": "spin"}]}),
-        )
+        // The probing requests below may hold the slot for a moment: retry until admitted.
+        loop {
+            let reply = decide(
+                addr,
+                &json!({"channel": "web", "slots": [{"id": "s", "policy": "spin"}]}),
+            );
+            if reply.status != 503 {
+                return reply;
+            }
+        }
     });
     // While the spinner holds the only decision slot, another request is refused at once.
     let mut shed = None;
