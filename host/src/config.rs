@@ -21,6 +21,8 @@ pub struct ServeFile {
     pub max_slots: Option<usize>,
     pub deadline_ms: Option<u64>,
     pub max_memory_mib: Option<usize>,
+    pub admin_token: Option<String>,
+    pub api_token: Option<String>,
 }
 
 /// The resolved configuration.
@@ -37,6 +39,10 @@ pub struct ServeConfig {
     pub max_slots: usize,
     pub deadline: Duration,
     pub max_memory_bytes: usize,
+    /// Bearer token for `/admin/v1/*`; without one the admin API answers 401 to everyone.
+    pub admin_token: Option<String>,
+    /// Bearer token required on `/v1/*` when set.
+    pub api_token: Option<String>,
 }
 
 /// A configuration value that is wrong, named by its key.
@@ -71,6 +77,14 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
         message: message.into(),
+    }
+}
+
+/// Tokens must be long enough not to be guessed.
+fn token(key: &'static str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(token) if token.len() < 16 => Err(invalid(key, "must be at least 16 characters")),
+        other => Ok(other),
     }
 }
 
@@ -147,6 +161,8 @@ impl ServeConfig {
                 flags.deadline_ms.or(file.deadline_ms).unwrap_or(10),
             )?),
             max_memory_bytes: (max_memory_mib as usize) << 20,
+            admin_token: token("admin_token", flags.admin_token.or(file.admin_token))?,
+            api_token: token("api_token", flags.api_token.or(file.api_token))?,
         })
     }
 }

@@ -4,6 +4,8 @@
 //! fresh policy instances; the number in flight is bounded by the instance pool, and beyond it
 //! the service answers 503 with `Retry-After` rather than queueing without end.
 
+mod admin;
+mod auth;
 mod decide;
 mod errors;
 
@@ -24,6 +26,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -57,6 +60,8 @@ pub struct AppState {
     pub profiles: Profiles,
     pub metrics: Metrics,
     pub config: ServeConfig,
+    /// The snapshot file the node loaded at start (what a reload re-reads by default).
+    pub snapshot_path: PathBuf,
     permits: Semaphore,
     node_tag: u64,
     sequence: AtomicU64,
@@ -112,6 +117,7 @@ impl AppState {
         };
         let started = Instant::now();
         let profiles = Profiles::load(&config.data_dir, &snapshot, config.cache_profiles)?;
+        let snapshot_path = snapshot;
         let generation = profiles.current();
         tracing::info!(
             snapshot = %generation.store.header.snapshot_version,
@@ -136,6 +142,7 @@ impl AppState {
             registry,
             profiles,
             metrics,
+            snapshot_path,
             permits: Semaphore::new(config.max_concurrent_decisions as usize),
             config,
             node_tag: (profiles::now_ms() as u64) << 16 ^ u64::from(std::process::id()),
@@ -195,7 +202,7 @@ impl Server {
                     let state = self.state.clone();
                     let service = service_fn(move |request| {
                         let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
+                        async move { Ok::<_, std::convert::Infallible>(handle(state, request).await) }
                     });
                     let connection = http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
@@ -255,16 +262,47 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
     }
 }
 
-async fn handle(state: &AppState, request: Request<Incoming>) -> Response {
+async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
     let route = match (request.method(), request.uri().path()) {
         (&Method::POST, "/v1/decide") => "/v1/decide",
         (&Method::GET, "/healthz") => "/healthz",
         (&Method::GET, "/readyz") => "/readyz",
         (&Method::GET, "/metrics") => "/metrics",
-        (_, "/v1/decide" | "/healthz" | "/readyz" | "/metrics") => "method_not_allowed",
+        (&Method::GET, "/admin/v1/policies") => "/admin/v1/policies",
+        (&Method::GET, "/admin/v1/snapshot") => "/admin/v1/snapshot",
+        (&Method::POST, "/admin/v1/snapshot") => "/admin/v1/snapshot:reload",
+        (
+            _,
+            "/v1/decide" | "/healthz" | "/readyz" | "/metrics" | "/admin/v1/policies"
+            | "/admin/v1/snapshot",
+        ) => "method_not_allowed",
         _ => "not_found",
     };
-    let response = match route {
+    let auth = if route.starts_with("/admin/") {
+        auth::check(request.headers(), state.config.admin_token.as_deref())
+    } else if route.starts_with("/v1/") && state.config.api_token.is_some() {
+        auth::check(request.headers(), state.config.api_token.as_deref())
+    } else {
+        Ok(())
+    };
+    let response = match auth {
+        Err(error) => {
+            state
+                .metrics
+                .inc(metrics::AUTH_FAILURES, &[("route", route)]);
+            error.into_response()
+        }
+        Ok(()) => route_request(&state, route, request).await,
+    };
+    state.metrics.inc(
+        metrics::HTTP_REQUESTS,
+        &[("route", route), ("status", response.status().as_str())],
+    );
+    response
+}
+
+async fn route_request(state: &Arc<AppState>, route: &str, request: Request<Incoming>) -> Response {
+    match route {
         "/v1/decide" => decide_route(state, request)
             .await
             .unwrap_or_else(ApiError::into_response),
@@ -287,6 +325,18 @@ async fn handle(state: &AppState, request: Request<Incoming>) -> Response {
             );
             response
         }
+        "/admin/v1/policies" => json(StatusCode::OK, admin::policies(state).to_string()),
+        "/admin/v1/snapshot" => json(StatusCode::OK, admin::snapshot_status(state).to_string()),
+        "/admin/v1/snapshot:reload" => {
+            let reloaded = match read_body(request, state.config.max_body_bytes).await {
+                Ok(body) => admin::reload(state.clone(), &body).await,
+                Err(error) => Err(error),
+            };
+            match reloaded {
+                Ok(status) => json(StatusCode::OK, status.to_string()),
+                Err(error) => error.into_response(),
+            }
+        }
         "method_not_allowed" => ApiError::new(
             ApiErrorKind::MethodNotAllowed,
             "method_not_allowed",
@@ -296,12 +346,7 @@ async fn handle(state: &AppState, request: Request<Incoming>) -> Response {
         .into_response(),
         _ => ApiError::new(ApiErrorKind::NotFound, "not_found", None, "no such route")
             .into_response(),
-    };
-    state.metrics.inc(
-        metrics::HTTP_REQUESTS,
-        &[("route", route), ("status", response.status().as_str())],
-    );
-    response
+    }
 }
 
 async fn decide_route(state: &AppState, request: Request<Incoming>) -> Result<Response, ApiError> {

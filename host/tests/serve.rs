@@ -321,3 +321,209 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
     assert_eq!(busy.status, 200);
     assert_eq!(busy.body["slots"][0]["error"]["code"], "timeout");
 }
+
+const ADMIN: &str = "admin-token-for-tests-0001";
+
+fn admin(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    Reply {
+        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
+        headers: head.to_lowercase(),
+        body: serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
+    }
+}
+
+#[test]
+fn the_admin_api_requires_its_bearer_token_and_counts_failures() {
+    let server = start(|file| file.admin_token = Some(ADMIN.into()));
+    let addr = server.addr;
+    assert_eq!(
+        admin(addr, "GET", "/admin/v1/policies", None, b"").status,
+        401
+    );
+    let wrong = admin(
+        addr,
+        "GET",
+        "/admin/v1/policies",
+        Some("admin-token-for-tests-0002"),
+        b"",
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.headers.contains("www-authenticate: bearer"));
+    let listed = admin(addr, "GET", "/admin/v1/policies", Some(ADMIN), b"");
+    assert_eq!(listed.status, 200);
+    let names: Vec<&str> = listed.body["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hero-banner", "kiosk-greeting", "next-best-offer"]);
+    let status = admin(addr, "GET", "/admin/v1/snapshot", Some(ADMIN), b"");
+    assert_eq!(status.body["profiles"], 500);
+    let metrics = request(addr, "GET", "/metrics", "text/plain", b"");
+    assert!(
+        metrics
+            .body
+            .as_str()
+            .unwrap()
+            .contains("tailor_auth_failures_total{route=\"/admin/v1/policies\"} 2")
+    );
+
+    // Without a configured token the admin API is closed to everyone.
+    let closed = start(|_| {});
+    assert_eq!(
+        admin(closed.addr, "GET", "/admin/v1/policies", Some(ADMIN), b"").status,
+        401
+    );
+}
+
+#[test]
+fn the_decide_api_can_require_its_own_token() {
+    let server = start(|file| file.api_token = Some("api-token-for-tests-00001".into()));
+    let body =
+        json!({"channel": "web", "slots": [{"id": "h", "policy": "hero-banner"}]}).to_string();
+    assert_eq!(
+        admin(server.addr, "POST", "/v1/decide", None, body.as_bytes()).status,
+        401
+    );
+    assert_eq!(
+        admin(
+            server.addr,
+            "POST",
+            "/v1/decide",
+            Some(ADMIN),
+            body.as_bytes()
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        admin(
+            server.addr,
+            "POST",
+            "/v1/decide",
+            Some("api-token-for-tests-00001"),
+            body.as_bytes()
+        )
+        .status,
+        200
+    );
+    // Probes stay open for the orchestrator.
+    assert_eq!(
+        request(server.addr, "GET", "/healthz", "text/plain", b"").status,
+        200
+    );
+}
+
+#[test]
+fn a_snapshot_reload_under_load_swaps_atomically_with_zero_errors() {
+    let server = start(|file| file.admin_token = Some(ADMIN.into()));
+    let addr = server.addr;
+    // A second snapshot where cust-000001 is platinum, and a broken one.
+    let second = server._dir.join("second.ndjson");
+    let mut profile = tailor_host::profiles::sample::profile(1);
+    profile.loyalty = Some(tailor_types::Loyalty {
+        tier: "platinum".into(),
+        points: 1,
+    });
+    profile.consent.personalization = true;
+    std::fs::write(
+        &second,
+        format!(
+            "{{\"snapshot_version\":\"second\",\"generated_at_ms\":1774000000000}}\n{}\n",
+            serde_json::to_string(&profile).unwrap()
+        ),
+    )
+    .unwrap();
+    let broken = server._dir.join("broken.ndjson");
+    std::fs::write(
+        &broken,
+        "{\"snapshot_version\":\"broken\",\"generated_at_ms\":1}\n{\"customer_id\": 7}\n",
+    )
+    .unwrap();
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut seen = std::collections::BTreeMap::<String, u32>::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let reply = decide(addr, &json!({"channel": "web", "unit": {"customer_id": "cust-000001"},
+                        "slots": [{"id": "hero", "policy": "hero-banner"}, {"id": "kiosk", "policy": "kiosk-greeting"}]}));
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                    for slot in reply.body["slots"].as_array().unwrap() {
+                        assert!(slot.get("error").is_none(), "{slot}");
+                    }
+                    let version = reply.body["profile"]["snapshot_version"].as_str().unwrap().to_owned();
+                    if version == "second" {
+                        // Every slot of a response saw the same (new) profile.
+                        assert_eq!(reply.body["slots"][0]["variant"], "vip-early-access");
+                        assert_eq!(reply.body["slots"][1]["variant"], "member-platinum");
+                    }
+                    *seen.entry(version).or_default() += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    let path = |p: &PathBuf| json!({"path": p}).to_string();
+    let first = server.state.snapshot_path.clone();
+    for round in 0..6 {
+        let target = if round % 2 == 0 { &second } else { &first };
+        let reply = admin(
+            addr,
+            "POST",
+            "/admin/v1/snapshot",
+            Some(ADMIN),
+            path(target).as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let refused = admin(
+        addr,
+        "POST",
+        "/admin/v1/snapshot",
+        Some(ADMIN),
+        path(&broken).as_bytes(),
+    );
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2"),
+        "{}",
+        refused.body
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut versions = std::collections::BTreeSet::new();
+    for client in clients {
+        versions.extend(client.join().unwrap().into_keys());
+    }
+    assert!(
+        versions.is_subset(&["sample-500".to_owned(), "second".to_owned()].into()),
+        "{versions:?}"
+    );
+    // The broken snapshot was refused; the last good one still serves.
+    let status = admin(addr, "GET", "/admin/v1/snapshot", Some(ADMIN), b"");
+    assert_eq!(status.body["snapshot_version"], "sample-500");
+}

@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// Default linear-memory cap of a policy, in MiB.
     #[arg(long, env = "TAILOR_MAX_MEMORY_MIB")]
     pub max_memory_mib: Option<usize>,
+    /// Bearer token for the admin API (`/admin/v1/*`); without one it refuses every request.
+    #[arg(long, env = "TAILOR_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Bearer token the decide API requires, when set.
+    #[arg(long, env = "TAILOR_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -60,6 +66,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         max_slots: args.max_slots,
         deadline_ms: args.deadline_ms,
         max_memory_mib: args.max_memory_mib,
+        admin_token: args.admin_token,
+        api_token: args.api_token,
     };
     let config = ServeConfig::resolve(flags, file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

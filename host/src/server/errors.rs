@@ -28,6 +28,7 @@ pub enum ApiErrorKind {
     TooLarge,
     NotFound,
     MethodNotAllowed,
+    Unauthorized,
     UnsupportedMediaType,
     /// Every decision slot is busy: try again shortly.
     Overloaded,
@@ -66,6 +67,7 @@ impl ApiError {
             ApiErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiErrorKind::NotFound => StatusCode::NOT_FOUND,
             ApiErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiErrorKind::Overloaded | ApiErrorKind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,6 +84,12 @@ impl ApiError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.kind == ApiErrorKind::Unauthorized {
+            headers.insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
         if self.kind == ApiErrorKind::Overloaded {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }

@@ -1,0 +1,87 @@
+//! `/admin/v1/*`: what a node serves, and reloading its profile snapshot.
+
+use super::AppState;
+use super::errors::{ApiError, ApiErrorKind};
+use crate::metrics;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub(super) fn policies(state: &AppState) -> serde_json::Value {
+    let policies: Vec<serde_json::Value> = state
+        .registry
+        .list()
+        .into_iter()
+        .map(|(name, digest)| serde_json::json!({ "name": name, "digest": digest }))
+        .collect();
+    serde_json::json!({ "policies": policies })
+}
+
+pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
+    let generation = state.profiles.current();
+    let store = &generation.store;
+    serde_json::json!({
+        "snapshot_version": store.header.snapshot_version,
+        "generated_at_ms": store.header.generated_at_ms,
+        "age_seconds": store.age_seconds(crate::profiles::now_ms()),
+        "profiles": store.profiles,
+        "store_bytes": store.file_bytes,
+        "loaded_at_ms": store.loaded_at_ms,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadRequest {
+    /// Snapshot file to load; the one the node was started with when absent.
+    path: Option<PathBuf>,
+}
+
+/// Builds the new snapshot aside (off the request threads) and swaps it in; decisions keep
+/// being served from the old one until the swap.
+pub(super) async fn reload(
+    state: Arc<AppState>,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReloadRequest::default()
+    } else {
+        super::decide::parse(body)?
+    };
+    let path = request.path.unwrap_or_else(|| state.snapshot_path.clone());
+    let worker = state.clone();
+    let loaded = tokio::task::spawn_blocking(move || worker.profiles.reload(&path))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::Internal,
+                "reload_aborted",
+                None,
+                e.to_string(),
+            )
+        })?;
+    match loaded {
+        Ok(generation) => {
+            let store = &generation.store;
+            state
+                .metrics
+                .set(metrics::SNAPSHOT_PROFILES, &[], store.profiles as f64);
+            state.metrics.set(
+                metrics::SNAPSHOT_GENERATED,
+                &[],
+                store.header.generated_at_ms as f64 / 1000.0,
+            );
+            tracing::info!(snapshot = %store.header.snapshot_version, profiles = store.profiles, "profile snapshot reloaded");
+            Ok(snapshot_status(&state))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "snapshot reload refused; the previous snapshot keeps serving");
+            Err(ApiError::new(
+                ApiErrorKind::Unprocessable,
+                "snapshot_refused",
+                Some("path".into()),
+                error.to_string(),
+            ))
+        }
+    }
+}
