@@ -519,9 +519,11 @@ fn a_snapshot_reload_under_load_swaps_atomically_with_zero_errors() {
     for client in clients {
         versions.extend(client.join().unwrap().into_keys());
     }
-    assert!(
-        versions.is_subset(&["sample-500".to_owned(), "second".to_owned()].into()),
-        "{versions:?}"
+    let expected: std::collections::BTreeSet<String> =
+        ["sample-500".to_owned(), "second".to_owned()].into();
+    assert_eq!(
+        versions, expected,
+        "decisions ran across both snapshots and nothing else"
     );
     // The broken snapshot was refused; the last good one still serves.
     let status = admin(addr, "GET", "/admin/v1/snapshot", Some(ADMIN), b"");
