@@ -13,6 +13,7 @@ pub const PROFILE_LOOKUPS: &str = "tailor_profile_lookups_total";
 pub const HTTP_REQUESTS: &str = "tailor_http_requests_total";
 pub const LOAD_SHED: &str = "tailor_load_shed_total";
 pub const AUTH_FAILURES: &str = "tailor_auth_failures_total";
+pub const EVENTS: &str = "tailor_events_total";
 pub const SNAPSHOT_PROFILES: &str = "tailor_snapshot_profiles";
 pub const SNAPSHOT_GENERATED: &str = "tailor_snapshot_generated_timestamp_seconds";
 

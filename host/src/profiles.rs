@@ -5,8 +5,12 @@
 //! version and generation time) is loaded into a fresh redb file beside the serving one and
 //! swapped in atomically; requests in flight keep the generation they started with, so no
 //! request ever sees a half-loaded snapshot. Only what is hot lives in memory.
+//!
+//! Customer events go to a durable log and overlay the snapshot: a lookup applies the
+//! customer's events newer than the snapshot, so they take effect at once and survive reloads.
 
 mod cache;
+pub mod events;
 pub mod sample;
 mod snapshot;
 mod store;
@@ -16,7 +20,9 @@ pub(crate) use store::now_ms;
 pub use store::{ProfileStore, StoreError};
 
 use cache::ShardedLru;
+use events::{CustomerEvent, EventLog, EventLogError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tailor_types::Profile;
 
@@ -28,6 +34,8 @@ pub enum ProfileSource {
     Cache,
     /// Read from the snapshot store on disk.
     SnapshotStore,
+    /// Snapshot profile (or none) with the customer's newer events applied.
+    EventOverlay,
     /// No customer id, or one the snapshot does not know: served as an anonymous visitor.
     Anonymous,
 }
@@ -51,6 +59,9 @@ pub struct Generation {
 #[derive(Debug)]
 pub struct Profiles {
     current: RwLock<Arc<Generation>>,
+    events: EventLog,
+    /// Bumped by every event append; a lookup caches only if no append happened meanwhile.
+    event_epoch: AtomicU64,
     data_dir: PathBuf,
     cache_capacity: usize,
 }
@@ -66,12 +77,15 @@ impl Profiles {
             path: data_dir.to_owned(),
             source,
         })?;
+        let events = EventLog::open(data_dir)?;
         let store = ProfileStore::build_from_file(data_dir, snapshot)?;
         Ok(Profiles {
             current: RwLock::new(Arc::new(Generation {
                 store,
                 cache: ShardedLru::new(cache_capacity),
             })),
+            events,
+            event_epoch: AtomicU64::new(0),
             data_dir: data_dir.to_owned(),
             cache_capacity,
         })
@@ -101,8 +115,8 @@ impl Profiles {
         Ok(next)
     }
 
-    /// The profile of a customer, or an anonymous one (with the given consent) when there is
-    /// no customer id or the snapshot does not know it.
+    /// The profile of a customer — snapshot plus newer events — or an anonymous one (with the
+    /// given consent) when there is no customer id or nothing is known about it.
     pub fn lookup(
         &self,
         customer_id: Option<&str>,
@@ -113,11 +127,7 @@ impl Profiles {
             None => None,
             Some(id) => match generation.cache.get(id) {
                 Some(profile) => Some((profile, ProfileSource::Cache)),
-                None => generation.store.get(id)?.map(|profile| {
-                    let profile = Arc::new(profile);
-                    generation.cache.insert(id, profile.clone());
-                    (profile, ProfileSource::SnapshotStore)
-                }),
+                None => self.load_profile(&generation, id)?,
             },
         };
         let (profile, source) =
@@ -127,5 +137,46 @@ impl Profiles {
             source,
             generation,
         })
+    }
+
+    fn load_profile(
+        &self,
+        generation: &Generation,
+        id: &str,
+    ) -> Result<Option<(Arc<Profile>, ProfileSource)>, StoreError> {
+        let epoch = self.event_epoch.load(Ordering::Acquire);
+        let snapshot = generation.store.get(id)?;
+        let newer = self
+            .events
+            .events_after(id, generation.store.header.generated_at_ms)?;
+        let (profile, source) = match (snapshot, newer.is_empty()) {
+            (None, true) => return Ok(None),
+            (Some(profile), true) => (profile, ProfileSource::SnapshotStore),
+            (snapshot, false) => {
+                let mut profile = snapshot.unwrap_or_else(|| Profile {
+                    customer_id: Some(id.to_owned()),
+                    ..Profile::default()
+                });
+                events::apply(&mut profile, &newer);
+                (profile, ProfileSource::EventOverlay)
+            }
+        };
+        let profile = Arc::new(profile);
+        if self.event_epoch.load(Ordering::Acquire) == epoch {
+            generation.cache.insert(id, profile.clone());
+        }
+        Ok(Some((profile, source)))
+    }
+
+    /// Records a batch of events durably (fsync'd before this returns) and makes the next
+    /// lookup of each customer reflect them. Returns how many were new (re-sent ids are skipped).
+    pub fn ingest(&self, batch: &[CustomerEvent]) -> Result<usize, EventLogError> {
+        let (new, touched) = self.events.append(batch)?;
+        self.event_epoch.fetch_add(1, Ordering::AcqRel);
+        let generation = self.current();
+        for customer in &touched {
+            generation.cache.remove(customer);
+        }
+        Ok(new)
     }
 }

@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod decide;
 mod errors;
+mod events;
 
 pub use errors::{ApiError, ApiErrorKind};
 
@@ -265,6 +266,7 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
 async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
     let route = match (request.method(), request.uri().path()) {
         (&Method::POST, "/v1/decide") => "/v1/decide",
+        (&Method::POST, "/v1/events") => "/v1/events",
         (&Method::GET, "/healthz") => "/healthz",
         (&Method::GET, "/readyz") => "/readyz",
         (&Method::GET, "/metrics") => "/metrics",
@@ -273,8 +275,8 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
         (&Method::POST, "/admin/v1/snapshot") => "/admin/v1/snapshot:reload",
         (
             _,
-            "/v1/decide" | "/healthz" | "/readyz" | "/metrics" | "/admin/v1/policies"
-            | "/admin/v1/snapshot",
+            "/v1/decide" | "/v1/events" | "/healthz" | "/readyz" | "/metrics"
+            | "/admin/v1/policies" | "/admin/v1/snapshot",
         ) => "method_not_allowed",
         _ => "not_found",
     };
@@ -306,6 +308,16 @@ async fn route_request(state: &Arc<AppState>, route: &str, request: Request<Inco
         "/v1/decide" => decide_route(state, request)
             .await
             .unwrap_or_else(ApiError::into_response),
+        "/v1/events" => {
+            let ingested = match read_body(request, state.config.max_body_bytes).await {
+                Ok(body) => events::ingest(state.clone(), &body).await,
+                Err(error) => Err(error),
+            };
+            match ingested {
+                Ok(receipt) => json(StatusCode::ACCEPTED, receipt.to_string()),
+                Err(error) => error.into_response(),
+            }
+        }
         "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#.into()),
         "/readyz" => {
             let generation = state.profiles.current();

@@ -39,6 +39,14 @@ impl ShardedLru {
         shard.get(key).cloned()
     }
 
+    pub(crate) fn remove(&self, key: &str) {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        shard.pop(key);
+    }
+
     pub(crate) fn insert(&self, key: &str, profile: Arc<Profile>) {
         let mut shard = self
             .shard(key)

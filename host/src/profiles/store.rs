@@ -27,6 +27,8 @@ pub enum StoreError {
     },
     #[error("profile store {path}: {message}")]
     Database { path: PathBuf, message: String },
+    #[error(transparent)]
+    Events(#[from] super::events::EventLogError),
     #[error("profile {customer_id} in the store cannot be decoded")]
     Corrupt {
         customer_id: String,

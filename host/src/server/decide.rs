@@ -202,6 +202,7 @@ pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
     let source = match lookup.source {
         ProfileSource::Cache => "cache",
         ProfileSource::SnapshotStore => "snapshot_store",
+        ProfileSource::EventOverlay => "event_overlay",
         ProfileSource::Anonymous => "anonymous",
     };
     state

@@ -1,0 +1,290 @@
+//! Real-time customer events: a durable log on disk (redb, committed with fsync before the
+//! caller acknowledges) and the overlay that applies a customer's events newer than the
+//! snapshot to their profile.
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tailor_types::{Consent, Event, Loyalty, Profile};
+
+/// `customer_id \0 at_ms (20 digits) \0 event_id` → event JSON.
+const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
+/// `event_id` → `customer_id`, to ignore re-sent events.
+const EVENT_IDS: TableDefinition<&str, &str> = TableDefinition::new("event_ids");
+
+/// Events kept per customer in a profile's `recent_events`.
+pub const RECENT_EVENTS_KEPT: usize = 50;
+
+/// A customer event as channels send it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerEvent {
+    /// Unique per event: a re-sent id is ignored.
+    pub event_id: String,
+    pub customer_id: String,
+    /// `page_view`, `product_view`, `add_to_cart`, `purchase`, `store_visit`,
+    /// `consent_change`, `loyalty_change` …
+    pub kind: String,
+    pub at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// For `consent_change`: the customer's consent from now on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Consent>,
+    /// For `loyalty_change`: the new tier and points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loyalty: Option<Loyalty>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("event log {path}: {message}")]
+pub struct EventLogError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// The durable event log.
+#[derive(Debug)]
+pub struct EventLog {
+    db: Database,
+    path: PathBuf,
+}
+
+fn key(customer_id: &str, at_ms: i64, event_id: &str) -> String {
+    format!("{customer_id}\0{:020}\0{event_id}", at_ms.max(0))
+}
+
+impl EventLog {
+    pub fn open(dir: &Path) -> Result<EventLog, EventLogError> {
+        let path = dir.join("events.redb");
+        let db = Database::create(&path).map_err(|e| EventLogError {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let log = EventLog { db, path };
+        // Create the tables so readers never find them missing.
+        log.write(|_, _| Ok(()))?;
+        Ok(log)
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> EventLogError {
+        EventLogError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn write<R>(
+        &self,
+        f: impl FnOnce(
+            &mut redb::Table<&str, &[u8]>,
+            &mut redb::Table<&str, &str>,
+        ) -> Result<R, EventLogError>,
+    ) -> Result<R, EventLogError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.error(e))?;
+        let result = {
+            let mut events = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
+            let mut ids = txn.open_table(EVENT_IDS).map_err(|e| self.error(e))?;
+            f(&mut events, &mut ids)?
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(result)
+    }
+
+    /// Appends a batch durably (one fsync'd commit) and returns how many events were new and
+    /// the customers they belong to; re-sent event ids (in the log or twice in the batch) are
+    /// skipped.
+    pub fn append(&self, batch: &[CustomerEvent]) -> Result<(usize, Vec<String>), EventLogError> {
+        self.write(|events, ids| {
+            let mut touched = Vec::new();
+            let mut new = 0;
+            for event in batch {
+                if ids
+                    .get(event.event_id.as_str())
+                    .map_err(|e| self.error(e))?
+                    .is_some()
+                {
+                    continue;
+                }
+                let bytes = serde_json::to_vec(event).map_err(|e| self.error(e))?;
+                events
+                    .insert(
+                        key(&event.customer_id, event.at_ms, &event.event_id).as_str(),
+                        bytes.as_slice(),
+                    )
+                    .map_err(|e| self.error(e))?;
+                ids.insert(event.event_id.as_str(), event.customer_id.as_str())
+                    .map_err(|e| self.error(e))?;
+                new += 1;
+                if !touched.contains(&event.customer_id) {
+                    touched.push(event.customer_id.clone());
+                }
+            }
+            Ok((new, touched))
+        })
+    }
+
+    /// A customer's events after `after_ms`, oldest first.
+    pub fn events_after(
+        &self,
+        customer_id: &str,
+        after_ms: i64,
+    ) -> Result<Vec<CustomerEvent>, EventLogError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
+        let start = format!("{customer_id}\0{:020}", after_ms.saturating_add(1).max(0));
+        let end = format!("{customer_id}\u{1}");
+        let mut out = Vec::new();
+        for entry in table
+            .range(start.as_str()..end.as_str())
+            .map_err(|e| self.error(e))?
+        {
+            let (_, value) = entry.map_err(|e| self.error(e))?;
+            out.push(serde_json::from_slice(value.value()).map_err(|e| self.error(e))?);
+        }
+        Ok(out)
+    }
+}
+
+/// Applies events (oldest first) to a profile: recent events, category affinities, derived
+/// segments (`cart_abandoner`), consent and loyalty changes.
+pub fn apply(profile: &mut Profile, events: &[CustomerEvent]) {
+    for event in events {
+        match event.kind.as_str() {
+            "consent_change" => {
+                if let Some(consent) = event.consent {
+                    profile.consent = consent;
+                }
+            }
+            "loyalty_change" => {
+                if let Some(loyalty) = &event.loyalty {
+                    profile.loyalty = Some(loyalty.clone());
+                }
+            }
+            kind => {
+                let bump = match kind {
+                    "product_view" | "page_view" => 0.05,
+                    "add_to_cart" => 0.15,
+                    "purchase" => 0.25,
+                    _ => 0.0,
+                };
+                if let (Some(category), true) = (&event.category, bump > 0.0) {
+                    match profile.affinities.iter_mut().find(|(c, _)| c == category) {
+                        Some((_, score)) => *score = (*score + bump).min(1.0),
+                        None => profile.affinities.push((category.clone(), bump)),
+                    }
+                }
+                let segment = |p: &mut Profile, name: &str, on: bool| {
+                    let has = p.in_segment(name);
+                    if on && !has {
+                        p.segments.push(name.to_owned());
+                    } else if !on && has {
+                        p.segments.retain(|s| s != name);
+                    }
+                };
+                match kind {
+                    "add_to_cart" => segment(profile, "cart_abandoner", true),
+                    "purchase" => segment(profile, "cart_abandoner", false),
+                    _ => {}
+                }
+            }
+        }
+        profile.recent_events.insert(
+            0,
+            Event {
+                kind: event.kind.clone(),
+                item_id: event.item_id.clone(),
+                category: event.category.clone(),
+                value: event.value,
+                at_ms: event.at_ms,
+            },
+        );
+    }
+    profile
+        .recent_events
+        .sort_by_key(|e| std::cmp::Reverse(e.at_ms));
+    profile.recent_events.truncate(RECENT_EVENTS_KEPT);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, customer: &str, kind: &str, at_ms: i64) -> CustomerEvent {
+        CustomerEvent {
+            event_id: id.into(),
+            customer_id: customer.into(),
+            kind: kind.into(),
+            at_ms,
+            item_id: Some("sku-1".into()),
+            category: Some("shoes".into()),
+            value: None,
+            consent: None,
+            loyalty: None,
+        }
+    }
+
+    #[test]
+    fn log_is_durable_deduplicated_and_per_customer() {
+        let dir = std::env::temp_dir().join(format!("tailor-events-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let log = EventLog::open(&dir).unwrap();
+            let (new, touched) = log
+                .append(&[
+                    event("e1", "c1", "add_to_cart", 10),
+                    event("e2", "c2", "page_view", 11),
+                    event("e2", "c2", "page_view", 11),
+                ])
+                .unwrap();
+            assert_eq!(
+                (new, touched.as_slice()),
+                (2, ["c1".to_owned(), "c2".to_owned()].as_slice())
+            );
+            assert_eq!(
+                log.append(&[event("e1", "c1", "add_to_cart", 10)])
+                    .unwrap()
+                    .0,
+                0,
+                "re-sent id"
+            );
+        }
+        let log = EventLog::open(&dir).unwrap();
+        let events = log.events_after("c1", 0).unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(
+            log.events_after("c1", 10).unwrap().is_empty(),
+            "only events newer than the snapshot"
+        );
+        assert!(
+            log.events_after("c", 0).unwrap().is_empty(),
+            "no prefix bleed between customers"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn events_update_the_profile() {
+        let mut profile = Profile::default();
+        apply(&mut profile, &[event("e1", "c", "add_to_cart", 1)]);
+        assert!(profile.in_segment("cart_abandoner"));
+        assert_eq!(profile.affinity("shoes"), 0.15);
+        apply(&mut profile, &[event("e2", "c", "purchase", 2)]);
+        assert!(!profile.in_segment("cart_abandoner"));
+        assert_eq!(profile.recent_events[0].kind, "purchase");
+        let mut consent = event("e3", "c", "consent_change", 3);
+        consent.consent = Some(Consent {
+            personalization: true,
+            ..Consent::default()
+        });
+        apply(&mut profile, &[consent]);
+        assert!(profile.consent.personalization);
+    }
+}

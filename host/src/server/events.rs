@@ -1,0 +1,115 @@
+//! `POST /v1/events`: customer events, durable before the 202.
+
+use super::AppState;
+use super::errors::{ApiError, ApiErrorKind};
+use crate::metrics;
+use crate::profiles::events::CustomerEvent;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Most events in one request.
+pub const MAX_EVENTS_PER_BATCH: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBatch {
+    events: Vec<CustomerEvent>,
+}
+
+fn validate(batch: &EventBatch) -> Result<(), ApiError> {
+    let bad = |field: String, code: &'static str, message: &str| {
+        Err(ApiError::field(
+            ApiErrorKind::Unprocessable,
+            code,
+            field,
+            message,
+        ))
+    };
+    if batch.events.is_empty() {
+        return bad(
+            "events".into(),
+            "no_events",
+            "at least one event is required",
+        );
+    }
+    if batch.events.len() > MAX_EVENTS_PER_BATCH {
+        return bad(
+            "events".into(),
+            "too_many_events",
+            "at most 1000 events per request",
+        );
+    }
+    for (i, event) in batch.events.iter().enumerate() {
+        for (name, value) in [
+            ("event_id", &event.event_id),
+            ("customer_id", &event.customer_id),
+            ("kind", &event.kind),
+        ] {
+            if value.is_empty() {
+                return bad(
+                    format!("events[{i}].{name}"),
+                    "empty_field",
+                    "must not be empty",
+                );
+            }
+        }
+        if event.kind == "consent_change" && event.consent.is_none() {
+            return bad(
+                format!("events[{i}].consent"),
+                "missing_field",
+                "a consent_change carries the new consent",
+            );
+        }
+        if event.kind == "loyalty_change" && event.loyalty.is_none() {
+            return bad(
+                format!("events[{i}].loyalty"),
+                "missing_field",
+                "a loyalty_change carries the new tier",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Validates the batch, appends it to the log with an fsync'd commit (off the request threads),
+/// and only then answers: an acknowledged event survives a crash right after the 202.
+pub(super) async fn ingest(
+    state: Arc<AppState>,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let batch: EventBatch = super::decide::parse(body).inspect_err(|_| {
+        state
+            .metrics
+            .inc(metrics::EVENTS, &[("outcome", "rejected")]);
+    })?;
+    if let Err(error) = validate(&batch) {
+        state
+            .metrics
+            .inc(metrics::EVENTS, &[("outcome", "rejected")]);
+        return Err(error);
+    }
+    let received = batch.events.len();
+    let worker = state.clone();
+    let applied = tokio::task::spawn_blocking(move || worker.profiles.ingest(&batch.events))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::Internal,
+                "ingest_aborted",
+                None,
+                e.to_string(),
+            )
+        })?
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "event_log", None, e.to_string()))?;
+    for _ in 0..applied {
+        state
+            .metrics
+            .inc(metrics::EVENTS, &[("outcome", "applied")]);
+    }
+    for _ in applied..received {
+        state
+            .metrics
+            .inc(metrics::EVENTS, &[("outcome", "duplicate")]);
+    }
+    Ok(serde_json::json!({ "accepted": applied, "duplicates": received - applied }))
+}
