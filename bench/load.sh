@@ -76,7 +76,7 @@ for shape in one three; do
   hrps=$(awk '/Requests\/sec/ {print $2}' "$work/hey-$shape")
   h50=$(awk '/ 50% in/ {print $3*1000 "ms"}' "$work/hey-$shape")
   h99=$(awk '/ 99% in/ {print $3*1000 "ms"}' "$work/hey-$shape")
-  codes=$(awk '/\[[0-9]+\]/ {printf "%s ", $0}' "$work/hey-$shape")
+  codes=$(sed -n '/Status code distribution/,$p' "$work/hey-$shape" | tr -s ' \n' ' ')
   echo "| $label | 80% (hey, fixed rate) | ${hrps%.*} | $h50 | $h99 |"
   echo "$label 80% status codes: $codes" >&2
 done
