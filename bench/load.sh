@@ -119,3 +119,4 @@ for count in 100000 1000000; do
   echo "| sample-$count | $count | ${loaded} ms | $((size / 1048576)) MiB |"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
+exit 0
