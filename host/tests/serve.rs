@@ -90,13 +90,28 @@ struct Reply {
 }
 
 fn request(addr: SocketAddr, method: &str, path: &str, content_type: &str, body: &[u8]) -> Reply {
+    send(addr, method, path, content_type, None, body)
+}
+
+/// One HTTP/1.1 exchange on a fresh connection.
+fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> Reply {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{auth}content-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -105,12 +120,10 @@ fn request(addr: SocketAddr, method: &str, path: &str, content_type: &str, body:
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
     Reply {
-        status,
+        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
         headers: head.to_lowercase(),
-        body,
+        body: serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
     }
 }
 
@@ -328,28 +341,7 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
 const ADMIN: &str = "admin-token-for-tests-0001";
 
 fn admin(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let auth = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    Reply {
-        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
-        headers: head.to_lowercase(),
-        body: serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
-    }
+    send(addr, method, path, "application/json", token, body)
 }
 
 #[test]
