@@ -23,6 +23,8 @@ pub struct ServeFile {
     pub max_memory_mib: Option<usize>,
     pub admin_token: Option<String>,
     pub api_token: Option<String>,
+    pub decision_log_rate: Option<f64>,
+    pub snapshot_poll_seconds: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -43,6 +45,10 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// Bearer token required on `/v1/*` when set.
     pub api_token: Option<String>,
+    /// Share of decide requests written to the decision log (0 = none, 1 = all).
+    pub decision_log_rate: f64,
+    /// How often the snapshot file is checked for changes and reloaded; `None` disables it.
+    pub snapshot_poll: Option<Duration>,
 }
 
 /// A configuration value that is wrong, named by its key.
@@ -161,6 +167,27 @@ impl ServeConfig {
                 flags.deadline_ms.or(file.deadline_ms).unwrap_or(10),
             )?),
             max_memory_bytes: (max_memory_mib as usize) << 20,
+            decision_log_rate: {
+                let rate = flags
+                    .decision_log_rate
+                    .or(file.decision_log_rate)
+                    .unwrap_or(0.01);
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(invalid(
+                        "decision_log_rate",
+                        format!("{rate} is not between 0 and 1"),
+                    ));
+                }
+                rate
+            },
+            snapshot_poll: match flags
+                .snapshot_poll_seconds
+                .or(file.snapshot_poll_seconds)
+                .unwrap_or(5)
+            {
+                0 => None,
+                seconds => Some(Duration::from_secs(seconds)),
+            },
             admin_token: token("admin_token", flags.admin_token.or(file.admin_token))?,
             api_token: token("api_token", flags.api_token.or(file.api_token))?,
         })
@@ -210,6 +237,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("`max_slots`"), "{err}");
+    }
+
+    #[test]
+    fn rates_and_tokens_are_checked() {
+        let err = ServeConfig::resolve(
+            ServeFile {
+                decision_log_rate: Some(1.5),
+                ..ServeFile::default()
+            },
+            ServeFile::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`decision_log_rate`"), "{err}");
+        let err = ServeConfig::resolve(
+            ServeFile::default(),
+            ServeFile {
+                admin_token: Some("short".into()),
+                ..ServeFile::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`admin_token`"), "{err}");
+        let off = ServeConfig::resolve(
+            ServeFile {
+                snapshot_poll_seconds: Some(0),
+                ..ServeFile::default()
+            },
+            ServeFile::default(),
+        )
+        .unwrap();
+        assert_eq!(off.snapshot_poll, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod auth;
 mod decide;
 mod errors;
 mod events;
+mod watch;
 
 pub use errors::{ApiError, ApiErrorKind};
 
@@ -151,13 +152,13 @@ impl AppState {
         })
     }
 
-    /// A decision id unique on this node and across its restarts.
-    fn next_decision_id(&self) -> String {
-        format!(
-            "{:x}-{:x}",
-            self.node_tag,
-            self.sequence.fetch_add(1, Ordering::Relaxed)
-        )
+    /// A decision id unique on this node and across its restarts, and whether this decision
+    /// goes to the decision log (every `1 / decision_log_rate`-th one).
+    fn next_decision(&self) -> (String, bool) {
+        let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let rate = self.config.decision_log_rate;
+        let logged = rate > 0.0 && seq.is_multiple_of(((1.0 / rate).round() as u64).max(1));
+        (format!("{:x}-{:x}", self.node_tag, seq), logged)
     }
 }
 
@@ -188,6 +189,11 @@ impl Server {
     /// requests in flight to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let graceful = GracefulShutdown::new();
+        let watcher = self
+            .state
+            .config
+            .snapshot_poll
+            .map(|every| tokio::spawn(watch::watch_snapshot(self.state.clone(), every)));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -220,6 +226,9 @@ impl Server {
             }
         }
         drop(self.listener);
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all requests drained"),
             () = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("shutdown timed out with requests in flight"),

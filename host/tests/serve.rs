@@ -692,3 +692,46 @@ fn an_acknowledged_event_survives_kill_9() {
         after.body
     );
 }
+
+#[test]
+fn a_changed_snapshot_file_is_reloaded_without_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tailor-watch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let snapshot = dir.join("export.ndjson");
+    let write = |version: &str, count: u64| {
+        let mut text =
+            format!("{{\"snapshot_version\":\"{version}\",\"generated_at_ms\":1774000000000}}\n");
+        for i in 0..count {
+            text.push_str(
+                &serde_json::to_string(&tailor_host::profiles::sample::profile(i)).unwrap(),
+            );
+            text.push('\n');
+        }
+        // Write aside and rename, as a sync tool should, so the watcher never sees half a file.
+        let tmp = dir.join("export.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &snapshot).unwrap();
+    };
+    write("monday", 20);
+    let server = start(|file| {
+        file.snapshot = Some(snapshot.clone());
+        file.snapshot_poll_seconds = Some(1);
+    });
+    let version = || {
+        request(server.addr, "GET", "/readyz", "text/plain", b"").body["snapshot_version"].clone()
+    };
+    assert_eq!(version(), "monday");
+    write("tuesday", 30);
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    while version() != "tuesday" && std::time::Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(version(), "tuesday");
+    assert_eq!(
+        request(server.addr, "GET", "/readyz", "text/plain", b"").body["profiles"],
+        30
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

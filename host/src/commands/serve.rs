@@ -48,6 +48,12 @@ pub struct ServeArgs {
     /// Bearer token the decide API requires, when set.
     #[arg(long, env = "TAILOR_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// Share of decide requests written to the decision log, 0 to 1.
+    #[arg(long, env = "TAILOR_DECISION_LOG_RATE")]
+    pub decision_log_rate: Option<f64>,
+    /// Seconds between checks of the snapshot file for changes (0 disables reloading on change).
+    #[arg(long, env = "TAILOR_SNAPSHOT_POLL_SECONDS")]
+    pub snapshot_poll_seconds: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -68,6 +74,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         max_memory_mib: args.max_memory_mib,
         admin_token: args.admin_token,
         api_token: args.api_token,
+        decision_log_rate: args.decision_log_rate,
+        snapshot_poll_seconds: args.snapshot_poll_seconds,
     };
     let config = ServeConfig::resolve(flags, file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

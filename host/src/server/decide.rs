@@ -209,7 +209,21 @@ pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
         .metrics
         .inc(metrics::PROFILE_LOOKUPS, &[("source", source)]);
     let store = &lookup.generation.store;
-    let decision_id = state.next_decision_id();
+    let (decision_id, logged) = state.next_decision();
+    if logged {
+        // Everything needed to replay the decision: the request as received, the time used,
+        // and (per slot, below) the policy digest and snapshot version.
+        let body = String::from_utf8_lossy(&body[..body.len().min(REPLAY_BODY_BYTES)]);
+        tracing::info!(
+            target: "tailor::decision",
+            decision_id = %decision_id,
+            now_ms,
+            snapshot = %store.header.snapshot_version,
+            profile_source = source,
+            request = %body,
+            "decide request"
+        );
+    }
 
     let ctx = &request.context;
     let mut slots = Vec::with_capacity(request.slots.len());
@@ -257,6 +271,8 @@ pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
             metrics::DECISIONS,
             &[
                 ("policy", policy),
+                // The digest's first 12 hex digits: bounded by the versions deployed.
+                ("version", version.digest.get(7..19).unwrap_or_default()),
                 ("reason", evaluation.decision.reason.as_str()),
             ],
         );
@@ -266,16 +282,20 @@ pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
                 &[("policy", policy), ("code", error.code.as_str())],
             );
         }
-        tracing::info!(
-            target: "tailor::decision",
-            decision_id = %decision_id,
-            slot = %slot.id,
-            policy,
-            digest = %version.digest,
-            snapshot = %store.header.snapshot_version,
-            reason = evaluation.decision.reason.as_str(),
-            error = evaluation.error.as_ref().map(|e| e.code.as_str()),
-        );
+        if logged {
+            tracing::info!(
+                target: "tailor::decision",
+                decision_id = %decision_id,
+                slot = %slot.id,
+                policy,
+                digest = %version.digest,
+                snapshot = %store.header.snapshot_version,
+                reason = evaluation.decision.reason.as_str(),
+                variant = evaluation.decision.variant.as_deref(),
+                error = evaluation.error.as_ref().map(|e| e.code.as_str()),
+                "slot decided"
+            );
+        }
         slots.push(SlotResult {
             id: slot.id.clone(),
             policy: slot.policy.clone(),
@@ -302,6 +322,9 @@ pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
         slots,
     })
 }
+
+/// Bytes of the request body kept in a decision-log entry.
+const REPLAY_BODY_BYTES: usize = 8192;
 
 fn fallback(slot: &SlotRequest) -> Decision {
     slot.default
