@@ -79,7 +79,7 @@ impl Profiles {
         })?;
         let events = EventLog::open(data_dir)?;
         let store = ProfileStore::build_from_file(data_dir, snapshot)?;
-        Ok(Profiles {
+        let profiles = Profiles {
             current: RwLock::new(Arc::new(Generation {
                 store,
                 cache: ShardedLru::new(cache_capacity),
@@ -88,7 +88,9 @@ impl Profiles {
             event_epoch: AtomicU64::new(0),
             data_dir: data_dir.to_owned(),
             cache_capacity,
-        })
+        };
+        profiles.prune_events(&profiles.current());
+        Ok(profiles)
     }
 
     /// The generation serving now.
@@ -112,7 +114,21 @@ impl Profiles {
             Err(poisoned) => poisoned.into_inner(),
         };
         *guard = next.clone();
+        drop(guard);
+        self.prune_events(&next);
         Ok(next)
+    }
+
+    /// Drops logged events the snapshot already contains. A failure only costs disk space.
+    fn prune_events(&self, generation: &Generation) {
+        match self
+            .events
+            .prune_until(generation.store.header.generated_at_ms)
+        {
+            Ok(0) => {}
+            Ok(dropped) => tracing::info!(dropped, "events older than the snapshot pruned"),
+            Err(error) => tracing::warn!(%error, "could not prune old events"),
+        }
     }
 
     /// The profile of a customer — snapshot plus newer events — or an anonymous one (with the

@@ -130,6 +130,39 @@ impl EventLog {
         })
     }
 
+    /// Drops events at or before `until_ms` (a snapshot generated then already contains them),
+    /// with their ids: a re-sent old event would be older than the snapshot and ignored anyway.
+    /// Returns how many were dropped.
+    pub fn prune_until(&self, until_ms: i64) -> Result<usize, EventLogError> {
+        let stale: Vec<(String, String)> = {
+            let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+            let table = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
+            let mut stale = Vec::new();
+            for entry in table.iter().map_err(|e| self.error(e))? {
+                let (key, _) = entry.map_err(|e| self.error(e))?;
+                let key = key.value();
+                let mut parts = key.splitn(3, '\0');
+                let (_, at, id) = (parts.next(), parts.next(), parts.next());
+                if let (Some(at), Some(id)) = (at.and_then(|a| a.parse::<i64>().ok()), id)
+                    && at <= until_ms
+                {
+                    stale.push((key.to_owned(), id.to_owned()));
+                }
+            }
+            stale
+        };
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        self.write(|events, ids| {
+            for (key, id) in &stale {
+                events.remove(key.as_str()).map_err(|e| self.error(e))?;
+                ids.remove(id.as_str()).map_err(|e| self.error(e))?;
+            }
+            Ok(stale.len())
+        })
+    }
+
     /// A customer's events after `after_ms`, oldest first.
     pub fn events_after(
         &self,
@@ -267,6 +300,9 @@ mod tests {
             log.events_after("c", 0).unwrap().is_empty(),
             "no prefix bleed between customers"
         );
+        assert_eq!(log.prune_until(10).unwrap(), 1);
+        assert!(log.events_after("c1", 0).unwrap().is_empty());
+        assert_eq!(log.events_after("c2", 0).unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
