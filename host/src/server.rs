@@ -395,7 +395,10 @@ async fn decide_route(state: &AppState, request: Request<Incoming>) -> Result<Re
     };
     let body = read_body(request, state.config.max_body_bytes).await?;
     let started = Instant::now();
-    let response = decide::decide(state, &body)?;
+    // Policies run on this thread for up to their deadline: hand the worker's other tasks
+    // (the accept loop, other connections) to another thread meanwhile, so a slow or hostile
+    // policy never stalls the reactor.
+    let response = tokio::task::block_in_place(|| decide::decide(state, &body))?;
     let elapsed = started.elapsed();
     let body = serde_json::to_string(&response)
         .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))?;
