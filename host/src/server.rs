@@ -187,52 +187,130 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting and waits (up to 30 s) for the
     /// requests in flight to finish.
+    ///
+    /// Connections are accepted on a thread of their own and handed to the runtime's workers
+    /// through its injection queue. Decisions run on the workers (a fresh instance costs
+    /// microseconds, less than a hand-off to another pool); a worker busy with a policy at its
+    /// deadline therefore delays the connections queued on it, but never the accepting of new
+    /// ones or their dispatch to the other workers.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let graceful = GracefulShutdown::new();
-        let watcher = self
+        let snapshot_watch = self
             .state
             .config
             .snapshot_poll
             .map(|every| tokio::spawn(watch::watch_snapshot(self.state.clone(), every)));
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = self.listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(accepted) => accepted,
-                        Err(error) => {
-                            tracing::warn!(%error, "accept failed");
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let state = self.state.clone();
-                    let service = service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(state, request).await) }
-                    });
-                    let connection = http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%error, "connection ended with an error");
-                        }
-                    });
-                }
-                () = &mut shutdown => break,
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let acceptor = match self.listener.into_std() {
+            Ok(listener) => Some(spawn_acceptor(
+                listener,
+                self.state.clone(),
+                tokio::runtime::Handle::current(),
+                stopped,
+            )),
+            Err(error) => {
+                tracing::error!(%error, "cannot hand the listener to the accept thread");
+                None
             }
+        };
+        shutdown.await;
+        let _ = stop.send(());
+        if let Some(watch) = snapshot_watch {
+            watch.abort();
         }
-        drop(self.listener);
-        if let Some(watcher) = watcher {
-            watcher.abort();
-        }
+        let Some(acceptor) = acceptor else { return };
+        let graceful = match tokio::task::spawn_blocking(move || acceptor.join()).await {
+            Ok(Ok(graceful)) => graceful,
+            _ => {
+                tracing::error!("the accept thread failed; not waiting for requests in flight");
+                return;
+            }
+        };
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all requests drained"),
             () = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("shutdown timed out with requests in flight"),
         }
+    }
+}
+
+/// Accepts connections until `stopped`, spawning each onto the serving runtime; returns the
+/// graceful-shutdown tracker of every connection it started.
+fn spawn_acceptor(
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    serving: tokio::runtime::Handle,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) -> std::thread::JoinHandle<GracefulShutdown> {
+    let run = move || {
+        let graceful = GracefulShutdown::new();
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the accept loop");
+                return graceful;
+            }
+        };
+        runtime.block_on(async {
+            let listener = match TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::error!(%error, "cannot accept connections");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted.and_then(|(stream, _)| stream.into_std()) {
+                        Ok(stream) => {
+                            let watcher = graceful.watcher();
+                            serving.spawn(serve_connection(state.clone(), stream, watcher));
+                        }
+                        Err(error) => tracing::warn!(%error, "accept failed"),
+                    },
+                    _ = &mut stopped => break,
+                }
+            }
+        });
+        graceful
+    };
+    match std::thread::Builder::new()
+        .name("tailor-accept".into())
+        .spawn(run)
+    {
+        Ok(handle) => handle,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the accept thread");
+            // A thread that returns at once, so shutdown has something to join.
+            std::thread::spawn(GracefulShutdown::new)
+        }
+    }
+}
+
+async fn serve_connection(
+    state: Arc<AppState>,
+    stream: std::net::TcpStream,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let stream = match tokio::net::TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(%error, "cannot serve an accepted connection");
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(state, request).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%error, "connection ended with an error");
     }
 }
 
@@ -395,10 +473,7 @@ async fn decide_route(state: &AppState, request: Request<Incoming>) -> Result<Re
     };
     let body = read_body(request, state.config.max_body_bytes).await?;
     let started = Instant::now();
-    // Policies run on this thread for up to their deadline: hand the worker's other tasks
-    // (the accept loop, other connections) to another thread meanwhile, so a slow or hostile
-    // policy never stalls the reactor.
-    let response = tokio::task::block_in_place(|| decide::decide(state, &body))?;
+    let response = decide::decide(state, &body)?;
     let elapsed = started.elapsed();
     let body = serde_json::to_string(&response)
         .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))?;
