@@ -129,16 +129,7 @@ impl AppState {
             "profile snapshot loaded"
         );
         let metrics = Metrics::default();
-        metrics.set(
-            metrics::SNAPSHOT_PROFILES,
-            &[],
-            generation.store.profiles as f64,
-        );
-        metrics.set(
-            metrics::SNAPSHOT_GENERATED,
-            &[],
-            generation.store.header.generated_at_ms as f64 / 1000.0,
-        );
+        record_snapshot(&metrics, &generation.store);
         Ok(AppState {
             engine,
             registry,
@@ -150,6 +141,23 @@ impl AppState {
             node_tag: (profiles::now_ms() as u64) << 16 ^ u64::from(std::process::id()),
             sequence: AtomicU64::new(0),
         })
+    }
+
+    /// Loads a snapshot file aside and swaps it in (blocking: call off the request threads),
+    /// updating the snapshot metrics. On error the current snapshot keeps serving.
+    pub fn reload_snapshot(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Arc<profiles::Generation>, StoreError> {
+        let generation = self.profiles.reload(path)?;
+        record_snapshot(&self.metrics, &generation.store);
+        tracing::info!(
+            snapshot = %generation.store.header.snapshot_version,
+            profiles = generation.store.profiles,
+            path = %path.display(),
+            "profile snapshot loaded"
+        );
+        Ok(generation)
     }
 
     /// A decision id unique on this node and across its restarts, and whether this decision
@@ -312,6 +320,16 @@ async fn serve_connection(
     if let Err(error) = watcher.watch(connection).await {
         tracing::debug!(%error, "connection ended with an error");
     }
+}
+
+/// The snapshot gauges: profiles held and when the export was generated.
+fn record_snapshot(metrics: &Metrics, store: &profiles::ProfileStore) {
+    metrics.set(metrics::SNAPSHOT_PROFILES, &[], store.profiles as f64);
+    metrics.set(
+        metrics::SNAPSHOT_GENERATED,
+        &[],
+        store.header.generated_at_ms as f64 / 1000.0,
+    );
 }
 
 fn json(status: StatusCode, body: String) -> Response {

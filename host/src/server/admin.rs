@@ -2,7 +2,6 @@
 
 use super::AppState;
 use super::errors::{ApiError, ApiErrorKind};
-use crate::metrics;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,7 +49,7 @@ pub(super) async fn reload(
     };
     let path = request.path.unwrap_or_else(|| state.snapshot_path.clone());
     let worker = state.clone();
-    let loaded = tokio::task::spawn_blocking(move || worker.profiles.reload(&path))
+    let loaded = tokio::task::spawn_blocking(move || worker.reload_snapshot(&path))
         .await
         .map_err(|e| {
             ApiError::new(
@@ -61,19 +60,7 @@ pub(super) async fn reload(
             )
         })?;
     match loaded {
-        Ok(generation) => {
-            let store = &generation.store;
-            state
-                .metrics
-                .set(metrics::SNAPSHOT_PROFILES, &[], store.profiles as f64);
-            state.metrics.set(
-                metrics::SNAPSHOT_GENERATED,
-                &[],
-                store.header.generated_at_ms as f64 / 1000.0,
-            );
-            tracing::info!(snapshot = %store.header.snapshot_version, profiles = store.profiles, "profile snapshot reloaded");
-            Ok(snapshot_status(&state))
-        }
+        Ok(_) => Ok(snapshot_status(&state)),
         Err(error) => {
             tracing::warn!(%error, "snapshot reload refused; the previous snapshot keeps serving");
             Err(ApiError::new(

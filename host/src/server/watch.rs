@@ -2,7 +2,6 @@
 //! export a sync tool drops in place.
 
 use super::AppState;
-use crate::metrics;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -29,19 +28,8 @@ pub(super) async fn watch_snapshot(state: Arc<AppState>, every: Duration) {
         seen = now;
         let worker = state.clone();
         let reload_path = path.clone();
-        match tokio::task::spawn_blocking(move || worker.profiles.reload(&reload_path)).await {
-            Ok(Ok(generation)) => {
-                let store = &generation.store;
-                state
-                    .metrics
-                    .set(metrics::SNAPSHOT_PROFILES, &[], store.profiles as f64);
-                state.metrics.set(
-                    metrics::SNAPSHOT_GENERATED,
-                    &[],
-                    store.header.generated_at_ms as f64 / 1000.0,
-                );
-                tracing::info!(snapshot = %store.header.snapshot_version, profiles = store.profiles, path = %path.display(), "snapshot file changed; reloaded");
-            }
+        match tokio::task::spawn_blocking(move || worker.reload_snapshot(&reload_path)).await {
+            Ok(Ok(_)) => {}
             Ok(Err(error)) => {
                 tracing::warn!(%error, "changed snapshot file refused; the previous snapshot keeps serving")
             }
