@@ -39,6 +39,11 @@ fn published_vectors_hold_in_the_host() {
 fn a_policy_in_its_sandbox_buckets_like_the_host() {
     let engine = Engine::new(EngineConfig {
         max_concurrent_decisions: 2,
+        // Tests share the cores: a deadline only a real failure could reach.
+        default_limits: tailor_host::Limits {
+            deadline: std::time::Duration::from_secs(5),
+            ..Default::default()
+        },
         ..EngineConfig::default()
     })
     .unwrap();
