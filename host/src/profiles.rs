@@ -40,6 +40,18 @@ pub enum ProfileSource {
     Anonymous,
 }
 
+impl ProfileSource {
+    /// The name used in responses and as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileSource::Cache => "cache",
+            ProfileSource::SnapshotStore => "snapshot_store",
+            ProfileSource::EventOverlay => "event_overlay",
+            ProfileSource::Anonymous => "anonymous",
+        }
+    }
+}
+
 /// A profile found for a decision, with its provenance.
 #[derive(Debug, Clone)]
 pub struct Lookup {

@@ -344,6 +344,30 @@ fn json(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// Parses a body, naming the offending field on error.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        ApiError::new(
+            ApiErrorKind::BadRequest,
+            "invalid_body",
+            field,
+            e.inner().to_string(),
+        )
+    })?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            ApiErrorKind::BadRequest,
+            "invalid_body",
+            None,
+            e.to_string(),
+        )
+    })?;
+    Ok(value)
+}
+
 async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),

@@ -338,6 +338,17 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
     assert_eq!(busy.body["slots"][0]["error"]["code"], "timeout");
 }
 
+/// Writes a snapshot export (header line, then one profile per line).
+fn write_snapshot(path: &std::path::Path, version: &str, profiles: &[tailor_types::Profile]) {
+    let mut text =
+        format!("{{\"snapshot_version\":\"{version}\",\"generated_at_ms\":1774000000000}}\n");
+    for profile in profiles {
+        text.push_str(&serde_json::to_string(profile).unwrap());
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
 const ADMIN: &str = "admin-token-for-tests-0001";
 
 fn admin(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
@@ -439,14 +450,7 @@ fn a_snapshot_reload_under_load_swaps_atomically_with_zero_errors() {
         points: 1,
     });
     profile.consent.personalization = true;
-    std::fs::write(
-        &second,
-        format!(
-            "{{\"snapshot_version\":\"second\",\"generated_at_ms\":1774000000000}}\n{}\n",
-            serde_json::to_string(&profile).unwrap()
-        ),
-    )
-    .unwrap();
+    write_snapshot(&second, "second", &[profile]);
     let broken = server._dir.join("broken.ndjson");
     std::fs::write(
         &broken,
@@ -700,17 +704,12 @@ fn a_changed_snapshot_file_is_reloaded_without_a_restart() {
     std::fs::create_dir_all(&dir).unwrap();
     let snapshot = dir.join("export.ndjson");
     let write = |version: &str, count: u64| {
-        let mut text =
-            format!("{{\"snapshot_version\":\"{version}\",\"generated_at_ms\":1774000000000}}\n");
-        for i in 0..count {
-            text.push_str(
-                &serde_json::to_string(&tailor_host::profiles::sample::profile(i)).unwrap(),
-            );
-            text.push('\n');
-        }
         // Write aside and rename, as a sync tool should, so the watcher never sees half a file.
         let tmp = dir.join("export.tmp");
-        std::fs::write(&tmp, text).unwrap();
+        let profiles: Vec<_> = (0..count)
+            .map(tailor_host::profiles::sample::profile)
+            .collect();
+        write_snapshot(&tmp, version, &profiles);
         std::fs::rename(&tmp, &snapshot).unwrap();
     };
     write("monday", 20);

@@ -45,7 +45,7 @@ pub(super) async fn reload(
     let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadRequest::default()
     } else {
-        super::decide::parse(body)?
+        super::parse_json(body)?
     };
     let path = request.path.unwrap_or_else(|| state.snapshot_path.clone());
     let worker = state.clone();

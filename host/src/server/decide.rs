@@ -4,8 +4,10 @@ use super::AppState;
 use super::errors::{ApiError, ApiErrorKind};
 use crate::metrics;
 use crate::profiles::ProfileSource;
+use crate::registry::PolicyVersion;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 use tailor_types::{
     Candidate, Channel, Consent, Context, Decision, DeviceClass, Page, Pairs, Profile, Reason,
@@ -97,31 +99,12 @@ pub struct DecideResponse {
     pub slots: Vec<SlotResult>,
 }
 
-/// Parses a body, naming the offending field on error.
-pub(super) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = (path != ".").then_some(path);
-        ApiError::new(
-            ApiErrorKind::BadRequest,
-            "invalid_body",
-            field,
-            e.inner().to_string(),
-        )
-    })?;
-    de.end().map_err(|e| {
-        ApiError::new(
-            ApiErrorKind::BadRequest,
-            "invalid_body",
-            None,
-            e.to_string(),
-        )
-    })?;
-    Ok(value)
-}
-
-fn validate(request: &DecideRequest, state: &AppState) -> Result<(), ApiError> {
+/// Checks the request and resolves each slot's policy version once, so every slot of the
+/// request runs the version that was active when it was validated.
+fn validate(
+    request: &DecideRequest,
+    state: &AppState,
+) -> Result<Vec<Arc<PolicyVersion>>, ApiError> {
     let unprocessable = |field: String, code: &'static str, message: String| {
         Err(ApiError::field(
             ApiErrorKind::Unprocessable,
@@ -149,6 +132,7 @@ fn validate(request: &DecideRequest, state: &AppState) -> Result<(), ApiError> {
         );
     }
     let mut seen = HashSet::new();
+    let mut versions = Vec::with_capacity(request.slots.len());
     for (i, slot) in request.slots.iter().enumerate() {
         if slot.id.is_empty() {
             return unprocessable(
@@ -164,13 +148,14 @@ fn validate(request: &DecideRequest, state: &AppState) -> Result<(), ApiError> {
                 format!("slot id {:?} appears twice", slot.id),
             );
         }
-        if state.registry.get(&slot.policy).is_none() {
+        let Some(version) = state.registry.get(&slot.policy) else {
             return unprocessable(
                 format!("slots[{i}].policy"),
                 "unknown_policy",
                 format!("no policy named {:?}", slot.policy),
             );
-        }
+        };
+        versions.push(version);
     }
     if request.unit.customer_id.as_deref() == Some("") {
         return unprocessable(
@@ -179,14 +164,14 @@ fn validate(request: &DecideRequest, state: &AppState) -> Result<(), ApiError> {
             "omit customer_id for anonymous visitors".into(),
         );
     }
-    Ok(())
+    Ok(versions)
 }
 
 /// Decides every slot; a slot whose policy fails gets its default with reason `ERROR` and never
 /// affects the others. Slots answer in request order.
 pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
-    let request: DecideRequest = parse(body)?;
-    validate(&request, state)?;
+    let request: DecideRequest = super::parse_json(body)?;
+    let versions = validate(&request, state)?;
     let now_ms = request
         .context
         .now_ms
@@ -199,12 +184,7 @@ pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
             ..Profile::default()
         })
         .map_err(|e| ApiError::new(ApiErrorKind::Internal, "profile_store", None, e.to_string()))?;
-    let source = match lookup.source {
-        ProfileSource::Cache => "cache",
-        ProfileSource::SnapshotStore => "snapshot_store",
-        ProfileSource::EventOverlay => "event_overlay",
-        ProfileSource::Anonymous => "anonymous",
-    };
+    let source = lookup.source.as_str();
     state
         .metrics
         .inc(metrics::PROFILE_LOOKUPS, &[("source", source)]);
@@ -227,21 +207,7 @@ pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
 
     let ctx = &request.context;
     let mut slots = Vec::with_capacity(request.slots.len());
-    for slot in &request.slots {
-        // Validated above; a policy removed since then falls back like a failing one.
-        let Some(version) = state.registry.get(&slot.policy) else {
-            slots.push(SlotResult {
-                id: slot.id.clone(),
-                policy: slot.policy.clone(),
-                version: String::new(),
-                decision: fallback(slot),
-                error: Some(SlotError {
-                    code: "unknown_policy",
-                    message: "policy was removed".into(),
-                }),
-            });
-            continue;
-        };
+    for (slot, version) in request.slots.iter().zip(&versions) {
         let context = Context {
             channel: request.channel.clone(),
             slot: slot.id.clone(),

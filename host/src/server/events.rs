@@ -77,7 +77,7 @@ pub(super) async fn ingest(
     state: Arc<AppState>,
     body: &[u8],
 ) -> Result<serde_json::Value, ApiError> {
-    let batch: EventBatch = super::decide::parse(body).inspect_err(|_| {
+    let batch: EventBatch = super::parse_json(body).inspect_err(|_| {
         state
             .metrics
             .inc(metrics::EVENTS, &[("outcome", "rejected")]);
