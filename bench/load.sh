@@ -21,7 +21,8 @@ done
 cargo build --release -p tailor-host >&2
 bin=target/release/tailor
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+# `|| true`: under `set -e` a failing command in the EXIT trap becomes the script's status.
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 start_server() { # data_dir [extra args] -> sets addr and pid
   local dir=$1; shift
@@ -35,26 +36,21 @@ start_server() { # data_dir [extra args] -> sets addr and pid
   [ -n "$addr" ] || { cat "$work/err" >&2; exit 1; }
 }
 
-cat >"$work/one.lua" <<'LUA'
+# A wrk request generator cycling through 10,000 sample customers; $2 is the JSON body with %06d
+# where the customer number goes.
+write_lua() {
+  cat >"$work/$1.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
 local n = 0
 request = function()
   n = n + 1
-  local body = string.format('{"channel":"web","unit":{"customer_id":"cust-%06d"},"slots":[{"id":"hero","policy":"hero-banner"}]}', n % 10000)
-  return wrk.format(nil, "/v1/decide", nil, body)
+  return wrk.format(nil, "/v1/decide", nil, string.format('$2', n % 10000))
 end
 LUA
-cat >"$work/three.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-local n = 0
-request = function()
-  n = n + 1
-  local body = string.format('{"channel":"app","unit":{"customer_id":"cust-%06d"},"context":{"store_id":"store-0042"},"slots":[{"id":"hero","policy":"hero-banner"},{"id":"offers","policy":"next-best-offer","candidates":[{"id":"o1","tags":["category:shoes"],"numbers":{"discount":0.2,"margin":0.3}},{"id":"o2","tags":["category:bags"],"numbers":{"discount":0.1,"margin":0.5}},{"id":"o3","tags":["category:outerwear"],"numbers":{"discount":0.25,"margin":0.3}}]},{"id":"greet","policy":"kiosk-greeting"}]}', n % 10000)
-  return wrk.format(nil, "/v1/decide", nil, body)
-end
-LUA
+}
+write_lua one '{"channel":"web","unit":{"customer_id":"cust-%06d"},"slots":[{"id":"hero","policy":"hero-banner"}]}'
+write_lua three '{"channel":"app","unit":{"customer_id":"cust-%06d"},"context":{"store_id":"store-0042"},"slots":[{"id":"hero","policy":"hero-banner"},{"id":"offers","policy":"next-best-offer","candidates":[{"id":"o1","tags":["category:shoes"],"numbers":{"discount":0.2,"margin":0.3}},{"id":"o2","tags":["category:bags"],"numbers":{"discount":0.1,"margin":0.5}},{"id":"o3","tags":["category:outerwear"],"numbers":{"discount":0.25,"margin":0.3}}]},{"id":"greet","policy":"kiosk-greeting"}]}'
 
 start_server "$work/data"
 echo "## Decision service under load ($(nproc) cores, $(date -u +%Y-%m-%d), ${duration}s per run, $connections connections)"
@@ -119,4 +115,3 @@ for count in 100000 1000000; do
   echo "| sample-$count | $count | ${loaded} ms | $((size / 1048576)) MiB |"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
-exit 0
