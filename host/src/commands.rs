@@ -1,7 +1,10 @@
 //! The `tailor` command line: one file per subcommand.
 
+mod keygen;
+mod publish;
 mod run_policy;
 mod serve;
+mod sign;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -41,6 +44,12 @@ pub enum Command {
     RunPolicy(run_policy::RunPolicyArgs),
     /// Serve decisions over HTTP: bundled policies, a profile snapshot, loopback by default.
     Serve(serve::ServeArgs),
+    /// Generate an ed25519 key pair for signing policies.
+    Keygen(keygen::KeygenArgs),
+    /// Sign a policy version (component and config) with a secret key.
+    Sign(sign::SignArgs),
+    /// Publish a policy version to a running node.
+    Publish(publish::PublishArgs),
 }
 
 pub fn init_logging(args: &GlobalArgs) {
@@ -61,5 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::RunPolicy(args) => run_policy::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Publish(args) => publish::run(args),
     }
 }

@@ -25,6 +25,16 @@ pub struct ServeFile {
     pub api_token: Option<String>,
     pub decision_log_rate: Option<f64>,
     pub snapshot_poll_seconds: Option<u64>,
+    pub trusted_keys: Option<Vec<PathBuf>>,
+    pub require_signatures: Option<bool>,
+    pub policies_dir: Option<PathBuf>,
+    pub policies_poll_seconds: Option<u64>,
+    pub keep_versions: Option<usize>,
+    pub seed_bundled: Option<bool>,
+    pub auto_rollback_error_rate: Option<f64>,
+    pub auto_rollback_min_decisions: Option<u64>,
+    pub auto_rollback_window_seconds: Option<u64>,
+    pub auto_rollback_watch_seconds: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -49,6 +59,18 @@ pub struct ServeConfig {
     pub decision_log_rate: f64,
     /// How often the snapshot file is checked for changes and reloaded; `None` disables it.
     pub snapshot_poll: Option<Duration>,
+    /// Public key files whose signatures this node accepts.
+    pub trusted_keys: Vec<PathBuf>,
+    /// Refuse unsigned policies; on by default when trusted keys are configured.
+    pub require_signatures: bool,
+    /// A directory watched for `<name>.wasm` (+ `.config.json`, `.sig`) to publish.
+    pub policies_dir: Option<PathBuf>,
+    pub policies_poll: Duration,
+    /// Earlier versions kept per policy for rollback.
+    pub keep_versions: usize,
+    /// Publish the bundled example policies into an empty policy store.
+    pub seed_bundled: bool,
+    pub auto_rollback: crate::lifecycle::AutoRollback,
 }
 
 /// A configuration value that is wrong, named by its key.
@@ -128,6 +150,11 @@ impl ServeConfig {
         if max_memory_mib > 1024 {
             return Err(invalid("max_memory_mib", "must be at most 1024"));
         }
+        let trusted_keys = flags
+            .trusted_keys
+            .filter(|keys| !keys.is_empty())
+            .or(file.trusted_keys)
+            .unwrap_or_default();
         Ok(ServeConfig {
             listen,
             data_dir: flags
@@ -187,6 +214,71 @@ impl ServeConfig {
             {
                 0 => None,
                 seconds => Some(Duration::from_secs(seconds)),
+            },
+            require_signatures: {
+                let keys = trusted_keys.len();
+                let required = flags
+                    .require_signatures
+                    .or(file.require_signatures)
+                    .unwrap_or(keys > 0);
+                if required && keys == 0 {
+                    return Err(invalid(
+                        "require_signatures",
+                        "signatures are required but no trusted_keys are configured",
+                    ));
+                }
+                required
+            },
+            trusted_keys,
+            policies_dir: flags.policies_dir.or(file.policies_dir),
+            policies_poll: Duration::from_secs(positive(
+                "policies_poll_seconds",
+                flags
+                    .policies_poll_seconds
+                    .or(file.policies_poll_seconds)
+                    .unwrap_or(2),
+            )?),
+            keep_versions: positive(
+                "keep_versions",
+                flags.keep_versions.or(file.keep_versions).unwrap_or(5) as u64,
+            )? as usize,
+            seed_bundled: flags.seed_bundled.or(file.seed_bundled).unwrap_or(true),
+            auto_rollback: crate::lifecycle::AutoRollback {
+                error_rate: {
+                    let rate = flags
+                        .auto_rollback_error_rate
+                        .or(file.auto_rollback_error_rate)
+                        .unwrap_or(0.05);
+                    if !(0.0..1.0).contains(&rate) {
+                        return Err(invalid(
+                            "auto_rollback_error_rate",
+                            format!("{rate} is not in [0, 1) (0 disables automatic rollback)"),
+                        ));
+                    }
+                    rate
+                },
+                min_decisions: positive(
+                    "auto_rollback_min_decisions",
+                    flags
+                        .auto_rollback_min_decisions
+                        .or(file.auto_rollback_min_decisions)
+                        .unwrap_or(50),
+                )?,
+                window: Duration::from_secs(positive(
+                    "auto_rollback_window_seconds",
+                    flags
+                        .auto_rollback_window_seconds
+                        .or(file.auto_rollback_window_seconds)
+                        .unwrap_or(60),
+                )?),
+                watch: Duration::from_secs(positive(
+                    "auto_rollback_watch_seconds",
+                    flags
+                        .auto_rollback_watch_seconds
+                        .or(file.auto_rollback_watch_seconds)
+                        .unwrap_or(600),
+                )?),
+                ..crate::lifecycle::AutoRollback::default()
             },
             admin_token: token("admin_token", flags.admin_token.or(file.admin_token))?,
             api_token: token("api_token", flags.api_token.or(file.api_token))?,

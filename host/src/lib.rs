@@ -10,6 +10,8 @@
 pub mod bundled;
 pub mod config;
 pub mod engine;
+pub mod http_client;
+pub mod lifecycle;
 pub mod metrics;
 pub mod profiles;
 pub mod registry;

@@ -16,6 +16,11 @@ pub const AUTH_FAILURES: &str = "tailor_auth_failures_total";
 pub const EVENTS: &str = "tailor_events_total";
 pub const SNAPSHOT_PROFILES: &str = "tailor_snapshot_profiles";
 pub const SNAPSHOT_GENERATED: &str = "tailor_snapshot_generated_timestamp_seconds";
+pub const POLICY_PUBLISHES: &str = "tailor_policy_publishes_total";
+pub const POLICY_SWAPS: &str = "tailor_policy_swaps_total";
+pub const POLICY_ROLLBACKS: &str = "tailor_policy_rollbacks_total";
+pub const POLICY_CHANGE_FAILURE_RATIO: &str = "tailor_policy_change_failure_ratio";
+pub const POLICY_PUBLISH_TO_SERVE: &str = "tailor_policy_publish_to_first_decision_seconds";
 
 /// Upper bounds of the decision-latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [

@@ -1,9 +1,15 @@
-//! The policies a node serves, by name, each with the digest of its component and config.
+//! The policies a node serves, by name: the active version of each, and any canary with the
+//! share of units it serves. Swapping a policy replaces its entry atomically; a request holds the
+//! versions it resolved until it ends, so in-flight decisions finish on the version they began
+//! with.
 
-use crate::engine::{Engine, LoadError, LoadedPolicy, PolicySource};
+use crate::engine::LoadedPolicy;
+use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// One servable policy version.
 #[derive(Debug)]
@@ -11,6 +17,61 @@ pub struct PolicyVersion {
     pub loaded: LoadedPolicy,
     /// `sha256:<hex>` over the component bytes, a zero byte and the config bytes.
     pub digest: String,
+    /// When this node made it servable (for publish→first-decision latency).
+    pub installed_at: Instant,
+    /// Nanoseconds from `installed_at` to the first decision served; 0 until then.
+    first_served_nanos: AtomicU64,
+    /// Decisions run and failed on this version on this node (for automatic rollback).
+    pub health: Health,
+}
+
+/// Decision counts of one version; failures are traps, timeouts, limits and invalid output.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub decisions: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+impl PolicyVersion {
+    pub fn new(loaded: LoadedPolicy, digest: String) -> PolicyVersion {
+        PolicyVersion {
+            loaded,
+            digest,
+            installed_at: Instant::now(),
+            first_served_nanos: AtomicU64::new(0),
+            health: Health::default(),
+        }
+    }
+
+    /// Counts a decision; returns the time from install to serving for the first one.
+    pub fn record_decision(&self, failed: bool) -> Option<Duration> {
+        let before = self.health.decisions.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.health.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        if before > 0 {
+            return None;
+        }
+        let elapsed = self.installed_at.elapsed();
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.first_served_nanos
+            .compare_exchange(0, nanos, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| elapsed)
+    }
+
+    /// Time from install to the first decision served, once there was one.
+    pub fn first_served_after(&self) -> Option<Duration> {
+        match self.first_served_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// The digest's first 12 hex digits: a short, bounded label for metrics.
+    pub fn short_digest(&self) -> &str {
+        self.digest.get(7..19).unwrap_or_default()
+    }
 }
 
 /// Digest of a policy version: what decision logs and responses name it by.
@@ -23,57 +84,104 @@ pub fn digest(component: &[u8], config: Option<&str>) -> String {
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
     for b in bytes {
-        out.push_str(&format!("{b:02x}"));
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
     }
     out
 }
 
-/// Active policy versions by name.
+/// A version served to a share of units beside the active one.
+#[derive(Debug, Clone)]
+pub struct Canary {
+    pub version: Arc<PolicyVersion>,
+    /// Share of units, 0 to 100 (exclusive).
+    pub percent: f64,
+}
+
+/// What a policy name serves.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub active: Arc<PolicyVersion>,
+    pub canary: Option<Canary>,
+}
+
+impl Entry {
+    /// The version a unit gets: the canary when the unit's bucket (stable per policy name, so
+    /// raising the share keeps the units already in it) falls inside the canary's share.
+    /// Requests without a unit id get the active version.
+    pub fn resolve(&self, name: &str, unit: Option<&str>) -> &Arc<PolicyVersion> {
+        match (&self.canary, unit) {
+            (Some(canary), Some(unit)) => {
+                let bucket = tailor_bucketing::bucket(&canary_salt(name), unit);
+                let basis_points = (canary.percent * 100.0).round() as u32;
+                if tailor_bucketing::in_rollout(bucket, basis_points) {
+                    &canary.version
+                } else {
+                    &self.active
+                }
+            }
+            _ => &self.active,
+        }
+    }
+}
+
+/// The bucketing salt of a policy's canaries.
+pub fn canary_salt(name: &str) -> String {
+    format!("tailor-canary:{name}")
+}
+
+/// Servable policies by name. Reads are lock-free; changes replace the whole map.
 #[derive(Debug, Default)]
 pub struct Registry {
-    active: RwLock<HashMap<String, Arc<PolicyVersion>>>,
+    entries: ArcSwap<HashMap<String, Arc<Entry>>>,
 }
 
 impl Registry {
-    /// Validates, compiles and activates a policy version under its name.
-    pub fn load(
-        &self,
-        engine: &Engine,
-        source: PolicySource<'_>,
-    ) -> Result<Arc<PolicyVersion>, LoadError> {
-        let digest = digest(source.component, source.config);
-        let name = source.name.to_owned();
-        let loaded = engine.load(source)?;
-        let version = Arc::new(PolicyVersion { loaded, digest });
-        let mut active = self
-            .active
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        active.insert(name, version.clone());
-        Ok(version)
+    /// What a policy name serves now.
+    pub fn entry(&self, name: &str) -> Option<Arc<Entry>> {
+        self.entries.load().get(name).cloned()
     }
 
-    /// The active version of a policy.
-    pub fn get(&self, name: &str) -> Option<Arc<PolicyVersion>> {
-        self.active
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The version of a policy a unit gets now.
+    pub fn resolve(&self, name: &str, unit: Option<&str>) -> Option<Arc<PolicyVersion>> {
+        self.entries
+            .load()
             .get(name)
-            .cloned()
+            .map(|entry| entry.resolve(name, unit).clone())
     }
 
-    /// Names and digests of every active policy, sorted by name.
-    pub fn list(&self) -> Vec<(String, String)> {
-        let active = self
-            .active
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut out: Vec<(String, String)> = active
+    /// Replaces what a name serves (callers serialize changes; see `lifecycle`).
+    pub fn install(&self, name: &str, entry: Entry) {
+        let mut next = HashMap::clone(&self.entries.load());
+        next.insert(name.to_owned(), Arc::new(entry));
+        self.entries.store(Arc::new(next));
+    }
+
+    /// Stops serving a name.
+    pub fn remove(&self, name: &str) {
+        let mut next = HashMap::clone(&self.entries.load());
+        next.remove(name);
+        self.entries.store(Arc::new(next));
+    }
+
+    /// Every served name with its entry, sorted by name.
+    pub fn list(&self) -> Vec<(String, Arc<Entry>)> {
+        let mut out: Vec<(String, Arc<Entry>)> = self
+            .entries
+            .load()
             .iter()
-            .map(|(n, v)| (n.clone(), v.digest.clone()))
+            .map(|(n, e)| (n.clone(), e.clone()))
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.load().is_empty()
     }
 }
 

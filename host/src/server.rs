@@ -9,12 +9,15 @@ mod auth;
 mod decide;
 mod errors;
 mod events;
+mod policies;
 mod watch;
 
 pub use errors::{ApiError, ApiErrorKind};
 
 use crate::config::ServeConfig;
-use crate::engine::{Engine, EngineConfig, EngineError, Limits, LoadError, PolicySource};
+use crate::engine::{Engine, EngineConfig, EngineError, Limits};
+use crate::lifecycle::signing::{KeyError, TrustedKeys};
+use crate::lifecycle::{Lifecycle, LifecycleConfig, RestoreError};
 use crate::metrics::{self, Metrics};
 use crate::profiles::{self, Profiles, StoreError};
 use crate::registry::Registry;
@@ -43,7 +46,9 @@ pub enum StartError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
-    Policy(#[from] LoadError),
+    Policies(#[from] RestoreError),
+    #[error("config key `trusted_keys`: {0}")]
+    TrustedKeys(#[from] KeyError),
     #[error(transparent)]
     Profiles(#[from] StoreError),
     #[error("{what}")]
@@ -58,9 +63,10 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct AppState {
     pub engine: Engine,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
+    pub lifecycle: Arc<Lifecycle>,
     pub profiles: Profiles,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub config: ServeConfig,
     /// The snapshot file the node loaded at start (what a reload re-reads by default).
     pub snapshot_path: PathBuf,
@@ -70,8 +76,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the engine, loads the bundled policies and the profile snapshot (the sample one
-    /// when none is configured).
+    /// Builds the engine, restores the policies from the policy store (seeding the bundled
+    /// examples into an empty one) and loads the profile snapshot (the sample one when none is
+    /// configured).
     pub fn start(config: ServeConfig) -> Result<AppState, StartError> {
         let limits = Limits {
             deadline: config.deadline,
@@ -84,18 +91,6 @@ impl AppState {
             max_memory_bytes_ceiling: config.max_memory_bytes.max(16 << 20),
             ..EngineConfig::default()
         })?;
-        let registry = Registry::default();
-        for policy in crate::bundled::ALL {
-            registry.load(
-                &engine,
-                PolicySource {
-                    name: policy.name,
-                    component: policy.component,
-                    config: policy.config,
-                    limits: None,
-                },
-            )?;
-        }
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
             what: format!("creating data_dir {}", config.data_dir.display()),
             source,
@@ -128,11 +123,26 @@ impl AppState {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "profile snapshot loaded"
         );
-        let metrics = Metrics::default();
+        let metrics = Arc::new(Metrics::default());
         record_snapshot(&metrics, &generation.store);
+        let registry = Arc::new(Registry::default());
+        let lifecycle = Arc::new(Lifecycle::start(
+            engine.clone(),
+            registry.clone(),
+            metrics.clone(),
+            LifecycleConfig {
+                store_dir: config.data_dir.join("policies"),
+                trusted_keys: TrustedKeys::load(&config.trusted_keys)?,
+                require_signatures: config.require_signatures,
+                keep_versions: config.keep_versions,
+                auto_rollback: config.auto_rollback,
+                seed_bundled: config.seed_bundled,
+            },
+        )?);
         Ok(AppState {
             engine,
             registry,
+            lifecycle,
             profiles,
             metrics,
             snapshot_path,
@@ -207,6 +217,18 @@ impl Server {
             .config
             .snapshot_poll
             .map(|every| tokio::spawn(watch::watch_snapshot(self.state.clone(), every)));
+        let lifecycle_tasks = [
+            Some(tokio::spawn(crate::lifecycle::monitor(
+                self.state.lifecycle.clone(),
+            ))),
+            self.state.config.policies_dir.clone().map(|dir| {
+                tokio::spawn(crate::lifecycle::watch_dir::watch(
+                    self.state.lifecycle.clone(),
+                    dir,
+                    self.state.config.policies_poll,
+                ))
+            }),
+        ];
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let acceptor = match self.listener.into_std() {
             Ok(listener) => Some(spawn_acceptor(
@@ -222,8 +244,11 @@ impl Server {
         };
         shutdown.await;
         let _ = stop.send(());
-        if let Some(watch) = snapshot_watch {
-            watch.abort();
+        for task in snapshot_watch
+            .into_iter()
+            .chain(lifecycle_tasks.into_iter().flatten())
+        {
+            task.abort();
         }
         let Some(acceptor) = acceptor else { return };
         let graceful = match tokio::task::spawn_blocking(move || acceptor.join()).await {
@@ -402,6 +427,27 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
         (&Method::GET, "/admin/v1/policies") => "/admin/v1/policies",
         (&Method::GET, "/admin/v1/snapshot") => "/admin/v1/snapshot",
         (&Method::POST, "/admin/v1/snapshot") => "/admin/v1/snapshot:reload",
+        (method, path) if path.starts_with("/admin/v1/policies/") => {
+            match (method, policies::PolicyRoute::parse(path)) {
+                (&Method::GET, Some(policies::PolicyRoute::Policy(_))) => {
+                    "/admin/v1/policies/{name}"
+                }
+                (&Method::PUT, Some(policies::PolicyRoute::Policy(_))) => {
+                    "/admin/v1/policies/{name}:publish"
+                }
+                (&Method::POST, Some(policies::PolicyRoute::Rollback(_))) => {
+                    "/admin/v1/policies/{name}/rollback"
+                }
+                (&Method::POST, Some(policies::PolicyRoute::Promote(_))) => {
+                    "/admin/v1/policies/{name}/promote"
+                }
+                (&Method::POST, Some(policies::PolicyRoute::Abort(_))) => {
+                    "/admin/v1/policies/{name}/abort"
+                }
+                (_, Some(_)) => "method_not_allowed",
+                (_, None) => "not_found",
+            }
+        }
         (
             _,
             "/v1/decide" | "/v1/events" | "/healthz" | "/readyz" | "/metrics"
@@ -466,7 +512,36 @@ async fn route_request(state: &Arc<AppState>, route: &str, request: Request<Inco
             );
             response
         }
-        "/admin/v1/policies" => json(StatusCode::OK, admin::policies(state).to_string()),
+        "/admin/v1/policies" => json(StatusCode::OK, policies::list(state).to_string()),
+        "/admin/v1/policies/{name}:publish" => {
+            let path = request.uri().path().to_owned();
+            let Some(policies::PolicyRoute::Policy(name)) = policies::PolicyRoute::parse(&path)
+            else {
+                return ApiError::new(ApiErrorKind::NotFound, "not_found", None, "no such route")
+                    .into_response();
+            };
+            let published = match read_body(request, policies::MAX_PUBLISH_BYTES).await {
+                Ok(body) => policies::publish(state, name, &body).await,
+                Err(error) => Err(error),
+            };
+            match published {
+                Ok(outcome) => json(StatusCode::OK, outcome.to_string()),
+                Err(error) => error.into_response(),
+            }
+        }
+        "/admin/v1/policies/{name}"
+        | "/admin/v1/policies/{name}/rollback"
+        | "/admin/v1/policies/{name}/promote"
+        | "/admin/v1/policies/{name}/abort" => {
+            match policies::PolicyRoute::parse(request.uri().path()) {
+                Some(route) => match policies::act(state, route).await {
+                    Ok(value) => json(StatusCode::OK, value.to_string()),
+                    Err(error) => error.into_response(),
+                },
+                None => ApiError::new(ApiErrorKind::NotFound, "not_found", None, "no such route")
+                    .into_response(),
+            }
+        }
         "/admin/v1/snapshot" => json(StatusCode::OK, admin::snapshot_status(state).to_string()),
         "/admin/v1/snapshot:reload" => {
             let reloaded = match read_body(request, state.config.max_body_bytes).await {

@@ -140,19 +140,7 @@ fn decide(addr: SocketAddr, body: &Value) -> Reply {
 #[test]
 fn a_multi_slot_decision_keeps_order_and_isolates_a_failing_slot() {
     let server = start(|_| {});
-    server
-        .state
-        .registry
-        .load(
-            &server.state.engine,
-            PolicySource {
-                name: "panicker",
-                component: tailor_test_policies::PANICKER,
-                config: None,
-                limits: None,
-            },
-        )
-        .unwrap();
+    install(&server, "panicker", tailor_test_policies::PANICKER, None);
     let reply = decide(
         server.addr,
         &json!({
@@ -288,19 +276,7 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
         deadline: Duration::from_secs(3),
         ..Limits::default()
     };
-    server
-        .state
-        .registry
-        .load(
-            &server.state.engine,
-            PolicySource {
-                name: "spin",
-                component: tailor_test_policies::INFINITE_LOOP,
-                config: None,
-                limits: Some(slow),
-            },
-        )
-        .unwrap();
+    install(&server, "spin", tailor_test_policies::INFINITE_LOOP, Some(slow));
     let addr = server.addr;
     let busy = std::thread::spawn(move || {
         // The probing requests below may hold the slot for a moment: retry until admitted.
@@ -733,4 +709,29 @@ fn a_changed_snapshot_file_is_reloaded_without_a_restart() {
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Serves a test policy directly (beside the policy store: these tests are about decisions,
+/// not publishing).
+fn install(server: &Running, name: &str, component: &[u8], limits: Option<Limits>) {
+    let loaded = server
+        .state
+        .engine
+        .load(PolicySource {
+            name,
+            component,
+            config: None,
+            limits,
+        })
+        .unwrap();
+    server.state.registry.install(
+        name,
+        tailor_host::registry::Entry {
+            active: std::sync::Arc::new(tailor_host::registry::PolicyVersion::new(
+                loaded,
+                tailor_host::registry::digest(component, None),
+            )),
+            canary: None,
+        },
+    );
 }

@@ -16,14 +16,19 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// One fixture case, loaded.
-#[derive(Debug, Clone)]
+/// One fixture case, loaded. Its JSON form (one object with the same fields, `profile`,
+/// `candidates` and `config` optional) is how cases travel with a published policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FixtureCase {
     pub name: String,
     pub context: Context,
+    #[serde(default)]
     pub profile: Profile,
+    #[serde(default)]
     pub candidates: Vec<Candidate>,
     /// The config override of this case, if it has one.
+    #[serde(default)]
     pub config: Option<serde_json::Value>,
     pub expected: Expected,
 }

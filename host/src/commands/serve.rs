@@ -54,6 +54,40 @@ pub struct ServeArgs {
     /// Seconds between checks of the snapshot file for changes (0 disables reloading on change).
     #[arg(long, env = "TAILOR_SNAPSHOT_POLL_SECONDS")]
     pub snapshot_poll_seconds: Option<u64>,
+    /// Public key file (`tailor keygen`) whose signatures the node accepts; repeatable.
+    #[arg(
+        long = "trusted-key",
+        env = "TAILOR_TRUSTED_KEYS",
+        value_delimiter = ','
+    )]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Refuse unsigned policies (default: on when trusted keys are given).
+    #[arg(long, env = "TAILOR_REQUIRE_SIGNATURES")]
+    pub require_signatures: Option<bool>,
+    /// Directory watched for `<name>.wasm`, `<name>.config.json` and `<name>.sig` to publish.
+    #[arg(long, env = "TAILOR_POLICIES_DIR")]
+    pub policies_dir: Option<PathBuf>,
+    /// Seconds between scans of the policies directory.
+    #[arg(long, env = "TAILOR_POLICIES_POLL_SECONDS")]
+    pub policies_poll_seconds: Option<u64>,
+    /// Earlier versions kept per policy for rollback.
+    #[arg(long, env = "TAILOR_KEEP_VERSIONS")]
+    pub keep_versions: Option<usize>,
+    /// Publish the bundled example policies into an empty policy store.
+    #[arg(long, env = "TAILOR_SEED_BUNDLED")]
+    pub seed_bundled: Option<bool>,
+    /// Failure share of a new or canary version that rolls it back (0 disables).
+    #[arg(long, env = "TAILOR_AUTO_ROLLBACK_ERROR_RATE")]
+    pub auto_rollback_error_rate: Option<f64>,
+    /// Decisions the window must hold before the failure share is judged.
+    #[arg(long, env = "TAILOR_AUTO_ROLLBACK_MIN_DECISIONS")]
+    pub auto_rollback_min_decisions: Option<u64>,
+    /// Sliding window of the failure share, in seconds.
+    #[arg(long, env = "TAILOR_AUTO_ROLLBACK_WINDOW_SECONDS")]
+    pub auto_rollback_window_seconds: Option<u64>,
+    /// How long a newly activated version is watched, in seconds.
+    #[arg(long, env = "TAILOR_AUTO_ROLLBACK_WATCH_SECONDS")]
+    pub auto_rollback_watch_seconds: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -76,6 +110,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         api_token: args.api_token,
         decision_log_rate: args.decision_log_rate,
         snapshot_poll_seconds: args.snapshot_poll_seconds,
+        trusted_keys: Some(args.trusted_keys),
+        require_signatures: args.require_signatures,
+        policies_dir: args.policies_dir,
+        policies_poll_seconds: args.policies_poll_seconds,
+        keep_versions: args.keep_versions,
+        seed_bundled: args.seed_bundled,
+        auto_rollback_error_rate: args.auto_rollback_error_rate,
+        auto_rollback_min_decisions: args.auto_rollback_min_decisions,
+        auto_rollback_window_seconds: args.auto_rollback_window_seconds,
+        auto_rollback_watch_seconds: args.auto_rollback_watch_seconds,
     };
     let config = ServeConfig::resolve(flags, file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

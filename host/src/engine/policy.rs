@@ -48,36 +48,98 @@ impl LoadedPolicy {
     }
 }
 
+impl LoadedPolicy {
+    /// The same compiled component under another config document (a config-only change):
+    /// no compilation, only the new document is parsed and checked.
+    pub fn with_config(&self, config: Option<&str>) -> Result<LoadedPolicy, LoadError> {
+        Ok(LoadedPolicy {
+            config: Arc::new(parse_config(&self.name, config)?),
+            ..self.clone()
+        })
+    }
+}
+
+fn parse_config(name: &str, config: Option<&str>) -> Result<ConfigDocument, LoadError> {
+    match config {
+        Some(text) => ConfigDocument::parse(text).map_err(|reason| LoadError::InvalidConfig {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(ConfigDocument::empty()),
+    }
+}
+
 impl Engine {
     /// Compiles and validates a policy version. A component that is not a component, imports
     /// anything beyond the contract, or does not export the contract's `decide` is refused with
     /// an error that names the problem; nothing of it runs.
     pub fn load(&self, source: PolicySource<'_>) -> Result<LoadedPolicy, LoadError> {
-        let name = source.name;
-        let limits = source.limits.unwrap_or(self.inner.config.default_limits);
+        let component = self.compile(source.name, source.component)?;
+        self.prepare(source.name, &component, source.config, source.limits)
+    }
+
+    /// Compiles component bytes (the slow step: tens of milliseconds for a typical policy).
+    pub fn compile(&self, name: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+        Component::new(&self.inner.wasmtime, bytes).map_err(|source| LoadError::NotAComponent {
+            name: name.to_owned(),
+            source,
+        })
+    }
+
+    /// Loads machine code this engine build produced earlier with [`Component::serialize`].
+    ///
+    /// wasmtime runs precompiled code as it is, so this is crate-private and called from one
+    /// place: the policy store's precompiled cache, whose files are named by the sha256 of the
+    /// component they were compiled from, checked against a checksum, and used only after that
+    /// component passed the digest and signature checks.
+    #[expect(
+        unsafe_code,
+        reason = "the one place precompiled code is loaded; the policy store vouches for it"
+    )]
+    pub(crate) fn deserialize_trusted(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Component, LoadError> {
+        // SAFETY: see above; the bytes come from this node's own store, written by this engine
+        // build (the cache key includes `compatibility_key`) and integrity-checked on read.
+        unsafe { Component::deserialize(&self.inner.wasmtime, bytes) }.map_err(|source| {
+            LoadError::NotAComponent {
+                name: name.to_owned(),
+                source,
+            }
+        })
+    }
+
+    /// A hash that changes whenever precompiled components stop being loadable by this engine
+    /// (wasmtime version, target, compilation settings): the key of the precompiled cache.
+    pub fn compatibility_key(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.inner
+            .wasmtime
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    /// Validates a compiled component against the contract and readies it for fresh instances.
+    pub fn prepare(
+        &self,
+        name: &str,
+        component: &Component,
+        config: Option<&str>,
+        limits: Option<Limits>,
+    ) -> Result<LoadedPolicy, LoadError> {
+        let limits = limits.unwrap_or(self.inner.config.default_limits);
         limits
             .validate(self.inner.config.max_memory_bytes_ceiling)
             .map_err(|source| LoadError::InvalidLimits {
                 name: name.to_owned(),
                 source,
             })?;
-        let config = match source.config {
-            Some(text) => {
-                ConfigDocument::parse(text).map_err(|reason| LoadError::InvalidConfig {
-                    name: name.to_owned(),
-                    reason,
-                })?
-            }
-            None => ConfigDocument::empty(),
-        };
-        let component =
-            Component::new(&self.inner.wasmtime, source.component).map_err(|source| {
-                LoadError::NotAComponent {
-                    name: name.to_owned(),
-                    source,
-                }
-            })?;
-        imports::check(name, &component, &self.inner.wasmtime)?;
+        let config = parse_config(name, config)?;
+        imports::check(name, component, &self.inner.wasmtime)?;
         let wrong_world = |source| LoadError::WrongWorld {
             name: name.to_owned(),
             source,
@@ -85,7 +147,7 @@ impl Engine {
         let instance_pre = self
             .inner
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(wrong_world)?;
         let pre = PolicyPre::new(instance_pre).map_err(wrong_world)?;
         Ok(LoadedPolicy {

@@ -1,20 +1,10 @@
-//! `/admin/v1/*`: what a node serves, and reloading its profile snapshot.
+//! `/admin/v1/snapshot`: the profile snapshot's status, and reloading it.
 
 use super::AppState;
 use super::errors::{ApiError, ApiErrorKind};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-pub(super) fn policies(state: &AppState) -> serde_json::Value {
-    let policies: Vec<serde_json::Value> = state
-        .registry
-        .list()
-        .into_iter()
-        .map(|(name, digest)| serde_json::json!({ "name": name, "digest": digest }))
-        .collect();
-    serde_json::json!({ "policies": policies })
-}
 
 pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
     let generation = state.profiles.current();

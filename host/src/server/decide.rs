@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::errors::{ApiError, ApiErrorKind};
+use crate::engine::ErrorCode;
 use crate::metrics;
 use crate::profiles::ProfileSource;
 use crate::registry::PolicyVersion;
@@ -148,7 +149,12 @@ fn validate(
                 format!("slot id {:?} appears twice", slot.id),
             );
         }
-        let Some(version) = state.registry.get(&slot.policy) else {
+        let unit = request
+            .unit
+            .customer_id
+            .as_deref()
+            .or(request.unit.anonymous_id.as_deref());
+        let Some(version) = state.registry.resolve(&slot.policy, unit) else {
             return unprocessable(
                 format!("slots[{i}].policy"),
                 "unknown_policy",
@@ -238,10 +244,21 @@ pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
             &[
                 ("policy", policy),
                 // The digest's first 12 hex digits: bounded by the versions deployed.
-                ("version", version.digest.get(7..19).unwrap_or_default()),
+                ("version", version.short_digest()),
                 ("reason", evaluation.decision.reason.as_str()),
             ],
         );
+        let failed = evaluation
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code != ErrorCode::Capacity);
+        if let Some(first) = version.record_decision(failed) {
+            state.metrics.set(
+                metrics::POLICY_PUBLISH_TO_SERVE,
+                &[("policy", policy)],
+                first.as_secs_f64(),
+            );
+        }
         if let Some(error) = &evaluation.error {
             state.metrics.inc(
                 metrics::FALLBACKS,

@@ -27,6 +27,10 @@ pub enum ApiErrorKind {
     Unprocessable,
     TooLarge,
     NotFound,
+    /// Conflicts with the current state (a canary in progress, nothing to roll back to).
+    Conflict,
+    /// Authenticated, but refused (a policy signature that does not verify).
+    Forbidden,
     MethodNotAllowed,
     Unauthorized,
     UnsupportedMediaType,
@@ -66,6 +70,8 @@ impl ApiError {
             ApiErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ApiErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ApiErrorKind::Conflict => StatusCode::CONFLICT,
+            ApiErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ApiErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -95,4 +101,69 @@ impl ApiError {
         }
         response
     }
+}
+
+impl From<crate::lifecycle::PublishError> for ApiError {
+    fn from(error: crate::lifecycle::PublishError) -> ApiError {
+        use crate::engine::LoadError;
+        use crate::lifecycle::PublishError;
+        let message = chain(&error);
+        let (kind, code, field) = match &error {
+            PublishError::Invalid { field, .. } => {
+                (ApiErrorKind::Unprocessable, "invalid_publish", Some(*field))
+            }
+            PublishError::Signature(e) => (ApiErrorKind::Forbidden, e.code(), Some("signature")),
+            PublishError::Load(LoadError::NotAComponent { .. }) => (
+                ApiErrorKind::Unprocessable,
+                "not_a_component",
+                Some("component"),
+            ),
+            PublishError::Load(LoadError::ForbiddenImport { .. }) => (
+                ApiErrorKind::Unprocessable,
+                "forbidden_import",
+                Some("component"),
+            ),
+            PublishError::Load(LoadError::WrongWorld { .. }) => (
+                ApiErrorKind::Unprocessable,
+                "wrong_world",
+                Some("component"),
+            ),
+            PublishError::Load(LoadError::InvalidConfig { .. }) => (
+                ApiErrorKind::Unprocessable,
+                "invalid_config",
+                Some("config"),
+            ),
+            PublishError::Load(LoadError::InvalidLimits { .. }) => {
+                (ApiErrorKind::Unprocessable, "invalid_limits", None)
+            }
+            PublishError::Fixture { .. } => (
+                ApiErrorKind::Unprocessable,
+                "fixture_failed",
+                Some("fixtures"),
+            ),
+            PublishError::CanaryInProgress { .. } => {
+                (ApiErrorKind::Conflict, "canary_in_progress", None)
+            }
+            PublishError::UnknownPolicy { .. } => (ApiErrorKind::NotFound, "unknown_policy", None),
+            PublishError::NothingToRollBack { .. } => {
+                (ApiErrorKind::Conflict, "nothing_to_roll_back", None)
+            }
+            PublishError::NoCanary { .. } => (ApiErrorKind::Conflict, "no_canary", None),
+            PublishError::Store(_) => (ApiErrorKind::Internal, "policy_store", None),
+        };
+        ApiError::new(kind, code, field.map(str::to_owned), message)
+    }
+}
+
+/// An error and its causes on one line: the causes say exactly what is wrong (for example
+/// which export a component lacks).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

@@ -1,0 +1,155 @@
+//! Automatic rollback: watches the failure rate of canaries and of newly activated versions over
+//! a sliding window, and takes a version out of service when it passes the threshold.
+
+use super::Lifecycle;
+use super::rollback::Trigger;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// When a version is rolled back on its own.
+#[derive(Debug, Clone, Copy)]
+pub struct AutoRollback {
+    /// Failure share (traps, timeouts, limits, invalid output, policy errors) above which a
+    /// watched version is rolled back; 0 disables automatic rollback.
+    pub error_rate: f64,
+    /// Decisions the window must hold before the rate is judged.
+    pub min_decisions: u64,
+    /// The sliding window the rate is taken over.
+    pub window: Duration,
+    /// How long a newly activated version stays watched (canaries are watched until they end).
+    pub watch: Duration,
+    /// How often the monitor samples.
+    pub interval: Duration,
+}
+
+impl Default for AutoRollback {
+    fn default() -> Self {
+        AutoRollback {
+            error_rate: 0.05,
+            min_decisions: 50,
+            window: Duration::from_secs(60),
+            watch: Duration::from_secs(600),
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Samples of one version's counters, oldest first.
+type Samples = VecDeque<(Instant, u64, u64)>;
+
+/// Runs until the task is dropped: every `interval`, judges each watched version.
+pub async fn monitor(lifecycle: Arc<Lifecycle>) {
+    let settings = lifecycle.config.auto_rollback;
+    if settings.error_rate <= 0.0 {
+        return;
+    }
+    let mut samples: HashMap<String, Samples> = HashMap::new();
+    let mut ticker = tokio::time::interval(settings.interval);
+    loop {
+        ticker.tick().await;
+        let now = Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        let mut verdicts = Vec::new();
+        for (name, entry) in lifecycle.registry.list() {
+            let has_previous = lifecycle
+                .record(&name)
+                .is_some_and(|r| !r.previous.is_empty());
+            let watched = entry.canary.iter().map(|c| (&c.version, true)).chain(
+                (has_previous && entry.active.installed_at.elapsed() < settings.watch)
+                    .then_some((&entry.active, false)),
+            );
+            for (version, is_canary) in watched {
+                seen.insert(version.digest.clone());
+                let history = samples.entry(version.digest.clone()).or_default();
+                history.push_back((
+                    now,
+                    version.health.decisions.load(Ordering::Relaxed),
+                    version.health.failures.load(Ordering::Relaxed),
+                ));
+                while history
+                    .front()
+                    .is_some_and(|(at, _, _)| now.duration_since(*at) > settings.window)
+                {
+                    history.pop_front();
+                }
+                if let Some(reason) = judge(history, &settings) {
+                    verdicts.push((name.clone(), version.digest.clone(), is_canary, reason));
+                }
+            }
+        }
+        samples.retain(|digest, _| seen.contains(digest));
+        for (name, digest, is_canary, reason) in verdicts {
+            samples.remove(&digest);
+            let worker = lifecycle.clone();
+            let acted = tokio::task::spawn_blocking(move || {
+                // Act only if the judged version is still the one serving.
+                let entry = worker.registry.entry(&name)?;
+                let reason = Some(format!("{reason} ({digest})"));
+                Some(if is_canary {
+                    if entry.canary.as_ref()?.version.digest != digest {
+                        return None;
+                    }
+                    worker.abort_canary(&name, Trigger::Automatic, reason)
+                } else {
+                    if entry.active.digest != digest {
+                        return None;
+                    }
+                    worker.rollback(&name, Trigger::Automatic, reason)
+                })
+            })
+            .await;
+            if let Ok(Some(Err(error))) = acted {
+                tracing::error!(%error, "automatic rollback failed");
+            }
+        }
+    }
+}
+
+/// A reason to roll back, if the window's failure rate is over the threshold.
+fn judge(history: &Samples, settings: &AutoRollback) -> Option<String> {
+    let (_, first_decisions, first_failures) = *history.front()?;
+    let (_, last_decisions, last_failures) = *history.back()?;
+    // The first sample of a version may already hold decisions made before it was watched.
+    let decisions = last_decisions - first_decisions.min(last_decisions);
+    let failures = last_failures - first_failures.min(last_failures);
+    let (decisions, failures) = if history.len() == 1 {
+        (last_decisions, last_failures)
+    } else {
+        (decisions, failures)
+    };
+    if decisions < settings.min_decisions.max(1) {
+        return None;
+    }
+    let rate = failures as f64 / decisions as f64;
+    (rate > settings.error_rate).then(|| {
+        format!(
+            "failure rate {:.1}% over {decisions} decisions passed the {:.1}% threshold",
+            rate * 100.0,
+            settings.error_rate * 100.0
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judges_the_window_not_the_lifetime() {
+        let settings = AutoRollback {
+            min_decisions: 10,
+            ..AutoRollback::default()
+        };
+        let t = Instant::now();
+        let healthy: Samples = [(t, 1000, 900), (t, 1100, 900)].into();
+        assert!(judge(&healthy, &settings).is_none());
+        let failing: Samples = [(t, 1000, 0), (t, 1100, 50)].into();
+        assert!(judge(&failing, &settings).unwrap().contains("50.0%"));
+        let too_few: Samples = [(t, 0, 0), (t, 5, 5)].into();
+        assert!(judge(&too_few, &settings).is_none());
+        let first_sample: Samples = [(t, 20, 20)].into();
+        assert!(judge(&first_sample, &settings).is_some());
+    }
+}

@@ -1,0 +1,290 @@
+//! Publishing a version: signature, compile (or the precompiled cache), contract checks, the
+//! attached fixture cases, a durable commit, then the swap.
+
+use super::signing::SignatureError;
+use super::{Action, CanaryRecord, Lifecycle, PolicyRecord, StoreError, VersionRecord};
+use crate::engine::LoadError;
+use crate::metrics;
+use crate::registry::{Canary, Entry, PolicyVersion};
+use std::sync::Arc;
+use std::time::Instant;
+use tailor_types::fixture::FixtureCase;
+
+/// A version to publish under a name.
+#[derive(Debug, Clone, Default)]
+pub struct PublishRequest {
+    /// The component; `None` keeps the active version's component (a config-only change).
+    pub component: Option<Vec<u8>>,
+    /// The config document, exactly as signed.
+    pub config: Option<String>,
+    /// The signature text (`tailor sign`).
+    pub signature: Option<String>,
+    /// Cases the version must pass before it is swapped in.
+    pub fixtures: Vec<FixtureCase>,
+    /// Serve it to this share of units as a canary instead of activating it.
+    pub canary_percent: Option<f64>,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublishOutcome {
+    pub name: String,
+    pub digest: String,
+    /// `active` or `canary`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_percent: Option<f64>,
+    /// The version it replaced, if any.
+    pub previous: Option<String>,
+    /// The digest was already active: nothing changed.
+    pub unchanged: bool,
+    /// Loaded from the precompiled cache (no compilation).
+    pub precompiled: bool,
+    pub fixtures_passed: usize,
+    pub signed_by: Option<String>,
+    pub elapsed_ms: f64,
+}
+
+/// Why a publish was refused; the active version keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("fixture case `{case}` failed: {detail}")]
+    Fixture { case: String, detail: String },
+    #[error("policy `{name}` has a canary in progress; promote or abort it first")]
+    CanaryInProgress { name: String },
+    #[error("no policy named `{name}`")]
+    UnknownPolicy { name: String },
+    #[error("policy `{name}` has no earlier version to roll back to")]
+    NothingToRollBack { name: String },
+    #[error("policy `{name}` has no canary")]
+    NoCanary { name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Lifecycle {
+    /// Validates, checks and swaps in a version (blocking: compiles; call off the request
+    /// threads). On any error nothing changes and the active version keeps serving.
+    pub fn publish(
+        &self,
+        name: &str,
+        request: PublishRequest,
+    ) -> Result<PublishOutcome, PublishError> {
+        let started = Instant::now();
+        let mut state = self.lock_state();
+        let entry = self.registry.entry(name);
+        let outcome = self.publish_locked(name, request, &mut state, entry.as_deref(), started);
+        if let Err(error) = &outcome {
+            self.refused(name, "", error.to_string());
+            tracing::warn!(policy = name, %error, "publish refused");
+        }
+        outcome
+    }
+
+    fn publish_locked(
+        &self,
+        name: &str,
+        request: PublishRequest,
+        state: &mut super::StoreState,
+        entry: Option<&Entry>,
+        started: Instant,
+    ) -> Result<PublishOutcome, PublishError> {
+        validate_name(name)?;
+        if let Some(percent) = request.canary_percent
+            && !(percent > 0.0 && percent < 100.0)
+        {
+            return Err(PublishError::Invalid {
+                field: "canary_percent",
+                message: format!("canary_percent must be above 0 and below 100, not {percent}"),
+            });
+        }
+        if let Some(config) = &request.config
+            && let Err(e) = serde_json::from_str::<serde_json::Value>(config)
+        {
+            return Err(PublishError::Invalid {
+                field: "config",
+                message: format!("config is not valid JSON: {e}"),
+            });
+        }
+        // The component: uploaded, or the active one's for a config-only change.
+        let component = match (&request.component, entry) {
+            (Some(bytes), _) => bytes.clone(),
+            (None, Some(entry)) => {
+                if request.config.is_none() {
+                    return Err(PublishError::Invalid {
+                        field: "component",
+                        message: "send a component, a config, or both".into(),
+                    });
+                }
+                self.store.get(&entry.active.digest)?.component
+            }
+            (None, None) => {
+                return Err(PublishError::Invalid {
+                    field: "component",
+                    message: format!("policy `{name}` does not exist yet: a component is required"),
+                });
+            }
+        };
+        let digest = crate::registry::digest(&component, request.config.as_deref());
+        let signed_by = self.check_signature(&digest, request.signature.as_deref())?;
+        let record = state.policies.get(name);
+        if let Some(record) = record {
+            if record.active.digest == digest && request.canary_percent.is_none() {
+                return Ok(PublishOutcome {
+                    name: name.into(),
+                    digest,
+                    status: "active",
+                    canary_percent: None,
+                    previous: None,
+                    unchanged: true,
+                    precompiled: true,
+                    fixtures_passed: 0,
+                    signed_by,
+                    elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+                });
+            }
+            if record.canary.is_some() && request.canary_percent.is_none() {
+                return Err(PublishError::CanaryInProgress { name: name.into() });
+            }
+        }
+        // Compile (or reuse: a config-only change needs no compilation).
+        let (loaded, precompiled) = match (&request.component, entry) {
+            (None, Some(entry)) => (
+                entry.active.loaded.with_config(request.config.as_deref())?,
+                true,
+            ),
+            _ => self.load_component(name, &component, request.config.as_deref())?,
+        };
+        let fixtures_passed = super::fixtures::run(&self.engine, &loaded, &request.fixtures)?;
+        // Durable first, then visible.
+        self.store.put(
+            &component,
+            request.config.as_deref(),
+            request.signature.as_deref(),
+        )?;
+        let now = crate::profiles::now_ms();
+        let version = VersionRecord {
+            digest: digest.clone(),
+            published_at_ms: now,
+            signed_by: signed_by.clone(),
+        };
+        let mut next = state.clone();
+        let previous = record.map(|r| r.active.digest.clone());
+        let servable = Arc::new(PolicyVersion::new(loaded, digest.clone()));
+        let (status, new_entry) = match (request.canary_percent, entry) {
+            (Some(percent), Some(entry)) => {
+                let record = next
+                    .policies
+                    .get_mut(name)
+                    .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+                record.canary = Some(CanaryRecord { version, percent });
+                record.record(
+                    now,
+                    Action::CanaryStarted,
+                    &digest,
+                    Some(format!("{percent}% of units")),
+                );
+                let new_entry = Entry {
+                    active: entry.active.clone(),
+                    canary: Some(Canary {
+                        version: servable,
+                        percent,
+                    }),
+                };
+                ("canary", new_entry)
+            }
+            (Some(_), None) => {
+                return Err(PublishError::Invalid {
+                    field: "canary_percent",
+                    message: format!("policy `{name}` has no active version to canary against"),
+                });
+            }
+            (None, _) => {
+                let keep = self.config.keep_versions;
+                let record = next
+                    .policies
+                    .entry(name.to_owned())
+                    .and_modify(|r| r.activate(version.clone(), keep))
+                    .or_insert_with(|| PolicyRecord::new(version));
+                record.record(now, Action::Activated, &digest, None);
+                (
+                    "active",
+                    Entry {
+                        active: servable,
+                        canary: None,
+                    },
+                )
+            }
+        };
+        self.commit(state, next)?;
+        self.registry.install(name, new_entry);
+        if let Some(record) = state.policies.get(name) {
+            self.record_delivery(name, record);
+        }
+        self.metrics.inc(
+            metrics::POLICY_PUBLISHES,
+            &[("policy", name), ("outcome", status)],
+        );
+        if status == "active" {
+            self.metrics.inc(metrics::POLICY_SWAPS, &[("policy", name)]);
+        }
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(policy = name, %digest, status, precompiled, fixtures_passed, elapsed_ms, "policy published");
+        Ok(PublishOutcome {
+            name: name.into(),
+            digest,
+            status,
+            canary_percent: request.canary_percent,
+            previous,
+            unchanged: false,
+            precompiled,
+            fixtures_passed,
+            signed_by,
+            elapsed_ms,
+        })
+    }
+
+    /// The key id of a valid signature; an error when one is required and missing, or present
+    /// and not valid for a trusted key.
+    fn check_signature(
+        &self,
+        digest: &str,
+        signature: Option<&str>,
+    ) -> Result<Option<String>, SignatureError> {
+        let keys = &self.config.trusted_keys;
+        match signature {
+            None if !self.config.require_signatures => Ok(None),
+            Some(_) if keys.is_empty() && !self.config.require_signatures => Ok(None),
+            signature => keys.verify(digest, signature).map(Some),
+        }
+    }
+}
+
+/// Policy names go into URLs, file names and metric labels: keep them short and plain.
+fn validate_name(name: &str) -> Result<(), PublishError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(PublishError::Invalid {
+            field: "name",
+            message: format!(
+                "policy name {name:?} must be 1-64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"
+            ),
+        })
+    }
+}

@@ -1,0 +1,227 @@
+//! Going back: manual and automatic rollback, and ending a canary (promote or abort).
+
+use super::{Action, Lifecycle, PublishError, StoreState};
+use crate::metrics;
+use crate::registry::{Entry, PolicyVersion};
+use std::sync::Arc;
+
+/// Who asked for a rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Manual,
+    Automatic,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Automatic => "automatic",
+        }
+    }
+}
+
+/// The state of a policy after a change, as the admin API reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChangeOutcome {
+    pub name: String,
+    pub active: String,
+    pub canary: Option<String>,
+    /// The version taken out of service.
+    pub removed: String,
+}
+
+impl Lifecycle {
+    /// Returns a policy to its previous version at once (dropping any canary).
+    pub fn rollback(
+        &self,
+        name: &str,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<ChangeOutcome, PublishError> {
+        let mut state = self.lock_state();
+        let mut next = state.clone();
+        let record = next
+            .policies
+            .get_mut(name)
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        let Some(target) = record.previous.first().cloned() else {
+            return Err(PublishError::NothingToRollBack { name: name.into() });
+        };
+        // Load before committing: the previous version must be servable to go back to it.
+        let entry = self.registry.entry(name);
+        let loaded = self.loaded_version(&target.digest, entry.as_deref(), name)?;
+        let removed = std::mem::replace(&mut record.active, target);
+        record.previous.remove(0);
+        record.canary = None;
+        let now = crate::profiles::now_ms();
+        let action = match trigger {
+            Trigger::Manual => Action::RolledBack,
+            Trigger::Automatic => Action::AutoRolledBack,
+        };
+        let detail = Some(reason.unwrap_or_else(|| format!("from {}", removed.digest)));
+        record.record(now, action, &record.active.digest.clone(), detail);
+        self.finish(
+            name,
+            &mut state,
+            next,
+            Entry {
+                active: loaded,
+                canary: None,
+            },
+        )?;
+        self.metrics.inc(
+            metrics::POLICY_ROLLBACKS,
+            &[("policy", name), ("kind", trigger.as_str())],
+        );
+        tracing::warn!(policy = name, trigger = trigger.as_str(), from = %removed.digest, "policy rolled back");
+        self.outcome(name, removed.digest)
+    }
+
+    /// Makes the canary the active version for every unit.
+    pub fn promote(&self, name: &str) -> Result<ChangeOutcome, PublishError> {
+        let mut state = self.lock_state();
+        let mut next = state.clone();
+        let record = next
+            .policies
+            .get_mut(name)
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        let canary = record
+            .canary
+            .take()
+            .ok_or_else(|| PublishError::NoCanary { name: name.into() })?;
+        let entry = self
+            .registry
+            .entry(name)
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        let version = entry
+            .canary
+            .as_ref()
+            .map(|c| c.version.clone())
+            .ok_or_else(|| PublishError::NoCanary { name: name.into() })?;
+        let removed = record.active.digest.clone();
+        let digest = canary.version.digest.clone();
+        record.activate(canary.version, self.config.keep_versions);
+        record.record(
+            crate::profiles::now_ms(),
+            Action::CanaryPromoted,
+            &digest,
+            None,
+        );
+        self.finish(
+            name,
+            &mut state,
+            next,
+            Entry {
+                active: version,
+                canary: None,
+            },
+        )?;
+        self.metrics.inc(metrics::POLICY_SWAPS, &[("policy", name)]);
+        tracing::info!(policy = name, %digest, "canary promoted");
+        self.outcome(name, removed)
+    }
+
+    /// Ends the canary: every unit gets the active version again.
+    pub fn abort_canary(
+        &self,
+        name: &str,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<ChangeOutcome, PublishError> {
+        let mut state = self.lock_state();
+        let mut next = state.clone();
+        let record = next
+            .policies
+            .get_mut(name)
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        let canary = record
+            .canary
+            .take()
+            .ok_or_else(|| PublishError::NoCanary { name: name.into() })?;
+        let entry = self
+            .registry
+            .entry(name)
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        let action = match trigger {
+            Trigger::Manual => Action::CanaryAborted,
+            Trigger::Automatic => Action::CanaryAutoAborted,
+        };
+        record.record(
+            crate::profiles::now_ms(),
+            action,
+            &canary.version.digest,
+            reason,
+        );
+        self.finish(
+            name,
+            &mut state,
+            next,
+            Entry {
+                active: entry.active.clone(),
+                canary: None,
+            },
+        )?;
+        if trigger == Trigger::Automatic {
+            self.metrics.inc(
+                metrics::POLICY_ROLLBACKS,
+                &[("policy", name), ("kind", "automatic")],
+            );
+        }
+        tracing::warn!(policy = name, trigger = trigger.as_str(), digest = %canary.version.digest, "canary aborted");
+        self.outcome(name, canary.version.digest)
+    }
+
+    /// Commits, swaps, updates the delivery gauges.
+    fn finish(
+        &self,
+        name: &str,
+        state: &mut StoreState,
+        next: StoreState,
+        entry: Entry,
+    ) -> Result<(), PublishError> {
+        self.commit(state, next)?;
+        self.registry.install(name, entry);
+        if let Some(record) = state.policies.get(name) {
+            self.record_delivery(name, record);
+        }
+        Ok(())
+    }
+
+    fn outcome(&self, name: &str, removed: String) -> Result<ChangeOutcome, PublishError> {
+        let entry = self
+            .registry
+            .entry(name)
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        Ok(ChangeOutcome {
+            name: name.into(),
+            active: entry.active.digest.clone(),
+            canary: entry.canary.as_ref().map(|c| c.version.digest.clone()),
+            removed,
+        })
+    }
+
+    /// A servable version by digest: the one already in the registry, or loaded from the store.
+    fn loaded_version(
+        &self,
+        digest: &str,
+        entry: Option<&Entry>,
+        name: &str,
+    ) -> Result<Arc<PolicyVersion>, PublishError> {
+        if let Some(entry) = entry {
+            if entry.active.digest == digest {
+                return Ok(entry.active.clone());
+            }
+            if let Some(canary) = entry.canary.as_ref().filter(|c| c.version.digest == digest) {
+                return Ok(canary.version.clone());
+            }
+        }
+        let artifact = self.store.get(digest)?;
+        let (loaded, _) =
+            self.load_component(name, &artifact.component, artifact.config.as_deref())?;
+        Ok(Arc::new(PolicyVersion::new(
+            loaded,
+            artifact.manifest.digest,
+        )))
+    }
+}

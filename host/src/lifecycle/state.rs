@@ -1,0 +1,176 @@
+//! The committed set of policies: per name the active version, any canary, the versions kept for
+//! rollback and a bounded history of what happened. What `state.json` holds.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// History entries kept per policy.
+pub const HISTORY_KEPT: usize = 50;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreState {
+    /// Bumped on every commit.
+    pub generation: u64,
+    pub policies: BTreeMap<String, PolicyRecord>,
+}
+
+/// One policy name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRecord {
+    pub active: VersionRecord,
+    #[serde(default)]
+    pub canary: Option<CanaryRecord>,
+    /// Earlier active versions, most recent first: where a rollback goes.
+    #[serde(default)]
+    pub previous: Vec<VersionRecord>,
+    /// What happened to this policy, oldest first, at most [`HISTORY_KEPT`].
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionRecord {
+    pub digest: String,
+    pub published_at_ms: i64,
+    /// Key id of the signature it was accepted with.
+    #[serde(default)]
+    pub signed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryRecord {
+    pub version: VersionRecord,
+    /// Share of units served the canary, 0 to 100 (exclusive).
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    pub at_ms: i64,
+    pub action: Action,
+    pub digest: String,
+    /// Why (for rollbacks and refusals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Became the active version.
+    Activated,
+    CanaryStarted,
+    CanaryPromoted,
+    CanaryAborted,
+    /// Manual rollback to this version.
+    RolledBack,
+    /// Automatic rollback away from this version.
+    AutoRolledBack,
+    /// Automatic abort of this canary.
+    CanaryAutoAborted,
+    /// A publish of this digest was refused.
+    Refused,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Activated => "activated",
+            Action::CanaryStarted => "canary_started",
+            Action::CanaryPromoted => "canary_promoted",
+            Action::CanaryAborted => "canary_aborted",
+            Action::RolledBack => "rolled_back",
+            Action::AutoRolledBack => "auto_rolled_back",
+            Action::CanaryAutoAborted => "canary_auto_aborted",
+            Action::Refused => "refused",
+        }
+    }
+}
+
+impl PolicyRecord {
+    pub fn new(active: VersionRecord) -> PolicyRecord {
+        PolicyRecord {
+            active,
+            canary: None,
+            previous: Vec::new(),
+            history: Vec::new(),
+        }
+    }
+
+    /// Makes `version` active, keeping the old active for rollback (at most `keep` of them).
+    pub fn activate(&mut self, version: VersionRecord, keep: usize) {
+        let old = std::mem::replace(&mut self.active, version);
+        if old.digest != self.active.digest {
+            self.previous.retain(|v| v.digest != self.active.digest);
+            self.previous.insert(0, old);
+            self.previous.truncate(keep);
+        }
+    }
+
+    pub fn record(&mut self, at_ms: i64, action: Action, digest: &str, detail: Option<String>) {
+        self.history.push(HistoryEntry {
+            at_ms,
+            action,
+            digest: digest.to_owned(),
+            detail,
+        });
+        if self.history.len() > HISTORY_KEPT {
+            let excess = self.history.len() - HISTORY_KEPT;
+            self.history.drain(..excess);
+        }
+    }
+}
+
+impl StoreState {
+    /// Every digest the state names (active, canaries, rollback lists).
+    pub fn digests(&self) -> impl Iterator<Item = &str> {
+        self.policies.values().flat_map(|p| {
+            std::iter::once(p.active.digest.as_str())
+                .chain(p.canary.iter().map(|c| c.version.digest.as_str()))
+                .chain(p.previous.iter().map(|v| v.digest.as_str()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(digest: &str) -> VersionRecord {
+        VersionRecord {
+            digest: digest.into(),
+            published_at_ms: 0,
+            signed_by: None,
+        }
+    }
+
+    #[test]
+    fn activation_keeps_a_bounded_rollback_list_without_duplicates() {
+        let mut record = PolicyRecord::new(version("a"));
+        for d in ["b", "c", "d", "e"] {
+            record.activate(version(d), 3);
+        }
+        let previous: Vec<&str> = record.previous.iter().map(|v| v.digest.as_str()).collect();
+        assert_eq!(previous, ["d", "c", "b"]);
+        record.activate(version("c"), 3);
+        let previous: Vec<&str> = record.previous.iter().map(|v| v.digest.as_str()).collect();
+        assert_eq!(previous, ["e", "d", "b"]);
+        record.activate(version("c"), 3);
+        assert_eq!(record.previous.len(), 3);
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut record = PolicyRecord::new(version("a"));
+        for i in 0..(HISTORY_KEPT + 10) {
+            record.record(i as i64, Action::Activated, "a", None);
+        }
+        assert_eq!(record.history.len(), HISTORY_KEPT);
+        assert_eq!(record.history[0].at_ms, 10);
+    }
+}

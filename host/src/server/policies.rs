@@ -1,0 +1,196 @@
+//! `/admin/v1/policies[/{name}[/rollback|/promote|/abort]]`: what a node serves, publishing,
+//! rollback and canaries. Changes run off the request threads and one at a time.
+
+use super::AppState;
+use super::errors::{ApiError, ApiErrorKind};
+use crate::lifecycle::rollback::Trigger;
+use crate::lifecycle::{Lifecycle, PublishError, PublishRequest};
+use base64::Engine as _;
+use serde::Deserialize;
+use tailor_types::fixture::FixtureCase;
+
+/// Largest publish request: a component of a few MiB, base64-encoded, with its fixtures.
+pub(super) const MAX_PUBLISH_BYTES: usize = 16 << 20;
+
+/// A route under `/admin/v1/policies/`, parsed from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PolicyRoute<'a> {
+    Policy(&'a str),
+    Rollback(&'a str),
+    Promote(&'a str),
+    Abort(&'a str),
+}
+
+impl<'a> PolicyRoute<'a> {
+    pub(super) fn parse(path: &'a str) -> Option<PolicyRoute<'a>> {
+        let rest = path.strip_prefix("/admin/v1/policies/")?;
+        let (name, action) = rest.split_once('/').unwrap_or((rest, ""));
+        if name.is_empty() {
+            return None;
+        }
+        match action {
+            "" => Some(PolicyRoute::Policy(name)),
+            "rollback" => Some(PolicyRoute::Rollback(name)),
+            "promote" => Some(PolicyRoute::Promote(name)),
+            "abort" => Some(PolicyRoute::Abort(name)),
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn list(state: &AppState) -> serde_json::Value {
+    let policies: Vec<serde_json::Value> = state
+        .registry
+        .list()
+        .into_iter()
+        .map(|(name, entry)| {
+            serde_json::json!({
+                "name": name,
+                "digest": entry.active.digest,
+                "canary": entry.canary.as_ref().map(|c| serde_json::json!({
+                    "digest": c.version.digest, "percent": c.percent,
+                })),
+            })
+        })
+        .collect();
+    serde_json::json!({ "policies": policies })
+}
+
+/// One policy: what it serves, its versions and history, its delivery figures.
+pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value, ApiError> {
+    let (Some(entry), Some(record)) = (state.registry.entry(name), state.lifecycle.record(name))
+    else {
+        return Err(unknown(name));
+    };
+    let first_decision_ms = |v: &crate::registry::PolicyVersion| {
+        v.first_served_after().map(|d| d.as_secs_f64() * 1000.0)
+    };
+    let count = |actions: &[crate::lifecycle::Action]| {
+        record
+            .history
+            .iter()
+            .filter(|h| actions.contains(&h.action))
+            .count()
+    };
+    use crate::lifecycle::Action::*;
+    let changes = count(&[Activated, CanaryPromoted]);
+    let failed_changes = count(&[RolledBack, AutoRolledBack, CanaryAborted, CanaryAutoAborted]);
+    Ok(serde_json::json!({
+        "name": name,
+        "active": {
+            "digest": entry.active.digest,
+            "published_at_ms": record.active.published_at_ms,
+            "signed_by": record.active.signed_by,
+            "publish_to_first_decision_ms": first_decision_ms(&entry.active),
+        },
+        "canary": entry.canary.as_ref().map(|c| serde_json::json!({
+            "digest": c.version.digest,
+            "percent": c.percent,
+            "publish_to_first_decision_ms": first_decision_ms(&c.version),
+        })),
+        "previous": record.previous,
+        "history": record.history,
+        "refused": state.lifecycle.refusals(name),
+        "delivery": {
+            "changes": changes,
+            "rollbacks_manual": count(&[RolledBack]),
+            "rollbacks_automatic": count(&[AutoRolledBack, CanaryAutoAborted]),
+            "failed_publishes": state.lifecycle.refusals(name).len(),
+            "change_failure_rate": if changes > 0 { Some(failed_changes as f64 / changes as f64) } else { None },
+        },
+    }))
+}
+
+/// The wire form of a publish (`tailor publish` sends it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    /// Standard base64 of the component bytes.
+    component: Option<String>,
+    /// The config document's exact text.
+    config: Option<String>,
+    signature: Option<String>,
+    #[serde(default)]
+    fixtures: Vec<FixtureCase>,
+    canary_percent: Option<f64>,
+}
+
+pub(super) async fn publish(
+    state: &AppState,
+    name: &str,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let body: PublishBody = super::parse_json(body)?;
+    let component = body
+        .component
+        .map(|text| base64::engine::general_purpose::STANDARD.decode(text.trim()))
+        .transpose()
+        .map_err(|e| {
+            ApiError::field(
+                ApiErrorKind::BadRequest,
+                "invalid_body",
+                "component",
+                format!("component is not standard base64: {e}"),
+            )
+        })?;
+    let request = PublishRequest {
+        component,
+        config: body.config,
+        signature: body.signature,
+        fixtures: body.fixtures,
+        canary_percent: body.canary_percent,
+    };
+    let name = name.to_owned();
+    change(state, move |lifecycle| lifecycle.publish(&name, request)).await
+}
+
+pub(super) async fn act(
+    state: &AppState,
+    route: PolicyRoute<'_>,
+) -> Result<serde_json::Value, ApiError> {
+    match route {
+        PolicyRoute::Rollback(name) => {
+            let name = name.to_owned();
+            change(state, move |l| l.rollback(&name, Trigger::Manual, None)).await
+        }
+        PolicyRoute::Promote(name) => {
+            let name = name.to_owned();
+            change(state, move |l| l.promote(&name)).await
+        }
+        PolicyRoute::Abort(name) => {
+            let name = name.to_owned();
+            change(state, move |l| l.abort_canary(&name, Trigger::Manual, None)).await
+        }
+        PolicyRoute::Policy(name) => describe(state, name),
+    }
+}
+
+/// Runs a change on the blocking pool and maps its error to a response.
+async fn change<T: serde::Serialize + Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Lifecycle) -> Result<T, PublishError> + Send + 'static,
+) -> Result<serde_json::Value, ApiError> {
+    let lifecycle = state.lifecycle.clone();
+    let done = tokio::task::spawn_blocking(move || work(&lifecycle))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::Internal,
+                "change_aborted",
+                None,
+                e.to_string(),
+            )
+        })?;
+    let value = done.map_err(ApiError::from)?;
+    serde_json::to_value(value)
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))
+}
+
+fn unknown(name: &str) -> ApiError {
+    ApiError::new(
+        ApiErrorKind::NotFound,
+        "unknown_policy",
+        None,
+        format!("no policy named {name:?}"),
+    )
+}
