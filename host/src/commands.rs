@@ -43,7 +43,7 @@ pub enum Command {
     /// Evaluate a policy once and print the decision as JSON (the policy author's inner loop).
     RunPolicy(run_policy::RunPolicyArgs),
     /// Serve decisions over HTTP: bundled policies, a profile snapshot, loopback by default.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Generate an ed25519 key pair for signing policies.
     Keygen(keygen::KeygenArgs),
     /// Sign a policy version (component and config) with a secret key.
@@ -69,7 +69,7 @@ pub fn init_logging(args: &GlobalArgs) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::RunPolicy(args) => run_policy::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Publish(args) => publish::run(args),

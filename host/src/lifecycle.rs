@@ -41,7 +41,8 @@ pub struct LifecycleConfig {
     pub keep_versions: usize,
     /// When to roll a new or canary version back on its own.
     pub auto_rollback: AutoRollback,
-    /// Publish the bundled example policies into an empty store at start.
+    /// Publish the bundled example policies into an empty store at start (not when signatures
+    /// are required: they are unsigned).
     pub seed_bundled: bool,
 }
 
@@ -97,7 +98,12 @@ impl Lifecycle {
             refusals: Mutex::default(),
         };
         lifecycle.restore()?;
-        if lifecycle.lock_state().policies.is_empty() && lifecycle.config.seed_bundled {
+        let empty = lifecycle.lock_state().policies.is_empty();
+        if empty && lifecycle.config.seed_bundled && lifecycle.config.require_signatures {
+            // The examples are unsigned: a node that requires signatures serves only what was
+            // published to it with one.
+            tracing::info!("signatures are required: the bundled example policies are not seeded");
+        } else if empty && lifecycle.config.seed_bundled {
             for policy in crate::bundled::ALL {
                 let request = PublishRequest {
                     component: Some(policy.component.to_vec()),

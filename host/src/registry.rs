@@ -130,6 +130,19 @@ pub fn canary_salt(name: &str) -> String {
     format!("tailor-canary:{name}")
 }
 
+/// The registry at one instant.
+#[derive(Debug, Clone)]
+pub struct Snapshot(Arc<HashMap<String, Arc<Entry>>>);
+
+impl Snapshot {
+    /// The version of a policy a unit gets.
+    pub fn resolve(&self, name: &str, unit: Option<&str>) -> Option<Arc<PolicyVersion>> {
+        self.0
+            .get(name)
+            .map(|entry| entry.resolve(name, unit).clone())
+    }
+}
+
 /// Servable policies by name. Reads are lock-free; changes replace the whole map.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -144,10 +157,12 @@ impl Registry {
 
     /// The version of a policy a unit gets now.
     pub fn resolve(&self, name: &str, unit: Option<&str>) -> Option<Arc<PolicyVersion>> {
-        self.entries
-            .load()
-            .get(name)
-            .map(|entry| entry.resolve(name, unit).clone())
+        self.snapshot().resolve(name, unit)
+    }
+
+    /// Everything served at this instant; later changes do not affect it.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(self.entries.load_full())
     }
 
     /// Replaces what a name serves (callers serialize changes; see `lifecycle`).

@@ -6,136 +6,14 @@
 )]
 
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tailor_host::config::{ServeConfig, ServeFile};
-use tailor_host::server::{AppState, Server};
 use tailor_host::{Limits, PolicySource};
 
-/// A running server on an ephemeral loopback port, stopped when dropped.
-struct Running {
-    addr: SocketAddr,
-    state: Arc<AppState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: PathBuf,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn start(tweak: impl FnOnce(&mut ServeFile)) -> Running {
-    let dir = std::env::temp_dir().join(format!(
-        "tailor-serve-test-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut file = ServeFile {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.clone()),
-        sample_profiles: Some(500),
-        // Tests share the cores: only deliberate failures should hit a deadline.
-        deadline_ms: Some(5_000),
-        ..ServeFile::default()
-    };
-    tweak(&mut file);
-    let config = ServeConfig::resolve(file, ServeFile::default()).unwrap();
-    let state = Arc::new(AppState::start(config).unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let served = state.clone();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let server = Server::bind(served).await.unwrap();
-            addr_tx.send(server.local_addr().unwrap()).unwrap();
-            server
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-    });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    Running {
-        addr,
-        state,
-        stop: Some(stop),
-        thread: Some(thread),
-        _dir: dir,
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: String,
-    body: Value,
-}
-
-fn request(addr: SocketAddr, method: &str, path: &str, content_type: &str, body: &[u8]) -> Reply {
-    send(addr, method, path, content_type, None, body)
-}
-
-/// One HTTP/1.1 exchange on a fresh connection.
-fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    token: Option<&str>,
-    body: &[u8],
-) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let auth = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{auth}content-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    Reply {
-        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
-        headers: head.to_lowercase(),
-        body: serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
-    }
-}
-
-fn decide(addr: SocketAddr, body: &Value) -> Reply {
-    request(
-        addr,
-        "POST",
-        "/v1/decide",
-        "application/json",
-        body.to_string().as_bytes(),
-    )
-}
+mod common;
+use common::{ADMIN, Reply, Running, admin, decide, request, spawn_binary, start};
 
 #[test]
 fn a_multi_slot_decision_keeps_order_and_isolates_a_failing_slot() {
@@ -276,7 +154,12 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
         deadline: Duration::from_secs(3),
         ..Limits::default()
     };
-    install(&server, "spin", tailor_test_policies::INFINITE_LOOP, Some(slow));
+    install(
+        &server,
+        "spin",
+        tailor_test_policies::INFINITE_LOOP,
+        Some(slow),
+    );
     let addr = server.addr;
     let busy = std::thread::spawn(move || {
         // The probing requests below may hold the slot for a moment: retry until admitted.
@@ -323,12 +206,6 @@ fn write_snapshot(path: &std::path::Path, version: &str, profiles: &[tailor_type
         text.push('\n');
     }
     std::fs::write(path, text).unwrap();
-}
-
-const ADMIN: &str = "admin-token-for-tests-0001";
-
-fn admin(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
-    send(addr, method, path, "application/json", token, body)
 }
 
 #[test]
@@ -419,7 +296,7 @@ fn a_snapshot_reload_under_load_swaps_atomically_with_zero_errors() {
     let server = start(|file| file.admin_token = Some(ADMIN.into()));
     let addr = server.addr;
     // A second snapshot where cust-000001 is platinum, and a broken one.
-    let second = server._dir.join("second.ndjson");
+    let second = server.dir.join("second.ndjson");
     let mut profile = tailor_host::profiles::sample::profile(1);
     profile.loyalty = Some(tailor_types::Loyalty {
         tier: "platinum".into(),
@@ -427,7 +304,7 @@ fn a_snapshot_reload_under_load_swaps_atomically_with_zero_errors() {
     });
     profile.consent.personalization = true;
     write_snapshot(&second, "second", &[profile]);
-    let broken = server._dir.join("broken.ndjson");
+    let broken = server.dir.join("broken.ndjson");
     std::fs::write(
         &broken,
         "{\"snapshot_version\":\"broken\",\"generated_at_ms\":1}\n{\"customer_id\": 7}\n",
@@ -622,38 +499,7 @@ fn bad_event_batches_are_refused_naming_the_field() {
 fn an_acknowledged_event_survives_kill_9() {
     let dir = std::env::temp_dir().join(format!("tailor-kill9-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let spawn = || {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--sample-profiles",
-                "200",
-                "--deadline-ms",
-                "5000",
-            ])
-            .arg("--data-dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-            &mut first,
-        )
-        .unwrap();
-        let addr: SocketAddr = first
-            .trim()
-            .rsplit("http://")
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        (child, addr)
-    };
+    let spawn = || spawn_binary(&dir, &["--sample-profiles", "200"]);
     let (mut child, addr) = spawn();
     let customer = "cust-000005";
     let receipt = events(addr, upgrade_events(customer));
@@ -727,7 +573,7 @@ fn install(server: &Running, name: &str, component: &[u8], limits: Option<Limits
     server.state.registry.install(
         name,
         tailor_host::registry::Entry {
-            active: std::sync::Arc::new(tailor_host::registry::PolicyVersion::new(
+            active: Arc::new(tailor_host::registry::PolicyVersion::new(
                 loaded,
                 tailor_host::registry::digest(component, None),
             )),

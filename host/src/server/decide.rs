@@ -134,6 +134,15 @@ fn validate(
     }
     let mut seen = HashSet::new();
     let mut versions = Vec::with_capacity(request.slots.len());
+    // One view of the registry for the whole request: every slot (two of one policy included)
+    // answers from the versions that were serving at this instant, even when a swap lands
+    // while the request runs.
+    let policies = state.registry.snapshot();
+    let unit = request
+        .unit
+        .customer_id
+        .as_deref()
+        .or(request.unit.anonymous_id.as_deref());
     for (i, slot) in request.slots.iter().enumerate() {
         if slot.id.is_empty() {
             return unprocessable(
@@ -149,12 +158,8 @@ fn validate(
                 format!("slot id {:?} appears twice", slot.id),
             );
         }
-        let unit = request
-            .unit
-            .customer_id
-            .as_deref()
-            .or(request.unit.anonymous_id.as_deref());
-        let Some(version) = state.registry.resolve(&slot.policy, unit) else {
+        let resolved = policies.resolve(&slot.policy, unit);
+        let Some(version) = resolved else {
             return unprocessable(
                 format!("slots[{i}].policy"),
                 "unknown_policy",

@@ -1,0 +1,185 @@
+//! The harness of the HTTP tests: a server on an ephemeral loopback port (in-process, or the
+//! real binary), and raw HTTP/1.1 exchanges.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    dead_code,
+    reason = "shared by several test crates, each using part of it"
+)]
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tailor_host::config::{ServeConfig, ServeFile};
+use tailor_host::server::{AppState, Server};
+
+/// A running server on an ephemeral loopback port, stopped when dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub dir: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn start(tweak: impl FnOnce(&mut ServeFile)) -> Running {
+    let dir = std::env::temp_dir().join(format!(
+        "tailor-serve-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut file = ServeFile {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.clone()),
+        sample_profiles: Some(500),
+        // Tests share the cores: only deliberate failures should hit a deadline.
+        deadline_ms: Some(5_000),
+        ..ServeFile::default()
+    };
+    tweak(&mut file);
+    let config = ServeConfig::resolve(file, ServeFile::default()).unwrap();
+    let state = Arc::new(AppState::start(config).unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let served = state.clone();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let server = Server::bind(served).await.unwrap();
+            addr_tx.send(server.local_addr().unwrap()).unwrap();
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    Running {
+        addr,
+        state,
+        stop: Some(stop),
+        thread: Some(thread),
+        dir,
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: String,
+    pub body: Value,
+}
+
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Reply {
+    send(addr, method, path, content_type, None, body)
+}
+
+/// One HTTP/1.1 exchange on a fresh connection.
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{auth}content-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    Reply {
+        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
+        headers: head.to_lowercase(),
+        body: serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
+    }
+}
+
+pub fn decide(addr: SocketAddr, body: &Value) -> Reply {
+    request(
+        addr,
+        "POST",
+        "/v1/decide",
+        "application/json",
+        body.to_string().as_bytes(),
+    )
+}
+
+pub const ADMIN: &str = "admin-token-for-tests-0001";
+
+pub fn admin(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> Reply {
+    send(addr, method, path, "application/json", token, body)
+}
+
+/// Starts the real `tailor serve` on an ephemeral port with `dir` as its data directory and
+/// decision deadlines long enough for a loaded machine; returns it with its address.
+pub fn spawn_binary(dir: &Path, extra: &[&str]) -> (std::process::Child, SocketAddr) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--deadline-ms", "5000"])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let addr: SocketAddr = first
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("no address in {first:?}: {e}"));
+    (child, addr)
+}
