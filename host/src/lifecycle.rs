@@ -18,7 +18,7 @@ pub mod watch_dir;
 pub use health::{AutoRollback, monitor};
 pub use publish::{PublishError, PublishOutcome, PublishRequest};
 pub use state::{Action, CanaryRecord, HistoryEntry, PolicyRecord, StoreState, VersionRecord};
-pub use store::{Manifest, PolicyStore, StoreError};
+pub use store::{Manifest, NewVersion, PolicyStore, StoreError};
 
 use crate::engine::Engine;
 use crate::metrics::{self, Metrics};
@@ -148,10 +148,16 @@ impl Lifecycle {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Commits `next` durably, then makes it the in-memory state.
-    fn commit(&self, state: &mut StoreState, mut next: StoreState) -> Result<(), StoreError> {
+    /// Commits `next` (with the version it adds, if any) durably, then makes it the in-memory
+    /// state.
+    fn commit(
+        &self,
+        state: &mut StoreState,
+        mut next: StoreState,
+        added: Option<NewVersion<'_>>,
+    ) -> Result<(), StoreError> {
         next.generation = state.generation + 1;
-        self.store.commit(&next)?;
+        self.store.commit(&next, added)?;
         *state = next;
         Ok(())
     }

@@ -515,7 +515,7 @@ fn a_kill_9_mid_publish_restarts_on_a_whole_committed_version() {
         }
         assert_eq!(&detail["active"]["digest"], served);
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("policies"))
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("policies/precompiled"))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))

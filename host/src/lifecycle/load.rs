@@ -125,10 +125,11 @@ impl Lifecycle {
             changed = true;
         }
         if changed {
-            self.commit(&mut state, next)?;
+            self.commit(&mut state, next, None)?;
         } else {
             *state = next;
         }
+        self.store.sweep_precompiled(&state);
         tracing::info!(
             policies = self.registry.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -165,12 +165,6 @@ impl Lifecycle {
             _ => self.load_component(name, &component, request.config.as_deref())?,
         };
         let fixtures_passed = super::fixtures::run(&self.engine, &loaded, &request.fixtures)?;
-        // Durable first, then visible.
-        self.store.put(
-            &component,
-            request.config.as_deref(),
-            request.signature.as_deref(),
-        )?;
         let now = crate::profiles::now_ms();
         let version = VersionRecord {
             digest: digest.clone(),
@@ -225,7 +219,13 @@ impl Lifecycle {
                 )
             }
         };
-        self.commit(state, next)?;
+        // Durable first, then visible.
+        let added = super::NewVersion {
+            component: &component,
+            config: request.config.as_deref(),
+            signature: request.signature.as_deref(),
+        };
+        self.commit(state, next, Some(added))?;
         self.registry.install(name, new_entry);
         if let Some(record) = state.policies.get(name) {
             self.record_delivery(name, record);

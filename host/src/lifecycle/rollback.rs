@@ -180,7 +180,7 @@ impl Lifecycle {
         next: StoreState,
         entry: Entry,
     ) -> Result<(), PublishError> {
-        self.commit(state, next)?;
+        self.commit(state, next, None)?;
         self.registry.install(name, entry);
         if let Some(record) = state.policies.get(name) {
             self.record_delivery(name, record);

@@ -1,24 +1,35 @@
-//! The policy store on disk: content-addressed objects, one manifest per version, the committed
-//! set of every policy in one file, and the precompiled-artifact cache.
+//! The policy store on disk: one redb database holding content-addressed objects (component and
+//! config bytes by their sha256), one manifest per version, and the committed set of every
+//! policy; beside it, the precompiled-artifact cache.
 //!
 //! ```text
-//! <root>/objects/sha256/<hex>                 component and config bytes, by their own sha256
-//! <root>/versions/<hex>.json                  a version: its component, config and signature
-//! <root>/state.json                           the committed set (active, canary, rollback list)
-//! <root>/precompiled/<component>-<engine>.cwasm  machine code for (component, engine build)
+//! <root>/policies.redb                            objects, versions, state
+//! <root>/precompiled/<component>-<engine>.cwasm   machine code for (component, engine build)
 //! ```
 //!
-//! Every file is written to a temporary name, flushed, renamed into place and its directory
-//! flushed, and objects and manifests are written before the state that names them. A kill -9
-//! at any point therefore leaves either the old state or the new one, each complete.
+//! A change (new objects, its manifest and the new state) is one redb write transaction,
+//! committed with fsync before it is served: a kill -9 at any point leaves the old state or the
+//! new one, each complete. redb was chosen for the same reasons as for the profile store:
+//! embedded, crash-safe with checksummed commits, pure Rust; one commit costs one durable write
+//! where a file per object would cost one each.
 
 use super::state::StoreState;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Component and config bytes by `sha256:<hex>`.
+const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
+/// Version manifests (JSON) by digest.
+const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
+/// The committed state (JSON) under [`STATE_KEY`].
+const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+const STATE_KEY: &str = "state";
 
 /// A store operation failed; names the file.
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +41,14 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("policy store: {} is corrupt: {reason}", path.display())]
-    Corrupt { path: PathBuf, reason: String },
+    #[error("policy store {}: {message}", path.display())]
+    Database { path: PathBuf, message: String },
+    #[error("policy store {}: {what} is corrupt: {reason}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        what: String,
+        reason: String,
+    },
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -74,10 +91,19 @@ fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
-/// The store's directory.
+/// A version to add in a commit.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    pub component: &'a [u8],
+    pub config: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+/// The store.
 #[derive(Debug)]
 pub struct PolicyStore {
     root: PathBuf,
+    db: Database,
 }
 
 static TEMP_SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -85,99 +111,178 @@ static TEMP_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 impl PolicyStore {
     /// Opens (creating it if needed) the store under `root`.
     pub fn open(root: &Path) -> Result<PolicyStore> {
-        for dir in ["objects/sha256", "versions", "precompiled"] {
-            let path = root.join(dir);
-            std::fs::create_dir_all(&path).map_err(|source| StoreError::Io {
-                what: "creating",
-                path,
-                source,
-            })?;
-        }
-        Ok(PolicyStore { root: root.into() })
+        let precompiled = root.join("precompiled");
+        std::fs::create_dir_all(&precompiled).map_err(|source| StoreError::Io {
+            what: "creating",
+            path: precompiled,
+            source,
+        })?;
+        let path = root.join("policies.redb");
+        let db = Database::create(&path).map_err(|e| StoreError::Database {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let store = PolicyStore {
+            root: root.into(),
+            db,
+        };
+        // Create the tables so readers never find them missing.
+        store.write(|_| Ok(()))?;
+        Ok(store)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The committed state; empty for a new store.
-    pub fn load_state(&self) -> Result<StoreState> {
-        let path = self.root.join("state.json");
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path,
-                reason: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreState::default()),
-            Err(source) => Err(StoreError::Io {
-                what: "reading",
-                path,
-                source,
-            }),
+    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
+            path: self.root.join("policies.redb"),
+            message: e.to_string(),
         }
     }
 
-    /// Makes `state` the committed state, durably and atomically.
-    pub fn commit(&self, state: &StoreState) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Corrupt {
-            path: self.root.join("state.json"),
-            reason: e.to_string(),
-        })?;
-        write_atomic(&self.root.join("state.json"), &bytes)
+    fn corrupt(&self, what: impl Into<String>, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            path: self.root.join("policies.redb"),
+            what: what.into(),
+            reason: reason.to_string(),
+        }
     }
 
-    /// Stores a version's bytes and manifest (idempotent). Call before committing a state
-    /// that names the version.
-    pub fn put(
-        &self,
-        component: &[u8],
-        config: Option<&str>,
-        signature: Option<&str>,
-    ) -> Result<Manifest> {
-        let manifest = Manifest {
-            digest: crate::registry::digest(component, config),
-            component: self.put_object(component)?,
-            config: config.map(|c| self.put_object(c.as_bytes())).transpose()?,
-            signature: signature.map(str::to_owned),
+    /// One durable write transaction over the three tables.
+    fn write<R>(&self, f: impl FnOnce(&mut Tables<'_>) -> Result<R>) -> Result<R> {
+        let mut txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.error(e))?;
+        let result = {
+            let mut tables = Tables {
+                objects: txn.open_table(OBJECTS).map_err(|e| self.error(e))?,
+                versions: txn.open_table(VERSIONS).map_err(|e| self.error(e))?,
+                state: txn.open_table(STATE).map_err(|e| self.error(e))?,
+            };
+            f(&mut tables)?
         };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Corrupt {
-            path: self.manifest_path(&manifest.digest),
-            reason: e.to_string(),
-        })?;
-        write_atomic(&self.manifest_path(&manifest.digest), &bytes)?;
-        Ok(manifest)
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(result)
+    }
+
+    /// The committed state; empty for a new store.
+    pub fn load_state(&self) -> Result<StoreState> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(STATE).map_err(|e| self.error(e))?;
+        match table.get(STATE_KEY).map_err(|e| self.error(e))? {
+            Some(bytes) => {
+                serde_json::from_slice(bytes.value()).map_err(|e| self.corrupt("the state", e))
+            }
+            None => Ok(StoreState::default()),
+        }
+    }
+
+    /// Makes `state` the committed state, with the bytes and manifest of `added` (which it may
+    /// name), in one durable transaction; drops what no state names any more.
+    pub fn commit(&self, state: &StoreState, added: Option<NewVersion<'_>>) -> Result<()> {
+        let encoded = serde_json::to_vec(state).map_err(|e| self.corrupt("the new state", e))?;
+        self.write(|tables| {
+            if let Some(version) = added {
+                let manifest = Manifest {
+                    digest: crate::registry::digest(version.component, version.config),
+                    component: put_object(&mut tables.objects, version.component, self)?,
+                    config: version
+                        .config
+                        .map(|c| put_object(&mut tables.objects, c.as_bytes(), self))
+                        .transpose()?,
+                    signature: version.signature.map(str::to_owned),
+                };
+                let bytes =
+                    serde_json::to_vec(&manifest).map_err(|e| self.corrupt("a manifest", e))?;
+                tables
+                    .versions
+                    .insert(manifest.digest.as_str(), bytes.as_slice())
+                    .map_err(|e| self.error(e))?;
+            }
+            tables
+                .state
+                .insert(STATE_KEY, encoded.as_slice())
+                .map_err(|e| self.error(e))?;
+            self.collect_garbage(tables, state)
+        })
+    }
+
+    /// Removes manifests and objects `state` no longer names (in the commit's transaction).
+    fn collect_garbage(&self, tables: &mut Tables<'_>, state: &StoreState) -> Result<()> {
+        let keep: HashSet<&str> = state.digests().collect();
+        let mut drop_versions = Vec::new();
+        let mut keep_objects = HashSet::new();
+        for entry in tables.versions.iter().map_err(|e| self.error(e))? {
+            let (digest, bytes) = entry.map_err(|e| self.error(e))?;
+            if keep.contains(digest.value()) {
+                let manifest: Manifest = serde_json::from_slice(bytes.value())
+                    .map_err(|e| self.corrupt(format!("manifest {}", digest.value()), e))?;
+                keep_objects.insert(manifest.component);
+                keep_objects.extend(manifest.config);
+            } else {
+                drop_versions.push(digest.value().to_owned());
+            }
+        }
+        for digest in drop_versions {
+            tables
+                .versions
+                .remove(digest.as_str())
+                .map_err(|e| self.error(e))?;
+        }
+        let mut drop_objects = Vec::new();
+        for entry in tables.objects.iter().map_err(|e| self.error(e))? {
+            let (id, _) = entry.map_err(|e| self.error(e))?;
+            if !keep_objects.contains(id.value()) {
+                drop_objects.push(id.value().to_owned());
+            }
+        }
+        for id in drop_objects {
+            tables
+                .objects
+                .remove(id.as_str())
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
     }
 
     /// Reads a version back, checking every byte against the digests that name it.
     pub fn get(&self, digest: &str) -> Result<Artifact> {
-        let path = self.manifest_path(digest);
-        let bytes = std::fs::read(&path).map_err(|source| StoreError::Io {
-            what: "reading",
-            path: path.clone(),
-            source,
-        })?;
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        let component = self.get_object(&manifest.component)?;
-        let config =
-            match &manifest.config {
-                Some(id) => Some(String::from_utf8(self.get_object(id)?).map_err(|_| {
-                    StoreError::Corrupt {
-                        path: self.object_path(id),
-                        reason: "config is not UTF-8".into(),
-                    }
-                })?),
-                None => None,
-            };
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let versions = txn.open_table(VERSIONS).map_err(|e| self.error(e))?;
+        let objects = txn.open_table(OBJECTS).map_err(|e| self.error(e))?;
+        let manifest: Manifest = match versions.get(digest).map_err(|e| self.error(e))? {
+            Some(bytes) => serde_json::from_slice(bytes.value())
+                .map_err(|e| self.corrupt(format!("manifest {digest}"), e))?,
+            None => return Err(self.corrupt(format!("version {digest}"), "it is missing")),
+        };
+        let object = |id: &str| -> Result<Vec<u8>> {
+            let bytes = objects
+                .get(id)
+                .map_err(|e| self.error(e))?
+                .ok_or_else(|| self.corrupt(format!("object {id}"), "it is missing"))?
+                .value()
+                .to_vec();
+            if sha256(&bytes) != id {
+                return Err(self.corrupt(format!("object {id}"), "its bytes do not match its name"));
+            }
+            Ok(bytes)
+        };
+        let component = object(&manifest.component)?;
+        let config = match &manifest.config {
+            Some(id) => Some(
+                String::from_utf8(object(id)?)
+                    .map_err(|_| self.corrupt(format!("object {id}"), "config is not UTF-8"))?,
+            ),
+            None => None,
+        };
         let actual = crate::registry::digest(&component, config.as_deref());
         if actual != manifest.digest || manifest.digest != digest {
-            return Err(StoreError::Corrupt {
-                path,
-                reason: format!("names {digest} but its contents hash to {actual}"),
-            });
+            return Err(self.corrupt(
+                format!("version {digest}"),
+                format!("its contents hash to {actual}"),
+            ));
         }
         Ok(Artifact {
             manifest,
@@ -209,74 +314,23 @@ impl PolicyStore {
         }
     }
 
-    /// Removes objects, manifests and precompiled artifacts that `state` no longer names.
-    pub fn collect_garbage(&self, state: &StoreState) {
-        let keep_versions: std::collections::HashSet<String> =
-            state.digests().map(|d| hex_of(d).to_owned()).collect();
-        let mut keep_objects = std::collections::HashSet::new();
-        for hex in &keep_versions {
-            if let Ok(artifact) = self.get(&format!("sha256:{hex}")) {
-                keep_objects.insert(hex_of(&artifact.manifest.component).to_owned());
-                if let Some(config) = &artifact.manifest.config {
-                    keep_objects.insert(hex_of(config).to_owned());
-                }
+    /// Removes precompiled artifacts of components `state` no longer names.
+    pub fn sweep_precompiled(&self, state: &StoreState) {
+        let mut keep = HashSet::new();
+        for digest in state.digests() {
+            if let Ok(artifact) = self.get(digest) {
+                keep.insert(hex_of(&artifact.manifest.component).to_owned());
             }
         }
-        let sweep = |dir: PathBuf, keep: &dyn Fn(&str) -> bool| {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                return;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !keep(&name) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
+        let Ok(entries) = std::fs::read_dir(self.root.join("precompiled")) else {
+            return;
         };
-        sweep(self.root.join("versions"), &|name| {
-            keep_versions.contains(name.trim_end_matches(".json"))
-        });
-        sweep(self.root.join("objects/sha256"), &|name| {
-            keep_objects.contains(name)
-        });
-        sweep(self.root.join("precompiled"), &|name| {
-            keep_objects.contains(name.split('-').next().unwrap_or_default())
-        });
-    }
-
-    fn put_object(&self, bytes: &[u8]) -> Result<String> {
-        let id = sha256(bytes);
-        let path = self.object_path(&id);
-        if !path.is_file() {
-            write_atomic(&path, bytes)?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(name.split('-').next().unwrap_or_default()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
-        Ok(id)
-    }
-
-    fn get_object(&self, id: &str) -> Result<Vec<u8>> {
-        let path = self.object_path(id);
-        let bytes = std::fs::read(&path).map_err(|source| StoreError::Io {
-            what: "reading",
-            path: path.clone(),
-            source,
-        })?;
-        if sha256(&bytes) != id {
-            return Err(StoreError::Corrupt {
-                path,
-                reason: "contents do not match the name".into(),
-            });
-        }
-        Ok(bytes)
-    }
-
-    fn object_path(&self, id: &str) -> PathBuf {
-        self.root.join("objects/sha256").join(hex_of(id))
-    }
-
-    fn manifest_path(&self, digest: &str) -> PathBuf {
-        self.root
-            .join("versions")
-            .join(format!("{}.json", hex_of(digest)))
     }
 
     fn precompiled_path(&self, component: &str, engine_key: &str) -> PathBuf {
@@ -284,6 +338,30 @@ impl PolicyStore {
             .join("precompiled")
             .join(format!("{}-{engine_key}.cwasm", hex_of(component)))
     }
+}
+
+struct Tables<'txn> {
+    objects: redb::Table<'txn, &'static str, &'static [u8]>,
+    versions: redb::Table<'txn, &'static str, &'static [u8]>,
+    state: redb::Table<'txn, &'static str, &'static [u8]>,
+}
+
+fn put_object(
+    objects: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    bytes: &[u8],
+    store: &PolicyStore,
+) -> Result<String> {
+    let id = sha256(bytes);
+    if objects
+        .get(id.as_str())
+        .map_err(|e| store.error(e))?
+        .is_none()
+    {
+        objects
+            .insert(id.as_str(), bytes)
+            .map_err(|e| store.error(e))?;
+    }
+    Ok(id)
 }
 
 /// Writes a file so that readers (and a restart after a crash) see the old contents or the new,
@@ -311,7 +389,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Removes temporary files a crash left behind.
 pub(super) fn remove_leftovers(root: &Path) {
-    for dir in ["", "objects/sha256", "versions", "precompiled"] {
+    for dir in ["precompiled"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };
@@ -326,6 +404,7 @@ pub(super) fn remove_leftovers(root: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::state::{PolicyRecord, VersionRecord};
 
     fn temp_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("tailor-store-{tag}-{}", std::process::id()));
@@ -333,31 +412,68 @@ mod tests {
         dir
     }
 
+    fn naming(digests: &[&str]) -> StoreState {
+        let mut state = StoreState::default();
+        for (i, digest) in digests.iter().enumerate() {
+            let version = VersionRecord {
+                digest: (*digest).to_owned(),
+                published_at_ms: 0,
+                signed_by: None,
+            };
+            state
+                .policies
+                .insert(format!("p{i}"), PolicyRecord::new(version));
+        }
+        state
+    }
+
+    fn add<'a>(component: &'a [u8], config: Option<&'a str>) -> Option<NewVersion<'a>> {
+        Some(NewVersion {
+            component,
+            config,
+            signature: Some("sig"),
+        })
+    }
+
     #[test]
-    fn versions_round_trip_and_share_objects() {
+    fn versions_round_trip_share_objects_and_unnamed_ones_are_dropped() {
         let dir = temp_dir("round-trip");
         let store = PolicyStore::open(&dir).unwrap();
-        let a = store
-            .put(b"component", Some("{\"a\":1}"), Some("sig"))
+        let a = crate::registry::digest(b"component", Some("{\"a\":1}"));
+        let b = crate::registry::digest(b"component", Some("{\"a\":2}"));
+        store
+            .commit(&naming(&[&a]), add(b"component", Some("{\"a\":1}")))
             .unwrap();
-        let b = store.put(b"component", Some("{\"a\":2}"), None).unwrap();
-        assert_eq!(a.component, b.component);
-        assert_ne!(a.digest, b.digest);
-        let back = store.get(&a.digest).unwrap();
+        store
+            .commit(&naming(&[&a, &b]), add(b"component", Some("{\"a\":2}")))
+            .unwrap();
+        let back = store.get(&a).unwrap();
         assert_eq!(back.component, b"component");
         assert_eq!(back.config.as_deref(), Some("{\"a\":1}"));
         assert_eq!(back.manifest.signature.as_deref(), Some("sig"));
+        assert_eq!(
+            back.manifest.component,
+            store.get(&b).unwrap().manifest.component
+        );
+        // Reopened: the committed state and versions are there.
+        drop(store);
+        let store = PolicyStore::open(&dir).unwrap();
+        assert_eq!(store.load_state().unwrap(), naming(&[&a, &b]));
+        store.commit(&naming(&[&b]), None).unwrap();
+        assert!(store.get(&a).is_err());
+        assert!(store.get(&b).is_ok());
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
-    fn a_corrupt_object_is_refused() {
-        let dir = temp_dir("corrupt");
+    fn a_missing_version_is_named() {
+        let dir = temp_dir("missing");
         let store = PolicyStore::open(&dir).unwrap();
-        let m = store.put(b"component", None, None).unwrap();
-        std::fs::write(store.object_path(&m.component), b"tampered").unwrap();
-        let error = store.get(&m.digest).unwrap_err().to_string();
-        assert!(error.contains("corrupt"), "{error}");
+        let error = store.get("sha256:00").unwrap_err().to_string();
+        assert!(
+            error.contains("version sha256:00 is corrupt: it is missing"),
+            "{error}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
