@@ -31,40 +31,14 @@ fn check(policy: &tailor_policies::BundledPolicy) {
         .unwrap_or_else(|e| panic!("{}: {e:#}", policy.name));
     let cases = fixture::load_cases(policy.fixtures_dir.as_ref()).unwrap();
     assert!(!cases.is_empty(), "{} has no fixture cases", policy.name);
-    let mut failures = Vec::new();
-    for case in &cases {
-        let loaded = match &case.config {
-            Some(config) => {
-                let text = config.to_string();
-                engine
-                    .load(PolicySource {
-                        name: policy.name,
-                        component: policy.component,
-                        config: Some(&text),
-                        limits: None,
-                    })
-                    .unwrap()
-            }
-            None => loaded.clone(),
-        };
-        let outcome = engine.decide(
-            &loaded,
-            &case.context,
-            &std::sync::Arc::new(case.profile.clone()),
-            &case.candidates,
-        );
-        let outcome = outcome.map_err(|e| match e.code {
-            // The guest's own error code leads the message: compare on it as the native run does.
-            tailor_host::ErrorCode::PolicyError => {
-                let code = e.message.split(':').next().unwrap_or_default().to_owned();
-                tailor_types::PolicyError::new(code, e.message)
-            }
-            other => tailor_types::PolicyError::new(other.as_str(), e.message),
-        });
-        if let Err(diff) = case.expected.check(&outcome) {
-            failures.push(format!("{}: {diff}", case.name));
-        }
-    }
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            tailor_host::lifecycle::fixtures::check_case(&engine, &loaded, case)
+                .err()
+                .map(|diff| format!("{}: {diff}", case.name))
+        })
+        .collect();
     assert!(
         failures.is_empty(),
         "{} failed:\n{}",

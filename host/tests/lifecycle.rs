@@ -566,3 +566,89 @@ fn a_policy_dropped_in_the_watched_directory_is_published_without_a_restart() {
     drop(server);
     let _ = std::fs::remove_dir_all(drop_dir);
 }
+
+#[test]
+fn keygen_sign_and_publish_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("tailor-cli-publish-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let tailor = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = tailor(&["keygen", "--out", "fleet"]);
+    assert!(ok, "{err}");
+    std::fs::write(dir.join("hero.wasm"), hero().component).unwrap();
+    std::fs::write(dir.join("hero.json"), hero_config("from-the-cli")).unwrap();
+    let (ok, _, err) = tailor(&[
+        "sign",
+        "--key",
+        "fleet.secret",
+        "--component",
+        "hero.wasm",
+        "--config",
+        "hero.json",
+        "--out",
+        "hero.sig",
+    ]);
+    assert!(ok, "{err}");
+
+    let data = dir.join("node");
+    let trusted = dir.join("fleet.pub");
+    let (mut node, addr) = spawn_binary(
+        &data,
+        &[
+            "--sample-profiles",
+            "200",
+            "--admin-token",
+            ADMIN,
+            "--trusted-key",
+            trusted.to_str().unwrap(),
+        ],
+    );
+    let url = format!("http://{addr}");
+    let publish_args = |signature: &'static str| {
+        vec![
+            "publish",
+            "--node",
+            &url,
+            "--token",
+            ADMIN,
+            "--name",
+            "hero-banner",
+            "--component",
+            "hero.wasm",
+            "--config",
+            "hero.json",
+            "--signature",
+            signature,
+        ]
+    };
+    std::fs::write(
+        dir.join("forged.sig"),
+        SecretKey::generate().unwrap().sign("sha256:00"),
+    )
+    .unwrap();
+    let (ok, _, refused) = tailor(&publish_args("forged.sig"));
+    let (published, out, err) = tailor(&publish_args("hero.sig"));
+    let body = anonymous_decision(addr, "v");
+    node.kill().unwrap();
+    node.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !ok && refused.contains("403") && refused.contains("signature_unknown_key"),
+        "{refused}"
+    );
+    assert!(published, "{err}");
+    let outcome: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outcome["status"], "active");
+    assert_eq!(body["slots"][0]["variant"], "from-the-cli", "{body}");
+}
