@@ -163,12 +163,17 @@ impl Lifecycle {
     }
 
     fn refused(&self, name: &str, digest: &str, detail: String) {
+        // Labels stay bounded: a refused publish of a name no policy has counts under one label.
+        let known = self.registry.entry(name).is_some();
+        let label = if known { name } else { "(new)" };
         self.metrics.inc(
             metrics::POLICY_PUBLISHES,
-            &[("policy", name), ("outcome", "refused")],
+            &[("policy", label), ("outcome", "refused")],
         );
         let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded: names of refused publishes are attacker-chosen only behind the admin token.
+        if !known && publish::validate_name(name).is_err() {
+            return;
+        }
         if refusals.len() >= 1024 && !refusals.contains_key(name) {
             return;
         }

@@ -270,7 +270,7 @@ impl Lifecycle {
 }
 
 /// Policy names go into URLs, file names and metric labels: keep them short and plain.
-fn validate_name(name: &str) -> Result<(), PublishError> {
+pub(super) fn validate_name(name: &str) -> Result<(), PublishError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
