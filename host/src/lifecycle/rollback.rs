@@ -1,6 +1,6 @@
 //! Going back: manual and automatic rollback, and ending a canary (promote or abort).
 
-use super::{Action, Lifecycle, PublishError, StoreState};
+use super::{Action, CanaryRecord, Lifecycle, PolicyRecord, PublishError, StoreState};
 use crate::metrics;
 use crate::registry::{Entry, PolicyVersion};
 use std::sync::Arc;
@@ -82,18 +82,7 @@ impl Lifecycle {
     pub fn promote(&self, name: &str) -> Result<ChangeOutcome, PublishError> {
         let mut state = self.lock_state();
         let mut next = state.clone();
-        let record = next
-            .policies
-            .get_mut(name)
-            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
-        let canary = record
-            .canary
-            .take()
-            .ok_or_else(|| PublishError::NoCanary { name: name.into() })?;
-        let entry = self
-            .registry
-            .entry(name)
-            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        let (record, canary, entry) = self.take_canary(&mut next, name)?;
         let version = entry
             .canary
             .as_ref()
@@ -131,18 +120,7 @@ impl Lifecycle {
     ) -> Result<ChangeOutcome, PublishError> {
         let mut state = self.lock_state();
         let mut next = state.clone();
-        let record = next
-            .policies
-            .get_mut(name)
-            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
-        let canary = record
-            .canary
-            .take()
-            .ok_or_else(|| PublishError::NoCanary { name: name.into() })?;
-        let entry = self
-            .registry
-            .entry(name)
-            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        let (record, canary, entry) = self.take_canary(&mut next, name)?;
         let action = match trigger {
             Trigger::Manual => Action::CanaryAborted,
             Trigger::Automatic => Action::CanaryAutoAborted,
@@ -170,6 +148,27 @@ impl Lifecycle {
         }
         tracing::warn!(policy = name, trigger = trigger.as_str(), digest = %canary.version.digest, "canary aborted");
         self.outcome(name, canary.version.digest)
+    }
+
+    /// Takes a policy's canary out of the next state; with the record and what is served now.
+    fn take_canary<'s>(
+        &self,
+        next: &'s mut StoreState,
+        name: &str,
+    ) -> Result<(&'s mut PolicyRecord, CanaryRecord, Arc<Entry>), PublishError> {
+        let record = next
+            .policies
+            .get_mut(name)
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        let canary = record
+            .canary
+            .take()
+            .ok_or_else(|| PublishError::NoCanary { name: name.into() })?;
+        let entry = self
+            .registry
+            .entry(name)
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+        Ok((record, canary, entry))
     }
 
     /// Commits, swaps, updates the delivery gauges.
