@@ -2,6 +2,8 @@
 
 mod keygen;
 mod publish;
+mod pull;
+mod push;
 mod run_policy;
 mod serve;
 mod sign;
@@ -50,6 +52,10 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Publish a policy version to a running node.
     Publish(publish::PublishArgs),
+    /// Push a policy version or a profile snapshot to an OCI registry.
+    Push(push::PushArgs),
+    /// Pull a policy version or a profile snapshot from an OCI registry.
+    Pull(pull::PullArgs),
 }
 
 pub fn init_logging(args: &GlobalArgs) {
@@ -73,5 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Publish(args) => publish::run(args),
+        Command::Push(args) => push::run(args),
+        Command::Pull(args) => pull::run(args),
     }
 }

@@ -35,6 +35,8 @@ pub struct ServeFile {
     pub auto_rollback_min_decisions: Option<u64>,
     pub auto_rollback_window_seconds: Option<u64>,
     pub auto_rollback_watch_seconds: Option<u64>,
+    pub follow: Option<Vec<String>>,
+    pub follow_poll_seconds: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -71,6 +73,9 @@ pub struct ServeConfig {
     /// Publish the bundled example policies into an empty policy store.
     pub seed_bundled: bool,
     pub auto_rollback: crate::lifecycle::AutoRollback,
+    /// Policies served from registry tags (`<name>=<registry>/<repository>:<tag>`).
+    pub follow: Vec<crate::distribution::Follow>,
+    pub follow_poll: Duration,
 }
 
 /// A configuration value that is wrong, named by its key.
@@ -280,6 +285,23 @@ impl ServeConfig {
                 )?),
                 ..crate::lifecycle::AutoRollback::default()
             },
+            follow: flags
+                .follow
+                .filter(|f| !f.is_empty())
+                .or(file.follow)
+                .unwrap_or_default()
+                .iter()
+                .map(|text| {
+                    crate::distribution::Follow::parse(text).map_err(|e| invalid("follow", e))
+                })
+                .collect::<Result<_, _>>()?,
+            follow_poll: Duration::from_secs(positive(
+                "follow_poll_seconds",
+                flags
+                    .follow_poll_seconds
+                    .or(file.follow_poll_seconds)
+                    .unwrap_or(10),
+            )?),
             admin_token: token("admin_token", flags.admin_token.or(file.admin_token))?,
             api_token: token("api_token", flags.api_token.or(file.api_token))?,
         })

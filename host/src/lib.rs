@@ -9,6 +9,7 @@
 
 pub mod bundled;
 pub mod config;
+pub mod distribution;
 pub mod engine;
 pub mod http_client;
 pub mod lifecycle;

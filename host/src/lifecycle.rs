@@ -18,7 +18,7 @@ pub mod watch_dir;
 pub use health::{AutoRollback, monitor};
 pub use publish::{PublishError, PublishOutcome, PublishRequest};
 pub use state::{Action, CanaryRecord, HistoryEntry, PolicyRecord, StoreState, VersionRecord};
-pub use store::{Manifest, NewVersion, PolicyStore, StoreError};
+pub use store::{Manifest, NewVersion, PolicyStore, StoreError, sha256};
 
 use crate::engine::Engine;
 use crate::metrics::{self, Metrics};

@@ -229,6 +229,19 @@ impl Server {
                 ))
             }),
         ];
+        let followers: Vec<_> = self
+            .state
+            .config
+            .follow
+            .iter()
+            .map(|followed| {
+                tokio::spawn(crate::distribution::follow(
+                    self.state.lifecycle.clone(),
+                    followed.clone(),
+                    self.state.config.follow_poll,
+                ))
+            })
+            .collect();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let acceptor = match self.listener.into_std() {
             Ok(listener) => Some(spawn_acceptor(
@@ -247,6 +260,7 @@ impl Server {
         for task in snapshot_watch
             .into_iter()
             .chain(lifecycle_tasks.into_iter().flatten())
+            .chain(followers)
         {
             task.abort();
         }

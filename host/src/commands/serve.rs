@@ -88,6 +88,13 @@ pub struct ServeArgs {
     /// How long a newly activated version is watched, in seconds.
     #[arg(long, env = "TAILOR_AUTO_ROLLBACK_WATCH_SECONDS")]
     pub auto_rollback_watch_seconds: Option<u64>,
+    /// Serve a policy from a registry tag, `<name>=http://<registry>/<repository>:<tag>`;
+    /// repeatable. New versions are pulled, verified and swapped in as the tag moves.
+    #[arg(long, env = "TAILOR_FOLLOW", value_delimiter = ',')]
+    pub follow: Vec<String>,
+    /// Seconds between checks of followed tags.
+    #[arg(long, env = "TAILOR_FOLLOW_POLL_SECONDS")]
+    pub follow_poll_seconds: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -120,6 +127,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         auto_rollback_min_decisions: args.auto_rollback_min_decisions,
         auto_rollback_window_seconds: args.auto_rollback_window_seconds,
         auto_rollback_watch_seconds: args.auto_rollback_watch_seconds,
+        follow: Some(args.follow),
+        follow_poll_seconds: args.follow_poll_seconds,
     };
     let config = ServeConfig::resolve(flags, file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,316 @@
+//! Pushing and pulling artifacts with the OCI distribution API, in the CNCF Wasm OCI artifact
+//! layout: a manifest whose config has media type `application/vnd.wasm.config.v0+json` and
+//! whose one layer is the component (`application/wasm`). The policy's config document and
+//! signature travel as manifest annotations, so any registry and any Wasm-aware tool accepts
+//! the artifact unchanged. Profile snapshots use the same manifest with tailor media types.
+
+use super::{DistributionError, Reference};
+use crate::http_client::HttpClient;
+use crate::lifecycle::sha256;
+use hyper::Method;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+pub const SNAPSHOT_CONFIG_MEDIA_TYPE: &str = "application/vnd.tailor.snapshot.config.v1+json";
+pub const SNAPSHOT_LAYER_MEDIA_TYPE: &str = "application/vnd.tailor.snapshot.v1.ndjson";
+
+/// Annotation holding the policy's config document, exactly as signed.
+pub const CONFIG_ANNOTATION: &str = "dev.tailor.policy.config";
+/// Annotation holding the signature text (`tailor sign`).
+pub const SIGNATURE_ANNOTATION: &str = "dev.tailor.policy.signature";
+/// Annotation holding the policy digest (component + config), for people and tools.
+pub const DIGEST_ANNOTATION: &str = "dev.tailor.policy.digest";
+
+type Result<T> = std::result::Result<T, DistributionError>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    schema_version: u32,
+    media_type: String,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+}
+
+/// A policy version as it travels through a registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyArtifact {
+    pub component: Vec<u8>,
+    pub config: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// Pushes a policy version; returns the manifest digest.
+pub async fn push_policy(
+    client: &HttpClient,
+    to: &Reference,
+    artifact: &PolicyArtifact,
+) -> Result<String> {
+    let digest = crate::registry::digest(&artifact.component, artifact.config.as_deref());
+    let config = serde_json::json!({
+        "created": rfc3339_now(),
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [sha256(&artifact.component)],
+        "component": { "exports": ["tailor:policy/types@0.1.0"], "target": "tailor:policy/policy@0.1.0" },
+    })
+    .to_string();
+    let mut annotations = BTreeMap::new();
+    annotations.insert(DIGEST_ANNOTATION.to_owned(), digest);
+    if let Some(config) = &artifact.config {
+        annotations.insert(CONFIG_ANNOTATION.to_owned(), config.clone());
+    }
+    if let Some(signature) = &artifact.signature {
+        annotations.insert(SIGNATURE_ANNOTATION.to_owned(), signature.trim().to_owned());
+    }
+    push(
+        client,
+        to,
+        (WASM_CONFIG_MEDIA_TYPE, config.as_bytes()),
+        (WASM_LAYER_MEDIA_TYPE, &artifact.component),
+        annotations,
+    )
+    .await
+}
+
+/// Pushes a profile snapshot file (NDJSON, gzip or not); returns the manifest digest.
+pub async fn push_snapshot(client: &HttpClient, to: &Reference, snapshot: &[u8]) -> Result<String> {
+    let config = serde_json::json!({ "created": rfc3339_now() }).to_string();
+    push(
+        client,
+        to,
+        (SNAPSHOT_CONFIG_MEDIA_TYPE, config.as_bytes()),
+        (SNAPSHOT_LAYER_MEDIA_TYPE, snapshot),
+        BTreeMap::new(),
+    )
+    .await
+}
+
+/// Pulls a policy version; returns it with the manifest digest.
+pub async fn pull_policy(
+    client: &HttpClient,
+    from: &Reference,
+) -> Result<(PolicyArtifact, String)> {
+    let (manifest, digest) = fetch_manifest(client, from).await?;
+    if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
+        return Err(DistributionError::invalid(
+            from,
+            format!(
+                "config media type is {:?}, not a Wasm artifact ({WASM_CONFIG_MEDIA_TYPE})",
+                manifest.config.media_type
+            ),
+        ));
+    }
+    let component = fetch_layer(client, from, &manifest, WASM_LAYER_MEDIA_TYPE).await?;
+    let artifact = PolicyArtifact {
+        component,
+        config: manifest.annotations.get(CONFIG_ANNOTATION).cloned(),
+        signature: manifest.annotations.get(SIGNATURE_ANNOTATION).cloned(),
+    };
+    Ok((artifact, digest))
+}
+
+/// Pulls a profile snapshot; returns its bytes with the manifest digest.
+pub async fn pull_snapshot(client: &HttpClient, from: &Reference) -> Result<(Vec<u8>, String)> {
+    let (manifest, digest) = fetch_manifest(client, from).await?;
+    let bytes = fetch_layer(client, from, &manifest, SNAPSHOT_LAYER_MEDIA_TYPE).await?;
+    Ok((bytes, digest))
+}
+
+/// The digest a tag points at now (a `HEAD` of the manifest: cheap to poll).
+pub async fn resolve(client: &HttpClient, reference: &Reference) -> Result<String> {
+    let url = reference.manifest_url();
+    let response = client
+        .request(
+            Method::HEAD,
+            &url,
+            &[("accept", MANIFEST_MEDIA_TYPE)],
+            Vec::new(),
+        )
+        .await?;
+    if !response.status.is_success() {
+        return Err(DistributionError::status(&url, &response));
+    }
+    response
+        .headers
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            DistributionError::invalid(reference, "the registry sent no Docker-Content-Digest")
+        })
+}
+
+async fn push(
+    client: &HttpClient,
+    to: &Reference,
+    config: (&str, &[u8]),
+    layer: (&str, &[u8]),
+    annotations: BTreeMap<String, String>,
+) -> Result<String> {
+    let config_desc = upload_blob(client, to, config.0, config.1).await?;
+    let layer_desc = upload_blob(client, to, layer.0, layer.1).await?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        config: config_desc,
+        layers: vec![layer_desc],
+        annotations,
+    };
+    let body = serde_json::to_vec(&manifest).map_err(|e| DistributionError::invalid(to, e))?;
+    let digest = sha256(&body);
+    let url = to.manifest_url();
+    let response = client
+        .request(
+            Method::PUT,
+            &url,
+            &[("content-type", MANIFEST_MEDIA_TYPE)],
+            body,
+        )
+        .await?;
+    if !response.status.is_success() {
+        return Err(DistributionError::status(&url, &response));
+    }
+    Ok(digest)
+}
+
+/// Uploads a blob unless the registry has it (monolithic upload: POST then PUT).
+async fn upload_blob(
+    client: &HttpClient,
+    to: &Reference,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<Descriptor> {
+    let digest = sha256(bytes);
+    let descriptor = Descriptor {
+        media_type: media_type.to_owned(),
+        digest: digest.clone(),
+        size: bytes.len() as u64,
+    };
+    let exists = client
+        .request(Method::HEAD, &to.blob_url(&digest), &[], Vec::new())
+        .await?;
+    if exists.status.is_success() {
+        return Ok(descriptor);
+    }
+    let url = to.upload_url();
+    let started = client.request(Method::POST, &url, &[], Vec::new()).await?;
+    if started.status.as_u16() != 202 {
+        return Err(DistributionError::status(&url, &started));
+    }
+    let location = started
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| DistributionError::invalid(to, "upload started without a Location"))?;
+    let location = if location.starts_with('/') {
+        format!("{}{location}", to.registry)
+    } else {
+        location.to_owned()
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let put_url = format!("{location}{separator}digest={digest}");
+    let finished = client
+        .request(
+            Method::PUT,
+            &put_url,
+            &[("content-type", "application/octet-stream")],
+            bytes.to_vec(),
+        )
+        .await?;
+    if finished.status.as_u16() != 201 {
+        return Err(DistributionError::status(&put_url, &finished));
+    }
+    Ok(descriptor)
+}
+
+async fn fetch_manifest(client: &HttpClient, from: &Reference) -> Result<(Manifest, String)> {
+    let url = from.manifest_url();
+    let response = client
+        .request(
+            Method::GET,
+            &url,
+            &[("accept", MANIFEST_MEDIA_TYPE)],
+            Vec::new(),
+        )
+        .await?;
+    if !response.status.is_success() {
+        return Err(DistributionError::status(&url, &response));
+    }
+    let digest = sha256(&response.body);
+    if from.reference.starts_with("sha256:") && from.reference != digest {
+        return Err(DistributionError::invalid(
+            from,
+            format!("the manifest hashes to {digest}"),
+        ));
+    }
+    let manifest: Manifest = serde_json::from_slice(&response.body)
+        .map_err(|e| DistributionError::invalid(from, format!("not an OCI image manifest: {e}")))?;
+    Ok((manifest, digest))
+}
+
+async fn fetch_layer(
+    client: &HttpClient,
+    from: &Reference,
+    manifest: &Manifest,
+    media_type: &str,
+) -> Result<Vec<u8>> {
+    let mut layers = manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == media_type);
+    let (Some(layer), None) = (layers.next(), layers.next()) else {
+        return Err(DistributionError::invalid(
+            from,
+            format!("expected exactly one {media_type} layer"),
+        ));
+    };
+    let url = from.blob_url(&layer.digest);
+    let response = client.request(Method::GET, &url, &[], Vec::new()).await?;
+    if !response.status.is_success() {
+        return Err(DistributionError::status(&url, &response));
+    }
+    let actual = sha256(&response.body);
+    if actual != layer.digest || response.body.len() as u64 != layer.size {
+        return Err(DistributionError::invalid(
+            from,
+            format!("layer {} arrived as {actual}", layer.digest),
+        ));
+    }
+    Ok(response.body.to_vec())
+}
+
+fn rfc3339_now() -> String {
+    let secs = crate::profiles::now_ms().div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
