@@ -165,6 +165,25 @@ fn policies_and_snapshots_round_trip_through_a_registry() {
             "hero-banner",
         ],
     );
+    // Deterministic artifacts: the same version pushed to another tag has the same digest.
+    let again = format!("{}/retail/hero-banner:prod", registry.url);
+    let push_spring = |to: &str| {
+        let out = tailor(
+            &dir,
+            &[
+                "push",
+                to,
+                "--component",
+                "spring.wasm",
+                "--config",
+                "spring.json",
+                "--signature",
+                "spring.sig",
+            ],
+        );
+        out.trim().rsplit('@').next().unwrap().to_owned()
+    };
+    assert_eq!(push_spring(&reference), push_spring(&again));
     for (pushed, pulled) in [
         ("spring.wasm", "hero-banner.wasm"),
         ("spring.json", "hero-banner.config.json"),

@@ -3,6 +3,8 @@
 //! whose one layer is the component (`application/wasm`). The policy's config document and
 //! signature travel as manifest annotations, so any registry and any Wasm-aware tool accepts
 //! the artifact unchanged. Profile snapshots use the same manifest with tailor media types.
+//! Artifacts are deterministic (no timestamps): pushing the same version twice, to any tag,
+//! gives the same manifest digest.
 
 use super::{DistributionError, Reference};
 use crate::http_client::HttpClient;
@@ -61,7 +63,6 @@ pub async fn push_policy(
 ) -> Result<String> {
     let digest = crate::registry::digest(&artifact.component, artifact.config.as_deref());
     let config = serde_json::json!({
-        "created": rfc3339_now(),
         "architecture": "wasm",
         "os": "wasip2",
         "layerDigests": [sha256(&artifact.component)],
@@ -88,7 +89,7 @@ pub async fn push_policy(
 
 /// Pushes a profile snapshot file (NDJSON, gzip or not); returns the manifest digest.
 pub async fn push_snapshot(client: &HttpClient, to: &Reference, snapshot: &[u8]) -> Result<String> {
-    let config = serde_json::json!({ "created": rfc3339_now() }).to_string();
+    let config = serde_json::json!({ "layerDigests": [sha256(snapshot)] }).to_string();
     push(
         client,
         to,
@@ -291,26 +292,4 @@ async fn fetch_layer(
         ));
     }
     Ok(response.body.to_vec())
-}
-
-fn rfc3339_now() -> String {
-    let secs = crate::profiles::now_ms().div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
