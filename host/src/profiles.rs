@@ -89,7 +89,11 @@ impl Profiles {
             path: data_dir.to_owned(),
             source,
         })?;
+        // The event log's lock makes this process the data directory's only user: profile
+        // stores left by a process that was killed (they are rebuilt from the snapshot at
+        // start) can go.
         let events = EventLog::open(data_dir)?;
+        remove_stale_stores(data_dir);
         let store = ProfileStore::build_from_file(data_dir, snapshot)?;
         let profiles = Profiles {
             current: RwLock::new(Arc::new(Generation {
@@ -206,5 +210,25 @@ impl Profiles {
             generation.cache.remove(customer);
         }
         Ok(new)
+    }
+}
+
+/// Removes `profiles-*.redb` files a killed process left in `data_dir`.
+fn remove_stale_stores(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("profiles-") && name.ends_with(".redb") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %name, "removed a profile store left by an earlier run")
+                }
+                Err(error) => {
+                    tracing::warn!(file = %name, %error, "cannot remove a stale profile store")
+                }
+            }
+        }
     }
 }

@@ -563,6 +563,47 @@ fn a_policy_dropped_in_the_watched_directory_is_published_without_a_restart() {
         "a broken drop is never served: {}",
         refused.body
     );
+
+    // A dropped version that is rolled back stays withdrawn, even when the sync tool writes
+    // its files again.
+    let seeded = describe(addr, "hero-banner")["active"]["digest"].clone();
+    std::fs::write(
+        drop_dir.join("hero-banner.config.json"),
+        hero_config("dropped-hero"),
+    )
+    .unwrap();
+    std::fs::write(drop_dir.join("hero-banner.wasm"), hero().component).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while anonymous_decision(addr, "v")["slots"][0]["variant"] != "dropped-hero" {
+        assert!(
+            Instant::now() < deadline,
+            "the dropped hero-banner was never published"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(action(addr, "hero-banner", "rollback").status, 200);
+    std::fs::write(
+        drop_dir.join("hero-banner.config.json"),
+        hero_config("dropped-hero"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let detail = describe(addr, "hero-banner");
+        let refused = detail["refused"].as_array().unwrap().clone();
+        if refused
+            .iter()
+            .any(|r| r["detail"].as_str().unwrap().contains("withdrawn"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rewrite was never refused: {detail}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(anonymous_decision(addr, "v")["slots"][0]["version"], seeded);
     drop(server);
     let _ = std::fs::remove_dir_all(drop_dir);
 }

@@ -509,8 +509,15 @@ fn an_acknowledged_event_survives_kill_9() {
 
     let (mut child, addr) = spawn();
     let after = hero_for(addr, customer);
+    // The killed run's profile store was cleared away at start: one store, the new one.
+    let stores = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("profiles-"))
+        .count();
     child.kill().unwrap();
     child.wait().unwrap();
+    assert_eq!(stores, 1, "stale profile stores left in the data directory");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         after.body["slots"][0]["variant"], "vip-early-access",

@@ -67,6 +67,7 @@ pub async fn follow(lifecycle: Arc<Lifecycle>, followed: Follow, every: Duration
                     component: Some(artifact.component),
                     config: artifact.config,
                     signature: artifact.signature,
+                    automated: true,
                     ..PublishRequest::default()
                 },
             )

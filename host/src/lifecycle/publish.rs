@@ -23,6 +23,9 @@ pub struct PublishRequest {
     pub fixtures: Vec<FixtureCase>,
     /// Serve it to this share of units as a canary instead of activating it.
     pub canary_percent: Option<f64>,
+    /// From a watched directory or a followed tag rather than a person: a version a rollback
+    /// withdrew is refused instead of coming back (an explicit publish brings it back).
+    pub automated: bool,
 }
 
 /// What a publish did.
@@ -65,6 +68,10 @@ pub enum PublishError {
     UnknownPolicy { name: String },
     #[error("policy `{name}` has no earlier version to roll back to")]
     NothingToRollBack { name: String },
+    #[error(
+        "version {digest} of `{name}` was withdrawn by a rollback; publish it explicitly to bring it back"
+    )]
+    Withdrawn { name: String, digest: String },
     #[error("policy `{name}` has no canary")]
     NoCanary { name: String },
     #[error(transparent)]
@@ -137,6 +144,15 @@ impl Lifecycle {
         let digest = crate::registry::digest(&component, request.config.as_deref());
         let signed_by = self.check_signature(&digest, request.signature.as_deref())?;
         let record = state.policies.get(name);
+        if let Some(record) = record
+            && request.automated
+            && record.withdrawn.contains(&digest)
+        {
+            return Err(PublishError::Withdrawn {
+                name: name.into(),
+                digest,
+            });
+        }
         if let Some(record) = record {
             if record.active.digest == digest && request.canary_percent.is_none() {
                 return Ok(PublishOutcome {
@@ -210,6 +226,7 @@ impl Lifecycle {
                     .and_modify(|r| r.activate(version.clone(), keep))
                     .or_insert_with(|| PolicyRecord::new(version));
                 record.record(now, Action::Activated, &digest, None);
+                record.withdrawn.retain(|d| *d != digest);
                 (
                     "active",
                     Entry {

@@ -52,6 +52,7 @@ impl Lifecycle {
         let entry = self.registry.entry(name);
         let loaded = self.loaded_version(&target.digest, entry.as_deref(), name)?;
         let removed = std::mem::replace(&mut record.active, target);
+        record.withdraw(&removed.digest);
         record.previous.remove(0);
         record.canary = None;
         let now = crate::profiles::now_ms();
@@ -125,6 +126,7 @@ impl Lifecycle {
             Trigger::Manual => Action::CanaryAborted,
             Trigger::Automatic => Action::CanaryAutoAborted,
         };
+        record.withdraw(&canary.version.digest);
         record.record(
             crate::profiles::now_ms(),
             action,

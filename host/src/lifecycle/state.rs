@@ -28,6 +28,10 @@ pub struct PolicyRecord {
     /// What happened to this policy, oldest first, at most [`HISTORY_KEPT`].
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// Versions taken out of service by a rollback or an aborted canary, most recent last:
+    /// automated sources (a watched directory, a followed tag) do not bring them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +103,7 @@ impl PolicyRecord {
             canary: None,
             previous: Vec::new(),
             history: Vec::new(),
+            withdrawn: Vec::new(),
         }
     }
 
@@ -109,6 +114,15 @@ impl PolicyRecord {
             self.previous.retain(|v| v.digest != self.active.digest);
             self.previous.insert(0, old);
             self.previous.truncate(keep);
+        }
+    }
+
+    /// Marks a version withdrawn (at most [`HISTORY_KEPT`] are remembered).
+    pub fn withdraw(&mut self, digest: &str) {
+        self.withdrawn.retain(|d| d != digest);
+        self.withdrawn.push(digest.to_owned());
+        if self.withdrawn.len() > HISTORY_KEPT {
+            self.withdrawn.remove(0);
         }
     }
 

@@ -105,6 +105,7 @@ fn read_set(base: &Path) -> Result<PublishRequest, String> {
         component: Some(std::fs::read(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?),
         config: optional(&config)?,
         signature: optional(&sig)?.map(|s| s.trim().to_owned()),
+        automated: true,
         ..PublishRequest::default()
     })
 }

@@ -149,6 +149,7 @@ impl From<crate::lifecycle::PublishError> for ApiError {
                 (ApiErrorKind::Conflict, "nothing_to_roll_back", None)
             }
             PublishError::NoCanary { .. } => (ApiErrorKind::Conflict, "no_canary", None),
+            PublishError::Withdrawn { .. } => (ApiErrorKind::Conflict, "withdrawn", None),
             PublishError::Store(_) => (ApiErrorKind::Internal, "policy_store", None),
         };
         ApiError::new(kind, code, field.map(str::to_owned), message)

@@ -139,6 +139,7 @@ pub(super) async fn publish(
         signature: body.signature,
         fixtures: body.fixtures,
         canary_percent: body.canary_percent,
+        automated: false,
     };
     let name = name.to_owned();
     change(state, move |lifecycle| lifecycle.publish(&name, request)).await
