@@ -1,0 +1,601 @@
+//! The edge deployment reference in `edge-deploy/`, checked against the real binary: nginx
+//! rendered from `cdn/nginx.conf.template` in front of `tailor serve` (personal decisions pass
+//! through uncached, static creative is cached, a dead, hung or failing tailor fails open), and
+//! the Kubernetes manifests in `k8s/` (schema-valid, and their `edge.toml` is a config tailor
+//! accepts).
+//!
+//! Needs `nginx` (installed with apt-get when missing) and `python3` with PyPI access for
+//! `kubernetes-validate`. A missing tool fails the test; it never skips.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
+
+mod common;
+
+use common::{Reply, decide, send, spawn_binary};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tailor_host::config::{ServeConfig, ServeFile};
+
+fn edge_deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../edge-deploy")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("tailor-edge-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, a failed assertion included.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn describe(output: &Output) -> String {
+    let tail = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    };
+    format!(
+        "{}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        tail(&output.stdout),
+        tail(&output.stderr)
+    )
+}
+
+fn run(command: &mut Command) -> Output {
+    command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+}
+
+/// nginx from the system, installed with apt-get (Debian's `nginx` package) when missing.
+fn nginx() -> PathBuf {
+    let find = || {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        ["/usr/sbin", "/usr/local/sbin"]
+            .into_iter()
+            .map(PathBuf::from)
+            .chain(std::env::split_paths(&path))
+            .map(|dir| dir.join("nginx"))
+            .find(|candidate| candidate.is_file())
+    };
+    if let Some(found) = find() {
+        return found;
+    }
+    let apt = |args: &[&str]| {
+        let output = run(Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=300"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            // Keeps the package's init script from starting a system-wide nginx on port 80.
+            .env("RUNLEVEL", "1"));
+        assert!(
+            output.status.success(),
+            "nginx is not installed and `apt-get {}` failed (install Debian's `nginx` package \
+             before running this test): {}",
+            args.join(" "),
+            describe(&output)
+        );
+    };
+    apt(&["update"]);
+    apt(&["install", "-y", "--no-install-recommends", "nginx"]);
+    find().unwrap_or_else(|| panic!("apt-get installed nginx but no nginx binary was found"))
+}
+
+/// A port on loopback that was free a moment ago.
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// An origin for static creative on loopback, counting the requests that reach it.
+fn static_origin() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let head =
+                "200 OK\r\ncontent-type: image/svg+xml\r\ncache-control: public, max-age=300";
+            answer(stream, head, "<svg/>");
+        }
+    });
+    (addr, hits)
+}
+
+/// Reads one request's head and answers it (`head`: status and headers), closing the
+/// connection.
+fn answer(mut stream: TcpStream, head: &str, body: &str) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+        request.push(byte[0]);
+    }
+    let length = body.len();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {head}\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n{body}"
+    );
+}
+
+/// Takes over a dead tailor's address: while `hang` is set it accepts and never answers,
+/// otherwise it answers 503 the way an overloaded tailor does.
+fn misbehaving_tailor(addr: SocketAddr, hang: Arc<AtomicBool>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listener = loop {
+        match TcpListener::bind(addr) {
+            Ok(listener) => break listener,
+            Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("cannot take over {addr}: {e}"),
+        }
+    };
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            if hang.load(Ordering::SeqCst) {
+                held.push(stream);
+            } else {
+                let head = "503 Service Unavailable\r\ncontent-type: application/json";
+                answer(stream, head, r#"{"error":{"code":"overloaded"}}"#);
+            }
+        }
+    });
+}
+
+/// The template rendered into `prefix` as `nginx.conf`, beside a copy of the fallback content,
+/// exactly as README.md tells an operator to.
+fn render_nginx(prefix: &Path, listen: SocketAddr, tailor: SocketAddr, origin: SocketAddr) {
+    let cdn = edge_deploy().join("cdn");
+    let conf = std::fs::read_to_string(cdn.join("nginx.conf.template"))
+        .unwrap()
+        .replace("__LISTEN__", &listen.to_string())
+        .replace("__UPSTREAM__", &tailor.to_string())
+        .replace("__STATIC_ORIGIN__", &origin.to_string());
+    assert!(
+        !conf.contains("__"),
+        "a placeholder of nginx.conf.template is not rendered (README.md lists them)"
+    );
+    std::fs::write(prefix.join("nginx.conf"), conf).unwrap();
+    std::fs::create_dir_all(prefix.join("fallback")).unwrap();
+    for entry in std::fs::read_dir(cdn.join("fallback")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            prefix.join("fallback").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+}
+
+/// nginx in the foreground with `prefix` as its prefix and the rendered config, stopped when
+/// dropped.
+struct Nginx {
+    binary: PathBuf,
+    prefix: PathBuf,
+    master: Child,
+}
+
+impl Nginx {
+    fn command(binary: &Path, prefix: &Path, extra: &[&str]) -> Command {
+        let mut command = Command::new(binary);
+        command
+            .arg("-p")
+            .arg(format!("{}/", prefix.display()))
+            .arg("-c")
+            .arg(prefix.join("nginx.conf"))
+            .arg("-e")
+            .arg(prefix.join("error.log"))
+            .args(extra)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Checks the config with `nginx -t`, starts nginx and waits until it accepts on `listen`.
+    fn start(binary: &Path, prefix: &Path, listen: SocketAddr) -> Nginx {
+        let checked = run(&mut Nginx::command(binary, prefix, &["-t"]));
+        assert!(
+            checked.status.success(),
+            "nginx refuses the rendered config: {}",
+            describe(&checked)
+        );
+        let master = Nginx::command(binary, prefix, &["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut nginx = Nginx {
+            binary: binary.to_owned(),
+            prefix: prefix.to_owned(),
+            master,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(listen).is_err() {
+            let log = || std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default();
+            if let Some(status) = nginx.master.try_wait().unwrap() {
+                panic!("nginx exited ({status}) before accepting: {}", log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nginx does not accept on {listen}: {}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        nginx
+    }
+}
+
+impl Drop for Nginx {
+    /// `nginx -s stop` (SIGTERM to the master, which stops its workers; a SIGKILL would leave
+    /// them running), then a bounded wait, then SIGKILL.
+    fn drop(&mut self) {
+        let _ = Nginx::command(&self.binary, &self.prefix, &["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.master.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.master.kill();
+        let _ = self.master.wait();
+    }
+}
+
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply.headers.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == name).then(|| value.trim())
+    })
+}
+
+fn hero_request(customer: &str) -> Value {
+    json!({
+        "channel": "web",
+        "unit": {"customer_id": customer},
+        "slots": [{
+            "id": "hero",
+            "policy": "hero-banner",
+            "default": {"variant": "spring-brand", "reason": "DEFAULT"}
+        }]
+    })
+}
+
+/// A decision through nginx that tailor answered. On a loaded machine a decision can
+/// legitimately miss nginx's 150 ms read timeout and come back as the fallback; that is retried
+/// a few times, so only a config that never lets tailor answer fails here.
+fn personal(edge: SocketAddr, customer: &str) -> Reply {
+    let mut fallbacks = 0;
+    loop {
+        let reply = decide(edge, &hero_request(customer));
+        if header(&reply, "x-tailor-fallback").is_none() || fallbacks == 4 {
+            return reply;
+        }
+        fallbacks += 1;
+    }
+}
+
+fn assert_personal(reply: &Reply, customer: &str) {
+    assert_eq!(reply.status, 200, "{}\n{}", reply.headers, reply.body);
+    assert_eq!(
+        header(reply, "x-tailor-fallback"),
+        None,
+        "tailor did not answer through nginx: {}",
+        reply.body
+    );
+    let slot = &reply.body["slots"][0];
+    assert_eq!(slot["policy"], "hero-banner", "{}", reply.body);
+    assert!(
+        slot["version"].as_str().is_some_and(|v| v.len() >= 16),
+        "no version digest: {}",
+        reply.body
+    );
+    assert!(slot["variant"].is_string(), "{}", reply.body);
+    assert_eq!(
+        reply.body["profile"]["id"], customer,
+        "answered for another customer: {}",
+        reply.body
+    );
+    let cache = header(reply, "cache-control").unwrap_or_default();
+    assert!(
+        cache.contains("private") && cache.contains("no-store"),
+        "cache-control {cache:?}"
+    );
+    let vary = header(reply, "vary").unwrap_or_default();
+    assert!(vary.contains("authorization"), "vary {vary:?}");
+}
+
+fn assert_fallback(reply: &Reply, fallback: &Value, why: &str) {
+    assert_eq!(
+        reply.status, 200,
+        "{why}: {}\n{}",
+        reply.headers, reply.body
+    );
+    assert_eq!(&reply.body, fallback, "{why}");
+    assert_eq!(header(reply, "x-tailor-fallback"), Some("1"), "{why}");
+    assert!(
+        header(reply, "content-type").is_some_and(|t| t.starts_with("application/json")),
+        "{why}: {}",
+        reply.headers
+    );
+    let cache = header(reply, "cache-control").unwrap_or_default();
+    assert!(cache.contains("no-store"), "{why}: cache-control {cache:?}");
+}
+
+fn get(edge: SocketAddr, path: &str) -> Reply {
+    send(edge, "GET", path, "application/json", None, b"")
+}
+
+#[test]
+fn nginx_in_front_of_tailor_serves_personal_decisions_uncached_and_fails_open() {
+    let nginx_bin = nginx();
+    let scratch = Scratch::new("cdn");
+    let data = scratch.0.join("tailor-data");
+    let prefix = scratch.0.join("nginx");
+    std::fs::create_dir_all(&prefix).unwrap();
+
+    let (child, tailor) = spawn_binary(&data, &["--sample-profiles", "200"]);
+    let mut tailor_process = Reaped(child);
+    // Directly first: the node is up, and the decision path is warm.
+    let direct = decide(tailor, &hero_request("cust-000042"));
+    assert_eq!(direct.status, 200, "{}", direct.body);
+
+    let (origin, origin_hits) = static_origin();
+    let edge = free_port();
+    render_nginx(&prefix, edge, tailor, origin);
+    let nginx = Nginx::start(&nginx_bin, &prefix, edge);
+
+    // A personal decision passes through, with tailor's cache policy.
+    let first = personal(edge, "cust-000042");
+    assert_personal(&first, "cust-000042");
+    // Nothing is shared: the same request is decided again, and each customer gets their own.
+    let again = personal(edge, "cust-000042");
+    assert_personal(&again, "cust-000042");
+    assert_ne!(
+        first.body["decision_id"], again.body["decision_id"],
+        "a decision was served twice"
+    );
+    let other = personal(edge, "cust-000007");
+    assert_personal(&other, "cust-000007");
+
+    // A caller's mistake is not hidden behind the defaults.
+    let bad = decide(
+        edge,
+        &json!({"channel": "web", "unit": {"customer_id": "cust-000042"}, "slots": []}),
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(header(&bad, "x-tailor-fallback"), None);
+
+    // Probes pass through; the admin API and metrics are not served at the edge.
+    let health = get(edge, "/healthz");
+    assert_eq!((health.status, &health.body["status"]), (200, &json!("ok")));
+    assert_eq!(get(edge, "/readyz").status, 200);
+    assert_eq!(get(edge, "/edge/healthz").status, 200);
+    assert_eq!(get(edge, "/admin/v1/policies").status, 404);
+    assert_eq!(get(edge, "/metrics").status, 404);
+
+    // Static creative is shared: the second fetch is served from nginx's cache.
+    let cold = get(edge, "/static/hero/spring.svg");
+    let warm = get(edge, "/static/hero/spring.svg");
+    assert_eq!((cold.status, warm.status), (200, 200));
+    assert_eq!(header(&cold, "x-cache-status"), Some("miss"));
+    assert_eq!(header(&warm, "x-cache-status"), Some("hit"));
+    assert_eq!(origin_hits.load(Ordering::SeqCst), 1);
+
+    // tailor killed: decisions fail open, probes say so, events are refused rather than faked.
+    let fallback: Value = serde_json::from_str(
+        &std::fs::read_to_string(edge_deploy().join("cdn/fallback/decide.json")).unwrap(),
+    )
+    .unwrap();
+    tailor_process.0.kill().unwrap();
+    tailor_process.0.wait().unwrap();
+    assert_fallback(
+        &decide(edge, &hero_request("cust-000042")),
+        &fallback,
+        "tailor down",
+    );
+    let health = get(edge, "/healthz");
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_eq!(health.body["status"], "tailor_unavailable");
+    assert_eq!(get(edge, "/edge/healthz").status, 200);
+    let events = send(
+        edge,
+        "POST",
+        "/v1/events",
+        "application/json",
+        None,
+        br#"{"events":[]}"#,
+    );
+    assert_eq!(events.status, 502, "{}", events.body);
+
+    // A tailor that accepts and never answers, then one that answers 503: defaults again.
+    let hang = Arc::new(AtomicBool::new(true));
+    misbehaving_tailor(tailor, hang.clone());
+    assert_fallback(
+        &decide(edge, &hero_request("cust-000042")),
+        &fallback,
+        "tailor hung",
+    );
+    hang.store(false, Ordering::SeqCst);
+    assert_fallback(
+        &decide(edge, &hero_request("cust-000042")),
+        &fallback,
+        "tailor answering 503",
+    );
+
+    drop(nginx);
+    let left = std::fs::read_to_string(prefix.join("nginx.pid"));
+    assert!(left.is_err(), "nginx did not stop cleanly: {left:?}");
+}
+
+/// The text of a YAML block scalar (`key: |`) in `yaml`, without its indentation.
+fn block_scalar(yaml: &str, key: &str) -> Option<String> {
+    let mut lines = yaml.lines();
+    let opening = lines.find(|line| line.trim_start() == format!("{key}: |"))?;
+    let key_indent = opening.len() - opening.trim_start().len();
+    let body: Vec<&str> = lines
+        .take_while(|line| {
+            line.trim().is_empty() || line.len() - line.trim_start().len() > key_indent
+        })
+        .collect();
+    let indent = body
+        .iter()
+        .find(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())?;
+    let text: Vec<&str> = body
+        .iter()
+        .map(|line| line.get(indent..).unwrap_or(""))
+        .collect();
+    Some(text.join("\n").trim_end().to_owned() + "\n")
+}
+
+/// `kubernetes-validate` from PyPI in a scratch virtualenv (or a `--target` directory where
+/// Debian's python3 has no venv module).
+fn kubernetes_validate(scratch: &Path) -> Command {
+    const PACKAGE: &str = "kubernetes-validate==1.37.0";
+    let pip_flags = ["--quiet", "--disable-pip-version-check", "--timeout", "60"];
+    let venv = scratch.join("venv");
+    let made = run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+    if made.status.success() {
+        let installed = run(Command::new(venv.join("bin/pip"))
+            .arg("install")
+            .args(pip_flags)
+            .arg(PACKAGE));
+        assert!(
+            installed.status.success(),
+            "cannot install {PACKAGE} from PyPI: {}",
+            describe(&installed)
+        );
+        return Command::new(venv.join("bin/kubernetes-validate"));
+    }
+    let site = scratch.join("site");
+    let installed = run(Command::new("python3")
+        .args(["-m", "pip", "install"])
+        .args(pip_flags)
+        .arg("--target")
+        .arg(&site)
+        .arg(PACKAGE));
+    assert!(
+        installed.status.success(),
+        "python3 has neither venv ({}) nor a working pip to install {PACKAGE}: {}",
+        describe(&made),
+        describe(&installed)
+    );
+    let mut command = Command::new("python3");
+    command
+        .env("PYTHONPATH", &site)
+        .args(["-m", "kubernetes_validate"]);
+    command
+}
+
+#[test]
+fn kubernetes_manifests_are_valid_and_carry_a_config_tailor_accepts() {
+    let k8s = edge_deploy().join("k8s");
+    let read = |name: &str| std::fs::read_to_string(k8s.join(name)).unwrap();
+    let daemonset = read("daemonset.yaml");
+
+    // The ConfigMap's edge.toml is a `tailor serve` config: known keys, valid values.
+    let edge_toml = block_scalar(&read("configmap.yaml"), "edge.toml")
+        .unwrap_or_else(|| panic!("configmap.yaml has no `edge.toml: |` block"));
+    let file: ServeFile = toml::from_str(&edge_toml)
+        .unwrap_or_else(|e| panic!("edge.toml in configmap.yaml is refused by tailor: {e}"));
+    let unknown = toml::from_str::<ServeFile>(&format!("{edge_toml}listen_address = \"x\"\n"));
+    assert!(unknown.is_err(), "an unknown key would go unnoticed");
+    let config = ServeConfig::resolve(ServeFile::default(), file)
+        .unwrap_or_else(|e| panic!("edge.toml in configmap.yaml: {e}"));
+    assert!(config.require_signatures && !config.seed_bundled);
+    assert!(
+        daemonset.contains(&format!("containerPort: {}", config.listen.port())),
+        "the container port is not the port edge.toml listens on"
+    );
+    assert!(daemonset.contains("--config") && daemonset.contains("/etc/tailor/edge.toml"));
+    // Every path tailor is configured with lies on a volume the DaemonSet mounts.
+    let mounts: Vec<&str> = daemonset
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("mountPath: "))
+        .collect();
+    let paths = [
+        Some(config.data_dir.clone()),
+        config.snapshot.clone(),
+        config.policies_dir.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(config.trusted_keys.iter().cloned());
+    for path in paths {
+        assert!(
+            mounts.iter().any(|mount| path.starts_with(mount)),
+            "{} is on no volume of daemonset.yaml (mounts: {mounts:?})",
+            path.display()
+        );
+    }
+
+    // The manifests against the Kubernetes API schema, unknown fields refused.
+    let scratch = Scratch::new("k8s");
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&k8s)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    manifests.sort();
+    assert!(manifests.len() >= 3, "{manifests:?}");
+    let checked = run(kubernetes_validate(&scratch.0)
+        .args(["--strict", "--kubernetes-version", "1.29.0"])
+        .args(&manifests));
+    assert!(
+        checked.status.success(),
+        "kubernetes-validate refuses the manifests: {}",
+        describe(&checked)
+    );
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    for manifest in &manifests {
+        let name = manifest.file_name().unwrap().to_string_lossy();
+        assert!(
+            report.contains(&format!("{name} passed")),
+            "{name} was not validated: {report}"
+        );
+    }
+}
