@@ -131,17 +131,7 @@ struct Fleet {
 }
 
 fn tailor(args: &[&str], dir: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "tailor {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    common::run_tailor(dir, args)
 }
 
 fn sign_hero(dir: &Path) -> Fleet {

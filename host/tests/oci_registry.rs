@@ -85,19 +85,7 @@ fn start_registry(tag: &str) -> Registry {
     registry
 }
 
-fn tailor(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "tailor {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use common::run_tailor as tailor;
 
 fn hero() -> &'static tailor_policies::BundledPolicy {
     tailor_policies::find("hero-banner").unwrap()

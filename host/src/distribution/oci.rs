@@ -134,17 +134,15 @@ pub async fn pull_snapshot(client: &HttpClient, from: &Reference) -> Result<(Vec
 /// The digest a tag points at now (a `HEAD` of the manifest: cheap to poll).
 pub async fn resolve(client: &HttpClient, reference: &Reference) -> Result<String> {
     let url = reference.manifest_url();
-    let response = client
-        .request(
-            Method::HEAD,
-            &url,
-            &[("accept", MANIFEST_MEDIA_TYPE)],
-            Vec::new(),
-        )
-        .await?;
-    if !response.status.is_success() {
-        return Err(DistributionError::status(&url, &response));
-    }
+    let response = call(
+        client,
+        Method::HEAD,
+        &url,
+        &[("accept", MANIFEST_MEDIA_TYPE)],
+        Vec::new(),
+        None,
+    )
+    .await?;
     response
         .headers
         .get("docker-content-digest")
@@ -153,6 +151,28 @@ pub async fn resolve(client: &HttpClient, reference: &Reference) -> Result<Strin
         .ok_or_else(|| {
             DistributionError::invalid(reference, "the registry sent no Docker-Content-Digest")
         })
+}
+
+/// One registry exchange; a status other than `expected` (or any success, when `None`) is an
+/// error naming the URL.
+async fn call(
+    client: &HttpClient,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    expected: Option<u16>,
+) -> Result<crate::http_client::HttpResponse> {
+    let response = client.request(method, url, headers, body).await?;
+    let ok = match expected {
+        Some(status) => response.status.as_u16() == status,
+        None => response.status.is_success(),
+    };
+    if ok {
+        Ok(response)
+    } else {
+        Err(DistributionError::status(url, &response))
+    }
 }
 
 async fn push(
@@ -174,17 +194,15 @@ async fn push(
     let body = serde_json::to_vec(&manifest).map_err(|e| DistributionError::invalid(to, e))?;
     let digest = sha256(&body);
     let url = to.manifest_url();
-    let response = client
-        .request(
-            Method::PUT,
-            &url,
-            &[("content-type", MANIFEST_MEDIA_TYPE)],
-            body,
-        )
-        .await?;
-    if !response.status.is_success() {
-        return Err(DistributionError::status(&url, &response));
-    }
+    call(
+        client,
+        Method::PUT,
+        &url,
+        &[("content-type", MANIFEST_MEDIA_TYPE)],
+        body,
+        None,
+    )
+    .await?;
     Ok(digest)
 }
 
@@ -208,10 +226,7 @@ async fn upload_blob(
         return Ok(descriptor);
     }
     let url = to.upload_url();
-    let started = client.request(Method::POST, &url, &[], Vec::new()).await?;
-    if started.status.as_u16() != 202 {
-        return Err(DistributionError::status(&url, &started));
-    }
+    let started = call(client, Method::POST, &url, &[], Vec::new(), Some(202)).await?;
     let location = started
         .headers
         .get("location")
@@ -224,33 +239,29 @@ async fn upload_blob(
     };
     let separator = if location.contains('?') { '&' } else { '?' };
     let put_url = format!("{location}{separator}digest={digest}");
-    let finished = client
-        .request(
-            Method::PUT,
-            &put_url,
-            &[("content-type", "application/octet-stream")],
-            bytes.to_vec(),
-        )
-        .await?;
-    if finished.status.as_u16() != 201 {
-        return Err(DistributionError::status(&put_url, &finished));
-    }
+    call(
+        client,
+        Method::PUT,
+        &put_url,
+        &[("content-type", "application/octet-stream")],
+        bytes.to_vec(),
+        Some(201),
+    )
+    .await?;
     Ok(descriptor)
 }
 
 async fn fetch_manifest(client: &HttpClient, from: &Reference) -> Result<(Manifest, String)> {
     let url = from.manifest_url();
-    let response = client
-        .request(
-            Method::GET,
-            &url,
-            &[("accept", MANIFEST_MEDIA_TYPE)],
-            Vec::new(),
-        )
-        .await?;
-    if !response.status.is_success() {
-        return Err(DistributionError::status(&url, &response));
-    }
+    let response = call(
+        client,
+        Method::GET,
+        &url,
+        &[("accept", MANIFEST_MEDIA_TYPE)],
+        Vec::new(),
+        None,
+    )
+    .await?;
     let digest = sha256(&response.body);
     if from.reference.starts_with("sha256:") && from.reference != digest {
         return Err(DistributionError::invalid(
@@ -280,10 +291,7 @@ async fn fetch_layer(
         ));
     };
     let url = from.blob_url(&layer.digest);
-    let response = client.request(Method::GET, &url, &[], Vec::new()).await?;
-    if !response.status.is_success() {
-        return Err(DistributionError::status(&url, &response));
-    }
+    let response = call(client, Method::GET, &url, &[], Vec::new(), None).await?;
     let actual = sha256(&response.body);
     if actual != layer.digest || response.body.len() as u64 != layer.size {
         return Err(DistributionError::invalid(

@@ -183,3 +183,19 @@ pub fn spawn_binary(dir: &Path, extra: &[&str]) -> (std::process::Child, SocketA
         .unwrap_or_else(|e| panic!("no address in {first:?}: {e}"));
     (child, addr)
 }
+
+/// Runs a `tailor` subcommand in `dir` and returns its stdout; a failure fails the test with
+/// the command's stderr.
+pub fn run_tailor(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "tailor {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
