@@ -10,6 +10,7 @@ mod decide;
 mod errors;
 mod events;
 mod policies;
+mod segment;
 mod watch;
 
 pub use errors::{ApiError, ApiErrorKind};
@@ -435,6 +436,7 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
     let route = match (request.method(), request.uri().path()) {
         (&Method::POST, "/v1/decide") => "/v1/decide",
         (&Method::POST, "/v1/events") => "/v1/events",
+        (&Method::GET, "/v1/segment-decide") => "/v1/segment-decide",
         (&Method::GET, "/healthz") => "/healthz",
         (&Method::GET, "/readyz") => "/readyz",
         (&Method::GET, "/metrics") => "/metrics",
@@ -464,8 +466,8 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
         }
         (
             _,
-            "/v1/decide" | "/v1/events" | "/healthz" | "/readyz" | "/metrics"
-            | "/admin/v1/policies" | "/admin/v1/snapshot",
+            "/v1/decide" | "/v1/events" | "/v1/segment-decide" | "/healthz" | "/readyz"
+            | "/metrics" | "/admin/v1/policies" | "/admin/v1/snapshot",
         ) => "method_not_allowed",
         _ => "not_found",
     };
@@ -506,6 +508,9 @@ async fn route_request(state: &Arc<AppState>, route: &str, request: Request<Inco
                 Ok(receipt) => json(StatusCode::ACCEPTED, receipt.to_string()),
                 Err(error) => error.into_response(),
             }
+        }
+        "/v1/segment-decide" => {
+            segment_route(state, &request).unwrap_or_else(ApiError::into_response)
         }
         "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#.into()),
         "/readyz" => {
@@ -593,15 +598,7 @@ async fn decide_route(state: &AppState, request: Request<Incoming>) -> Result<Re
             "send the request as application/json",
         ));
     }
-    let Ok(_permit) = state.permits.try_acquire() else {
-        state.metrics.inc(metrics::LOAD_SHED, &[]);
-        return Err(ApiError::new(
-            ApiErrorKind::Overloaded,
-            "overloaded",
-            None,
-            "every decision slot is busy; retry shortly",
-        ));
-    };
+    let _permit = admit(state)?;
     let body = read_body(request, state.config.max_body_bytes).await?;
     let started = Instant::now();
     let response = decide::decide(state, &body)?;
@@ -618,4 +615,34 @@ async fn decide_route(state: &AppState, request: Request<Incoming>) -> Result<Re
         headers.insert("server-timing", timing);
     }
     Ok(response)
+}
+
+/// A segment decision, with the shared-cache headers its TTL allows.
+fn segment_route(state: &AppState, request: &Request<Incoming>) -> Result<Response, ApiError> {
+    let _permit = admit(state)?;
+    let (decision, max_age) = segment::decide(state, request.uri().query().unwrap_or_default())?;
+    let body = serde_json::to_string(&decision)
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))?;
+    let mut response = json(StatusCode::OK, body);
+    // Not personal by construction (see `segment`): a shared cache may keep it for its TTL.
+    // A fallback is never cached.
+    if let Some(max_age) = max_age
+        && let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}"))
+    {
+        response.headers_mut().insert(CACHE_CONTROL, value);
+    }
+    Ok(response)
+}
+
+/// A decision slot from the pool, or 503 (with `Retry-After`) when every one is busy.
+fn admit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    state.permits.try_acquire().map_err(|_| {
+        state.metrics.inc(metrics::LOAD_SHED, &[]);
+        ApiError::new(
+            ApiErrorKind::Overloaded,
+            "overloaded",
+            None,
+            "every decision slot is busy; retry shortly",
+        )
+    })
 }

@@ -421,6 +421,36 @@ fn nginx_in_front_of_tailor_serves_personal_decisions_uncached_and_fails_open() 
     assert_eq!(header(&warm, "x-cache-status"), Some("hit"));
     assert_eq!(origin_hits.load(Ordering::SeqCst), 1);
 
+    // Segment decisions are shared by everyone in the segment, for as long as tailor says.
+    let gold = "/v1/segment-decide?policy=hero-banner&channel=web&tier=gold";
+    let cold = get(edge, gold);
+    let warm = get(edge, gold);
+    assert_eq!((cold.status, warm.status), (200, 200), "{}", cold.body);
+    assert_eq!(cold.body["variant"], "gold-double-points", "{}", cold.body);
+    assert_eq!(warm.body, cold.body);
+    assert_eq!(header(&cold, "x-cache-status"), Some("miss"));
+    assert_eq!(header(&warm, "x-cache-status"), Some("hit"));
+    assert_eq!(header(&cold, "cache-control"), Some("public, max-age=300"));
+    let platinum = get(
+        edge,
+        "/v1/segment-decide?policy=hero-banner&channel=web&tier=platinum",
+    );
+    assert_eq!(
+        platinum.body["variant"], "vip-early-access",
+        "{}",
+        platinum.body
+    );
+    assert_eq!(header(&platinum, "x-cache-status"), Some("miss"));
+    // A policy that did not opt in is refused, and the refusal is not cached.
+    let personal_only = "/v1/segment-decide?policy=next-best-offer&channel=web&segment=vip";
+    let refused = get(edge, personal_only);
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "not_segment_cacheable");
+    assert_ne!(
+        header(&get(edge, personal_only), "x-cache-status"),
+        Some("hit")
+    );
+
     // tailor killed: decisions fail open, probes say so, events are refused rather than faked.
     let fallback: Value = serde_json::from_str(
         &std::fs::read_to_string(edge_deploy().join("cdn/fallback/decide.json")).unwrap(),
@@ -437,6 +467,18 @@ fn nginx_in_front_of_tailor_serves_personal_decisions_uncached_and_fails_open() 
     assert_eq!(health.status, 503, "{}", health.body);
     assert_eq!(health.body["status"], "tailor_unavailable");
     assert_eq!(get(edge, "/edge/healthz").status, 200);
+    // The segment answers the edge holds keep being served.
+    let cached = get(edge, gold);
+    assert_eq!(
+        (cached.status, &cached.body["variant"]),
+        (200, &json!("gold-double-points"))
+    );
+    let never_cached = get(
+        edge,
+        "/v1/segment-decide?policy=hero-banner&channel=web&tier=silver",
+    );
+    assert_eq!(never_cached.status, 200);
+    assert_eq!(never_cached.body["fallback"], true, "{}", never_cached.body);
     let events = send(
         edge,
         "POST",

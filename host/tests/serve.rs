@@ -588,3 +588,72 @@ fn install(server: &Running, name: &str, component: &[u8], limits: Option<Limits
         },
     );
 }
+
+#[test]
+fn segment_decisions_are_shareable_only_for_policies_that_opt_in() {
+    let server = start(|_| {});
+    let get = |query: &str| {
+        request(
+            server.addr,
+            "GET",
+            &format!("/v1/segment-decide?{query}"),
+            "application/json",
+            b"",
+        )
+    };
+    let gold = get("policy=hero-banner&channel=web&tier=gold");
+    assert_eq!(gold.status, 200, "{}", gold.body);
+    assert_eq!(gold.body["variant"], "gold-double-points", "{}", gold.body);
+    assert!(
+        gold.headers.contains("cache-control: public, max-age=300"),
+        "{}",
+        gold.headers
+    );
+    // No segment: the non-personalized answer, shareable too.
+    let everyone = get("policy=hero-banner&channel=web");
+    assert_eq!(everyone.status, 200, "{}", everyone.body);
+    assert!(everyone.body.get("customer_id").is_none());
+    let cases = [
+        (
+            "policy=next-best-offer&channel=web&segment=vip",
+            422,
+            "not_segment_cacheable",
+        ),
+        ("policy=nope&channel=web", 422, "unknown_policy"),
+        ("channel=web", 400, "invalid_query"),
+        (
+            "policy=hero-banner&policy=other&channel=web",
+            400,
+            "invalid_query",
+        ),
+        (
+            "policy=hero-banner&channel=web&colour=red",
+            400,
+            "invalid_query",
+        ),
+        (
+            "policy=hero-banner&channel=web&segment=",
+            422,
+            "invalid_query",
+        ),
+    ];
+    for (query, status, code) in cases {
+        let reply = get(query);
+        assert_eq!(reply.status, status, "{query}: {}", reply.body);
+        assert_eq!(reply.body["error"]["code"], code, "{query}: {}", reply.body);
+        assert!(
+            reply.headers.contains("cache-control: no-store"),
+            "{query}: {}",
+            reply.headers
+        );
+    }
+    let missing = get("channel=web");
+    assert!(
+        missing.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("policy"),
+        "{}",
+        missing.body
+    );
+}
