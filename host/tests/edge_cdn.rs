@@ -1,11 +1,10 @@
-//! The edge deployment reference in `edge-deploy/`, checked against the real binary: nginx
-//! rendered from `cdn/nginx.conf.template` in front of `tailor serve` (personal decisions pass
-//! through uncached, static creative is cached, a dead, hung or failing tailor fails open), and
-//! the Kubernetes manifests in `k8s/` (schema-valid, and their `edge.toml` is a config tailor
-//! accepts).
+//! The CDN edge reference in `edge-deploy/cdn/`, checked against the real binary: nginx
+//! rendered from `nginx.conf.template` in front of `tailor serve` (personal decisions pass
+//! through uncached, segment decisions and static creative are cached, a dead, hung or failing
+//! tailor fails open).
 //!
-//! Needs `nginx` (installed with apt-get when missing) and `python3` with PyPI access for
-//! `kubernetes-validate`. A missing tool fails the test; it never skips.
+//! Needs `nginx` (installed with apt-get when missing). A missing tool fails the test; it never
+//! skips.
 #![expect(
     clippy::unwrap_used,
     reason = "a test fails loudly on what it did not expect"
@@ -13,72 +12,15 @@
 
 mod common;
 
-use common::{Reply, decide, send, spawn_binary};
+use common::{Reaped, Reply, Scratch, decide, describe, edge_deploy, run, send, spawn_binary};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tailor_host::config::{ServeConfig, ServeFile};
-
-fn edge_deploy() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../edge-deploy")
-        .canonicalize()
-        .unwrap()
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("tailor-edge-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (SIGKILL) and reaped when dropped, a failed assertion included.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn describe(output: &Output) -> String {
-    let tail = |bytes: &[u8]| {
-        let text = String::from_utf8_lossy(bytes);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    };
-    format!(
-        "{}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        tail(&output.stdout),
-        tail(&output.stderr)
-    )
-}
-
-fn run(command: &mut Command) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
-}
 
 /// nginx from the system, installed with apt-get (Debian's `nginx` package) when missing.
 fn nginx() -> PathBuf {
@@ -507,137 +449,4 @@ fn nginx_in_front_of_tailor_serves_personal_decisions_uncached_and_fails_open() 
     drop(nginx);
     let left = std::fs::read_to_string(prefix.join("nginx.pid"));
     assert!(left.is_err(), "nginx did not stop cleanly: {left:?}");
-}
-
-/// The text of a YAML block scalar (`key: |`) in `yaml`, without its indentation.
-fn block_scalar(yaml: &str, key: &str) -> Option<String> {
-    let mut lines = yaml.lines();
-    let opening = lines.find(|line| line.trim_start() == format!("{key}: |"))?;
-    let key_indent = opening.len() - opening.trim_start().len();
-    let body: Vec<&str> = lines
-        .take_while(|line| {
-            line.trim().is_empty() || line.len() - line.trim_start().len() > key_indent
-        })
-        .collect();
-    let indent = body
-        .iter()
-        .find(|line| !line.trim().is_empty())
-        .map(|line| line.len() - line.trim_start().len())?;
-    let text: Vec<&str> = body
-        .iter()
-        .map(|line| line.get(indent..).unwrap_or(""))
-        .collect();
-    Some(text.join("\n").trim_end().to_owned() + "\n")
-}
-
-/// `kubernetes-validate` from PyPI in a scratch virtualenv (or a `--target` directory where
-/// Debian's python3 has no venv module).
-fn kubernetes_validate(scratch: &Path) -> Command {
-    const PACKAGE: &str = "kubernetes-validate==1.37.0";
-    let pip_flags = ["--quiet", "--disable-pip-version-check", "--timeout", "60"];
-    let venv = scratch.join("venv");
-    let made = run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-    if made.status.success() {
-        let installed = run(Command::new(venv.join("bin/pip"))
-            .arg("install")
-            .args(pip_flags)
-            .arg(PACKAGE));
-        assert!(
-            installed.status.success(),
-            "cannot install {PACKAGE} from PyPI: {}",
-            describe(&installed)
-        );
-        return Command::new(venv.join("bin/kubernetes-validate"));
-    }
-    let site = scratch.join("site");
-    let installed = run(Command::new("python3")
-        .args(["-m", "pip", "install"])
-        .args(pip_flags)
-        .arg("--target")
-        .arg(&site)
-        .arg(PACKAGE));
-    assert!(
-        installed.status.success(),
-        "python3 has neither venv ({}) nor a working pip to install {PACKAGE}: {}",
-        describe(&made),
-        describe(&installed)
-    );
-    let mut command = Command::new("python3");
-    command
-        .env("PYTHONPATH", &site)
-        .args(["-m", "kubernetes_validate"]);
-    command
-}
-
-#[test]
-fn kubernetes_manifests_are_valid_and_carry_a_config_tailor_accepts() {
-    let k8s = edge_deploy().join("k8s");
-    let read = |name: &str| std::fs::read_to_string(k8s.join(name)).unwrap();
-    let daemonset = read("daemonset.yaml");
-
-    // The ConfigMap's edge.toml is a `tailor serve` config: known keys, valid values.
-    let edge_toml = block_scalar(&read("configmap.yaml"), "edge.toml")
-        .unwrap_or_else(|| panic!("configmap.yaml has no `edge.toml: |` block"));
-    let file: ServeFile = toml::from_str(&edge_toml)
-        .unwrap_or_else(|e| panic!("edge.toml in configmap.yaml is refused by tailor: {e}"));
-    let unknown = toml::from_str::<ServeFile>(&format!("{edge_toml}listen_address = \"x\"\n"));
-    assert!(unknown.is_err(), "an unknown key would go unnoticed");
-    let config = ServeConfig::resolve(ServeFile::default(), file)
-        .unwrap_or_else(|e| panic!("edge.toml in configmap.yaml: {e}"));
-    assert!(config.require_signatures && !config.seed_bundled);
-    assert!(
-        daemonset.contains(&format!("containerPort: {}", config.listen.port())),
-        "the container port is not the port edge.toml listens on"
-    );
-    assert!(daemonset.contains("--config") && daemonset.contains("/etc/tailor/edge.toml"));
-    // Every path tailor is configured with lies on a volume the DaemonSet mounts.
-    let mounts: Vec<&str> = daemonset
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("mountPath: "))
-        .collect();
-    let paths = [
-        Some(config.data_dir.clone()),
-        config.snapshot.clone(),
-        config.policies_dir.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .chain(config.trusted_keys.iter().cloned());
-    for path in paths {
-        assert!(
-            mounts.iter().any(|mount| path.starts_with(mount)),
-            "{} is on no volume of daemonset.yaml (mounts: {mounts:?})",
-            path.display()
-        );
-    }
-
-    // The manifests against the Kubernetes API schema, unknown fields refused.
-    let scratch = Scratch::new("k8s");
-    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&k8s)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
-        .collect();
-    manifests.sort();
-    assert!(manifests.len() >= 3, "{manifests:?}");
-    let checked = run(kubernetes_validate(&scratch.0)
-        .args(["--strict", "--kubernetes-version", "1.29.0"])
-        .args(&manifests));
-    assert!(
-        checked.status.success(),
-        "kubernetes-validate refuses the manifests: {}",
-        describe(&checked)
-    );
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    for manifest in &manifests {
-        let name = manifest.file_name().unwrap().to_string_lossy();
-        assert!(
-            report.contains(&format!("{name} passed")),
-            "{name} was not validated: {report}"
-        );
-    }
 }
