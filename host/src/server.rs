@@ -315,7 +315,12 @@ fn spawn_acceptor(
                             let watcher = graceful.watcher();
                             serving.spawn(serve_connection(state.clone(), stream, watcher));
                         }
-                        Err(error) => tracing::warn!(%error, "accept failed"),
+                        Err(error) => {
+                            // Out of file descriptors (too many connections) or a transient
+                            // error: back off instead of spinning on it.
+                            tracing::warn!(%error, "accept failed");
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
                     },
                     _ = &mut stopped => break,
                 }
@@ -408,8 +413,28 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     Ok(value)
 }
 
+/// How long a client may take to send a request body (as hyper allows for the headers): a
+/// slow sender is cut off instead of holding a connection without end.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(request.into_body(), limit).collect().await {
+    let collected = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(request.into_body(), limit).collect(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            ApiErrorKind::RequestTimeout,
+            "body_timeout",
+            None,
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        )
+    })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error)
             if error
@@ -598,8 +623,10 @@ async fn decide_route(state: &AppState, request: Request<Incoming>) -> Result<Re
             "send the request as application/json",
         ));
     }
-    let _permit = admit(state)?;
+    // The body first: a decision slot is held only while a decision runs, never while a
+    // (possibly slow) client is still sending.
     let body = read_body(request, state.config.max_body_bytes).await?;
+    let _permit = admit(state)?;
     let started = Instant::now();
     let response = decide::decide(state, &body)?;
     let elapsed = started.elapsed();

@@ -26,6 +26,8 @@ pub enum ApiErrorKind {
     /// Well-formed, but refers to something that does not exist or breaks a rule.
     Unprocessable,
     TooLarge,
+    /// The client took too long to send the request.
+    RequestTimeout,
     NotFound,
     /// Conflicts with the current state (a canary in progress, nothing to roll back to).
     Conflict,
@@ -69,6 +71,7 @@ impl ApiError {
             ApiErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ApiErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ApiErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiErrorKind::NotFound => StatusCode::NOT_FOUND,
             ApiErrorKind::Conflict => StatusCode::CONFLICT,
             ApiErrorKind::Forbidden => StatusCode::FORBIDDEN,
