@@ -91,6 +91,18 @@ fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
+/// Whether redb refused the file for its contents (not a redb file, or corrupt), rather than
+/// for a lock or an I/O failure that may pass.
+fn unreadable(error: &redb::DatabaseError) -> bool {
+    match error {
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
+            io.kind() == std::io::ErrorKind::InvalidData
+        }
+        _ => false,
+    }
+}
+
 /// A version to add in a commit.
 #[derive(Debug, Clone, Copy)]
 pub struct NewVersion<'a> {
@@ -118,10 +130,40 @@ impl PolicyStore {
             source,
         })?;
         let path = root.join("policies.redb");
-        let db = Database::create(&path).map_err(|e| StoreError::Database {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            // Unreadable as a database (not merely locked by another process): keep it aside
+            // for inspection and start from an empty store rather than not at all. The node
+            // says so; what it then serves comes from seeding, a followed tag or the watched
+            // directory.
+            Err(error) if unreadable(&error) => {
+                let reason = error.to_string();
+                let aside = root.join(format!(
+                    "policies.redb.corrupt-{}",
+                    crate::profiles::now_ms()
+                ));
+                tracing::error!(
+                    path = %path.display(), aside = %aside.display(), %reason,
+                    "the policy store is corrupt; it was moved aside and an empty store started"
+                );
+                std::fs::rename(&path, &aside).map_err(|source| StoreError::Io {
+                    what: "moving aside",
+                    path: path.clone(),
+                    source,
+                })?;
+                Database::create(&path)
+            }
+            .map_err(|e| StoreError::Database {
+                path: path.clone(),
+                message: e.to_string(),
+            })?,
+            Err(e) => {
+                return Err(StoreError::Database {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        };
         let store = PolicyStore {
             root: root.into(),
             db,

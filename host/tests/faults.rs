@@ -1,0 +1,256 @@
+//! Faults with the real binary: kill -9 during event ingestion and during a snapshot reload, a
+//! corrupt policy store, corrupt precompiled code, the disk filling up during a publish. The
+//! node restarts or continues on its last-known-good state and loses nothing it acknowledged.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
+
+mod common;
+
+use common::{ADMIN, Scratch, admin, decide, spawn_binary};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+const ARGS: [&str; 4] = ["--sample-profiles", "300", "--admin-token", ADMIN];
+
+fn stop(mut child: Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn hero_for(addr: SocketAddr, customer: &str) -> Value {
+    let reply = decide(
+        addr,
+        &json!({"channel": "web", "unit": {"customer_id": customer},
+                "slots": [{"id": "hero", "policy": "hero-banner"}]}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+fn active_digest(addr: SocketAddr) -> Value {
+    admin(
+        addr,
+        "GET",
+        "/admin/v1/policies/hero-banner",
+        Some(ADMIN),
+        b"",
+    )
+    .body["active"]["digest"]
+        .clone()
+}
+
+#[test]
+fn kill_9_during_event_ingestion_loses_no_acknowledged_event() {
+    let scratch = Scratch::new("faults-events");
+    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        stop(child);
+    });
+    // Each batch upgrades one customer to platinum; keep sending until the node dies.
+    let mut acknowledged = Vec::new();
+    for i in 0..300 {
+        let customer = format!("cust-{i:06}");
+        let body = json!({"events": [
+            {"event_id": format!("k9-{i}-c"), "customer_id": customer, "kind": "consent_change", "at_ms": 1_774_000_100_000i64, "consent": {"personalization": true}},
+            {"event_id": format!("k9-{i}-l"), "customer_id": customer, "kind": "loyalty_change", "at_ms": 1_774_000_100_001i64, "loyalty": {"tier": "platinum", "points": 1}}]});
+        let sent = std::panic::catch_unwind(|| {
+            common::request(
+                addr,
+                "POST",
+                "/v1/events",
+                "application/json",
+                body.to_string().as_bytes(),
+            )
+        });
+        match sent {
+            Ok(reply) if reply.status == 202 => acknowledged.push(customer),
+            _ => break,
+        }
+    }
+    killer.join().unwrap();
+    assert!(
+        !acknowledged.is_empty(),
+        "no event was acknowledged before the kill (pid {pid})"
+    );
+    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|c| hero_for(addr, c)["slots"][0]["variant"] != "vip-early-access")
+        .collect();
+    stop(child);
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged events lost: {lost:?}",
+        lost.len(),
+        acknowledged.len()
+    );
+}
+
+#[test]
+fn kill_9_during_a_snapshot_reload_restarts_clean() {
+    let scratch = Scratch::new("faults-reload");
+    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let big = scratch.0.join("big.ndjson");
+    tailor_host::profiles::sample::write(&big, 200_000).unwrap();
+    let path = big.to_str().unwrap().to_owned();
+    let reload = std::thread::spawn(move || {
+        let body = json!({ "path": path }).to_string();
+        std::panic::catch_unwind(|| {
+            admin(
+                addr,
+                "POST",
+                "/admin/v1/snapshot",
+                Some(ADMIN),
+                body.as_bytes(),
+            )
+        })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    stop(child);
+    let _ = reload.join();
+    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let body = hero_for(addr, "cust-000042");
+    let stores = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("profiles-"))
+        .count();
+    stop(child);
+    assert_eq!(body["profile"]["snapshot_version"], "sample-300", "{body}");
+    assert_eq!(stores, 1, "the half-built store was left behind");
+}
+
+#[test]
+fn a_corrupt_policy_store_is_moved_aside_and_the_node_still_starts() {
+    let scratch = Scratch::new("faults-store");
+    let (child, _) = spawn_binary(&scratch.0, &ARGS);
+    stop(child);
+    let store = scratch.0.join("policies/policies.redb");
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes.truncate(bytes.len() / 3);
+    std::fs::write(&store, &bytes).unwrap();
+    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let body = hero_for(addr, "cust-000042");
+    stop(child);
+    assert!(body["slots"][0]["error"].is_null(), "{body}");
+    let aside = std::fs::read_dir(scratch.0.join("policies"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("policies.redb.corrupt-")
+        })
+        .count();
+    assert_eq!(aside, 1, "the corrupt store was not kept aside");
+}
+
+#[test]
+fn corrupt_precompiled_code_is_recompiled_not_run() {
+    let scratch = Scratch::new("faults-precompiled");
+    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let before = active_digest(addr);
+    stop(child);
+    let dir = scratch.0.join("policies/precompiled");
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "cwasm") {
+            let mut bytes = std::fs::read(entry.path()).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0xff;
+            std::fs::write(entry.path(), &bytes).unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged >= 3, "{damaged} precompiled files");
+    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let body = hero_for(addr, "cust-000042");
+    let after = active_digest(addr);
+    stop(child);
+    assert!(body["slots"][0]["error"].is_null(), "{body}");
+    assert_eq!(before, after);
+}
+
+#[test]
+fn a_full_disk_during_a_publish_refuses_it_and_keeps_the_committed_set() {
+    let scratch = Scratch::new("faults-disk");
+    // The node runs with a cap on file size (as a full disk would stop it), SIGXFSZ ignored so
+    // a write past the cap fails with EFBIG instead of killing the process.
+    let data = scratch.0.to_str().unwrap().to_owned();
+    let mut child = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "trap '' XFSZ; ulimit -f 4096; exec {} serve --listen 127.0.0.1:0 --deadline-ms 5000 --data-dir {data} {}",
+                env!("CARGO_BIN_EXE_tailor"),
+                ARGS.join(" ")
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let addr: SocketAddr = first
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let hero = tailor_policies::find("hero-banner").unwrap();
+    let mut config: Value = serde_json::from_str(hero.config.unwrap()).unwrap();
+    let mut last_good = active_digest(addr);
+    let started = Instant::now();
+    let refused = loop {
+        // Each version carries a few MB of config, so the store soon needs more than the cap.
+        config["padding"] = json!(format!("{:x}", started.elapsed().as_nanos()).repeat(50_000));
+        let body = json!({"config": config.to_string()}).to_string();
+        let reply = admin(
+            addr,
+            "PUT",
+            "/admin/v1/policies/hero-banner",
+            Some(ADMIN),
+            body.as_bytes(),
+        );
+        if reply.status == 200 {
+            last_good = reply.body["digest"].clone();
+        } else {
+            break reply;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the cap was never reached"
+        );
+    };
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    assert_eq!(
+        refused.body["error"]["code"], "policy_store",
+        "{}",
+        refused.body
+    );
+    // Still serving, on the last committed version.
+    assert_eq!(
+        hero_for(addr, "cust-000042")["slots"][0]["version"],
+        last_good
+    );
+    stop(child);
+    // Restarted with room: the same committed set.
+    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let after = active_digest(addr);
+    stop(child);
+    assert_eq!(after, last_good);
+}
