@@ -11,6 +11,8 @@ pub mod bundled;
 pub mod config;
 pub mod distribution;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http_client;
 pub mod lifecycle;
 pub mod metrics;

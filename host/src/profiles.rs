@@ -15,6 +15,7 @@ pub mod sample;
 mod snapshot;
 mod store;
 
+pub(crate) use snapshot::parse as parse_snapshot_line;
 pub use snapshot::{SnapshotError, SnapshotHeader};
 pub(crate) use store::now_ms;
 pub use store::{ProfileStore, StoreError};

@@ -6,10 +6,10 @@
 
 mod admin;
 mod auth;
-mod decide;
+pub(crate) mod decide;
 mod errors;
-mod events;
-mod policies;
+pub(crate) mod events;
+pub(crate) mod policies;
 mod segment;
 mod watch;
 

@@ -96,7 +96,8 @@ pub fn open(
     Ok((header, profiles))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
+/// Parses one snapshot line (the header or a profile), naming the line and field on error.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     path: &Path,
     line: usize,
     text: &str,

@@ -180,7 +180,7 @@ fn validate(
 
 /// Decides every slot; a slot whose policy fails gets its default with reason `ERROR` and never
 /// affects the others. Slots answer in request order.
-pub(super) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
+pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
     let request: DecideRequest = super::parse_json(body)?;
     let versions = validate(&request, state)?;
     let now_ms = request

@@ -71,26 +71,27 @@ fn validate(batch: &EventBatch) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Parses and validates an event batch.
+pub(crate) fn parse_batch(body: &[u8]) -> Result<Vec<CustomerEvent>, ApiError> {
+    let batch: EventBatch = super::parse_json(body)?;
+    validate(&batch)?;
+    Ok(batch.events)
+}
+
 /// Validates the batch, appends it to the log with an fsync'd commit (off the request threads),
 /// and only then answers: an acknowledged event survives a crash right after the 202.
 pub(super) async fn ingest(
     state: Arc<AppState>,
     body: &[u8],
 ) -> Result<serde_json::Value, ApiError> {
-    let batch: EventBatch = super::parse_json(body).inspect_err(|_| {
+    let events = parse_batch(body).inspect_err(|_| {
         state
             .metrics
             .inc(metrics::EVENTS, &[("outcome", "rejected")]);
     })?;
-    if let Err(error) = validate(&batch) {
-        state
-            .metrics
-            .inc(metrics::EVENTS, &[("outcome", "rejected")]);
-        return Err(error);
-    }
-    let received = batch.events.len();
+    let received = events.len();
     let worker = state.clone();
-    let applied = tokio::task::spawn_blocking(move || worker.profiles.ingest(&batch.events))
+    let applied = tokio::task::spawn_blocking(move || worker.profiles.ingest(&events))
         .await
         .map_err(|e| {
             ApiError::new(

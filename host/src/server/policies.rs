@@ -115,11 +115,8 @@ struct PublishBody {
     canary_percent: Option<f64>,
 }
 
-pub(super) async fn publish(
-    state: &AppState,
-    name: &str,
-    body: &[u8],
-) -> Result<serde_json::Value, ApiError> {
+/// Parses a publish request body into what the lifecycle takes.
+pub(crate) fn parse_publish(body: &[u8]) -> Result<PublishRequest, ApiError> {
     let body: PublishBody = super::parse_json(body)?;
     let component = body
         .component
@@ -133,14 +130,22 @@ pub(super) async fn publish(
                 format!("component is not standard base64: {e}"),
             )
         })?;
-    let request = PublishRequest {
+    Ok(PublishRequest {
         component,
         config: body.config,
         signature: body.signature,
         fixtures: body.fixtures,
         canary_percent: body.canary_percent,
         automated: false,
-    };
+    })
+}
+
+pub(super) async fn publish(
+    state: &AppState,
+    name: &str,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let request = parse_publish(body)?;
     let name = name.to_owned();
     change(state, move |lifecycle| lifecycle.publish(&name, request)).await
 }
