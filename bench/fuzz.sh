@@ -5,16 +5,18 @@
 #
 #   bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET…]     (default 60 s, every target)
 #
-# Needs a nightly toolchain (libFuzzer and sanitizers); installs cargo-fuzz and the wasm target
-# for nightly when missing.
+# Needs a nightly toolchain (libFuzzer and sanitizers) and installs cargo-fuzz when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-60}
 shift || true
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-rustup target add wasm32-wasip2 --toolchain nightly >/dev/null
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
+# The guest policies inside the host are built with the pinned stable toolchain (nightly may
+# lack the wasm target); only the host is built by nightly, with libFuzzer and sanitizers.
+pinned=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' ../rust-toolchain.toml)
+export TAILOR_GUEST_TOOLCHAIN=$pinned
 cargo +nightly fuzz build -O >&2
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)

@@ -62,10 +62,42 @@ pub fn guests_in(dir: &Path, skip: &[&str]) -> Vec<Guest> {
     guests
 }
 
+/// The toolchain to build guests with instead of the outer build's, from
+/// `TAILOR_GUEST_TOOLCHAIN` (for example the pinned stable while `cargo +nightly fuzz` builds the
+/// host: a nightly may not have the wasm target, and the guests do not need it).
+fn guest_toolchain() -> Option<String> {
+    println!("cargo:rerun-if-env-changed=TAILOR_GUEST_TOOLCHAIN");
+    std::env::var("TAILOR_GUEST_TOOLCHAIN")
+        .ok()
+        .filter(|t| !t.is_empty())
+}
+
+/// A command for a toolchain tool (`cargo`, `rustc`): through `rustup run` when guests have a
+/// toolchain of their own, otherwise the outer build's.
+fn tool(name: &str, outer: Option<String>) -> Command {
+    match guest_toolchain() {
+        Some(toolchain) => {
+            let mut cmd = Command::new("rustup");
+            cmd.args(["run", &toolchain, name]);
+            // The outer build's tool choices would override the toolchain's own.
+            for var in [
+                "RUSTUP_TOOLCHAIN",
+                "RUSTC",
+                "RUSTDOC",
+                "RUSTC_WRAPPER",
+                "CARGO",
+            ] {
+                cmd.env_remove(var);
+            }
+            cmd
+        }
+        None => Command::new(outer.unwrap_or_else(|| name.into())),
+    }
+}
+
 /// Makes sure the wasm target's standard library is installed, adding it with rustup if not.
 pub fn ensure_target() {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let libdir = Command::new(&rustc)
+    let libdir = tool("rustc", std::env::var("RUSTC").ok())
         .args(["--print", "target-libdir", "--target", TARGET])
         .output()
         .ok()
@@ -75,9 +107,12 @@ pub fn ensure_target() {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (needed to build policies)");
-    let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status();
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", TARGET]);
+    if let Some(toolchain) = guest_toolchain() {
+        add.args(["--toolchain", &toolchain]);
+    }
+    let status = add.status();
     match status {
         Ok(status) if status.success() => {}
         Ok(status) => {
@@ -105,9 +140,7 @@ pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
     let out_dir =
         PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
     let target_dir = out_dir.join("guests");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-
-    let mut cmd = Command::new(cargo);
+    let mut cmd = tool("cargo", std::env::var("CARGO").ok());
     cmd.current_dir(workspace)
         .args(["build", "--target", TARGET, "--profile", PROFILE])
         .arg("--target-dir")
