@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Bounded soak of `tailor serve` (issue: reliability). Not part of the test suite.
 #
-#   bench/soak.sh [DURATION_SECONDS]      (default 180)
+#   bench/soak.sh [DURATION_SECONDS]      (default 300)
 #
 # A release node on the 10,000-profile sample takes single-slot decisions from hey at 80% of the
-# capacity wrk measures first, while at the same time: the hero-banner policy is swapped every
+# capacity wrk measures first (hey's statistics cover the first 1,000,000 requests), while at the same time: the hero-banner policy is swapped every
 # second (config-only publishes), the snapshot is reloaded every 10 s, and event batches arrive
 # continuously. Pass: no 5xx but deliberate 503 load shedding, p99 within 5 ms, no failed
-# publish/reload/event request, and RSS growth under 10% from the end of warm-up (a fifth of the
-# run) to the end. Prints a Markdown report; exits non-zero when a criterion fails.
+# publish/reload/event request, and RSS growth under 10% over the second half of the run (the
+# first half is warm-up: redb's page caches and the allocator reach their working size after
+# about 20 snapshot reloads). Prints a Markdown report; exits non-zero when a criterion fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${1:-180}
+duration=${1:-300}
 connections=32
 token=soak-admin-token-0123456789
 for tool in wrk hey python3; do
@@ -81,8 +82,9 @@ threads = [threading.Thread(target=loop, args=a) for a in [("publish", 1.0, publ
 counts["rss"] = 0; failures["rss"] = 0
 for t in threads: t.start()
 for t in threads: t.join()
-warm = [kb for t, kb in rss if t >= rss[0][0] + duration / 5]
-print(json.dumps({"counts": counts, "failures": failures, "rss_warm_kb": warm[0] if warm else 0, "rss_end_kb": rss[-1][1] if rss else 0}))
+warm = [kb for t, kb in rss if t >= rss[0][0] + duration / 2]
+timeline = [kb // 1024 for i, (t, kb) in enumerate(rss) if i % 30 == 0]
+print(json.dumps({"counts": counts, "failures": failures, "rss_warm_kb": warm[0] if warm else 0, "rss_end_kb": rss[-1][1] if rss else 0, "timeline_mib": timeline}))
 PY
 side=$!
 hey -z "${duration}s" -c $connections -q "$rate" -m POST -T application/json -d "$body" "$addr/v1/decide" >"$work/hey" 2>&1
@@ -102,7 +104,7 @@ checks = [
     ("no 5xx but 503 shedding", not bad, f"status codes {statuses}"),
     ("p99 within 5 ms at 80%", p99 <= 5.0, f"p99 {p99:.2f} ms at {rps} req/s (capacity {capacity})"),
     ("side traffic all succeeded", not any(summary["failures"].values()), f"done {summary['counts']}, failed {summary['failures']}"),
-    ("RSS growth under 10% after warm-up", growth < 0.10, f"{summary['rss_warm_kb'] // 1024} → {summary['rss_end_kb'] // 1024} MiB ({growth * 100:+.1f}%)"),
+    ("RSS growth under 10% over the second half", growth < 0.10, f"{summary['rss_warm_kb'] // 1024} → {summary['rss_end_kb'] // 1024} MiB ({growth * 100:+.1f}%); every 30 s: {summary['timeline_mib']} MiB"),
 ]
 print(f"## Soak ({duration} s)\n\n| check | result | measured |\n|---|---|---|")
 for name, ok, what in checks:

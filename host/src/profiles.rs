@@ -21,6 +21,13 @@ pub(crate) use store::now_ms;
 pub use store::{ProfileStore, StoreError};
 
 use cache::ShardedLru;
+
+/// redb's page cache for the snapshot store (redb's default is 1 GiB per database, which a
+/// kiosk does not have): decoded profiles are cached in front of it anyway, so this only keeps
+/// the B-tree's upper pages hot.
+pub(crate) const PROFILE_STORE_CACHE_BYTES: usize = 32 << 20;
+/// redb's page cache for the event log: appends and one customer's range at a time.
+pub(crate) const EVENT_LOG_CACHE_BYTES: usize = 16 << 20;
 use events::{CustomerEvent, EventLog, EventLogError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -91,6 +91,15 @@ fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
+/// redb's page cache for the policy store: versions are read at start and on rollback only.
+const CACHE_BYTES: usize = 8 << 20;
+
+fn open_database(path: &Path) -> std::result::Result<Database, redb::DatabaseError> {
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+}
+
 /// Whether redb refused the file for its contents (not a redb file, or corrupt), rather than
 /// for a lock or an I/O failure that may pass.
 fn unreadable(error: &redb::DatabaseError) -> bool {
@@ -130,7 +139,7 @@ impl PolicyStore {
             source,
         })?;
         let path = root.join("policies.redb");
-        let db = match Database::create(&path) {
+        let db = match open_database(&path) {
             Ok(db) => db,
             // Unreadable as a database (not merely locked by another process): keep it aside
             // for inspection and start from an empty store rather than not at all. The node
@@ -151,7 +160,7 @@ impl PolicyStore {
                     path: path.clone(),
                     source,
                 })?;
-                Database::create(&path)
+                open_database(&path)
             }
             .map_err(|e| StoreError::Database {
                 path: path.clone(),

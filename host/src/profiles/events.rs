@@ -61,10 +61,13 @@ fn key(customer_id: &str, at_ms: i64, event_id: &str) -> String {
 impl EventLog {
     pub fn open(dir: &Path) -> Result<EventLog, EventLogError> {
         let path = dir.join("events.redb");
-        let db = Database::create(&path).map_err(|e| EventLogError {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let db = redb::Builder::new()
+            .set_cache_size(crate::profiles::EVENT_LOG_CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| EventLogError {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         let log = EventLog { db, path };
         // Create the tables so readers never find them missing.
         log.write(|_, _| Ok(()))?;

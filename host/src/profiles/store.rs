@@ -77,7 +77,10 @@ impl ProfileStore {
             path: path.clone(),
             message: e.to_string(),
         };
-        let db = Database::create(&path).map_err(|e| db_err(&e))?;
+        let db = redb::Builder::new()
+            .set_cache_size(crate::profiles::PROFILE_STORE_CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| db_err(&e))?;
         let mut count = 0u64;
         let mut profiles = profiles.peekable();
         while profiles.peek().is_some() {
