@@ -200,6 +200,75 @@ mod expect {
         }
     }
 
+    pub fn forbidden_socket(component: &[u8]) {
+        match refused("forbidden-socket", component) {
+            LoadError::ForbiddenImport { import, .. } => {
+                assert!(import.starts_with("wasi:sockets/"), "{import}");
+            }
+            other => panic!("unexpected refusal: {other}"),
+        }
+    }
+
+    pub fn env_probe(component: &[u8]) {
+        let engine = engine();
+        let policy = load(&engine, "env-probe", component).unwrap();
+        let decision = engine
+            .decide(&policy, &context(), &Arc::new(customer()), &[])
+            .unwrap();
+        let render = |key: &str| tailor_types::lookup(&decision.render, key).cloned();
+        // Nothing of the host leaks in: no variables, arguments, home or working directory.
+        assert_eq!(render("vars").as_deref(), Some("0"));
+        assert_eq!(render("args").as_deref(), Some("0"));
+        assert_eq!(render("home").as_deref(), Some(""));
+        // No initial working directory is given; the guest's libc reports its own root.
+        assert!(
+            matches!(render("cwd").as_deref(), Some("" | "/")),
+            "{:?}",
+            render("cwd")
+        );
+    }
+
+    pub fn slow_for_some(component: &[u8]) {
+        let engine = engine();
+        let policy = engine
+            .load(PolicySource {
+                name: "slow-for-some",
+                component,
+                config: None,
+                // Timing is the subject: short enough to keep the test quick, long enough that
+                // a fast customer never reaches it on a loaded machine.
+                limits: Some(Limits {
+                    deadline: Duration::from_millis(250),
+                    ..Limits::default()
+                }),
+            })
+            .unwrap();
+        let fallback = Decision::new(Reason::Default);
+        let mut slow = 0;
+        for i in 0..20 {
+            let profile = Profile {
+                customer_id: Some(format!("cust-{i:02}")),
+                ..customer()
+            };
+            let evaluation =
+                engine.evaluate(&policy, &context(), &Arc::new(profile), &[], &fallback);
+            if i % 10 == 7 {
+                // Cut off at the deadline, the slot's fallback served.
+                let error = evaluation
+                    .error
+                    .expect("a customer ending in 7 must time out");
+                assert_eq!(error.code, ErrorCode::Timeout, "{error}");
+                assert_eq!(evaluation.decision.reason, Reason::Error);
+                slow += 1;
+            } else {
+                // Everyone else is unaffected, before and after the slow ones.
+                assert!(evaluation.error.is_none(), "{:?}", evaluation.error);
+                assert_eq!(evaluation.decision.reason, Reason::Static);
+            }
+        }
+        assert_eq!(slow, 2);
+    }
+
     pub fn wrong_world(component: &[u8]) {
         let error = refused("wrong-world", component);
         assert!(matches!(error, LoadError::WrongWorld { .. }), "{error}");
