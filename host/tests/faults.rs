@@ -254,3 +254,28 @@ fn a_full_disk_during_a_publish_refuses_it_and_keeps_the_committed_set() {
     stop(child);
     assert_eq!(after, last_good);
 }
+
+#[test]
+fn a_corrupt_event_log_stops_start_up_naming_the_file() {
+    // Acknowledged events live only there: refusing to start is the one answer that loses
+    // none of them silently.
+    let scratch = Scratch::new("faults-events-log");
+    let (child, _) = spawn_binary(&scratch.0, &ARGS);
+    stop(child);
+    let log = scratch.0.join("events.redb");
+    std::fs::write(&log, b"not a database").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&scratch.0)
+        .args(ARGS)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("events.redb"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        b"not a database",
+        "the log was touched"
+    );
+}
