@@ -58,7 +58,7 @@ fn hostile_decisions_leave_host_memory_at_its_baseline() {
                 limits: Some(Limits::default()),
             })
             .unwrap();
-        let mut run = |n: usize| {
+        let run = |n: usize| {
             for _ in 0..n {
                 let _ = engine.evaluate(&policy, &context, &profile, &[], &fallback);
             }
