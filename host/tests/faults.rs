@@ -1,5 +1,6 @@
 //! Faults with the real binary: kill -9 during event ingestion and during a snapshot reload, a
-//! corrupt policy store, corrupt precompiled code, the disk filling up during a publish. The
+//! corrupt policy store or event log, corrupt precompiled code, the disk filling up during a
+//! publish, the wall clock jumping. The
 //! node restarts or continues on its last-known-good state and loses nothing it acknowledged.
 #![allow(
     clippy::unwrap_used,
@@ -9,9 +10,10 @@
 
 mod common;
 
-use common::{ADMIN, Scratch, admin, decide, spawn_binary};
+use common::{ADMIN, Scratch, admin, decide, spawn_binary, spawn_binary_with};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -278,4 +280,101 @@ fn a_corrupt_event_log_stops_start_up_naming_the_file() {
         b"not a database",
         "the log was touched"
     );
+}
+
+/// libfaketime (Debian's `faketime` package), installed with apt-get when missing.
+fn libfaketime() -> &'static str {
+    const LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    if !Path::new(LIB).exists() {
+        let installed = std::process::Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime"])
+            .status();
+        assert!(
+            matches!(installed, Ok(s) if s.success()) && Path::new(LIB).exists(),
+            "this test needs Debian's faketime package (apt-get install faketime)"
+        );
+    }
+    LIB
+}
+
+#[test]
+fn a_wall_clock_jump_changes_nothing_but_the_time() {
+    let scratch = Scratch::new("faults-clock");
+    let stamp = scratch.0.join("faketime");
+    std::fs::write(&stamp, "+0").unwrap();
+    let data = scratch.0.join("data");
+    // Only the wall clock moves (as an NTP step would); the monotonic clock keeps its pace.
+    let (child, addr) = spawn_binary_with(
+        &data,
+        &ARGS,
+        &[
+            ("LD_PRELOAD", libfaketime()),
+            ("FAKETIME_TIMESTAMP_FILE", stamp.to_str().unwrap()),
+            ("FAKETIME_NO_CACHE", "1"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    let upgrade = |tag: &str, customer: &str| {
+        let body = json!({"events": [
+            {"event_id": format!("{tag}-c"), "customer_id": customer, "kind": "consent_change", "at_ms": 1_774_000_100_000i64, "consent": {"personalization": true}},
+            {"event_id": format!("{tag}-l"), "customer_id": customer, "kind": "loyalty_change", "at_ms": 1_774_000_100_001i64, "loyalty": {"tier": "platinum", "points": 1}}]});
+        common::request(
+            addr,
+            "POST",
+            "/v1/events",
+            "application/json",
+            body.to_string().as_bytes(),
+        )
+    };
+    let start = hero_for(addr, "cust-000001");
+    assert_eq!(start["slots"][0]["error"], Value::Null);
+    let age = |body: &Value| body["profile"]["age_seconds"].as_i64().unwrap();
+    for (i, (jump, days)) in [("-1d", -1), ("+365d", 365), ("-3650d", -3650)]
+        .into_iter()
+        .enumerate()
+    {
+        std::fs::write(&stamp, jump).unwrap();
+        // The node's wall clock really moved: the snapshot's age shows it (never below zero:
+        // a clock behind the export's own time reports a fresh snapshot).
+        let now_age = age(&hero_for(addr, "cust-000001"));
+        let expected = (age(&start) + days * 86_400).max(0);
+        assert!(
+            (now_age - expected).abs() < 600,
+            "{jump}: snapshot age {now_age} s, expected {expected} s"
+        );
+        let customer = format!("cust-00001{i}");
+        assert_eq!(
+            upgrade(&format!("jump-{i}"), &customer).status,
+            202,
+            "{jump}"
+        );
+        let body = hero_for(addr, &customer);
+        assert_eq!(
+            body["slots"][0]["variant"], "vip-early-access",
+            "{jump}: {body}"
+        );
+        let hero = tailor_policies::find("hero-banner").unwrap();
+        let mut config: Value = serde_json::from_str(hero.config.unwrap()).unwrap();
+        config["ttl_seconds"] = json!(100 + i);
+        let published = admin(
+            addr,
+            "PUT",
+            "/admin/v1/policies/hero-banner",
+            Some(ADMIN),
+            json!({"config": config.to_string()}).to_string().as_bytes(),
+        );
+        assert_eq!(published.status, 200, "{jump}: {}", published.body);
+        assert_eq!(
+            common::request(addr, "GET", "/readyz", "application/json", b"").status,
+            200
+        );
+    }
+    stop(child);
+    // Restarted on the true clock: everything acknowledged under the jumps is there.
+    let (child, addr) = spawn_binary(&data, &ARGS);
+    let after: Vec<Value> = (0..3)
+        .map(|i| hero_for(addr, &format!("cust-00001{i}"))["slots"][0]["variant"].clone())
+        .collect();
+    stop(child);
+    assert!(after.iter().all(|v| v == "vip-early-access"), "{after:?}");
 }

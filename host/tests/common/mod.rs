@@ -159,7 +159,17 @@ pub fn admin(
 /// Starts the real `tailor serve` on an ephemeral port with `dir` as its data directory and
 /// decision deadlines long enough for a loaded machine; returns it with its address.
 pub fn spawn_binary(dir: &Path, extra: &[&str]) -> (std::process::Child, SocketAddr) {
+    spawn_binary_with(dir, extra, &[])
+}
+
+/// [`spawn_binary`] with extra environment variables.
+pub fn spawn_binary_with(
+    dir: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (std::process::Child, SocketAddr) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .envs(envs.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0", "--deadline-ms", "5000"])
         .arg("--data-dir")
         .arg(dir)
