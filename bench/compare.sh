@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# tailor side by side with what its users would pick instead (issue: comparison benchmarks).
+# Not part of the test suite.
+#
+#   bench/compare.sh [ROUNDS] [ITERATIONS]      (default 7 rounds of 200,000 decisions)
+#
+# In-process cost of one hero-banner decision, the same logic in each system and the same five
+# profiles in turn: tailor with a fresh instance per decision (as it serves), tailor with one
+# reused instance (reference), the policy's Rust compiled natively (the floor), regorus
+# evaluating the equivalent Rego (bench/compare/hero-banner.rego) and the GrowthBook JS SDK on
+# Node evaluating the equivalent feature (bench/compare/hero-banner.mjs). Systems run
+# interleaved, one process per system per round; the report gives each system's median over
+# the rounds and tailor's ratio to it. Peers are installed from crates.io and npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-7}
+iterations=${2:-200000}
+command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+(cd bench/compare && npm install --no-audit --no-fund --silent >&2)
+# The harness has its own lock file; it shares the main target directory so wasmtime is not
+# rebuilt when the main release build exists.
+(cd bench/compare/inproc && CARGO_TARGET_DIR="$PWD/../../../target" cargo build --release >&2)
+harness=target/release/tailor-compare-inproc
+systems=(tailor-fresh tailor-reused native regorus growthbook-js)
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+for round in $(seq 1 "$rounds"); do
+  for system in "${systems[@]}"; do
+    if [ "$system" = growthbook-js ]; then
+      node bench/compare/hero-banner.mjs "$iterations" >>"$results"
+    else
+      "$harness" "$system" "$iterations" >>"$results"
+    fi
+  done
+  echo "round $round of $rounds done" >&2
+done
+python3 - "$results" "$rounds" "$iterations" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+by = {}
+for r in rows:
+    by.setdefault(r["system"], []).append(r["ns_per_decision"])
+med = {s: statistics.median(v) for s, v in by.items()}
+fresh = med["tailor-fresh"]
+labels = {
+    "tailor-fresh": "tailor, fresh instance per decision (as served)",
+    "tailor-reused": "tailor, one reused instance (reference)",
+    "native": "native Rust, same code in the host (floor)",
+    "regorus": "regorus 0.14, equivalent Rego",
+    "growthbook-js": "GrowthBook JS SDK 1.8 on Node 20, equivalent feature",
+}
+print(f"| hero-banner decision ({sys.argv[2]} interleaved rounds × {sys.argv[3]}) | median ns | min–max over rounds | tailor (fresh) ÷ this |")
+print("|---|---|---|---|")
+for s in ["tailor-fresh", "tailor-reused", "native", "regorus", "growthbook-js"]:
+    v = by[s]
+    print(f"| {labels[s]} | {med[s]:,.0f} | {min(v):,.0f}–{max(v):,.0f} | {fresh / med[s]:.2f}× |")
+PY
