@@ -65,8 +65,12 @@ fn time(iterations: usize, mut decide: impl FnMut(usize) -> usize) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let system = args.next().expect("system: tailor-fresh, tailor-reused, native or regorus");
-    let iterations: usize = args.next().map_or(100_000, |n| n.parse().expect("iterations"));
+    let system = args
+        .next()
+        .expect("system: tailor-fresh, tailor-reused, native or regorus");
+    let iterations: usize = args
+        .next()
+        .map_or(100_000, |n| n.parse().expect("iterations"));
     let hero = tailor_policies::find("hero-banner").expect("bundled hero-banner");
     let config_text = hero.config.expect("hero-banner config");
     let config: serde_json::Value = serde_json::from_str(config_text).expect("config");
@@ -86,12 +90,20 @@ fn main() {
                 .expect("load");
             let variants: Vec<String> = profiles
                 .iter()
-                .map(|p| engine.decide(&policy, &context, p, &[]).unwrap().variant.unwrap_or_default())
+                .map(|p| {
+                    engine
+                        .decide(&policy, &context, p, &[])
+                        .unwrap()
+                        .variant
+                        .unwrap_or_default()
+                })
                 .collect();
             check(&system, &variants);
             if system == "tailor-fresh" {
                 time(iterations, |i| {
-                    let d = engine.decide(&policy, &context, &profiles[i % 5], &[]).unwrap();
+                    let d = engine
+                        .decide(&policy, &context, &profiles[i % 5], &[])
+                        .unwrap();
                     d.variant.map_or(0, |v| v.len())
                 })
             } else {
@@ -105,28 +117,59 @@ fn main() {
         "native" => {
             use tailor_guest::Policy;
             let decide = |profile: &Profile| {
-                let request = tailor_guest::testing::request(context.clone(), profile.clone(), vec![], config.clone());
+                let request = tailor_guest::testing::request(
+                    context.clone(),
+                    profile.clone(),
+                    vec![],
+                    config.clone(),
+                );
                 hero_banner::HeroBanner::decide(&request).unwrap()
             };
-            let variants: Vec<String> = profiles.iter().map(|p| decide(p).variant.unwrap_or_default()).collect();
+            let variants: Vec<String> = profiles
+                .iter()
+                .map(|p| decide(p).variant.unwrap_or_default())
+                .collect();
             check(&system, &variants);
             // Requests built once (config parsed, profile in place), as the criterion bench
             // `decide/<policy>/native` does: the floor of the logic itself.
             let requests: Vec<tailor_guest::Request<'static>> = profiles
                 .iter()
-                .map(|p| tailor_guest::testing::request(context.clone(), Profile::clone(p), vec![], config.clone()))
+                .map(|p| {
+                    tailor_guest::testing::request(
+                        context.clone(),
+                        Profile::clone(p),
+                        vec![],
+                        config.clone(),
+                    )
+                })
                 .collect();
             time(iterations, |i| {
-                hero_banner::HeroBanner::decide(&requests[i % 5]).unwrap().variant.map_or(0, |v| v.len())
+                hero_banner::HeroBanner::decide(&requests[i % 5])
+                    .unwrap()
+                    .variant
+                    .map_or(0, |v| v.len())
             })
         }
         "regorus" => {
             let mut engine = regorus::Engine::new();
             engine
-                .add_policy("hero-banner.rego".into(), include_str!("../../hero-banner.rego").into())
+                .add_policy(
+                    "hero-banner.rego".into(),
+                    include_str!("../../hero-banner.rego").into(),
+                )
                 .expect("rego policy");
-            let segment_order: Vec<&str> = config["segment_variants"].as_object().unwrap().keys().map(String::as_str).collect();
-            let arm_order: Vec<&str> = config["experiment"]["arms"].as_object().unwrap().keys().map(String::as_str).collect();
+            let segment_order: Vec<&str> = config["segment_variants"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let arm_order: Vec<&str> = config["experiment"]["arms"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
             let data = serde_json::json!({"config": config, "segment_order": segment_order, "arm_order": arm_order});
             engine
                 .add_data(regorus::Value::from_json_str(&data.to_string()).expect("data"))
@@ -143,10 +186,17 @@ fn main() {
                 engine.eval_rule("data.hero.decision".into()).expect("eval")
             };
             let variants: Vec<String> = (0..5)
-                .map(|i| decide(i)["variant"].as_string().map(|s| s.to_string()).unwrap_or_default())
+                .map(|i| {
+                    decide(i)["variant"]
+                        .as_string()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                })
                 .collect();
             check(&system, &variants);
-            time(iterations, |i| decide(i)["variant"].as_string().map_or(0, |s| s.len()))
+            time(iterations, |i| {
+                decide(i)["variant"].as_string().map_or(0, |s| s.len())
+            })
         }
         other => panic!("unknown system {other}"),
     };
