@@ -4,6 +4,10 @@
 #
 #   bench/compare.sh [ROUNDS] [ITERATIONS]      (default 7 rounds of 200,000 decisions)
 #
+# Then the cost curves (profiles in the store, traits per profile, policies loaded, slots per
+# request): printed as a table and plotted to docs/cost-curves.png (matplotlib, from PyPI into
+# a scratch virtualenv).
+#
 # In-process cost of one hero-banner decision, the same logic in each system and the same five
 # profiles in turn: tailor with a fresh instance per decision (as it serves), tailor with one
 # reused instance (reference), the policy's Rust compiled natively (the floor), regorus
@@ -34,7 +38,7 @@ for round in $(seq 1 "$rounds"); do
   done
   echo "round $round of $rounds done" >&2
 done
-python3 - "$results" "$rounds" "$iterations" <<'PY'
+report=$(python3 - "$results" "$rounds" "$iterations" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 by = {}
@@ -55,3 +59,20 @@ for s in ["tailor-fresh", "tailor-reused", "native", "regorus", "growthbook-js"]
     v = by[s]
     print(f"| {labels[s]} | {med[s]:,.0f} | {min(v):,.0f}–{max(v):,.0f} | {fresh / med[s]:.2f}× |")
 PY
+)
+echo "$report"
+
+echo
+target/release/curves 20000 >"$results"
+python3 - "$results" <<'PY'
+import csv, sys
+print("| curve | x | ns per operation |\n|---|---|---|")
+for r in csv.DictReader(open(sys.argv[1])):
+    print(f"| {r['curve']} | {int(float(r['x'])):,} | {int(float(r['ns_per_op'])):,} |")
+PY
+venv=$(mktemp -d)
+python3 -m venv "$venv" && "$venv/bin/pip" install -q matplotlib >&2
+"$venv/bin/python" bench/compare/plot_curves.py "$results" docs/cost-curves.png
+rm -rf "$venv"
+echo
+echo "plot: docs/cost-curves.png"

@@ -1,0 +1,130 @@
+//! How tailor's cost grows: one hero-banner decision (fresh instance) as the profile store,
+//! the traits per profile and the policies loaded grow, and one whole decide request as its
+//! slots grow. Prints CSV: `curve,x,ns_per_op`.
+//!
+//!   curves [ITERATIONS]       (default 20,000 operations per point)
+
+use std::sync::Arc;
+use std::time::Instant;
+use tailor_host::profiles::{Profiles, sample};
+use tailor_host::{Engine, EngineConfig, PolicySource};
+use tailor_types::{Channel, Consent, Context, Loyalty, Profile, Value};
+
+fn per_op(iterations: usize, mut op: impl FnMut(usize)) -> f64 {
+    for i in 0..iterations / 10 {
+        op(i);
+    }
+    let started = Instant::now();
+    for i in 0..iterations {
+        op(i);
+    }
+    started.elapsed().as_nanos() as f64 / iterations as f64
+}
+
+fn main() {
+    let iterations: usize = std::env::args()
+        .nth(1)
+        .map_or(20_000, |n| n.parse().expect("iterations"));
+    let hero = tailor_policies::find("hero-banner").expect("hero-banner");
+    let engine = Engine::new(EngineConfig::default()).expect("engine");
+    let policy = engine
+        .load(PolicySource {
+            name: "hero-banner",
+            component: hero.component,
+            config: hero.config,
+            limits: None,
+        })
+        .expect("load");
+    let context = Context::new(Channel::Web, "home-hero", 1_774_000_000_000);
+    println!("curve,x,ns_per_op");
+
+    // Profiles in the store: lookup (cache in front of the redb store) + decision, customers
+    // spread over the whole store, so the cache (100,000 profiles) misses beyond its size.
+    let dir = std::env::temp_dir().join(format!("tailor-curves-{}", std::process::id()));
+    for count in [10_000u64, 100_000, 1_000_000] {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let snapshot = dir.join("sample.ndjson");
+        sample::write(&snapshot, count).expect("sample");
+        let profiles = Profiles::load(&dir, &snapshot, 100_000).expect("store");
+        let ns = per_op(iterations, |i| {
+            let id = format!("cust-{:06}", (i as u64 * 7_919) % count);
+            let lookup = profiles
+                .lookup(Some(&id), Profile::default)
+                .expect("lookup");
+            std::hint::black_box(engine.decide(&policy, &context, &lookup.profile, &[]).ok());
+        });
+        println!("profiles_in_store,{count},{ns:.0}");
+        drop(profiles);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Traits per profile: the profile is a host resource; a policy reads only what it asks for.
+    for traits in [10usize, 100, 1_000] {
+        let profile = Arc::new(Profile {
+            customer_id: Some("cust-1".into()),
+            consent: Consent {
+                personalization: true,
+                ..Consent::default()
+            },
+            loyalty: Some(Loyalty {
+                tier: "gold".into(),
+                points: 1,
+            }),
+            traits: (0..traits)
+                .map(|i| (format!("trait_{i}"), Value::Text(format!("value-{i}"))))
+                .collect(),
+            ..Profile::default()
+        });
+        let ns = per_op(iterations, |_| {
+            std::hint::black_box(engine.decide(&policy, &context, &profile, &[]).ok());
+        });
+        println!("traits_per_profile,{traits},{ns:.0}");
+    }
+
+    // Policies loaded: a registry of N versions (one component, N configs); decide one of them.
+    let profile = Arc::new(Profile {
+        customer_id: Some("cust-1".into()),
+        ..Profile::default()
+    });
+    for loaded in [1usize, 10, 100, 1_000] {
+        let registry = tailor_host::registry::Registry::default();
+        for n in 0..loaded {
+            let mut config: serde_json::Value =
+                serde_json::from_str(hero.config.expect("config")).expect("json");
+            config["ttl_seconds"] = serde_json::json!(n);
+            let text = config.to_string();
+            let version = policy.with_config(Some(&text)).expect("config");
+            registry.install(
+                &format!("policy-{n:04}"),
+                tailor_host::registry::Entry {
+                    active: Arc::new(tailor_host::registry::PolicyVersion::new(
+                        version,
+                        tailor_host::registry::digest(hero.component, Some(&text)),
+                    )),
+                    canary: None,
+                },
+            );
+        }
+        let ns = per_op(iterations, |i| {
+            let name = format!("policy-{:04}", i % loaded);
+            let version = registry.resolve(&name, Some("cust-1")).expect("resolve");
+            std::hint::black_box(engine.decide(&version.loaded, &context, &profile, &[]).ok());
+        });
+        println!("policies_loaded,{loaded},{ns:.0}");
+    }
+
+    // Slots per request: a whole decide request (parse, validate, lookup, every slot, encode)
+    // through the service's own path.
+    let harness = tailor_host::fuzzing::Harness::new();
+    for slots in [1usize, 5, 10, 20] {
+        let body = serde_json::json!({
+            "channel": "web",
+            "unit": {"customer_id": "cust-000042"},
+            "slots": (0..slots).map(|i| serde_json::json!({"id": format!("s{i}"), "policy": "hero-banner"})).collect::<Vec<_>>(),
+        })
+        .to_string();
+        let ns = per_op(iterations / 4, |_| harness.decide_body(body.as_bytes()));
+        println!("slots_per_request,{slots},{ns:.0}");
+    }
+}
