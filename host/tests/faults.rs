@@ -34,6 +34,21 @@ fn hero_for(addr: SocketAddr, customer: &str) -> Value {
     reply.body
 }
 
+/// Posts the two events that make a customer a consenting platinum member (the hero banner
+/// then shows `vip-early-access`).
+fn upgrade(addr: SocketAddr, tag: &str, customer: &str) -> common::Reply {
+    let body = json!({"events": [
+        {"event_id": format!("{tag}-c"), "customer_id": customer, "kind": "consent_change", "at_ms": 1_774_000_100_000i64, "consent": {"personalization": true}},
+        {"event_id": format!("{tag}-l"), "customer_id": customer, "kind": "loyalty_change", "at_ms": 1_774_000_100_001i64, "loyalty": {"tier": "platinum", "points": 1}}]});
+    common::request(
+        addr,
+        "POST",
+        "/v1/events",
+        "application/json",
+        body.to_string().as_bytes(),
+    )
+}
+
 fn active_digest(addr: SocketAddr) -> Value {
     admin(
         addr,
@@ -59,18 +74,7 @@ fn kill_9_during_event_ingestion_loses_no_acknowledged_event() {
     let mut acknowledged = Vec::new();
     for i in 0..300 {
         let customer = format!("cust-{i:06}");
-        let body = json!({"events": [
-            {"event_id": format!("k9-{i}-c"), "customer_id": customer, "kind": "consent_change", "at_ms": 1_774_000_100_000i64, "consent": {"personalization": true}},
-            {"event_id": format!("k9-{i}-l"), "customer_id": customer, "kind": "loyalty_change", "at_ms": 1_774_000_100_001i64, "loyalty": {"tier": "platinum", "points": 1}}]});
-        let sent = std::panic::catch_unwind(|| {
-            common::request(
-                addr,
-                "POST",
-                "/v1/events",
-                "application/json",
-                body.to_string().as_bytes(),
-            )
-        });
+        let sent = std::panic::catch_unwind(|| upgrade(addr, &format!("k9-{i}"), &customer));
         match sent {
             Ok(reply) if reply.status == 202 => acknowledged.push(customer),
             _ => break,
@@ -199,19 +203,7 @@ fn a_full_disk_during_a_publish_refuses_it_and_keeps_the_committed_set() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let addr: SocketAddr = first
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = common::serving_address(&mut child);
 
     let hero = tailor_policies::find("hero-banner").unwrap();
     let mut config: Value = serde_json::from_str(hero.config.unwrap()).unwrap();
@@ -314,18 +306,6 @@ fn a_wall_clock_jump_changes_nothing_but_the_time() {
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
         ],
     );
-    let upgrade = |tag: &str, customer: &str| {
-        let body = json!({"events": [
-            {"event_id": format!("{tag}-c"), "customer_id": customer, "kind": "consent_change", "at_ms": 1_774_000_100_000i64, "consent": {"personalization": true}},
-            {"event_id": format!("{tag}-l"), "customer_id": customer, "kind": "loyalty_change", "at_ms": 1_774_000_100_001i64, "loyalty": {"tier": "platinum", "points": 1}}]});
-        common::request(
-            addr,
-            "POST",
-            "/v1/events",
-            "application/json",
-            body.to_string().as_bytes(),
-        )
-    };
     let start = hero_for(addr, "cust-000001");
     assert_eq!(start["slots"][0]["error"], Value::Null);
     let age = |body: &Value| body["profile"]["age_seconds"].as_i64().unwrap();
@@ -344,7 +324,7 @@ fn a_wall_clock_jump_changes_nothing_but_the_time() {
         );
         let customer = format!("cust-00001{i}");
         assert_eq!(
-            upgrade(&format!("jump-{i}"), &customer).status,
+            upgrade(addr, &format!("jump-{i}"), &customer).status,
             202,
             "{jump}"
         );

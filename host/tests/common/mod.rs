@@ -178,20 +178,25 @@ pub fn spawn_binary_with(
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let addr = serving_address(&mut child);
+    (child, addr)
+}
+
+/// The address a starting `tailor serve` prints on its first line of stdout (piped).
+pub fn serving_address(child: &mut std::process::Child) -> SocketAddr {
     let mut first = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
         &mut first,
     )
     .unwrap();
-    let addr: SocketAddr = first
+    first
         .trim()
         .rsplit("http://")
         .next()
         .unwrap()
         .parse()
-        .unwrap_or_else(|e| panic!("no address in {first:?}: {e}"));
-    (child, addr)
+        .unwrap_or_else(|e| panic!("no address in {first:?}: {e}"))
 }
 
 /// Runs a `tailor` subcommand in `dir` and returns its stdout; a failure fails the test with
