@@ -24,16 +24,10 @@ work=$(mktemp -d)
 # `|| true`: under `set -e` a failing command in the EXIT trap becomes the script's status.
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
+source bench/lib.sh
 start_server() { # data_dir [extra args] -> sets addr and pid
   local dir=$1; shift
-  TAILOR_LOG="warn,tailor_host::server=info" "$bin" serve --listen 127.0.0.1:0 --data-dir "$dir" --max-concurrent-decisions 256 "$@" >"$work/out" 2>"$work/err" &
-  pid=$!
-  for _ in $(seq 1 600); do
-    addr=$(grep -o 'http://[0-9.:]*' "$work/out" 2>/dev/null | head -1 || true)
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
-  [ -n "$addr" ] || { cat "$work/err" >&2; exit 1; }
+  TAILOR_LOG="warn,tailor_host::server=info" start_tailor "$bin" "$work" --data-dir "$dir" --max-concurrent-decisions 256 "$@"
 }
 
 # A wrk request generator cycling through 10,000 sample customers; $2 is the JSON body with %06d

@@ -89,6 +89,13 @@ fn hero_decision(addr: SocketAddr, customer: &str) -> (String, String) {
     )
 }
 
+/// The first 20 sample customers are all answered by `digest`.
+fn every_customer_gets(addr: SocketAddr, digest: &str) {
+    for i in 0..20 {
+        assert_eq!(hero_decision(addr, &format!("cust-{i:06}")).0, digest);
+    }
+}
+
 fn with_admin(file: &mut tailor_host::config::ServeFile) {
     file.admin_token = Some(ADMIN.into());
 }
@@ -255,12 +262,7 @@ fn a_canary_serves_a_stable_share_of_units_then_promotes_or_aborts() {
 
     let promoted = action(addr, "hero-banner", "promote");
     assert_eq!(promoted.status, 200, "{}", promoted.body);
-    for i in 0..20 {
-        assert_eq!(
-            hero_decision(addr, &format!("cust-{i:06}")).0,
-            canary_digest
-        );
-    }
+    every_customer_gets(addr, &canary_digest);
     let again = publish(
         addr,
         "hero-banner",
@@ -269,12 +271,7 @@ fn a_canary_serves_a_stable_share_of_units_then_promotes_or_aborts() {
     assert_eq!(again.status, 200, "{}", again.body);
     let aborted = action(addr, "hero-banner", "abort");
     assert_eq!(aborted.status, 200, "{}", aborted.body);
-    for i in 0..20 {
-        assert_eq!(
-            hero_decision(addr, &format!("cust-{i:06}")).0,
-            canary_digest
-        );
-    }
+    every_customer_gets(addr, &canary_digest);
 }
 
 #[test]

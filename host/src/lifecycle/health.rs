@@ -109,15 +109,15 @@ pub async fn monitor(lifecycle: Arc<Lifecycle>) {
 
 /// A reason to roll back, if the window's failure rate is over the threshold.
 fn judge(history: &Samples, settings: &AutoRollback) -> Option<String> {
-    let (_, first_decisions, first_failures) = *history.front()?;
     let (_, last_decisions, last_failures) = *history.back()?;
-    // The first sample of a version may already hold decisions made before it was watched.
-    let decisions = last_decisions - first_decisions.min(last_decisions);
-    let failures = last_failures - first_failures.min(last_failures);
-    let (decisions, failures) = if history.len() == 1 {
-        (last_decisions, last_failures)
-    } else {
-        (decisions, failures)
+    // Over the window: the change since its oldest sample. A version seen once has only its
+    // counts since it was installed, which are its window so far.
+    let (decisions, failures) = match history.front() {
+        Some(&(_, first_decisions, first_failures)) if history.len() > 1 => (
+            last_decisions.saturating_sub(first_decisions),
+            last_failures.saturating_sub(first_failures),
+        ),
+        _ => (last_decisions, last_failures),
     };
     if decisions < settings.min_decisions.max(1) {
         return None;
