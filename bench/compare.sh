@@ -5,8 +5,8 @@
 #   bench/compare.sh [ROUNDS] [ITERATIONS]      (default 7 rounds of 200,000 decisions)
 #
 # Then the cost curves (profiles in the store, traits per profile, policies loaded, slots per
-# request): printed as a table and plotted to docs/cost-curves.png (matplotlib, from PyPI into
-# a scratch virtualenv).
+# request, policy size): printed as a table and plotted to docs/cost-curves.png (matplotlib,
+# from PyPI into a scratch virtualenv). The HTTP comparison is bench/compare-http.sh.
 #
 # In-process cost of one hero-banner decision, the same logic in each system and the same five
 # profiles in turn: tailor with a fresh instance per decision (as it serves), tailor with one
@@ -27,7 +27,8 @@ command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nod
 harness=target/release/tailor-compare-inproc
 systems=(tailor-fresh tailor-reused native regorus growthbook-js)
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+scratch=$(mktemp -d)
+trap 'rm -rf "$results" "$scratch"' EXIT
 for round in $(seq 1 "$rounds"); do
   for system in "${systems[@]}"; do
     if [ "$system" = growthbook-js ]; then
@@ -63,12 +64,23 @@ PY
 echo "$report"
 
 echo
-target/release/curves 20000 >"$results"
+# The policy-size curve: one policy built with lookup tables of graded size (0 KiB is the SDK's
+# own weight).
+sized=()
+for kib in 0 100 300 1000; do
+  (cd bench/compare/sized-policy && TAILOR_SIZED_POLICY_KB=$kib CARGO_TARGET_DIR="$PWD/../../../target" \
+    cargo build --quiet --release --locked --target wasm32-wasip2 >&2)
+  cp target/wasm32-wasip2/release/tailor_compare_sized_policy.wasm "$scratch/sized-$kib.wasm"
+  sized+=("$scratch/sized-$kib.wasm")
+done
+target/release/curves 20000 "${sized[@]}" >"$results"
 python3 - "$results" <<'PY'
 import csv, sys
-print("| curve | x | ns per operation |\n|---|---|---|")
+print("| curve | x | cost |\n|---|---|---|")
 for r in csv.DictReader(open(sys.argv[1])):
-    print(f"| {r['curve']} | {int(float(r['x'])):,} | {int(float(r['ns_per_op'])):,} |")
+    ns = float(r["ns_per_op"])
+    cost = f"{ns / 1e6:,.1f} ms (compile and load, once)" if r["curve"] == "policy_size_load" else f"{ns:,.0f} ns per operation"
+    print(f"| {r['curve']} | {int(float(r['x'])):,} | {cost} |")
 PY
 venv=$(mktemp -d)
 python3 -m venv "$venv" && "$venv/bin/pip" install -q matplotlib >&2

@@ -15,11 +15,14 @@ TITLES = {
     "traits_per_profile": ("traits per profile", "decision, µs"),
     "policies_loaded": ("policies loaded", "resolve + decision, µs"),
     "slots_per_request": ("slots per request", "whole request, µs"),
+    "policy_size": ("policy component size, bytes", "decision, µs"),
 }
 
 rows = list(csv.DictReader(open(sys.argv[1])))
-fig, axes = plt.subplots(1, len(TITLES), figsize=(4 * len(TITLES), 3.4))
-for ax, (curve, (xlabel, ylabel)) in zip(axes, TITLES.items()):
+curves = [c for c in TITLES if any(r["curve"] == c for r in rows)]
+fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.4))
+for ax, curve in zip(axes, curves):
+    xlabel, ylabel = TITLES[curve]
     points = [(float(r["x"]), float(r["ns_per_op"]) / 1000) for r in rows if r["curve"] == curve]
     xs, ys = zip(*points)
     ax.plot(xs, ys, marker="o")

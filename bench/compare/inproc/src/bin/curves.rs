@@ -2,7 +2,10 @@
 //! the traits per profile and the policies loaded grow, and one whole decide request as its
 //! slots grow. Prints CSV: `curve,x,ns_per_op`.
 //!
-//!   curves [ITERATIONS]       (default 20,000 operations per point)
+//! Then, for each component given (bench/compare/sized-policy built at graded sizes), the same
+//! decision work in a bigger component: its load (compile) time and its decision cost.
+//!
+//!   curves [ITERATIONS [SIZED_COMPONENT…]]     (default 20,000 operations per point)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,9 +25,11 @@ fn per_op(iterations: usize, mut op: impl FnMut(usize)) -> f64 {
 }
 
 fn main() {
-    let iterations: usize = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let iterations: usize = args
+        .next()
         .map_or(20_000, |n| n.parse().expect("iterations"));
+    let sized: Vec<String> = args.collect();
     let hero = tailor_policies::find("hero-banner").expect("hero-banner");
     let engine = Engine::new(EngineConfig::default()).expect("engine");
     let policy = engine
@@ -126,5 +131,34 @@ fn main() {
         .to_string();
         let ns = per_op(iterations / 4, |_| harness.decide_body(body.as_bytes()));
         println!("slots_per_request,{slots},{ns:.0}");
+    }
+
+    // Policy size: the same work per decision in components of graded size.
+    let profile = Arc::new(Profile {
+        customer_id: Some("cust-000042".into()),
+        ..Profile::default()
+    });
+    for path in &sized {
+        let component = std::fs::read(path).expect("sized component");
+        let started = Instant::now();
+        let policy = engine
+            .load(PolicySource {
+                name: "sized",
+                component: &component,
+                config: None,
+                limits: None,
+            })
+            .expect("load sized policy");
+        let load_ns = started.elapsed().as_nanos();
+        let first = engine
+            .decide(&policy, &context, &profile, &[])
+            .expect("sized policy decides");
+        assert!(first.variant.is_some(), "{path}: {first:?}");
+        let ns = per_op(iterations, |_| {
+            std::hint::black_box(engine.decide(&policy, &context, &profile, &[]).ok());
+        });
+        let bytes = component.len();
+        println!("policy_size,{bytes},{ns:.0}");
+        println!("policy_size_load,{bytes},{load_ns}");
     }
 }
