@@ -25,28 +25,44 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 duration=${2:-10}
 connections=32
-for tool in wrk hey curl python3; do
-  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk hey curl python3 >/dev/null; }
+for tool in wrk hey curl python3 npm; do
+  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk hey curl python3 npm >/dev/null; }
 done
 
 peers=$PWD/target/compare-peers
 wasmtime_version=48.0.8
 unleash_version=19.15.1
-install_peer() { # crate version binary [cargo install args…]
-  local crate=$1 version=$2 binary=$3
-  shift 3
-  if ! "$peers/bin/$binary" --version 2>/dev/null | grep -q "$version"; then
+installed() { cargo install --list --root "$peers" 2>/dev/null | grep -q "^$1 v$2:"; }
+install_peer() { # crate version [cargo install args…]
+  local crate=$1 version=$2
+  shift 2
+  if ! installed "$crate" "$version"; then
     echo "installing $crate $version (once)" >&2
-    CARGO_TARGET_DIR="$peers/build" cargo install --quiet --locked --root "$peers" \
+    CARGO_TARGET_DIR="$peers/build" cargo install --quiet --locked --force --root "$peers" \
       "$crate@$version" "$@" >&2
     rm -rf "$peers/build"
   fi
 }
 # Only what `wasmtime serve` needs (the full default feature set triples the build).
-install_peer wasmtime-cli "$wasmtime_version" wasmtime \
+install_peer wasmtime-cli "$wasmtime_version" \
   --no-default-features --features run,serve,cranelift,pooling-allocator,parallel-compilation
+# Unleash Edge's Swagger UI dependency (utoipa-swagger-ui) downloads Swagger UI from GitHub at
+# build time; the same release is on npm, so it is packed into the zip layout the build expects.
+if ! installed unleash-edge "$unleash_version"; then
+  swagger=$peers/swagger
+  rm -rf "$swagger" && mkdir -p "$swagger"
+  (cd "$swagger" && npm pack --silent swagger-ui-dist@5.17.14 >/dev/null && tar xzf swagger-ui-dist-5.17.14.tgz)
+  python3 - "$swagger" <<'PY'
+import os, sys, zipfile
+root = sys.argv[1]
+with zipfile.ZipFile(f"{root}/swagger-ui.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    for name in sorted(os.listdir(f"{root}/package")):
+        z.write(f"{root}/package/{name}", f"swagger-ui-5.17.14/dist/{name}")
+PY
+  export SWAGGER_UI_DOWNLOAD_URL="file://$swagger/swagger-ui.zip"
+fi
 # Without the S3 backup backend, which offline mode does not use.
-install_peer unleash-edge "$unleash_version" unleash-edge --no-default-features
+install_peer unleash-edge "$unleash_version" --no-default-features
 
 cargo build --quiet --release -p tailor-host >&2
 (cd bench/compare/http-guest && CARGO_TARGET_DIR="$PWD/../../../target" \
@@ -89,6 +105,7 @@ port=$(free_port)
 unleash_token='*:development.tailor-compare'
 "$peers/bin/unleash-edge" --port "$port" --interface 127.0.0.1 --workers "$(nproc)" offline \
   --bootstrap-file "$work/unleash-features.json" --frontend-tokens "$unleash_token" \
+  --client-tokens '*:development.tailor-compare-backend' \
   >"$work/unleash.out" 2>"$work/unleash.err" &
 unleash_pid=$! unleash_addr="http://127.0.0.1:$port"
 pids+=("$unleash_pid")
@@ -173,11 +190,16 @@ lua unleash-edge GET "/api/frontend/features/hero-banner?" "$work/unleash.txt" \
 declare -A addr_of=([tailor]=$tailor_addr [tailor-3]=$tailor_addr [wasmtime]=$wasmtime_addr [unleash-edge]=$unleash_addr)
 declare -A pid_of=([tailor]=$tailor_pid [tailor-3]=$tailor_pid [wasmtime]=$wasmtime_pid [unleash-edge]=$unleash_pid)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hey_args() { # system → the one request hey repeats (customer 42's)
+run_hey() { # system rate-per-worker → hey's report; every request is customer 42's
+  local common=(-z "${duration}s" -c "$connections" -q "$2")
   case $1 in
-    tailor | tailor-3) echo "-m POST -T application/json -d $(sed -n 43p "$work/$1.txt") ${addr_of[$1]}/v1/decide" ;;
-    wasmtime) echo "-m POST -T application/json -d $(sed -n 43p "$work/wasmtime.txt") ${addr_of[$1]}/" ;;
-    unleash-edge) echo "-H authorization:$unleash_token ${addr_of[$1]}/api/frontend/features/hero-banner?$(sed -n 43p "$work/unleash.txt")" ;;
+    tailor | tailor-3)
+      hey "${common[@]}" -m POST -T application/json -d "$(sed -n 43p "$work/$1.txt")" "${addr_of[$1]}/v1/decide" ;;
+    wasmtime)
+      hey "${common[@]}" -m POST -T application/json -d "$(sed -n 43p "$work/wasmtime.txt")" "${addr_of[$1]}/" ;;
+    unleash-edge)
+      hey "${common[@]}" -H "authorization: $unleash_token" \
+        "${addr_of[$1]}/api/frontend/features/hero-banner?$(sed -n 43p "$work/unleash.txt")" ;;
   esac
 }
 results=$work/results.jsonl
@@ -214,8 +236,7 @@ PY
   done
   rate=$(python3 -c "print(max(1, int(float('$tailor_rps') * 0.8 / $connections)))")
   for system in "${systems[@]}"; do
-    # shellcheck disable=SC2046
-    hey -z "${duration}s" -c $connections -q "$rate" $(hey_args "$system") >"$work/hey" 2>&1
+    run_hey "$system" "$rate" >"$work/hey" 2>&1
     python3 - "$work/hey" "$system" "$round" "$((rate * connections))" >>"$results" <<'PY'
 import json, re, sys
 text = open(sys.argv[1]).read()

@@ -13,6 +13,19 @@ use tailor_host::profiles::{Profiles, sample};
 use tailor_host::{Engine, EngineConfig, PolicySource};
 use tailor_types::{Channel, Consent, Context, Loyalty, Profile, Value};
 
+/// A small deterministic generator (Knuth's MMIX LCG), so every run draws the same customers.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
 fn per_op(iterations: usize, mut op: impl FnMut(usize)) -> f64 {
     for i in 0..iterations / 10 {
         op(i);
@@ -43,19 +56,26 @@ fn main() {
     let context = Context::new(Channel::Web, "home-hero", 1_774_000_000_000);
     println!("curve,x,ns_per_op");
 
-    // Profiles in the store: lookup (cache in front of the redb store) + decision, customers
-    // spread over the whole store, so the cache (100,000 profiles) misses beyond its size.
+    // Profiles in the store: lookup (cache in front of the redb store) + decision for customers
+    // drawn uniformly from the whole store, measured in the steady state: the cache (100,000
+    // profiles) is first warmed by three times its size in draws, so it holds every customer
+    // of a store it can hold and a random 100,000 of a larger one.
+    const CACHE: u64 = 100_000;
     let dir = std::env::temp_dir().join(format!("tailor-curves-{}", std::process::id()));
     for count in [10_000u64, 100_000, 1_000_000] {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         let snapshot = dir.join("sample.ndjson");
         sample::write(&snapshot, count).expect("sample");
-        let profiles = Profiles::load(&dir, &snapshot, 100_000).expect("store");
-        let ns = per_op(iterations, |i| {
-            let id = format!("cust-{:06}", (i as u64 * 7_919) % count);
+        let profiles = Profiles::load(&dir, &snapshot, CACHE as usize).expect("store");
+        let mut draw = Lcg(count);
+        let mut customer = || format!("cust-{:06}", draw.next() % count);
+        for _ in 0..3 * CACHE {
+            std::hint::black_box(profiles.lookup(Some(&customer()), Profile::default).ok());
+        }
+        let ns = per_op(iterations, |_| {
             let lookup = profiles
-                .lookup(Some(&id), Profile::default)
+                .lookup(Some(&customer()), Profile::default)
                 .expect("lookup");
             std::hint::black_box(engine.decide(&policy, &context, &lookup.profile, &[]).ok());
         });
