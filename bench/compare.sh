@@ -2,11 +2,14 @@
 # tailor side by side with what its users would pick instead (issue: comparison benchmarks).
 # Not part of the test suite.
 #
-#   bench/compare.sh [ROUNDS] [ITERATIONS]      (default 7 rounds of 200,000 decisions)
+#   bench/compare.sh [ROUNDS] [ITERATIONS] [HTTP_ROUNDS] [HTTP_SECONDS]
+#       (defaults: 7 rounds of 200,000 decisions; 3 HTTP rounds of 10 s runs)
 #
-# Then the cost curves (profiles in the store, traits per profile, policies loaded, slots per
-# request, policy size): printed as a table and plotted to docs/cost-curves.png (matplotlib,
-# from PyPI into a scratch virtualenv). The HTTP comparison is bench/compare-http.sh.
+# Three parts, one Markdown report on stdout. First the in-process comparison below. Then the
+# cost curves (profiles in the store, traits per profile, policies loaded, slots per request,
+# policy size): printed as a table and plotted to docs/cost-curves.png (matplotlib, from PyPI
+# into a scratch virtualenv). Last the HTTP comparison, bench/compare-http.sh (also runnable
+# alone).
 #
 # In-process cost of one hero-banner decision, the same logic in each system and the same five
 # profiles in turn: tailor with a fresh instance per decision (as it serves), tailor with one
@@ -17,13 +20,16 @@
 # the rounds and tailor's ratio to it. Peers are installed from crates.io and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 rounds=${1:-7}
 iterations=${2:-200000}
+http_rounds=${3:-3}
+http_seconds=${4:-10}
 command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 (cd bench/compare && npm install --no-audit --no-fund --silent >&2)
 # The harness has its own lock file; it shares the main target directory so wasmtime is not
 # rebuilt when the main release build exists.
-(cd bench/compare/inproc && CARGO_TARGET_DIR="$PWD/../../../target" cargo build --release >&2)
+(cd bench/compare/inproc && CARGO_TARGET_DIR="$PWD/../../../target" cargo build --release --locked >&2)
 harness=target/release/tailor-compare-inproc
 systems=(tailor-fresh tailor-reused native regorus growthbook-js)
 results=$(mktemp)
@@ -88,3 +94,9 @@ python3 -m venv "$venv" && "$venv/bin/pip" install -q matplotlib >&2
 rm -rf "$venv"
 echo
 echo "plot: docs/cost-curves.png"
+
+# Over HTTP, beside wasmtime serve and Unleash Edge.
+echo
+bench/compare-http.sh "$http_rounds" "$http_seconds"
+echo
+echo "compare: finished in $(( $(date +%s) - started ))s" >&2
