@@ -45,7 +45,7 @@ install_peer() { # crate version [cargo install args…]
 }
 # Only what `wasmtime serve` needs (the full default feature set triples the build).
 install_peer wasmtime-cli "$wasmtime_version" \
-  --no-default-features --features run,serve,cranelift,pooling-allocator,parallel-compilation
+  --no-default-features --features run,serve,cranelift,pooling-allocator,parallel-compilation,component-model-async
 # Unleash Edge's Swagger UI dependency (utoipa-swagger-ui) downloads Swagger UI from GitHub at
 # build time; the same release is on npm, so it is packed into the zip layout the build expects.
 if ! installed unleash-edge "$unleash_version"; then
