@@ -32,6 +32,9 @@ for ax, curve in zip(axes, curves):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-fig.suptitle("tailor: cost as things grow (hero-banner, fresh instance per decision)")
+fig.suptitle(
+    "tailor: cost as things grow (fresh instance per decision; hero-banner, and a policy of graded"
+    " size for the last)"
+)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
