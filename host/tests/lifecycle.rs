@@ -366,7 +366,21 @@ fn bad_uploads_are_refused_and_the_active_version_keeps_serving() {
         assert_eq!(anonymous_decision(addr, "v")["slots"][0]["version"], active);
     }
     let detail = describe(addr, "hero-banner");
-    assert!(detail["refused"].as_array().unwrap().len() >= 6, "{detail}");
+    let refused = detail["refused"].as_array().unwrap();
+    assert!(refused.len() >= 6, "{detail}");
+    // A refusal after the version was hashed names the digest it would have had; one before
+    // (a request that never became a version) has none.
+    let refusal = |about: &str| {
+        refused
+            .iter()
+            .find(|r| r["detail"].as_str().unwrap_or("").contains(about))
+            .unwrap_or_else(|| panic!("no refusal about {about:?}: {detail}"))
+    };
+    for about in ["fixture case", "not a valid Wasm component"] {
+        let digest = refusal(about)["digest"].as_str().unwrap();
+        assert!(digest.len() == 64 && active != digest, "{about}: {digest}");
+    }
+    assert_eq!(refusal("not valid JSON")["digest"], "", "{detail}");
     let bad_name = publish(addr, "Bad%20Name", &json!({"config": "{}"}));
     assert_eq!(bad_name.status, 422, "{}", bad_name.body);
     // A fixture the version passes lets it through.

@@ -89,10 +89,19 @@ impl Lifecycle {
         let started = Instant::now();
         let mut state = self.lock_state();
         let entry = self.registry.entry(name);
-        let outcome = self.publish_locked(name, request, &mut state, entry.as_deref(), started);
+        // Set once the version's digest is known, so a refusal after that point names it.
+        let mut digest_seen = String::new();
+        let outcome = self.publish_locked(
+            name,
+            request,
+            &mut state,
+            entry.as_deref(),
+            started,
+            &mut digest_seen,
+        );
         if let Err(error) = &outcome {
-            self.refused(name, "", error.to_string());
-            tracing::warn!(policy = name, %error, "publish refused");
+            self.refused(name, &digest_seen, error.to_string());
+            tracing::warn!(policy = name, digest = %digest_seen, %error, "publish refused");
         }
         outcome
     }
@@ -104,6 +113,7 @@ impl Lifecycle {
         state: &mut super::StoreState,
         entry: Option<&Entry>,
         started: Instant,
+        digest_seen: &mut String,
     ) -> Result<PublishOutcome, PublishError> {
         validate_name(name)?;
         if let Some(percent) = request.canary_percent
@@ -142,6 +152,7 @@ impl Lifecycle {
             }
         };
         let digest = crate::registry::digest(&component, request.config.as_deref());
+        digest_seen.clone_from(&digest);
         let signed_by = self.check_signature(&digest, request.signature.as_deref())?;
         let record = state.policies.get(name);
         if let Some(record) = record
