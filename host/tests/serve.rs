@@ -225,15 +225,10 @@ fn the_admin_api_requires_its_bearer_token_and_counts_failures() {
     );
     assert_eq!(wrong.status, 401);
     assert!(wrong.headers.contains("www-authenticate: bearer"));
-    let listed = admin(addr, "GET", "/admin/v1/policies", Some(ADMIN), b"");
-    assert_eq!(listed.status, 200);
-    let names: Vec<&str> = listed.body["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["hero-banner", "kiosk-greeting", "next-best-offer"]);
+    assert_eq!(
+        common::policy_names(addr),
+        ["hero-banner", "kiosk-greeting", "next-best-offer"]
+    );
     let status = admin(addr, "GET", "/admin/v1/snapshot", Some(ADMIN), b"");
     assert_eq!(status.body["profiles"], 500);
     let metrics = request(addr, "GET", "/metrics", "text/plain", b"");

@@ -156,6 +156,18 @@ pub fn admin(
     send(addr, method, path, "application/json", token, body)
 }
 
+/// The names of the policies a node lists on its admin API, in the order it lists them.
+pub fn policy_names(addr: SocketAddr) -> Vec<String> {
+    let listed = admin(addr, "GET", "/admin/v1/policies", Some(ADMIN), b"");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    listed.body["policies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no policy list: {}", listed.body))
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// Starts the real `tailor serve` on an ephemeral port with `dir` as its data directory and
 /// decision deadlines long enough for a loaded machine; returns it with its address.
 pub fn spawn_binary(dir: &Path, extra: &[&str]) -> (std::process::Child, SocketAddr) {
