@@ -46,11 +46,15 @@ fn registry_binary() -> PathBuf {
     path
 }
 
-fn start_registry(tag: &str) -> Registry {
+/// Starts a registry on `host` (a loopback address of the test's own). The tests run in
+/// parallel and a free port is only free until someone binds it: on a shared address two
+/// registries could be handed the same port, one would fail to bind, and its test would talk to
+/// the other test's registry until that test stopped it.
+fn start_registry(tag: &str, host: &str) -> Registry {
     let dir = std::env::temp_dir().join(format!("tailor-registry-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let port = std::net::TcpListener::bind((host, 0))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -59,7 +63,7 @@ fn start_registry(tag: &str) -> Registry {
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}:{port}\n",
             dir.join("data").display()
         ),
     )
@@ -73,10 +77,10 @@ fn start_registry(tag: &str) -> Registry {
         .unwrap();
     let registry = Registry {
         child,
-        url: format!("http://127.0.0.1:{port}"),
+        url: format!("http://{host}:{port}"),
         dir,
     };
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr: SocketAddr = format!("{host}:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "the registry did not start");
@@ -135,7 +139,7 @@ fn push_version(dir: &Path, reference: &str, variant: &str, signed: bool) {
 
 #[test]
 fn policies_and_snapshots_round_trip_through_a_registry() {
-    let registry = start_registry("round-trip");
+    let registry = start_registry("round-trip", "127.0.0.21");
     let dir = registry.dir.join("work");
     std::fs::create_dir_all(&dir).unwrap();
     tailor(&dir, &["keygen", "--out", "fleet"]);
@@ -260,7 +264,7 @@ fn wait_for_variant(addr: SocketAddr, variant: &str) {
 
 #[test]
 fn a_node_follows_a_tag_verifies_it_and_keeps_the_last_good_version() {
-    let registry = start_registry("follow");
+    let registry = start_registry("follow", "127.0.0.22");
     // Keys and the node's data outlive the registry (which is stopped below).
     let base = std::env::temp_dir().join(format!("tailor-follow-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
