@@ -223,13 +223,11 @@ def ms(v):
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 requests = int(re.search(r"(\d+) requests in", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-socket = re.search(r"Socket errors: (.*)", text)
 cpu_s = int(sys.argv[4]) / int(sys.argv[5])
 print(json.dumps({"system": sys.argv[2], "round": int(sys.argv[3]), "mode": "saturation", "rps": rps,
     "p50_ms": ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1)),
     "p99_ms": ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1)),
-    "cpu_us_per_request": cpu_s * 1e6 / requests, "non_2xx": int(errors.group(1)) if errors else 0,
-    "socket_errors": socket.group(1) if socket else ""}))
+    "cpu_us_per_request": cpu_s * 1e6 / requests, "non_2xx": int(errors.group(1)) if errors else 0}))
 PY
     if [ "$system" = tailor ]; then
       tailor_rps=$(tail -1 "$results" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rps"])')
