@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{Reaped, Reply, Scratch, decide, describe, edge_deploy, run, send, spawn_binary};
+use common::{Reply, Scratch, decide, describe, edge_deploy, packages, run, send, spawn_binary};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,47 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// nginx from the system, installed with apt-get (Debian's `nginx` package) when missing.
-fn nginx() -> PathBuf {
-    let find = || {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        ["/usr/sbin", "/usr/local/sbin"]
-            .into_iter()
-            .map(PathBuf::from)
-            .chain(std::env::split_paths(&path))
-            .map(|dir| dir.join("nginx"))
-            .find(|candidate| candidate.is_file())
-    };
-    if let Some(found) = find() {
-        return found;
-    }
-    let apt = |args: &[&str]| {
-        let output = run(Command::new("apt-get")
-            .args(["-o", "DPkg::Lock::Timeout=300"])
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            // Keeps the package's init script from starting a system-wide nginx on port 80.
-            .env("RUNLEVEL", "1"));
-        assert!(
-            output.status.success(),
-            "nginx is not installed and `apt-get {}` failed (install Debian's `nginx` package \
-             before running this test): {}",
-            args.join(" "),
-            describe(&output)
-        );
-    };
-    apt(&["update"]);
-    apt(&["install", "-y", "--no-install-recommends", "nginx"]);
-    find().unwrap_or_else(|| panic!("apt-get installed nginx but no nginx binary was found"))
-}
-
-/// A port on loopback that was free a moment ago.
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+/// The address nginx listens on: a loopback address no other test uses, so the port is free
+/// without being picked and released (another test's server could take a released port before
+/// nginx binds it).
+const EDGE: &str = "127.0.0.31:8080";
 
 /// An origin for static creative on loopback, counting the requests that reach it.
 fn static_origin() -> (SocketAddr, Arc<AtomicUsize>) {
@@ -309,20 +272,20 @@ fn get(edge: SocketAddr, path: &str) -> Reply {
 
 #[test]
 fn nginx_in_front_of_tailor_serves_personal_decisions_uncached_and_fails_open() {
-    let nginx_bin = nginx();
+    let nginx_bin = packages::require(packages::NGINX);
     let scratch = Scratch::new("cdn");
     let data = scratch.0.join("tailor-data");
     let prefix = scratch.0.join("nginx");
     std::fs::create_dir_all(&prefix).unwrap();
 
-    let (child, tailor) = spawn_binary(&data, &["--sample-profiles", "200"]);
-    let mut tailor_process = Reaped(child);
+    let mut tailor_node = spawn_binary(&data, &["--sample-profiles", "200"]);
+    let tailor = tailor_node.addr;
     // Directly first: the node is up, and the decision path is warm.
     let direct = decide(tailor, &hero_request("cust-000042"));
     assert_eq!(direct.status, 200, "{}", direct.body);
 
     let (origin, origin_hits) = static_origin();
-    let edge = free_port();
+    let edge: SocketAddr = EDGE.parse().unwrap();
     render_nginx(&prefix, edge, tailor, origin);
     let nginx = Nginx::start(&nginx_bin, &prefix, edge);
 
@@ -398,8 +361,7 @@ fn nginx_in_front_of_tailor_serves_personal_decisions_uncached_and_fails_open() 
         &std::fs::read_to_string(edge_deploy().join("cdn/fallback/decide.json")).unwrap(),
     )
     .unwrap();
-    tailor_process.0.kill().unwrap();
-    tailor_process.0.wait().unwrap();
+    tailor_node.kill();
     assert_fallback(
         &decide(edge, &hero_request("cust-000042")),
         &fallback,

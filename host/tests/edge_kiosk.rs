@@ -10,12 +10,12 @@
 
 mod common;
 
-use common::{ADMIN, admin, decide};
+use common::{ADMIN, Node, admin, decide, packages};
 use serde_json::{Value, json};
-use std::io::{BufRead as _, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tailor_host::config::{ServeConfig, ServeFile};
 
@@ -77,11 +77,11 @@ fn the_unit_passes_systemd_analyze_verify() {
     );
     let path = dir.join("tailor.service");
     std::fs::write(&path, rewritten).unwrap();
-    let output = Command::new("systemd-analyze")
+    let output = Command::new(packages::require(packages::SYSTEMD))
         .arg("verify")
         .arg(&path)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run systemd-analyze (Debian package `systemd`): {e}"));
+        .unwrap_or_else(|e| panic!("cannot run systemd-analyze: {e}"));
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(output.status.success(), "verify failed:\n{stderr}");
@@ -202,47 +202,17 @@ fn write_snapshot(path: &Path) {
     gz.finish().unwrap().sync_all().unwrap();
 }
 
-/// The real `tailor serve --config …`, killed (SIGKILL) when dropped.
-struct Node {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(config: &Path, log: &Path) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .args(["serve", "--config"])
-        .arg(config)
-        // An ephemeral port, and deadlines long enough for a test machine's shared cores.
-        .args(["--listen", "127.0.0.1:0", "--deadline-ms", "5000"])
-        // What the unit's EnvironmentFile (/etc/tailor/secrets.env) gives the service.
-        .env("TAILOR_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first.trim().rsplit("http://").next().unwrap().parse();
-    match addr {
-        Ok(addr) => Node { child, addr },
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "no address in {first:?} ({e}); log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            )
-        }
-    }
+/// The real `tailor serve --config …`, killed (SIGKILL) and reaped when dropped.
+fn serve(config: &Path) -> Node {
+    Node::start(
+        Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .args(["serve", "--config"])
+            .arg(config)
+            // An ephemeral port, and deadlines long enough for a test machine's shared cores.
+            .args(["--listen", "127.0.0.1:0", "--deadline-ms", "5000"])
+            // What the unit's EnvironmentFile (/etc/tailor/secrets.env) gives the service.
+            .env("TAILOR_ADMIN_TOKEN", ADMIN),
+    )
 }
 
 /// Profile stores built from the snapshot in `state` (one per start; removed on a clean stop).
@@ -339,7 +309,7 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
     let digest = tailor_host::registry::digest(hero.component, Some(&fleet.config));
 
     // Online: the watched directory publishes the signed set.
-    let node = serve(&config, &root.join("serve-online.log"));
+    let node = serve(&config);
     let slot = within_30s("hero-banner is not served from the policies dir", || {
         hero_slot(node.addr, PLATINUM)
     });
@@ -369,7 +339,7 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
     assert_eq!(profile_stores(&state), 1);
     assert!(state.join("events.redb").is_file() && state.join("policies").is_dir());
 
-    let node = serve(&config, &root.join("serve-offline.log"));
+    let node = serve(&config);
     assert_eq!(
         profile_stores(&state),
         1,

@@ -14,15 +14,9 @@ use common::{ADMIN, Scratch, admin, decide, spawn_binary, spawn_binary_with};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 const ARGS: [&str; 4] = ["--sample-profiles", "300", "--admin-token", ADMIN];
-
-fn stop(mut child: Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
 
 fn hero_for(addr: SocketAddr, customer: &str) -> Value {
     let reply = decide(
@@ -61,36 +55,54 @@ fn active_digest(addr: SocketAddr) -> Value {
         .clone()
 }
 
+/// Batches acknowledged before the kill lands: the node's own 202s trigger it.
+const ACKNOWLEDGED_BEFORE_KILL: usize = 20;
+
 #[test]
 fn kill_9_during_event_ingestion_loses_no_acknowledged_event() {
     let scratch = Scratch::new("faults-events");
-    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
-    let pid = child.id();
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(700));
-        stop(child);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
+    // Each batch upgrades one customer to platinum. A sender keeps posting batches back to
+    // back; after the node has acknowledged some of them, it is killed while the next is in
+    // flight, and the sender stops at the first batch that was not acknowledged.
+    let (acked_tx, acked_rx) = std::sync::mpsc::channel();
+    let sender = std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for i in 0..100_000 {
+            let customer = format!("cust-{i:06}");
+            let sent = std::panic::catch_unwind(|| upgrade(addr, &format!("k9-{i}"), &customer));
+            match sent {
+                Ok(reply) if reply.status == 202 => {
+                    acknowledged.push(customer);
+                    let _ = acked_tx.send(acknowledged.len());
+                }
+                _ => break,
+            }
+        }
+        acknowledged
     });
-    // Each batch upgrades one customer to platinum; keep sending until the node dies.
-    let mut acknowledged = Vec::new();
-    for i in 0..300 {
-        let customer = format!("cust-{i:06}");
-        let sent = std::panic::catch_unwind(|| upgrade(addr, &format!("k9-{i}"), &customer));
-        match sent {
-            Ok(reply) if reply.status == 202 => acknowledged.push(customer),
-            _ => break,
+    let waited = Instant::now();
+    loop {
+        match acked_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(count) if count >= ACKNOWLEDGED_BEFORE_KILL => break,
+            Ok(_) => {}
+            Err(e) => node.process.fail(&format!(
+                "acknowledged fewer than {ACKNOWLEDGED_BEFORE_KILL} batches in {:?} ({e})",
+                waited.elapsed()
+            )),
         }
     }
-    killer.join().unwrap();
-    assert!(
-        !acknowledged.is_empty(),
-        "no event was acknowledged before the kill (pid {pid})"
-    );
-    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    node.kill();
+    let acknowledged = sender.join().unwrap();
+    assert!(acknowledged.len() >= ACKNOWLEDGED_BEFORE_KILL);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
     let lost: Vec<&String> = acknowledged
         .iter()
         .filter(|c| hero_for(addr, c)["slots"][0]["variant"] != "vip-early-access")
         .collect();
-    stop(child);
+    node.kill();
     assert!(
         lost.is_empty(),
         "{} of {} acknowledged events lost: {lost:?}",
@@ -99,10 +111,24 @@ fn kill_9_during_event_ingestion_loses_no_acknowledged_event() {
     );
 }
 
+/// The profile stores (`profiles-*.redb`) in a data directory.
+fn profile_stores(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("profiles-") && name.ends_with(".redb")
+        })
+        .count()
+}
+
 #[test]
 fn kill_9_during_a_snapshot_reload_restarts_clean() {
     let scratch = Scratch::new("faults-reload");
-    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
+    assert_eq!(profile_stores(&scratch.0), 1);
     let big = scratch.0.join("big.ndjson");
     tailor_host::profiles::sample::write(&big, 200_000).unwrap();
     let path = big.to_str().unwrap().to_owned();
@@ -118,17 +144,33 @@ fn kill_9_during_a_snapshot_reload_restarts_clean() {
             )
         })
     });
-    std::thread::sleep(Duration::from_millis(300));
-    stop(child);
-    let _ = reload.join();
-    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    // The node's own sign that the reload is under way: the store it builds aside appears
+    // beside the serving one. The kill lands while that build runs.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while profile_stores(&scratch.0) < 2 {
+        assert!(
+            !reload.is_finished(),
+            "the reload ended before its store was seen: {:?}",
+            reload.join().map(|r| r.map(|reply| reply.body))
+        );
+        if Instant::now() > deadline {
+            node.process
+                .fail("never started building the reloaded store");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    node.kill();
+    let answered = reload.join().unwrap();
+    assert!(
+        answered.is_err(),
+        "the reload was answered before the kill: {:?}",
+        answered.map(|reply| reply.body)
+    );
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
     let body = hero_for(addr, "cust-000042");
-    let stores = std::fs::read_dir(&scratch.0)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("profiles-"))
-        .count();
-    stop(child);
+    let stores = profile_stores(&scratch.0);
+    node.kill();
     assert_eq!(body["profile"]["snapshot_version"], "sample-300", "{body}");
     assert_eq!(stores, 1, "the half-built store was left behind");
 }
@@ -136,15 +178,16 @@ fn kill_9_during_a_snapshot_reload_restarts_clean() {
 #[test]
 fn a_corrupt_policy_store_is_moved_aside_and_the_node_still_starts() {
     let scratch = Scratch::new("faults-store");
-    let (child, _) = spawn_binary(&scratch.0, &ARGS);
-    stop(child);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    node.kill();
     let store = scratch.0.join("policies/policies.redb");
     let mut bytes = std::fs::read(&store).unwrap();
     bytes.truncate(bytes.len() / 3);
     std::fs::write(&store, &bytes).unwrap();
-    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
     let body = hero_for(addr, "cust-000042");
-    stop(child);
+    node.kill();
     assert!(body["slots"][0]["error"].is_null(), "{body}");
     let aside = std::fs::read_dir(scratch.0.join("policies"))
         .unwrap()
@@ -161,9 +204,10 @@ fn a_corrupt_policy_store_is_moved_aside_and_the_node_still_starts() {
 #[test]
 fn corrupt_precompiled_code_is_recompiled_not_run() {
     let scratch = Scratch::new("faults-precompiled");
-    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
     let before = active_digest(addr);
-    stop(child);
+    node.kill();
     let dir = scratch.0.join("policies/precompiled");
     let mut damaged = 0;
     for entry in std::fs::read_dir(&dir).unwrap().flatten() {
@@ -176,10 +220,11 @@ fn corrupt_precompiled_code_is_recompiled_not_run() {
         }
     }
     assert!(damaged >= 3, "{damaged} precompiled files");
-    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
     let body = hero_for(addr, "cust-000042");
     let after = active_digest(addr);
-    stop(child);
+    node.kill();
     assert!(body["slots"][0]["error"].is_null(), "{body}");
     assert_eq!(before, after);
 }
@@ -190,20 +235,15 @@ fn a_full_disk_during_a_publish_refuses_it_and_keeps_the_committed_set() {
     // The node runs with a cap on file size (as a full disk would stop it), SIGXFSZ ignored so
     // a write past the cap fails with EFBIG instead of killing the process.
     let data = scratch.0.to_str().unwrap().to_owned();
-    let mut child = std::process::Command::new("bash")
-        .args([
+    let mut node = common::Node::start(std::process::Command::new("bash").args([
             "-c",
             &format!(
                 "trap '' XFSZ; ulimit -f 4096; exec {} serve --listen 127.0.0.1:0 --deadline-ms 5000 --data-dir {data} {}",
                 env!("CARGO_BIN_EXE_tailor"),
                 ARGS.join(" ")
             ),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = common::serving_address(&mut child);
+    ]));
+    let addr = node.addr;
 
     let hero = tailor_policies::find("hero-banner").unwrap();
     let mut config: Value = serde_json::from_str(hero.config.unwrap()).unwrap();
@@ -241,11 +281,12 @@ fn a_full_disk_during_a_publish_refuses_it_and_keeps_the_committed_set() {
         hero_for(addr, "cust-000042")["slots"][0]["version"],
         last_good
     );
-    stop(child);
+    node.kill();
     // Restarted with room: the same committed set.
-    let (child, addr) = spawn_binary(&scratch.0, &ARGS);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
     let after = active_digest(addr);
-    stop(child);
+    node.kill();
     assert_eq!(after, last_good);
 }
 
@@ -254,8 +295,8 @@ fn a_corrupt_event_log_stops_start_up_naming_the_file() {
     // Acknowledged events live only there: refusing to start is the one answer that loses
     // none of them silently.
     let scratch = Scratch::new("faults-events-log");
-    let (child, _) = spawn_binary(&scratch.0, &ARGS);
-    stop(child);
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    node.kill();
     let log = scratch.0.join("events.redb");
     std::fs::write(&log, b"not a database").unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
@@ -274,21 +315,6 @@ fn a_corrupt_event_log_stops_start_up_naming_the_file() {
     );
 }
 
-/// libfaketime (Debian's `faketime` package), installed with apt-get when missing.
-fn libfaketime() -> &'static str {
-    const LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-    if !Path::new(LIB).exists() {
-        let installed = std::process::Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime"])
-            .status();
-        assert!(
-            matches!(installed, Ok(s) if s.success()) && Path::new(LIB).exists(),
-            "this test needs Debian's faketime package (apt-get install faketime)"
-        );
-    }
-    LIB
-}
-
 #[test]
 fn a_wall_clock_jump_changes_nothing_but_the_time() {
     let scratch = Scratch::new("faults-clock");
@@ -296,16 +322,18 @@ fn a_wall_clock_jump_changes_nothing_but_the_time() {
     std::fs::write(&stamp, "+0").unwrap();
     let data = scratch.0.join("data");
     // Only the wall clock moves (as an NTP step would); the monotonic clock keeps its pace.
-    let (child, addr) = spawn_binary_with(
+    let libfaketime = common::packages::require(common::packages::FAKETIME);
+    let mut node = spawn_binary_with(
         &data,
         &ARGS,
         &[
-            ("LD_PRELOAD", libfaketime()),
+            ("LD_PRELOAD", libfaketime.to_str().unwrap()),
             ("FAKETIME_TIMESTAMP_FILE", stamp.to_str().unwrap()),
             ("FAKETIME_NO_CACHE", "1"),
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
         ],
     );
+    let addr = node.addr;
     let start = hero_for(addr, "cust-000001");
     assert_eq!(start["slots"][0]["error"], Value::Null);
     let age = |body: &Value| body["profile"]["age_seconds"].as_i64().unwrap();
@@ -349,12 +377,13 @@ fn a_wall_clock_jump_changes_nothing_but_the_time() {
             200
         );
     }
-    stop(child);
+    node.kill();
     // Restarted on the true clock: everything acknowledged under the jumps is there.
-    let (child, addr) = spawn_binary(&data, &ARGS);
+    let mut node = spawn_binary(&data, &ARGS);
+    let addr = node.addr;
     let after: Vec<Value> = (0..3)
         .map(|i| hero_for(addr, &format!("cust-00001{i}"))["slots"][0]["variant"].clone())
         .collect();
-    stop(child);
+    node.kill();
     assert!(after.iter().all(|v| v == "vip-early-access"), "{after:?}");
 }

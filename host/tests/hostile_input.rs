@@ -13,7 +13,7 @@ use common::{ADMIN, admin, decide, request, start};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn still_serving(addr: SocketAddr) {
     let reply = decide(
@@ -127,11 +127,12 @@ fn a_slow_client_is_cut_off_without_holding_a_decision_slot() {
     // The body never completes: the server answers 408 and closes, within its body timeout.
     slow.set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let started = Instant::now();
     let mut answer = String::new();
-    let _ = slow.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(60));
+    let read = slow.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "no 408 before the client's 60 s read timeout ({read:?}): {answer:?}"
+    );
     // A client that never finishes its headers is dropped too (hyper's header timeout).
     let mut silent = TcpStream::connect(addr).unwrap();
     write!(silent, "POST /v1/decide HTTP/1.1\r\nhost: x\r\n").unwrap();

@@ -459,16 +459,18 @@ fn a_restart_serves_the_last_committed_set_from_the_precompiled_cache() {
     let dir = std::env::temp_dir().join(format!("tailor-restart-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let args = ["--sample-profiles", "200", "--admin-token", ADMIN];
-    let (mut child, addr) = spawn_binary(&dir, &args);
-    let published = publish(addr, "hero-banner", &json!({"config": hero_config("kept")}));
+    let mut node = spawn_binary(&dir, &args);
+    let published = publish(
+        node.addr,
+        "hero-banner",
+        &json!({"config": hero_config("kept")}),
+    );
     assert_eq!(published.status, 200, "{}", published.body);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    node.kill();
 
-    let (mut child, addr) = spawn_binary(&dir, &args);
-    let body = anonymous_decision(addr, "v");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut node = spawn_binary(&dir, &args);
+    let body = anonymous_decision(node.addr, "v");
+    node.kill();
     assert_eq!(
         body["slots"][0]["version"], published.body["digest"],
         "{body}"
@@ -487,34 +489,47 @@ fn a_kill_9_mid_publish_restarts_on_a_whole_committed_version() {
     let _ = std::fs::remove_dir_all(&dir);
     let args = ["--sample-profiles", "200", "--admin-token", ADMIN];
     for round in 0..3 {
-        let (mut child, addr) = spawn_binary(&dir, &args);
-        let mut acknowledged = Vec::new();
-        let started = Instant::now();
-        // Publish new components (compiles: the slow path) and kill while one is in flight.
-        let killer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300 + 250 * round));
-            child.kill().unwrap();
-            child.wait().unwrap();
-        });
-        for i in 0.. {
-            let config = hero_config(&format!("round-{round}-{i}"));
-            let reply = std::panic::catch_unwind(|| {
-                publish(addr, "hero-banner", &json!({"config": config}))
-            });
-            match reply {
-                Ok(reply) if reply.status == 200 => acknowledged.push(reply.body["digest"].clone()),
-                _ => break,
+        let mut node = spawn_binary(&dir, &args);
+        let addr = node.addr;
+        // A publisher sends config changes back to back. After the node has acknowledged a
+        // few (its own sign that publishing is under way), it is killed while the next one is
+        // in flight; the publisher stops at the first one that was not acknowledged.
+        let (acked_tx, acked_rx) = std::sync::mpsc::channel();
+        let publisher = std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            for i in 0..100_000 {
+                let config = hero_config(&format!("round-{round}-{i}"));
+                let reply = std::panic::catch_unwind(|| {
+                    publish(addr, "hero-banner", &json!({"config": config}))
+                });
+                match reply {
+                    Ok(reply) if reply.status == 200 => {
+                        acknowledged.push(reply.body["digest"].clone());
+                        let _ = acked_tx.send(acknowledged.len());
+                    }
+                    _ => break,
+                }
             }
-            if started.elapsed() > Duration::from_secs(30) {
-                break;
+            acknowledged
+        });
+        // A different number each round, so the kill lands at different points.
+        let before_kill = 3 + 4 * round;
+        loop {
+            match acked_rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(count) if count >= before_kill => break,
+                Ok(_) => {}
+                Err(e) => node.process.fail(&format!(
+                    "acknowledged fewer than {before_kill} publishes ({e})"
+                )),
             }
         }
-        killer.join().unwrap();
-        let (mut child, addr) = spawn_binary(&dir, &args);
+        node.kill();
+        let acknowledged = publisher.join().unwrap();
+        let mut node = spawn_binary(&dir, &args);
+        let addr = node.addr;
         let body = anonymous_decision(addr, "v");
         let detail = describe(addr, "hero-banner");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        node.kill();
         let served = &body["slots"][0]["version"];
         assert!(body["slots"][0]["error"].is_null(), "{body}");
         // The last acknowledged version, or the one in flight when the kill came (committed
@@ -658,7 +673,7 @@ fn keygen_sign_and_publish_from_the_command_line() {
 
     let data = dir.join("node");
     let trusted = dir.join("fleet.pub");
-    let (mut node, addr) = spawn_binary(
+    let mut node = spawn_binary(
         &data,
         &[
             "--sample-profiles",
@@ -669,6 +684,7 @@ fn keygen_sign_and_publish_from_the_command_line() {
             trusted.to_str().unwrap(),
         ],
     );
+    let addr = node.addr;
     let url = format!("http://{addr}");
     let publish_args = |signature: &'static str| {
         vec![
@@ -695,8 +711,7 @@ fn keygen_sign_and_publish_from_the_command_line() {
     let (ok, _, refused) = tailor(&publish_args("forged.sig"));
     let (published, out, err) = tailor(&publish_args("hero.sig"));
     let body = anonymous_decision(addr, "v");
-    node.kill().unwrap();
-    node.wait().unwrap();
+    node.kill();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         !ok && refused.contains("403") && refused.contains("signature_unknown_key"),

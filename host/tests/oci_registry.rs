@@ -9,83 +9,63 @@
 
 mod common;
 
-use common::{ADMIN, admin, decide, spawn_binary};
+use common::{ADMIN, Process, admin, decide, packages, spawn_binary};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A registry on a free loopback port, stopped when dropped.
+/// A registry on a loopback address of the test's own, stopped when dropped.
 struct Registry {
-    child: Child,
+    process: Process,
     url: String,
     dir: PathBuf,
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn registry_binary() -> PathBuf {
-    let path = PathBuf::from("/usr/bin/docker-registry");
-    if !path.exists() {
-        // .ci/run installs it; a developer machine may not have it yet.
-        let installed = Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry"])
-            .status();
-        assert!(
-            matches!(installed, Ok(s) if s.success()) && path.exists(),
-            "this test needs Debian's docker-registry package (apt-get install docker-registry)"
-        );
-    }
-    path
-}
+/// The port every test's registry listens on, each on its own loopback address.
+const REGISTRY_PORT: u16 = 5000;
 
-/// Starts a registry on `host` (a loopback address of the test's own). The tests run in
-/// parallel and a free port is only free until someone binds it: on a shared address two
-/// registries could be handed the same port, one would fail to bind, and its test would talk to
-/// the other test's registry until that test stopped it.
+/// Starts a registry on `host` (a loopback address no other test uses: the tests run in
+/// parallel, and a port picked and released on a shared address could be taken by another
+/// test's server before the registry binds it).
 fn start_registry(tag: &str, host: &str) -> Registry {
     let dir = std::env::temp_dir().join(format!("tailor-registry-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind((host, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let config = dir.join("config.yml");
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}:{port}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}:{REGISTRY_PORT}\n",
             dir.join("data").display()
         ),
     )
     .unwrap();
-    let child = Command::new(registry_binary())
-        .arg("serve")
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let registry = Registry {
-        child,
-        url: format!("http://{host}:{port}"),
+    let binary = packages::require(packages::DOCKER_REGISTRY);
+    let process = Process::spawn(
+        "docker-registry",
+        Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null()),
+    );
+    let mut registry = Registry {
+        process,
+        url: format!("http://{host}:{REGISTRY_PORT}"),
         dir,
     };
-    let addr: SocketAddr = format!("{host}:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the registry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let addr: SocketAddr = format!("{host}:{REGISTRY_PORT}").parse().unwrap();
+    registry
+        .process
+        .wait_listening(addr, Duration::from_secs(30));
     registry
 }
 
@@ -290,7 +270,8 @@ fn a_node_follows_a_tag_verifies_it_and_keeps_the_last_good_version() {
         "--trusted-key",
         trusted.to_str().unwrap(),
     ];
-    let (mut node, addr) = spawn_binary(&data, &args);
+    let mut node = spawn_binary(&data, &args);
+    let addr = node.addr;
     wait_for_variant(addr, "first");
 
     write_version(&dir, "second", Some("fleet.secret"));
@@ -332,12 +313,10 @@ fn a_node_follows_a_tag_verifies_it_and_keeps_the_last_good_version() {
 
     // The registry goes away, then the node restarts: last-known-good, offline.
     drop(registry);
-    node.kill().unwrap();
-    node.wait().unwrap();
-    let (mut node, addr) = spawn_binary(&data, &args);
-    let served = variant_served(addr);
-    node.kill().unwrap();
-    node.wait().unwrap();
+    node.kill();
+    let mut node = spawn_binary(&data, &args);
+    let served = variant_served(node.addr);
+    node.kill();
     let _ = std::fs::remove_dir_all(&base);
     assert_eq!(served.as_deref(), Some("second"));
 }

@@ -162,7 +162,9 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
     );
     let addr = server.addr;
     let busy = std::thread::spawn(move || {
-        // The probing requests below may hold the slot for a moment: retry until admitted.
+        // The probing requests below may hold the slot for a moment: retry until admitted,
+        // for at most a minute.
+        let give_up = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let reply = decide(
                 addr,
@@ -171,6 +173,11 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
             if reply.status != 503 {
                 return reply;
             }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the spinning request was never admitted"
+            );
+            std::thread::sleep(Duration::from_millis(5));
         }
     });
     // While the spinner holds the only decision slot, another request is refused at once.
@@ -495,23 +502,21 @@ fn an_acknowledged_event_survives_kill_9() {
     let dir = std::env::temp_dir().join(format!("tailor-kill9-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let spawn = || spawn_binary(&dir, &["--sample-profiles", "200"]);
-    let (mut child, addr) = spawn();
+    let mut node = spawn();
     let customer = "cust-000005";
-    let receipt = events(addr, upgrade_events(customer));
+    let receipt = events(node.addr, upgrade_events(customer));
     assert_eq!(receipt.status, 202, "{}", receipt.body);
-    child.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    child.wait().unwrap();
+    node.kill(); // SIGKILL: no shutdown, no flush
 
-    let (mut child, addr) = spawn();
-    let after = hero_for(addr, customer);
+    let mut node = spawn();
+    let after = hero_for(node.addr, customer);
     // The killed run's profile store was cleared away at start: one store, the new one.
     let stores = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("profiles-"))
         .count();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    node.kill();
     assert_eq!(stores, 1, "stale profile stores left in the data directory");
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(

@@ -4,6 +4,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     dead_code,
+    unused_imports,
     reason = "shared by several test crates, each using part of it"
 )]
 
@@ -15,6 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tailor_host::config::{ServeConfig, ServeFile};
 use tailor_host::server::{AppState, Server};
+
+pub mod packages;
+pub mod process;
+
+pub use process::{Node, Process};
 
 /// A running server on an ephemeral loopback port, stopped when dropped.
 pub struct Running {
@@ -169,46 +175,21 @@ pub fn policy_names(addr: SocketAddr) -> Vec<String> {
 }
 
 /// Starts the real `tailor serve` on an ephemeral port with `dir` as its data directory and
-/// decision deadlines long enough for a loaded machine; returns it with its address.
-pub fn spawn_binary(dir: &Path, extra: &[&str]) -> (std::process::Child, SocketAddr) {
+/// decision deadlines long enough for a loaded machine.
+pub fn spawn_binary(dir: &Path, extra: &[&str]) -> Node {
     spawn_binary_with(dir, extra, &[])
 }
 
 /// [`spawn_binary`] with extra environment variables.
-pub fn spawn_binary_with(
-    dir: &Path,
-    extra: &[&str],
-    envs: &[(&str, &str)],
-) -> (std::process::Child, SocketAddr) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .envs(envs.iter().copied())
-        .args(["serve", "--listen", "127.0.0.1:0", "--deadline-ms", "5000"])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = serving_address(&mut child);
-    (child, addr)
-}
-
-/// The address a starting `tailor serve` prints on its first line of stdout (piped).
-pub fn serving_address(child: &mut std::process::Child) -> SocketAddr {
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut first,
+pub fn spawn_binary_with(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Node {
+    Node::start(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .envs(envs.iter().copied())
+            .args(["serve", "--listen", "127.0.0.1:0", "--deadline-ms", "5000"])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(extra),
     )
-    .unwrap();
-    first
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap_or_else(|e| panic!("no address in {first:?}: {e}"))
 }
 
 /// Runs a `tailor` subcommand in `dir` and returns its stdout; a failure fails the test with
@@ -250,16 +231,6 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (SIGKILL) and reaped when dropped, a failed assertion included.
-pub struct Reaped(pub std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
