@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{ADMIN, Node, admin, decide, packages};
+use common::{ADMIN, Node, admin, decide, packages, profile_stores};
 use serde_json::{Value, json};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -213,18 +213,6 @@ fn serve(config: &Path) -> Node {
             // What the unit's EnvironmentFile (/etc/tailor/secrets.env) gives the service.
             .env("TAILOR_ADMIN_TOKEN", ADMIN),
     )
-}
-
-/// Profile stores built from the snapshot in `state` (one per start; removed on a clean stop).
-fn profile_stores(state: &Path) -> usize {
-    std::fs::read_dir(state)
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("profiles-") && name.ends_with(".redb")
-        })
-        .count()
 }
 
 /// Retries `probe` until it answers, for at most 30 s.

@@ -10,10 +10,9 @@
 
 mod common;
 
-use common::{ADMIN, Scratch, admin, decide, spawn_binary, spawn_binary_with};
+use common::{ADMIN, Scratch, admin, decide, profile_stores, spawn_binary, spawn_binary_with};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ARGS: [&str; 4] = ["--sample-profiles", "300", "--admin-token", ADMIN];
@@ -109,18 +108,6 @@ fn kill_9_during_event_ingestion_loses_no_acknowledged_event() {
         lost.len(),
         acknowledged.len()
     );
-}
-
-/// The profile stores (`profiles-*.redb`) in a data directory.
-fn profile_stores(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("profiles-") && name.ends_with(".redb")
-        })
-        .count()
 }
 
 #[test]

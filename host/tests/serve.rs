@@ -511,11 +511,7 @@ fn an_acknowledged_event_survives_kill_9() {
     let mut node = spawn();
     let after = hero_for(node.addr, customer);
     // The killed run's profile store was cleared away at start: one store, the new one.
-    let stores = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("profiles-"))
-        .count();
+    let stores = common::profile_stores(&dir);
     node.kill();
     assert_eq!(stores, 1, "stale profile stores left in the data directory");
     let _ = std::fs::remove_dir_all(&dir);

@@ -216,6 +216,19 @@ pub fn edge_deploy() -> PathBuf {
         .unwrap()
 }
 
+/// The profile stores (`profiles-*.redb`, one built from the snapshot per start, removed on a
+/// clean stop) in a node's data directory.
+pub fn profile_stores(data_dir: &Path) -> usize {
+    std::fs::read_dir(data_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("profiles-") && name.ends_with(".redb")
+        })
+        .count()
+}
+
 /// A scratch directory, removed when dropped.
 pub struct Scratch(pub PathBuf);
 
