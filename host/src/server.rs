@@ -2,15 +2,15 @@
 //!
 //! | Route | Token | What |
 //! |---|---|---|
-//! | `POST /v1/decide` | API, if set | every slot of a page decided in one call ([`decide`]) |
-//! | `GET /v1/segment-decide` | API, if set | one slot for a segment, cacheable by a CDN (`segment`) |
-//! | `POST /v1/events` | API, if set | customer events, acknowledged once durable ([`events`]) |
+//! | `POST /v1/decide` | API, if set | every slot of a page decided in one call (`decide`) |
+//! | `GET /v1/segment-decide` | API, if set | one slot for a segment, CDN-cacheable (`segment`) |
+//! | `POST /v1/events` | API, if set | customer events, acknowledged once durable (`events`) |
 //! | `GET /healthz`, `GET /readyz` | none | probes; `/readyz` is 503 while draining (`probes`) |
 //! | `GET /metrics` | none | Prometheus text (`probes`) |
-//! | `GET /admin/v1/policies` | admin | the policies served ([`policies`]) |
+//! | `GET /admin/v1/policies` | admin | the policies served (`policies`) |
 //! | `GET`, `PUT /admin/v1/policies/{name}` | admin | one policy's versions; publish one |
 //! | `POST /admin/v1/policies/{name}/rollback`, `/promote`, `/abort` | admin | rollback, canaries |
-//! | `GET`, `POST /admin/v1/snapshot` | admin | the profile snapshot's status; reload it (`admin`) |
+//! | `GET`, `POST /admin/v1/snapshot` | admin | the snapshot's status; reload it (`admin`) |
 //!
 //! A wrong method on a known path is 405 with `Allow`; an unknown path is 404. Decisions run in
 //! fresh policy instances; the number in flight is bounded by the instance pool, and beyond it

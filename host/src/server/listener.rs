@@ -1,6 +1,6 @@
 //! [`Server`]: the listening socket, the accept thread, HTTP/1 connections, and shutdown.
 //!
-//! Shutdown drains in two steps within one [`DRAIN_TIMEOUT`]: first the node reports itself
+//! Shutdown drains in two steps within one `DRAIN_TIMEOUT` (30 s): first the node reports itself
 //! not ready (`/readyz` 503) and keeps accepting and serving until no request is in flight, so
 //! requests a load balancer sends before it notices are still answered; then it stops
 //! accepting, closes idle connections and waits for the responses being written.
@@ -45,7 +45,7 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then drains (see the module documentation) for at
-    /// most [`DRAIN_TIMEOUT`].
+    /// most `DRAIN_TIMEOUT` (30 s).
     ///
     /// Connections are accepted on a thread of their own and handed to the runtime's workers
     /// through its injection queue. Decisions run on the workers (a fresh instance costs
