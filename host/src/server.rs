@@ -48,7 +48,7 @@ use crate::metrics;
 use body::read_body;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
 use policies::PolicyRoute;
@@ -69,7 +69,7 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
         Access::Api => auth::check(&parts.headers, state.config.api_token.as_deref()),
         Access::Admin => auth::check(&parts.headers, state.config.admin_token.as_deref()),
     };
-    let response = match authorized {
+    let mut response = match authorized {
         Err(error) => {
             state
                 .metrics
@@ -85,6 +85,13 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
             ("status", response.status().as_str()),
         ],
     );
+    if state.drain.is_draining() {
+        // A client on a kept-alive connection reconnects, and its load balancer can send it
+        // to a node that is not shutting down.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 

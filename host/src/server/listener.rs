@@ -1,9 +1,10 @@
 //! [`Server`]: the listening socket, the accept thread, HTTP/1 connections, and shutdown.
 //!
-//! Shutdown drains in two steps within one `DRAIN_TIMEOUT` (30 s): first the node reports itself
-//! not ready (`/readyz` 503) and keeps accepting and serving until no request is in flight, so
-//! requests a load balancer sends before it notices are still answered; then it stops
-//! accepting, closes idle connections and waits for the responses being written.
+//! Shutdown drains in two steps within `DRAIN_TIMEOUT`: first the node reports itself not ready
+//! (`/readyz` 503) and keeps accepting and serving until no request is in flight (at most
+//! `ACCEPT_WHILE_DRAINING`), so requests a load balancer sends before it notices are still
+//! answered; then it stops accepting, closes idle connections and waits for the responses
+//! being written.
 
 use super::state::{AppState, StartError};
 use super::{handle, tasks};
@@ -18,8 +19,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// The longest shutdown waits for the requests in flight, both steps together.
+/// The longest shutdown waits for the requests in flight, both steps together (Kubernetes'
+/// default grace period).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest a draining node keeps accepting, leaving the rest of `DRAIN_TIMEOUT` to the
+/// requests in flight when it stops (a request body may take 10 s to arrive).
+const ACCEPT_WHILE_DRAINING: Duration = Duration::from_secs(20);
 
 /// A bound, not yet running, server.
 #[derive(Debug)]
@@ -45,7 +51,7 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then drains (see the module documentation) for at
-    /// most `DRAIN_TIMEOUT` (30 s).
+    /// most 30 s.
     ///
     /// Connections are accepted on a thread of their own and handed to the runtime's workers
     /// through its injection queue. Decisions run on the workers (a fresh instance costs
@@ -69,7 +75,8 @@ impl Server {
             }
         };
         shutdown.await;
-        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        let began = tokio::time::Instant::now();
+        let deadline = began + DRAIN_TIMEOUT;
         state.drain.begin();
         for task in tasks {
             task.abort();
@@ -78,11 +85,14 @@ impl Server {
             in_flight = state.drain.in_flight(),
             "draining: not ready, serving until no request is in flight"
         );
-        if tokio::time::timeout_at(deadline, state.drain.idle())
+        if tokio::time::timeout_at(began + ACCEPT_WHILE_DRAINING, state.drain.idle())
             .await
             .is_err()
         {
-            tracing::warn!("requests still in flight when the drain timed out");
+            tracing::warn!(
+                in_flight = state.drain.in_flight(),
+                "still busy while draining; no longer accepting"
+            );
         }
         let _ = stop.send(());
         let Some(acceptor) = acceptor else { return };
