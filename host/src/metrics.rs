@@ -11,6 +11,8 @@ pub const FALLBACKS: &str = "tailor_decision_fallbacks_total";
 pub const DECISION_SECONDS: &str = "tailor_decision_duration_seconds";
 pub const PROFILE_LOOKUPS: &str = "tailor_profile_lookups_total";
 pub const HTTP_REQUESTS: &str = "tailor_http_requests_total";
+/// Requests being handled when the metrics are scraped (the scrape included).
+pub const HTTP_IN_FLIGHT: &str = "tailor_http_requests_in_flight";
 pub const LOAD_SHED: &str = "tailor_load_shed_total";
 pub const AUTH_FAILURES: &str = "tailor_auth_failures_total";
 pub const EVENTS: &str = "tailor_events_total";

@@ -130,6 +130,24 @@ fn each_bad_input_gets_a_4xx_naming_the_field() {
     assert_eq!(reply.status, 415);
     let reply = request(server.addr, "GET", "/v1/decide", "application/json", b"");
     assert_eq!(reply.status, 405);
+    assert!(
+        reply.headers.contains("\r\nallow: post"),
+        "{}",
+        reply.headers
+    );
+    let reply = request(
+        server.addr,
+        "DELETE",
+        "/admin/v1/policies/hero-banner",
+        "application/json",
+        b"",
+    );
+    assert_eq!(reply.status, 405);
+    assert!(
+        reply.headers.contains("\r\nallow: get, put"),
+        "{}",
+        reply.headers
+    );
     let reply = request(server.addr, "GET", "/v2/nothing", "application/json", b"");
     assert_eq!(reply.status, 404);
 }

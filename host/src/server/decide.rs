@@ -1,11 +1,15 @@
 //! `POST /v1/decide`: every slot of a page or screen decided in one call.
 
-use super::AppState;
+use super::body::read_body;
 use super::errors::{ApiError, ApiErrorKind};
+use super::{AppState, Response, json};
 use crate::engine::ErrorCode;
 use crate::metrics;
 use crate::profiles::ProfileSource;
 use crate::registry::PolicyVersion;
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -176,6 +180,45 @@ fn validate(
         );
     }
     Ok(versions)
+}
+
+/// The HTTP side of a decision: JSON in, the body read before a decision slot is taken, and
+/// the response marked personal (never stored by a shared cache) with its `server-timing`.
+pub(super) async fn serve(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            ApiErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            None,
+            "send the request as application/json",
+        ));
+    }
+    // The body first: a decision slot is held only while a decision runs, never while a
+    // (possibly slow) client is still sending.
+    let body = read_body(body, state.config.max_body_bytes).await?;
+    let _permit = state.admit()?;
+    let started = Instant::now();
+    let response = decide(state, &body)?;
+    let elapsed = started.elapsed();
+    let body = serde_json::to_string(&response)
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))?;
+    let mut response = json(StatusCode::OK, body);
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Ok(timing) =
+        HeaderValue::from_str(&format!("decide;dur={:.3}", elapsed.as_secs_f64() * 1000.0))
+    {
+        headers.insert("server-timing", timing);
+    }
+    Ok(response)
 }
 
 /// Decides every slot; a slot whose policy fails gets its default with reason `ERROR` and never

@@ -12,30 +12,13 @@ use tailor_types::fixture::FixtureCase;
 /// Largest publish request: a component of a few MiB, base64-encoded, with its fixtures.
 pub(super) const MAX_PUBLISH_BYTES: usize = 16 << 20;
 
-/// A route under `/admin/v1/policies/`, parsed from the path.
+/// What a request under `/admin/v1/policies/{name}` asks of one policy (see `route`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PolicyRoute<'a> {
     Policy(&'a str),
     Rollback(&'a str),
     Promote(&'a str),
     Abort(&'a str),
-}
-
-impl<'a> PolicyRoute<'a> {
-    pub(super) fn parse(path: &'a str) -> Option<PolicyRoute<'a>> {
-        let rest = path.strip_prefix("/admin/v1/policies/")?;
-        let (name, action) = rest.split_once('/').unwrap_or((rest, ""));
-        if name.is_empty() {
-            return None;
-        }
-        match action {
-            "" => Some(PolicyRoute::Policy(name)),
-            "rollback" => Some(PolicyRoute::Rollback(name)),
-            "promote" => Some(PolicyRoute::Promote(name)),
-            "abort" => Some(PolicyRoute::Abort(name)),
-            _ => None,
-        }
-    }
 }
 
 pub(super) fn list(state: &AppState) -> serde_json::Value {

@@ -7,9 +7,11 @@
 //! personal, whatever the policy does: sharing it across the segment is safe by construction.
 //! A slot that fell back is never cacheable.
 
-use super::AppState;
 use super::errors::{ApiError, ApiErrorKind};
+use super::{AppState, Response, json};
 use crate::metrics;
+use hyper::StatusCode;
+use hyper::header::{CACHE_CONTROL, HeaderValue};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tailor_types::{Channel, Consent, Context, Decision, DeviceClass, Loyalty, Profile, Reason};
@@ -32,7 +34,7 @@ struct SegmentQuery {
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct SegmentDecision {
+struct SegmentDecision {
     policy: String,
     version: String,
     segment: Option<String>,
@@ -43,11 +45,25 @@ pub(super) struct SegmentDecision {
     error: Option<&'static str>,
 }
 
+/// A segment decision over HTTP, with the shared-cache headers its TTL allows.
+pub(super) fn serve(state: &AppState, query: Option<&str>) -> Result<Response, ApiError> {
+    let _permit = state.admit()?;
+    let (decision, max_age) = decide(state, query.unwrap_or_default())?;
+    let body = serde_json::to_string(&decision)
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))?;
+    let mut response = json(StatusCode::OK, body);
+    // Not personal by construction (see above): a shared cache may keep it for its TTL. A
+    // fallback is never cached.
+    if let Some(max_age) = max_age
+        && let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}"))
+    {
+        response.headers_mut().insert(CACHE_CONTROL, value);
+    }
+    Ok(response)
+}
+
 /// The decision and how long a shared cache may keep it (`None`: not at all).
-pub(super) fn decide(
-    state: &AppState,
-    query: &str,
-) -> Result<(SegmentDecision, Option<u32>), ApiError> {
+fn decide(state: &AppState, query: &str) -> Result<(SegmentDecision, Option<u32>), ApiError> {
     let query: SegmentQuery = serde_urlencoded::from_str(query).map_err(|e| {
         ApiError::new(
             ApiErrorKind::BadRequest,

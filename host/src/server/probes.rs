@@ -1,0 +1,50 @@
+//! `GET /healthz`, `GET /readyz` and `GET /metrics`: what an orchestrator and Prometheus ask.
+//!
+//! `/healthz` answers 200 while the process serves at all; `/readyz` answers 200 with what the
+//! node serves, and 503 once shutdown has begun, so a load balancer stops sending while the
+//! requests in flight finish.
+
+use super::errors::{ApiError, ApiErrorKind};
+use super::{AppState, Response, json};
+use crate::metrics;
+use http_body_util::Full;
+use hyper::StatusCode;
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+
+pub(super) fn health() -> Response {
+    json(StatusCode::OK, r#"{"status":"ok"}"#.into())
+}
+
+pub(super) fn ready(state: &AppState) -> Response {
+    if state.drain.is_draining() {
+        return ApiError::new(
+            ApiErrorKind::NotReady,
+            "draining",
+            None,
+            "the node is shutting down: it finishes the requests in flight and takes no more",
+        )
+        .into_response();
+    }
+    let generation = state.profiles.current();
+    let body = serde_json::json!({
+        "status": "ready",
+        "policies": state.registry.list().len(),
+        "snapshot_version": generation.store.header.snapshot_version,
+        "profiles": generation.store.profiles,
+    });
+    json(StatusCode::OK, body.to_string())
+}
+
+/// The Prometheus text exposition; the in-flight gauge (this scrape included) is read now.
+pub(super) fn metrics(state: &AppState) -> Response {
+    state
+        .metrics
+        .set(metrics::HTTP_IN_FLIGHT, &[], state.drain.in_flight() as f64);
+    let mut response = hyper::Response::new(Full::new(Bytes::from(state.metrics.render())));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}

@@ -1,0 +1,169 @@
+use super::*;
+use std::collections::BTreeSet;
+
+const METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+];
+
+#[test]
+fn each_method_and_path_parses_to_its_route_with_its_parameters() {
+    let cases = [
+        (Method::POST, "/v1/decide", Route::Decide),
+        (Method::GET, "/v1/segment-decide", Route::SegmentDecide),
+        (Method::POST, "/v1/events", Route::Events),
+        (Method::GET, "/healthz", Route::Health),
+        (Method::GET, "/readyz", Route::Ready),
+        (Method::GET, "/metrics", Route::Metrics),
+        (Method::GET, "/admin/v1/policies", Route::ListPolicies),
+        (
+            Method::GET,
+            "/admin/v1/policies/hero-banner",
+            Route::DescribePolicy("hero-banner"),
+        ),
+        (
+            Method::PUT,
+            "/admin/v1/policies/hero-banner",
+            Route::PublishPolicy("hero-banner"),
+        ),
+        (
+            Method::POST,
+            "/admin/v1/policies/hero-banner/rollback",
+            Route::RollBack("hero-banner"),
+        ),
+        (
+            Method::POST,
+            "/admin/v1/policies/hero-banner/promote",
+            Route::Promote("hero-banner"),
+        ),
+        (
+            Method::POST,
+            "/admin/v1/policies/hero-banner/abort",
+            Route::AbortCanary("hero-banner"),
+        ),
+        (Method::GET, "/admin/v1/snapshot", Route::SnapshotStatus),
+        (Method::POST, "/admin/v1/snapshot", Route::ReloadSnapshot),
+    ];
+    for (method, path, route) in cases {
+        assert_eq!(Route::parse(&method, path), route, "{method} {path}");
+    }
+}
+
+#[test]
+fn unknown_paths_are_not_found() {
+    for path in [
+        "/",
+        "/v2/decide",
+        "/v1/decide/",
+        "/healthz/x",
+        "/admin/v1/policies/",
+        "/admin/v1/policies//rollback",
+        "/admin/v1/policies/p/delete",
+        "/admin/v1/policies/p/rollback/again",
+        "/admin/v1/snapshots",
+    ] {
+        for method in &METHODS {
+            assert_eq!(
+                Route::parse(method, path),
+                Route::NotFound,
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_known_path_refuses_other_methods_listing_those_it_takes() {
+    let paths = [
+        "/v1/decide",
+        "/v1/segment-decide",
+        "/v1/events",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/admin/v1/policies",
+        "/admin/v1/policies/p",
+        "/admin/v1/policies/p/rollback",
+        "/admin/v1/policies/p/promote",
+        "/admin/v1/policies/p/abort",
+        "/admin/v1/snapshot",
+    ];
+    for path in paths {
+        let refuses = |m: &Method| matches!(Route::parse(m, path), Route::MethodNotAllowed { .. });
+        let taken: BTreeSet<&str> = METHODS
+            .iter()
+            .filter(|m| !refuses(m))
+            .map(Method::as_str)
+            .collect();
+        assert!(!taken.is_empty(), "{path} takes no method");
+        for method in METHODS.iter().filter(|m| refuses(m)) {
+            let Route::MethodNotAllowed { allow } = Route::parse(method, path) else {
+                unreachable!()
+            };
+            let listed: BTreeSet<&str> = allow.split(", ").collect();
+            assert_eq!(listed, taken, "{method} {path}");
+        }
+    }
+}
+
+#[test]
+fn labels_are_templates_never_the_raw_path() {
+    let a = Route::parse(&Method::GET, "/admin/v1/policies/customer-123456");
+    let b = Route::parse(&Method::GET, "/admin/v1/policies/other");
+    assert_eq!(a.label(), "/admin/v1/policies/{name}");
+    assert_eq!(a.label(), b.label());
+    assert_eq!(
+        Route::parse(&Method::PUT, "/admin/v1/policies/p").label(),
+        "/admin/v1/policies/{name}:publish"
+    );
+    assert_eq!(
+        Route::parse(&Method::POST, "/admin/v1/policies/p/rollback").label(),
+        "/admin/v1/policies/{name}/rollback"
+    );
+    assert_eq!(
+        Route::parse(&Method::POST, "/admin/v1/snapshot").label(),
+        "/admin/v1/snapshot:reload"
+    );
+    assert_eq!(
+        Route::parse(&Method::GET, "/some/probe/for/secrets").label(),
+        "not_found"
+    );
+    assert_eq!(
+        Route::parse(&Method::DELETE, "/admin/v1/policies/p").label(),
+        "method_not_allowed"
+    );
+}
+
+#[test]
+fn admin_routes_need_the_admin_token_and_probes_none() {
+    assert_eq!(
+        Route::parse(&Method::GET, "/admin/v1/policies").access(),
+        Access::Admin
+    );
+    assert_eq!(
+        Route::parse(&Method::POST, "/admin/v1/policies/p/abort").access(),
+        Access::Admin
+    );
+    assert_eq!(
+        Route::parse(&Method::POST, "/admin/v1/snapshot").access(),
+        Access::Admin
+    );
+    assert_eq!(
+        Route::parse(&Method::POST, "/v1/decide").access(),
+        Access::Api
+    );
+    assert_eq!(
+        Route::parse(&Method::GET, "/v1/segment-decide").access(),
+        Access::Api
+    );
+    for path in ["/healthz", "/readyz", "/metrics", "/nowhere"] {
+        assert_eq!(Route::parse(&Method::GET, path).access(), Access::Open);
+    }
+    assert_eq!(
+        Route::parse(&Method::DELETE, "/admin/v1/policies").access(),
+        Access::Open
+    );
+}

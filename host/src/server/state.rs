@@ -1,0 +1,184 @@
+//! [`AppState`]: what every request shares, and how the node builds it at start-up.
+
+use super::drain::Drain;
+use super::errors::{ApiError, ApiErrorKind};
+use crate::config::ServeConfig;
+use crate::engine::{Engine, EngineConfig, EngineError, Limits};
+use crate::lifecycle::signing::{KeyError, TrustedKeys};
+use crate::lifecycle::{Lifecycle, LifecycleConfig, RestoreError};
+use crate::metrics::{self, Metrics};
+use crate::profiles::{self, Profiles, StoreError};
+use crate::registry::Registry;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Policies(#[from] RestoreError),
+    #[error("config key `trusted_keys`: {0}")]
+    TrustedKeys(#[from] KeyError),
+    #[error(transparent)]
+    Profiles(#[from] StoreError),
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything a request needs, shared by all connections.
+#[derive(Debug)]
+pub struct AppState {
+    pub engine: Engine,
+    pub registry: Arc<Registry>,
+    pub lifecycle: Arc<Lifecycle>,
+    pub profiles: Profiles,
+    pub metrics: Arc<Metrics>,
+    pub config: ServeConfig,
+    /// The snapshot file the node loaded at start (what a reload re-reads by default).
+    pub snapshot_path: PathBuf,
+    /// Whether shutdown has begun, and the requests in flight.
+    pub(super) drain: Drain,
+    permits: Semaphore,
+    node_tag: u64,
+    sequence: AtomicU64,
+}
+
+impl AppState {
+    /// Builds the engine, restores the policies from the policy store (seeding the bundled
+    /// examples into an empty one) and loads the profile snapshot (the sample one when none is
+    /// configured).
+    pub fn start(config: ServeConfig) -> Result<AppState, StartError> {
+        let limits = Limits {
+            deadline: config.deadline,
+            max_memory_bytes: config.max_memory_bytes,
+            ..Limits::default()
+        };
+        let engine = Engine::new(EngineConfig {
+            max_concurrent_decisions: config.max_concurrent_decisions,
+            default_limits: limits,
+            max_memory_bytes_ceiling: config.max_memory_bytes.max(16 << 20),
+            ..EngineConfig::default()
+        })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
+            what: format!("creating data_dir {}", config.data_dir.display()),
+            source,
+        })?;
+        let snapshot_path = snapshot_path(&config)?;
+        let started = Instant::now();
+        let profiles = Profiles::load(&config.data_dir, &snapshot_path, config.cache_profiles)?;
+        let generation = profiles.current();
+        tracing::info!(
+            snapshot = %generation.store.header.snapshot_version,
+            profiles = generation.store.profiles,
+            bytes = generation.store.file_bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "profile snapshot loaded"
+        );
+        let metrics = Arc::new(Metrics::default());
+        record_snapshot(&metrics, &generation.store);
+        let registry = Arc::new(Registry::default());
+        let lifecycle = Arc::new(Lifecycle::start(
+            engine.clone(),
+            registry.clone(),
+            metrics.clone(),
+            LifecycleConfig {
+                store_dir: config.data_dir.join("policies"),
+                trusted_keys: TrustedKeys::load(&config.trusted_keys)?,
+                require_signatures: config.require_signatures,
+                keep_versions: config.keep_versions,
+                auto_rollback: config.auto_rollback,
+                seed_bundled: config.seed_bundled,
+            },
+        )?);
+        Ok(AppState {
+            engine,
+            registry,
+            lifecycle,
+            profiles,
+            metrics,
+            snapshot_path,
+            drain: Drain::default(),
+            permits: Semaphore::new(config.max_concurrent_decisions as usize),
+            config,
+            node_tag: (profiles::now_ms() as u64) << 16 ^ u64::from(std::process::id()),
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    /// Loads a snapshot file aside and swaps it in (blocking: call off the request threads),
+    /// updating the snapshot metrics. On error the current snapshot keeps serving.
+    pub fn reload_snapshot(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Arc<profiles::Generation>, StoreError> {
+        let generation = self.profiles.reload(path)?;
+        record_snapshot(&self.metrics, &generation.store);
+        tracing::info!(
+            snapshot = %generation.store.header.snapshot_version,
+            profiles = generation.store.profiles,
+            path = %path.display(),
+            "profile snapshot loaded"
+        );
+        Ok(generation)
+    }
+
+    /// A decision id unique on this node and across its restarts, and whether this decision
+    /// goes to the decision log (every `1 / decision_log_rate`-th one).
+    pub(super) fn next_decision(&self) -> (String, bool) {
+        let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let rate = self.config.decision_log_rate;
+        let logged = rate > 0.0 && seq.is_multiple_of(((1.0 / rate).round() as u64).max(1));
+        (format!("{:x}-{:x}", self.node_tag, seq), logged)
+    }
+
+    /// A decision slot from the pool, or 503 (with `Retry-After`) when every one is busy.
+    pub(super) fn admit(&self) -> Result<SemaphorePermit<'_>, ApiError> {
+        self.permits.try_acquire().map_err(|_| {
+            self.metrics.inc(metrics::LOAD_SHED, &[]);
+            ApiError::new(
+                ApiErrorKind::Overloaded,
+                "overloaded",
+                None,
+                "every decision slot is busy; retry shortly",
+            )
+        })
+    }
+}
+
+/// The configured snapshot, or the sample one in `data_dir` (written on first start).
+fn snapshot_path(config: &ServeConfig) -> Result<PathBuf, StartError> {
+    if let Some(path) = &config.snapshot {
+        return Ok(path.clone());
+    }
+    let path = config
+        .data_dir
+        .join(format!("sample-{}.ndjson", config.sample_profiles));
+    if !path.is_file() {
+        profiles::sample::write(&path, config.sample_profiles).map_err(|source| {
+            StartError::Io {
+                what: format!("writing the sample snapshot {}", path.display()),
+                source,
+            }
+        })?;
+    }
+    Ok(path)
+}
+
+/// The snapshot gauges: profiles held and when the export was generated.
+fn record_snapshot(metrics: &Metrics, store: &profiles::ProfileStore) {
+    metrics.set(metrics::SNAPSHOT_PROFILES, &[], store.profiles as f64);
+    metrics.set(
+        metrics::SNAPSHOT_GENERATED,
+        &[],
+        store.header.generated_at_ms as f64 / 1000.0,
+    );
+}
