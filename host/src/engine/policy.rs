@@ -6,6 +6,9 @@ use super::{ConfigDocument, Engine, Limits, LoadError, imports};
 use std::sync::Arc;
 use wasmtime::component::Component;
 
+/// Hex digits of [`Engine::compatibility_key`].
+const COMPATIBILITY_KEY_LEN: usize = 32;
+
 /// A policy version to load: its component bytes and optional JSON config.
 #[derive(Debug, Clone)]
 pub struct PolicySource<'a> {
@@ -113,14 +116,19 @@ impl Engine {
 
     /// A hash that changes whenever precompiled components stop being loadable by this engine
     /// (wasmtime version, target, compilation settings): the key of the precompiled cache.
+    ///
+    /// SHA-256 (not `DefaultHasher`, whose algorithm may change between Rust releases) over what
+    /// wasmtime hashes, as 32 hex digits: the same engine build always finds its own artifacts.
     pub fn compatibility_key(&self) -> String {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::hash::DefaultHasher::new();
+        use std::hash::Hash;
+        let mut hasher = crate::digest::StableHasher::default();
         self.inner
             .wasmtime
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        format!("{:016x}", hasher.finish())
+        let mut key = hasher.finish_hex();
+        key.truncate(COMPATIBILITY_KEY_LEN);
+        key
     }
 
     /// Validates a compiled component against the contract and readies it for fresh instances.

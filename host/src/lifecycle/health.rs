@@ -52,9 +52,11 @@ pub async fn monitor(lifecycle: Arc<Lifecycle>) {
         let now = Instant::now();
         let mut seen = std::collections::HashSet::new();
         let mut verdicts = Vec::new();
+        let state = lifecycle.state();
         for (name, entry) in lifecycle.registry.list() {
-            let has_previous = lifecycle
-                .record(&name)
+            let has_previous = state
+                .policies
+                .get(&name)
                 .is_some_and(|r| !r.previous.is_empty());
             let watched = entry.canary.iter().map(|c| (&c.version, true)).chain(
                 (has_previous && entry.active.installed_at.elapsed() < settings.watch)

@@ -1,8 +1,12 @@
 //! Going back: manual and automatic rollback, and ending a canary (promote or abort).
 
-use super::{Action, CanaryRecord, Lifecycle, PolicyRecord, PublishError, StoreState};
+use super::{
+    Action, CanaryRecord, Changing, Lifecycle, PolicyRecord, PublishError, StoreState,
+    VersionRecord,
+};
 use crate::metrics;
 use crate::registry::{Entry, PolicyVersion};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// Who asked for a rollback.
@@ -31,6 +35,23 @@ pub struct ChangeOutcome {
     pub removed: String,
 }
 
+/// Where a rollback of a policy goes, in a state: its active digest and the version before it.
+fn rollback_target(
+    state: &StoreState,
+    name: &str,
+) -> Result<(String, VersionRecord), PublishError> {
+    let record = state
+        .policies
+        .get(name)
+        .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+    let target = record
+        .previous
+        .first()
+        .cloned()
+        .ok_or_else(|| PublishError::NothingToRollBack { name: name.into() })?;
+    Ok((record.active.digest.clone(), target))
+}
+
 impl Lifecycle {
     /// Returns a policy to its previous version at once (dropping any canary).
     pub fn rollback(
@@ -39,50 +60,63 @@ impl Lifecycle {
         trigger: Trigger,
         reason: Option<String>,
     ) -> Result<ChangeOutcome, PublishError> {
-        let mut state = self.lock_state();
-        let mut next = state.clone();
-        let record = next
-            .policies
-            .get_mut(name)
-            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
-        let Some(target) = record.previous.first().cloned() else {
-            return Err(PublishError::NothingToRollBack { name: name.into() });
-        };
-        // Load before committing: the previous version must be servable to go back to it.
-        let entry = self.registry.entry(name);
-        let loaded = self.loaded_version(&target.digest, entry.as_deref(), name)?;
-        let removed = std::mem::replace(&mut record.active, target);
-        record.withdraw(&removed.digest);
-        record.previous.remove(0);
-        record.canary = None;
-        let now = crate::profiles::now_ms();
-        let action = match trigger {
-            Trigger::Manual => Action::RolledBack,
-            Trigger::Automatic => Action::AutoRolledBack,
-        };
-        let detail = Some(reason.unwrap_or_else(|| format!("from {}", removed.digest)));
-        record.record(now, action, &record.active.digest.clone(), detail);
-        self.finish(
-            name,
-            &mut state,
-            next,
-            Entry {
-                active: loaded,
-                canary: None,
+        self.change(
+            || {
+                // Load before committing (and before the lock: loading may compile): the
+                // previous version must be servable to go back to it.
+                let (from, target) = rollback_target(&self.state(), name)?;
+                let entry = self.registry.entry(name);
+                let loaded = self.loaded_version(&target.digest, entry.as_deref(), name)?;
+                Ok(ControlFlow::Continue((from, target, loaded)))
             },
-        )?;
-        self.metrics.inc(
-            metrics::POLICY_ROLLBACKS,
-            &[("policy", name), ("kind", trigger.as_str())],
-        );
-        tracing::warn!(policy = name, trigger = trigger.as_str(), from = %removed.digest, "policy rolled back");
-        self.outcome(name, removed.digest)
+            |changing, (from, target, loaded)| {
+                let state = self.state();
+                if rollback_target(&state, name)? != (from, target) {
+                    return Ok(None);
+                }
+                let mut next = StoreState::clone(&state);
+                let record = next
+                    .policies
+                    .get_mut(name)
+                    .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+                let target = record.previous.remove(0);
+                let removed = std::mem::replace(&mut record.active, target);
+                record.withdraw(&removed.digest);
+                record.canary = None;
+                let action = match trigger {
+                    Trigger::Manual => Action::RolledBack,
+                    Trigger::Automatic => Action::AutoRolledBack,
+                };
+                let detail = Some(
+                    reason
+                        .clone()
+                        .unwrap_or_else(|| format!("from {}", removed.digest)),
+                );
+                let active = record.active.digest.clone();
+                record.record(crate::clock::now_ms(), action, &active, detail);
+                self.finish(
+                    changing,
+                    name,
+                    next,
+                    Entry {
+                        active: loaded,
+                        canary: None,
+                    },
+                )?;
+                self.metrics.inc(
+                    metrics::POLICY_ROLLBACKS,
+                    &[("policy", name), ("kind", trigger.as_str())],
+                );
+                tracing::warn!(policy = name, trigger = trigger.as_str(), from = %removed.digest, "policy rolled back");
+                self.outcome(name, removed.digest).map(Some)
+            },
+        )
     }
 
     /// Makes the canary the active version for every unit.
     pub fn promote(&self, name: &str) -> Result<ChangeOutcome, PublishError> {
-        let mut state = self.lock_state();
-        let mut next = state.clone();
+        let changing = self.lock_changes();
+        let mut next = StoreState::clone(&self.state());
         let (record, canary, entry) = self.take_canary(&mut next, name)?;
         let version = entry
             .canary
@@ -93,14 +127,14 @@ impl Lifecycle {
         let digest = canary.version.digest.clone();
         record.activate(canary.version, self.config.keep_versions);
         record.record(
-            crate::profiles::now_ms(),
+            crate::clock::now_ms(),
             Action::CanaryPromoted,
             &digest,
             None,
         );
         self.finish(
+            &changing,
             name,
-            &mut state,
             next,
             Entry {
                 active: version,
@@ -119,8 +153,8 @@ impl Lifecycle {
         trigger: Trigger,
         reason: Option<String>,
     ) -> Result<ChangeOutcome, PublishError> {
-        let mut state = self.lock_state();
-        let mut next = state.clone();
+        let changing = self.lock_changes();
+        let mut next = StoreState::clone(&self.state());
         let (record, canary, entry) = self.take_canary(&mut next, name)?;
         let action = match trigger {
             Trigger::Manual => Action::CanaryAborted,
@@ -128,14 +162,14 @@ impl Lifecycle {
         };
         record.withdraw(&canary.version.digest);
         record.record(
-            crate::profiles::now_ms(),
+            crate::clock::now_ms(),
             action,
             &canary.version.digest,
             reason,
         );
         self.finish(
+            &changing,
             name,
-            &mut state,
             next,
             Entry {
                 active: entry.active.clone(),
@@ -176,12 +210,12 @@ impl Lifecycle {
     /// Commits, swaps, updates the delivery gauges.
     fn finish(
         &self,
+        changing: &Changing<'_>,
         name: &str,
-        state: &mut StoreState,
         next: StoreState,
         entry: Entry,
     ) -> Result<(), PublishError> {
-        self.commit(state, next, None)?;
+        let state = self.commit(changing, next, None)?;
         self.registry.install(name, entry);
         if let Some(record) = state.policies.get(name) {
             self.record_delivery(name, record);

@@ -12,7 +12,7 @@ pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
     serde_json::json!({
         "snapshot_version": store.header.snapshot_version,
         "generated_at_ms": store.header.generated_at_ms,
-        "age_seconds": store.age_seconds(crate::profiles::now_ms()),
+        "age_seconds": store.age_seconds(crate::clock::now_ms()),
         "profiles": store.profiles,
         "store_bytes": store.file_bytes,
         "loaded_at_ms": store.loaded_at_ms,

@@ -183,10 +183,7 @@ fn validate(
 pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
     let request: DecideRequest = super::parse_json(body)?;
     let versions = validate(&request, state)?;
-    let now_ms = request
-        .context
-        .now_ms
-        .unwrap_or_else(crate::profiles::now_ms);
+    let now_ms = request.context.now_ms.unwrap_or_else(crate::clock::now_ms);
 
     let lookup = state
         .profiles
@@ -304,7 +301,7 @@ pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
                 .customer_id
                 .filter(|_| lookup.source != ProfileSource::Anonymous),
             snapshot_version: store.header.snapshot_version.clone(),
-            age_seconds: store.age_seconds(crate::profiles::now_ms()),
+            age_seconds: store.age_seconds(crate::clock::now_ms()),
             source: lookup.source,
         },
         slots,

@@ -107,7 +107,7 @@ pub(super) fn decide(
         ..Context::new(
             query.channel,
             query.slot.unwrap_or_else(|| "segment".into()),
-            crate::profiles::now_ms(),
+            crate::clock::now_ms(),
         )
     };
     let evaluation = state.engine.evaluate(
