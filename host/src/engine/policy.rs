@@ -166,3 +166,28 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EngineConfig;
+
+    #[test]
+    fn the_compatibility_key_is_stable_hex() {
+        let engine = || {
+            Engine::new(EngineConfig {
+                max_concurrent_decisions: 2,
+                ..EngineConfig::default()
+            })
+            .unwrap()
+        };
+        let key = engine().compatibility_key();
+        assert_eq!(key.len(), COMPATIBILITY_KEY_LEN);
+        assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        // Another engine with the same build and settings finds the same artifacts.
+        assert_eq!(key, engine().compatibility_key());
+    }
+}

@@ -60,11 +60,40 @@ impl Lifecycle {
         trigger: Trigger,
         reason: Option<String>,
     ) -> Result<ChangeOutcome, PublishError> {
+        self.roll_back(name, None, trigger, reason)?
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })
+    }
+
+    /// Rolls a policy back if `digest` is still its active version (checked under the change
+    /// lock, so a version published meanwhile is not the one rolled back); `None` if not.
+    pub(super) fn rollback_version(
+        &self,
+        name: &str,
+        digest: &str,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<Option<ChangeOutcome>, PublishError> {
+        self.roll_back(name, Some(digest), trigger, reason)
+    }
+
+    fn roll_back(
+        &self,
+        name: &str,
+        only_from: Option<&str>,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<Option<ChangeOutcome>, PublishError> {
         self.change(
             || {
+                let state = self.state();
+                if let (Some(only), Some(record)) = (only_from, state.policies.get(name))
+                    && record.active.digest != only
+                {
+                    return Ok(ControlFlow::Break(None));
+                }
                 // Load before committing (and before the lock: loading may compile): the
                 // previous version must be servable to go back to it.
-                let (from, target) = rollback_target(&self.state(), name)?;
+                let (from, target) = rollback_target(&state, name)?;
                 let entry = self.registry.entry(name);
                 let loaded = self.loaded_version(&target.digest, entry.as_deref(), name)?;
                 Ok(ControlFlow::Continue((from, target, loaded)))
@@ -108,7 +137,7 @@ impl Lifecycle {
                     &[("policy", name), ("kind", trigger.as_str())],
                 );
                 tracing::warn!(policy = name, trigger = trigger.as_str(), from = %removed.digest, "policy rolled back");
-                self.outcome(name, removed.digest).map(Some)
+                self.outcome(name, removed.digest).map(|o| Some(Some(o)))
             },
         )
     }
@@ -153,8 +182,37 @@ impl Lifecycle {
         trigger: Trigger,
         reason: Option<String>,
     ) -> Result<ChangeOutcome, PublishError> {
+        self.end_canary(name, None, trigger, reason)?
+            .ok_or_else(|| PublishError::NoCanary { name: name.into() })
+    }
+
+    /// Ends the canary if `digest` is still the canary (checked under the change lock); `None`
+    /// if not.
+    pub(super) fn abort_canary_version(
+        &self,
+        name: &str,
+        digest: &str,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<Option<ChangeOutcome>, PublishError> {
+        self.end_canary(name, Some(digest), trigger, reason)
+    }
+
+    fn end_canary(
+        &self,
+        name: &str,
+        only: Option<&str>,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<Option<ChangeOutcome>, PublishError> {
         let changing = self.lock_changes();
         let mut next = StoreState::clone(&self.state());
+        if let Some(only) = only {
+            let canary = next.policies.get(name).and_then(|r| r.canary.as_ref());
+            if canary.is_none_or(|c| c.version.digest != only) {
+                return Ok(None);
+            }
+        }
         let (record, canary, entry) = self.take_canary(&mut next, name)?;
         let action = match trigger {
             Trigger::Manual => Action::CanaryAborted,
@@ -183,7 +241,7 @@ impl Lifecycle {
             );
         }
         tracing::warn!(policy = name, trigger = trigger.as_str(), digest = %canary.version.digest, "canary aborted");
-        self.outcome(name, canary.version.digest)
+        self.outcome(name, canary.version.digest).map(Some)
     }
 
     /// Takes a policy's canary out of the next state; with the record and what is served now.

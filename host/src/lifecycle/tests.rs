@@ -243,3 +243,50 @@ fn a_canary_started_during_a_publish_refuses_it() {
     assert_eq!(lifecycle.refusals("hero-banner").len(), 1);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn an_automatic_rollback_takes_out_only_the_version_it_judged() {
+    use super::rollback::Trigger::Automatic;
+    let (lifecycle, dir) = start("judged");
+    let first = PublishRequest {
+        component: Some(component("hero-banner")),
+        config: Some(config(60)),
+        ..PublishRequest::default()
+    };
+    lifecycle.publish("hero-banner", first).unwrap();
+    let judged = lifecycle
+        .publish("hero-banner", config_only(61))
+        .unwrap()
+        .digest;
+    let newer = lifecycle
+        .publish("hero-banner", config_only(62))
+        .unwrap()
+        .digest;
+    // The monitor judged a version that another publish has replaced since: nothing happens.
+    let none = lifecycle.rollback_version("hero-banner", &judged, Automatic, None);
+    assert!(none.unwrap().is_none());
+    assert_eq!(active(&lifecycle), newer);
+    let done = lifecycle
+        .rollback_version("hero-banner", &newer, Automatic, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.active.as_str(), done.removed.as_str()),
+        (judged.as_str(), newer.as_str())
+    );
+    // The same for canaries.
+    let canary = PublishRequest {
+        canary_percent: Some(5.0),
+        ..config_only(63)
+    };
+    let canary = lifecycle.publish("hero-banner", canary).unwrap().digest;
+    let none = lifecycle.abort_canary_version("hero-banner", &newer, Automatic, None);
+    assert!(none.unwrap().is_none());
+    let aborted = lifecycle
+        .abort_canary_version("hero-banner", &canary, Automatic, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!((aborted.canary, aborted.removed), (None, canary));
+    assert_eq!(active(&lifecycle), judged);
+    let _ = std::fs::remove_dir_all(dir);
+}
