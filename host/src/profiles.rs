@@ -152,7 +152,9 @@ impl Profiles {
         {
             Ok(0) => {}
             Ok(dropped) => tracing::info!(dropped, "events older than the snapshot pruned"),
-            Err(error) => tracing::warn!(%error, "could not prune old events"),
+            Err(error) => {
+                tracing::warn!(error = %crate::report::chain(&error), "could not prune old events")
+            }
         }
     }
 

@@ -376,7 +376,7 @@ impl PolicyStore {
         let written = write_atomic(&path, bytes)
             .and_then(|()| write_atomic(&path.with_extension("sha256"), sha256(bytes).as_bytes()));
         if let Err(error) = written {
-            tracing::warn!(%error, "precompiled artifact not cached");
+            tracing::warn!(error = %crate::report::chain(&error), "precompiled artifact not cached");
         }
     }
 

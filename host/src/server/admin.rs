@@ -52,12 +52,13 @@ pub(super) async fn reload(
     match loaded {
         Ok(_) => Ok(snapshot_status(&state)),
         Err(error) => {
-            tracing::warn!(%error, "snapshot reload refused; the previous snapshot keeps serving");
+            let message = crate::report::chain(&error);
+            tracing::warn!(error = %message, "snapshot reload refused; the previous snapshot keeps serving");
             Err(ApiError::new(
                 ApiErrorKind::Unprocessable,
                 "snapshot_refused",
                 Some("path".into()),
-                error.to_string(),
+                message,
             ))
         }
     }

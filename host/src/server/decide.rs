@@ -191,7 +191,10 @@ pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
             consent: request.consent.unwrap_or_default(),
             ..Profile::default()
         })
-        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "profile_store", None, e.to_string()))?;
+        .map_err(|e| {
+            let message = crate::report::chain(&e);
+            ApiError::new(ApiErrorKind::Internal, "profile_store", None, message)
+        })?;
     let source = lookup.source.as_str();
     state
         .metrics
