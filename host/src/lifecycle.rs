@@ -31,7 +31,6 @@ use crate::registry::Registry;
 use arc_swap::ArcSwap;
 use signing::TrustedKeys;
 use std::collections::{HashMap, VecDeque};
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -80,6 +79,17 @@ const REFUSALS_KEPT: usize = 20;
 /// Times a change prepares on a snapshot (and finds, under the lock, that another change
 /// replaced what it built on) before it prepares under the change lock, which always ends.
 const UNLOCKED_ATTEMPTS: usize = 3;
+
+/// What the unlocked part of a change found.
+enum Step<P, T> {
+    /// Made ready: to apply under the change lock.
+    Ready(P),
+    /// Nothing to apply: the change ends with this.
+    Done(T),
+    /// Failed on what another change since the snapshot replaced (and dropped): prepare again
+    /// (the error stands when the change lock was held, as nothing changed then).
+    Again(PublishError),
+}
 
 /// Proof that the change lock is held.
 struct Changing<'a>(#[expect(dead_code, reason = "held, never read")] MutexGuard<'a, ()>);
@@ -194,14 +204,14 @@ impl Lifecycle {
         Ok(next)
     }
 
-    /// Runs a change whose slow part needs no lock. `prepare` works from a snapshot and either
-    /// ends the change (`Break`) or hands over what it made ready; `apply` runs under the change
-    /// lock against the current state and returns `None` when what `prepare` built on changed
-    /// meanwhile, and then both run again (after [`UNLOCKED_ATTEMPTS`], `prepare` too runs
-    /// under the lock).
+    /// Runs a change whose slow part needs no lock. `prepare` works from a snapshot and hands
+    /// over what it made ready (or ends the change, or asks to start again); `apply` runs under
+    /// the change lock against the current state and returns `None` when what `prepare` built
+    /// on changed meanwhile, and then both run again (after [`UNLOCKED_ATTEMPTS`], `prepare`
+    /// too runs under the lock, where nothing changes under it).
     fn change<P, T>(
         &self,
-        mut prepare: impl FnMut() -> Result<ControlFlow<T, P>, PublishError>,
+        mut prepare: impl FnMut() -> Result<Step<P, T>, PublishError>,
         mut apply: impl FnMut(&Changing<'_>, P) -> Result<Option<T>, PublishError>,
     ) -> Result<T, PublishError> {
         let mut attempt = 0;
@@ -209,8 +219,10 @@ impl Lifecycle {
             attempt += 1;
             let held = (attempt > UNLOCKED_ATTEMPTS).then(|| self.lock_changes());
             let prepared = match prepare()? {
-                ControlFlow::Break(done) => return Ok(done),
-                ControlFlow::Continue(prepared) => prepared,
+                Step::Ready(prepared) => prepared,
+                Step::Done(done) => return Ok(done),
+                Step::Again(error) if held.is_some() => return Err(error),
+                Step::Again(_) => continue,
             };
             let changing = held.unwrap_or_else(|| self.lock_changes());
             if let Some(done) = apply(&changing, prepared)? {
@@ -221,6 +233,14 @@ impl Lifecycle {
                 "another change replaced what this one was prepared on; preparing again"
             );
         }
+    }
+
+    /// Whether the store's committed state, which is never behind a snapshot (a change commits
+    /// before it swaps), no longer satisfies `still`: a change since the snapshot replaced, and
+    /// may have dropped from the store, what a prepare read. Then the prepare starts again
+    /// rather than fail; with the change lock held, nothing changed and the failure stands.
+    fn replaced_since(&self, still: impl FnOnce(&StoreState) -> bool) -> bool {
+        self.store.load_state().is_ok_and(|state| !still(&state))
     }
 
     fn refused(&self, name: &str, digest: &str, error: &PublishError) {

@@ -3,12 +3,12 @@
 
 use super::signing::SignatureError;
 use super::{
-    Action, CanaryRecord, Changing, Lifecycle, PolicyRecord, StoreError, StoreState, VersionRecord,
+    Action, CanaryRecord, Changing, Lifecycle, PolicyRecord, Step, StoreError, StoreState,
+    VersionRecord,
 };
 use crate::engine::{LoadError, LoadedPolicy};
 use crate::metrics;
 use crate::registry::{Canary, Entry, PolicyVersion};
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 use tailor_types::fixture::FixtureCase;
@@ -129,7 +129,7 @@ impl Lifecycle {
         request: &PublishRequest,
         started: Instant,
         digest_seen: &mut String,
-    ) -> Result<ControlFlow<PublishOutcome, Prepared>, PublishError> {
+    ) -> Result<Step<Prepared, PublishOutcome>, PublishError> {
         let state = self.state();
         let entry = self.registry.entry(name);
         // The component: uploaded, or the active one's for a config-only change.
@@ -143,7 +143,19 @@ impl Lifecycle {
                     });
                 }
                 let base = entry.active.digest.clone();
-                (self.store.get(&base)?.component, Some(base))
+                match self.store.get(&base) {
+                    Ok(artifact) => (artifact.component, Some(base)),
+                    Err(error)
+                        if self.replaced_since(|s| {
+                            s.policies
+                                .get(name)
+                                .is_some_and(|r| r.active.digest == base)
+                        }) =>
+                    {
+                        return Ok(Step::Again(error.into()));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
             }
             (None, None) => {
                 return Err(PublishError::Invalid {
@@ -157,7 +169,7 @@ impl Lifecycle {
         let signed_by = self.check_signature(&digest, request.signature.as_deref())?;
         // Refuse cheaply before compiling; `apply` checks again against the state then current.
         if check_current(name, request, state.policies.get(name), &digest)? {
-            return Ok(ControlFlow::Break(unchanged(
+            return Ok(Step::Done(unchanged(
                 name, digest, signed_by, true, 0, started,
             )));
         }
@@ -172,7 +184,7 @@ impl Lifecycle {
         let fixtures_passed = super::fixtures::run(&self.engine, &loaded, &request.fixtures)?;
         #[cfg(test)]
         self.prepared_hook.call(name);
-        Ok(ControlFlow::Continue(Prepared {
+        Ok(Step::Ready(Prepared {
             digest,
             component,
             signed_by,

@@ -1,12 +1,11 @@
 //! Going back: manual and automatic rollback, and ending a canary (promote or abort).
 
 use super::{
-    Action, CanaryRecord, Changing, Lifecycle, PolicyRecord, PublishError, StoreState,
+    Action, CanaryRecord, Changing, Lifecycle, PolicyRecord, PublishError, Step, StoreState,
     VersionRecord,
 };
 use crate::metrics;
 use crate::registry::{Entry, PolicyVersion};
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// Who asked for a rollback.
@@ -89,18 +88,26 @@ impl Lifecycle {
                 if let (Some(only), Some(record)) = (only_from, state.policies.get(name))
                     && record.active.digest != only
                 {
-                    return Ok(ControlFlow::Break(None));
+                    return Ok(Step::Done(None));
                 }
                 // Load before committing (and before the lock: loading may compile): the
                 // previous version must be servable to go back to it.
                 let (from, target) = rollback_target(&state, name)?;
                 let entry = self.registry.entry(name);
-                let loaded = self.loaded_version(&target.digest, entry.as_deref(), name)?;
-                Ok(ControlFlow::Continue((from, target, loaded)))
+                let seen = (from, target);
+                match self.loaded_version(&seen.1.digest, entry.as_deref(), name) {
+                    Ok(loaded) => Ok(Step::Ready((seen, loaded))),
+                    Err(error)
+                        if self.replaced_since(|s| rollback_target(s, name).ok() == Some(seen.clone())) =>
+                    {
+                        Ok(Step::Again(error))
+                    }
+                    Err(error) => Err(error),
+                }
             },
-            |changing, (from, target, loaded)| {
+            |changing, (seen, loaded)| {
                 let state = self.state();
-                if rollback_target(&state, name)? != (from, target) {
+                if rollback_target(&state, name)? != seen {
                     return Ok(None);
                 }
                 let mut next = StoreState::clone(&state);
