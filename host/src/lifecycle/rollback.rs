@@ -97,12 +97,15 @@ impl Lifecycle {
                 let seen = (from, target);
                 match self.loaded_version(&seen.1.digest, entry.as_deref(), name) {
                     Ok(loaded) => Ok(Step::Ready((seen, loaded))),
-                    Err(error)
-                        if self.replaced_since(|s| rollback_target(s, name).ok() == Some(seen.clone())) =>
-                    {
-                        Ok(Step::Again(error))
+                    Err(error) => {
+                        let still =
+                            |s: &StoreState| rollback_target(s, name).is_ok_and(|t| t == seen);
+                        if self.replaced_since(still) {
+                            Ok(Step::Again(error))
+                        } else {
+                            Err(error)
+                        }
                     }
-                    Err(error) => Err(error),
                 }
             },
             |changing, (seen, loaded)| {
