@@ -8,7 +8,9 @@
 //! - [`bundled`]: the example policies shipped inside the binary, for defaults and demos.
 
 pub mod bundled;
+pub mod clock;
 pub mod config;
+pub mod digest;
 pub mod distribution;
 pub mod engine;
 #[doc(hidden)]
@@ -18,6 +20,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod profiles;
 pub mod registry;
+pub mod report;
 pub mod server;
 
 pub use engine::{

@@ -15,9 +15,10 @@ pub mod sample;
 mod snapshot;
 mod store;
 
+/// Kept for callers not yet moved to [`crate::clock::now_ms`].
+pub(crate) use crate::clock::now_ms;
 pub(crate) use snapshot::parse as parse_snapshot_line;
 pub use snapshot::{SnapshotError, SnapshotHeader};
-pub(crate) use store::now_ms;
 pub use store::{ProfileStore, StoreError};
 
 use cache::ShardedLru;
@@ -151,7 +152,9 @@ impl Profiles {
         {
             Ok(0) => {}
             Ok(dropped) => tracing::info!(dropped, "events older than the snapshot pruned"),
-            Err(error) => tracing::warn!(%error, "could not prune old events"),
+            Err(error) => {
+                tracing::warn!(error = %crate::report::chain(&error), "could not prune old events")
+            }
         }
     }
 

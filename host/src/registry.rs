@@ -5,7 +5,6 @@
 
 use crate::engine::LoadedPolicy;
 use arc_swap::ArcSwap;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,18 +75,7 @@ impl PolicyVersion {
 
 /// Digest of a policy version: what decision logs and responses name it by.
 pub fn digest(component: &[u8], config: Option<&str>) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(component);
-    hasher.update([0u8]);
-    hasher.update(config.unwrap_or_default().as_bytes());
-    let bytes = hasher.finalize();
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for b in bytes {
-        use std::fmt::Write;
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    crate::digest::sha256_of([component, &[0u8], config.unwrap_or_default().as_bytes()])
 }
 
 /// A version served to a share of units beside the active one.

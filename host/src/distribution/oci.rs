@@ -7,8 +7,8 @@
 //! gives the same manifest digest.
 
 use super::{DistributionError, Reference};
+use crate::digest::sha256;
 use crate::http_client::HttpClient;
-use crate::lifecycle::sha256;
 use hyper::Method;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

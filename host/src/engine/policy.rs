@@ -6,6 +6,9 @@ use super::{ConfigDocument, Engine, Limits, LoadError, imports};
 use std::sync::Arc;
 use wasmtime::component::Component;
 
+/// Hex digits of [`Engine::compatibility_key`].
+const COMPATIBILITY_KEY_LEN: usize = 32;
+
 /// A policy version to load: its component bytes and optional JSON config.
 #[derive(Debug, Clone)]
 pub struct PolicySource<'a> {
@@ -113,14 +116,19 @@ impl Engine {
 
     /// A hash that changes whenever precompiled components stop being loadable by this engine
     /// (wasmtime version, target, compilation settings): the key of the precompiled cache.
+    ///
+    /// SHA-256 (not `DefaultHasher`, whose algorithm may change between Rust releases) over what
+    /// wasmtime hashes, as 32 hex digits: the same engine build always finds its own artifacts.
     pub fn compatibility_key(&self) -> String {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::hash::DefaultHasher::new();
+        use std::hash::Hash;
+        let mut hasher = crate::digest::StableHasher::default();
         self.inner
             .wasmtime
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        format!("{:016x}", hasher.finish())
+        let mut key = hasher.finish_hex();
+        key.truncate(COMPATIBILITY_KEY_LEN);
+        key
     }
 
     /// Validates a compiled component against the contract and readies it for fresh instances.
@@ -156,5 +164,30 @@ impl Engine {
             config: Arc::new(config),
             limits,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EngineConfig;
+
+    #[test]
+    fn the_compatibility_key_is_stable_hex() {
+        let engine = || {
+            Engine::new(EngineConfig {
+                max_concurrent_decisions: 2,
+                ..EngineConfig::default()
+            })
+            .unwrap()
+        };
+        let key = engine().compatibility_key();
+        assert_eq!(key.len(), COMPATIBILITY_KEY_LEN);
+        assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        // Another engine with the same build and settings finds the same artifacts.
+        assert_eq!(key, engine().compatibility_key());
     }
 }

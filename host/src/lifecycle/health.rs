@@ -52,9 +52,11 @@ pub async fn monitor(lifecycle: Arc<Lifecycle>) {
         let now = Instant::now();
         let mut seen = std::collections::HashSet::new();
         let mut verdicts = Vec::new();
+        let state = lifecycle.state();
         for (name, entry) in lifecycle.registry.list() {
-            let has_previous = lifecycle
-                .record(&name)
+            let has_previous = state
+                .policies
+                .get(&name)
                 .is_some_and(|r| !r.previous.is_empty());
             let watched = entry.canary.iter().map(|c| (&c.version, true)).chain(
                 (has_previous && entry.active.installed_at.elapsed() < settings.watch)
@@ -84,24 +86,18 @@ pub async fn monitor(lifecycle: Arc<Lifecycle>) {
             samples.remove(&digest);
             let worker = lifecycle.clone();
             let acted = tokio::task::spawn_blocking(move || {
-                // Act only if the judged version is still the one serving.
-                let entry = worker.registry.entry(&name)?;
+                // Only if the judged version is still the one serving: checked under the
+                // change lock, so a version published since is not the one taken out.
                 let reason = Some(format!("{reason} ({digest})"));
-                Some(if is_canary {
-                    if entry.canary.as_ref()?.version.digest != digest {
-                        return None;
-                    }
-                    worker.abort_canary(&name, Trigger::Automatic, reason)
+                if is_canary {
+                    worker.abort_canary_version(&name, &digest, Trigger::Automatic, reason)
                 } else {
-                    if entry.active.digest != digest {
-                        return None;
-                    }
-                    worker.rollback(&name, Trigger::Automatic, reason)
-                })
+                    worker.rollback_version(&name, &digest, Trigger::Automatic, reason)
+                }
             })
             .await;
-            if let Ok(Some(Err(error))) = acted {
-                tracing::error!(%error, "automatic rollback failed");
+            if let Ok(Err(error)) = acted {
+                tracing::error!(error = %crate::report::chain(&error), "automatic rollback failed");
             }
         }
     }

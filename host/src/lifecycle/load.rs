@@ -1,7 +1,7 @@
 //! Turning stored versions into servable ones: the precompiled cache, and restoring the last
 //! committed set at start.
 
-use super::{Lifecycle, PublishError, RestoreError, VersionRecord};
+use super::{Lifecycle, PublishError, RestoreError, StoreState, VersionRecord};
 use crate::engine::LoadedPolicy;
 use crate::registry::{Canary, Entry, PolicyVersion};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ impl Lifecycle {
         component: &[u8],
         config: Option<&str>,
     ) -> Result<(LoadedPolicy, bool), PublishError> {
-        let component_id = super::store::sha256(component);
+        let component_id = crate::digest::sha256(component);
         let engine_key = self.engine.compatibility_key();
         if let Some(bytes) = self.store.get_precompiled(&component_id, &engine_key) {
             // `component` passed the digest (and, where required, signature) checks before
@@ -44,7 +44,8 @@ impl Lifecycle {
 
     /// A stored version, checked (digest, and signature where required) and loaded.
     fn load_stored(&self, name: &str, version: &VersionRecord) -> Result<PolicyVersion, String> {
-        let artifact = self.store.get(&version.digest).map_err(|e| e.to_string())?;
+        let chain = |e: &dyn std::error::Error| crate::report::chain(e);
+        let artifact = self.store.get(&version.digest).map_err(|e| chain(&e))?;
         if self.config.require_signatures {
             self.config
                 .trusted_keys
@@ -52,11 +53,11 @@ impl Lifecycle {
                     &artifact.manifest.digest,
                     artifact.manifest.signature.as_deref(),
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
         }
         let (loaded, _) = self
             .load_component(name, &artifact.component, artifact.config.as_deref())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| chain(&e))?;
         Ok(PolicyVersion::new(loaded, artifact.manifest.digest))
     }
 
@@ -64,8 +65,8 @@ impl Lifecycle {
     /// is replaced by the newest earlier one that can, and the state says so.
     pub(super) fn restore(&self) -> Result<(), RestoreError> {
         let started = Instant::now();
-        let mut state = self.lock_state();
-        let mut next = state.clone();
+        let changing = self.lock_changes();
+        let mut next = StoreState::clone(&self.state());
         let mut changed = false;
         let mut dropped = Vec::new();
         for (name, record) in next.policies.iter_mut() {
@@ -124,12 +125,14 @@ impl Lifecycle {
             next.policies.remove(name);
             changed = true;
         }
-        if changed {
-            self.commit(&mut state, next, None)?;
+        // Unchanged, `next` is the state loaded at start.
+        let state = if changed {
+            self.commit(&changing, next, None)?
         } else {
-            *state = next;
-        }
-        self.store.sweep_precompiled(&state);
+            self.state()
+        };
+        self.store
+            .sweep_precompiled(&state, &self.engine.compatibility_key());
         tracing::info!(
             policies = self.registry.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -2,8 +2,11 @@
 //! attached fixture cases, a durable commit, then the swap.
 
 use super::signing::SignatureError;
-use super::{Action, CanaryRecord, Lifecycle, PolicyRecord, StoreError, VersionRecord};
-use crate::engine::LoadError;
+use super::{
+    Action, CanaryRecord, Changing, Lifecycle, PolicyRecord, Step, StoreError, StoreState,
+    VersionRecord,
+};
+use crate::engine::{LoadError, LoadedPolicy};
 use crate::metrics;
 use crate::registry::{Canary, Entry, PolicyVersion};
 use std::sync::Arc;
@@ -78,63 +81,60 @@ pub enum PublishError {
     Store(#[from] StoreError),
 }
 
+/// A version made ready on a snapshot, without the change lock: everything slow is done.
+struct Prepared {
+    digest: String,
+    component: Vec<u8>,
+    signed_by: Option<String>,
+    /// For a config-only change, the active version whose component it reuses: it applies only
+    /// while that version is still the active one.
+    base: Option<String>,
+    loaded: LoadedPolicy,
+    precompiled: bool,
+    fixtures_passed: usize,
+}
+
 impl Lifecycle {
     /// Validates, checks and swaps in a version (blocking: compiles; call off the request
     /// threads). On any error nothing changes and the active version keeps serving.
+    ///
+    /// The slow part (signature, compilation, contract and fixture checks) runs without the
+    /// change lock; the checks against the current state (a canary in progress, a withdrawn
+    /// version) run again under it, so concurrent changes of a name apply in commit order.
     pub fn publish(
         &self,
         name: &str,
         request: PublishRequest,
     ) -> Result<PublishOutcome, PublishError> {
         let started = Instant::now();
-        let mut state = self.lock_state();
-        let entry = self.registry.entry(name);
         // Set once the version's digest is known, so a refusal after that point names it.
         let mut digest_seen = String::new();
-        let outcome = self.publish_locked(
-            name,
-            request,
-            &mut state,
-            entry.as_deref(),
-            started,
-            &mut digest_seen,
-        );
+        let outcome = validate_request(name, &request).and_then(|()| {
+            self.change(
+                || self.prepare(name, &request, started, &mut digest_seen),
+                |changing, prepared| self.apply(changing, name, &request, prepared, started),
+            )
+        });
         if let Err(error) = &outcome {
-            self.refused(name, &digest_seen, error.to_string());
-            tracing::warn!(policy = name, digest = %digest_seen, %error, "publish refused");
+            self.refused(name, &digest_seen, error);
         }
         outcome
     }
 
-    fn publish_locked(
+    /// The slow part of a publish, on a snapshot of the state and registry: ends early when
+    /// the snapshot already refuses the version or already serves it.
+    fn prepare(
         &self,
         name: &str,
-        request: PublishRequest,
-        state: &mut super::StoreState,
-        entry: Option<&Entry>,
+        request: &PublishRequest,
         started: Instant,
         digest_seen: &mut String,
-    ) -> Result<PublishOutcome, PublishError> {
-        validate_name(name)?;
-        if let Some(percent) = request.canary_percent
-            && !(percent > 0.0 && percent < 100.0)
-        {
-            return Err(PublishError::Invalid {
-                field: "canary_percent",
-                message: format!("canary_percent must be above 0 and below 100, not {percent}"),
-            });
-        }
-        if let Some(config) = &request.config
-            && let Err(e) = serde_json::from_str::<serde_json::Value>(config)
-        {
-            return Err(PublishError::Invalid {
-                field: "config",
-                message: format!("config is not valid JSON: {e}"),
-            });
-        }
+    ) -> Result<Step<Prepared, PublishOutcome>, PublishError> {
+        let state = self.state();
+        let entry = self.registry.entry(name);
         // The component: uploaded, or the active one's for a config-only change.
-        let component = match (&request.component, entry) {
-            (Some(bytes), _) => bytes.clone(),
+        let (component, base) = match (&request.component, &entry) {
+            (Some(bytes), _) => (bytes.clone(), None),
             (None, Some(entry)) => {
                 if request.config.is_none() {
                     return Err(PublishError::Invalid {
@@ -142,7 +142,20 @@ impl Lifecycle {
                         message: "send a component, a config, or both".into(),
                     });
                 }
-                self.store.get(&entry.active.digest)?.component
+                let base = entry.active.digest.clone();
+                match self.store.get(&base) {
+                    Ok(artifact) => (artifact.component, Some(base)),
+                    Err(error)
+                        if self.replaced_since(|s| {
+                            s.policies
+                                .get(name)
+                                .is_some_and(|r| r.active.digest == base)
+                        }) =>
+                    {
+                        return Ok(Step::Again(error.into()));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
             }
             (None, None) => {
                 return Err(PublishError::Invalid {
@@ -154,37 +167,14 @@ impl Lifecycle {
         let digest = crate::registry::digest(&component, request.config.as_deref());
         digest_seen.clone_from(&digest);
         let signed_by = self.check_signature(&digest, request.signature.as_deref())?;
-        let record = state.policies.get(name);
-        if let Some(record) = record
-            && request.automated
-            && record.withdrawn.contains(&digest)
-        {
-            return Err(PublishError::Withdrawn {
-                name: name.into(),
-                digest,
-            });
-        }
-        if let Some(record) = record {
-            if record.active.digest == digest && request.canary_percent.is_none() {
-                return Ok(PublishOutcome {
-                    name: name.into(),
-                    digest,
-                    status: "active",
-                    canary_percent: None,
-                    previous: None,
-                    unchanged: true,
-                    precompiled: true,
-                    fixtures_passed: 0,
-                    signed_by,
-                    elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-                });
-            }
-            if record.canary.is_some() && request.canary_percent.is_none() {
-                return Err(PublishError::CanaryInProgress { name: name.into() });
-            }
+        // Refuse cheaply before compiling; `apply` checks again against the state then current.
+        if check_current(name, request, state.policies.get(name), &digest)? {
+            return Ok(Step::Done(unchanged(
+                name, digest, signed_by, true, 0, started,
+            )));
         }
         // Compile (or reuse: a config-only change needs no compilation).
-        let (loaded, precompiled) = match (&request.component, entry) {
+        let (loaded, precompiled) = match (&request.component, &entry) {
             (None, Some(entry)) => (
                 entry.active.loaded.with_config(request.config.as_deref())?,
                 true,
@@ -192,13 +182,63 @@ impl Lifecycle {
             _ => self.load_component(name, &component, request.config.as_deref())?,
         };
         let fixtures_passed = super::fixtures::run(&self.engine, &loaded, &request.fixtures)?;
-        let now = crate::profiles::now_ms();
+        #[cfg(test)]
+        self.prepared_hook.call(name);
+        Ok(Step::Ready(Prepared {
+            digest,
+            component,
+            signed_by,
+            base,
+            loaded,
+            precompiled,
+            fixtures_passed,
+        }))
+    }
+
+    /// Under the change lock: checks the prepared version against the current state, commits
+    /// it and swaps it in. `None` when the active version it was prepared on was replaced.
+    fn apply(
+        &self,
+        changing: &Changing<'_>,
+        name: &str,
+        request: &PublishRequest,
+        prepared: Prepared,
+        started: Instant,
+    ) -> Result<Option<PublishOutcome>, PublishError> {
+        let state = self.state();
+        let entry = self.registry.entry(name);
+        if let Some(base) = &prepared.base
+            && entry.as_ref().map(|e| e.active.digest.as_str()) != Some(base.as_str())
+        {
+            return Ok(None);
+        }
+        let Prepared {
+            digest,
+            component,
+            signed_by,
+            loaded,
+            precompiled,
+            fixtures_passed,
+            ..
+        } = prepared;
+        let record = state.policies.get(name);
+        if check_current(name, request, record, &digest)? {
+            return Ok(Some(unchanged(
+                name,
+                digest,
+                signed_by,
+                precompiled,
+                fixtures_passed,
+                started,
+            )));
+        }
+        let now = crate::clock::now_ms();
         let version = VersionRecord {
             digest: digest.clone(),
             published_at_ms: now,
             signed_by: signed_by.clone(),
         };
-        let mut next = state.clone();
+        let mut next = StoreState::clone(&state);
         let previous = record.map(|r| r.active.digest.clone());
         let servable = Arc::new(PolicyVersion::new(loaded, digest.clone()));
         let (status, new_entry) = match (request.canary_percent, entry) {
@@ -223,12 +263,7 @@ impl Lifecycle {
                 };
                 ("canary", new_entry)
             }
-            (Some(_), None) => {
-                return Err(PublishError::Invalid {
-                    field: "canary_percent",
-                    message: format!("policy `{name}` has no active version to canary against"),
-                });
-            }
+            (Some(_), None) => return Err(no_active_version(name)),
             (None, _) => {
                 let keep = self.config.keep_versions;
                 let record = next
@@ -253,7 +288,7 @@ impl Lifecycle {
             config: request.config.as_deref(),
             signature: request.signature.as_deref(),
         };
-        self.commit(state, next, Some(added))?;
+        let state = self.commit(changing, next, Some(added))?;
         self.registry.install(name, new_entry);
         if let Some(record) = state.policies.get(name) {
             self.record_delivery(name, record);
@@ -267,7 +302,7 @@ impl Lifecycle {
         }
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(policy = name, %digest, status, precompiled, fixtures_passed, elapsed_ms, "policy published");
-        Ok(PublishOutcome {
+        Ok(Some(PublishOutcome {
             name: name.into(),
             digest,
             status,
@@ -278,7 +313,7 @@ impl Lifecycle {
             fixtures_passed,
             signed_by,
             elapsed_ms,
-        })
+        }))
     }
 
     /// The key id of a valid signature; an error when one is required and missing, or present
@@ -294,6 +329,90 @@ impl Lifecycle {
             Some(_) if keys.is_empty() && !self.config.require_signatures => Ok(None),
             signature => keys.verify(digest, signature).map(Some),
         }
+    }
+}
+
+/// What needs no state: the name, the canary share, the config's syntax.
+fn validate_request(name: &str, request: &PublishRequest) -> Result<(), PublishError> {
+    validate_name(name)?;
+    if let Some(percent) = request.canary_percent
+        && !(percent > 0.0 && percent < 100.0)
+    {
+        return Err(PublishError::Invalid {
+            field: "canary_percent",
+            message: format!("canary_percent must be above 0 and below 100, not {percent}"),
+        });
+    }
+    if let Some(config) = &request.config
+        && let Err(e) = serde_json::from_str::<serde_json::Value>(config)
+    {
+        return Err(PublishError::Invalid {
+            field: "config",
+            message: format!("config is not valid JSON: {e}"),
+        });
+    }
+    Ok(())
+}
+
+/// Publishing `digest` against a policy's record: refused (a canary in progress, a withdrawn
+/// version from an automated source, a canary of nothing), already done (`true`), or to go
+/// ahead (`false`).
+fn check_current(
+    name: &str,
+    request: &PublishRequest,
+    record: Option<&PolicyRecord>,
+    digest: &str,
+) -> Result<bool, PublishError> {
+    let Some(record) = record else {
+        return match request.canary_percent {
+            Some(_) => Err(no_active_version(name)),
+            None => Ok(false),
+        };
+    };
+    if request.automated && record.withdrawn.iter().any(|d| d == digest) {
+        return Err(PublishError::Withdrawn {
+            name: name.into(),
+            digest: digest.into(),
+        });
+    }
+    if request.canary_percent.is_none() {
+        if record.active.digest == digest {
+            return Ok(true);
+        }
+        if record.canary.is_some() {
+            return Err(PublishError::CanaryInProgress { name: name.into() });
+        }
+    }
+    Ok(false)
+}
+
+fn no_active_version(name: &str) -> PublishError {
+    PublishError::Invalid {
+        field: "canary_percent",
+        message: format!("policy `{name}` has no active version to canary against"),
+    }
+}
+
+/// The outcome of publishing the version already active.
+fn unchanged(
+    name: &str,
+    digest: String,
+    signed_by: Option<String>,
+    precompiled: bool,
+    fixtures_passed: usize,
+    started: Instant,
+) -> PublishOutcome {
+    PublishOutcome {
+        name: name.into(),
+        digest,
+        status: "active",
+        canary_percent: None,
+        previous: None,
+        unchanged: true,
+        precompiled,
+        fixtures_passed,
+        signed_by,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
     }
 }
 

@@ -1,6 +1,9 @@
 //! Going back: manual and automatic rollback, and ending a canary (promote or abort).
 
-use super::{Action, CanaryRecord, Lifecycle, PolicyRecord, PublishError, StoreState};
+use super::{
+    Action, CanaryRecord, Changing, Lifecycle, PolicyRecord, PublishError, Step, StoreState,
+    VersionRecord,
+};
 use crate::metrics;
 use crate::registry::{Entry, PolicyVersion};
 use std::sync::Arc;
@@ -31,6 +34,23 @@ pub struct ChangeOutcome {
     pub removed: String,
 }
 
+/// Where a rollback of a policy goes, in a state: its active digest and the version before it.
+fn rollback_target(
+    state: &StoreState,
+    name: &str,
+) -> Result<(String, VersionRecord), PublishError> {
+    let record = state
+        .policies
+        .get(name)
+        .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+    let target = record
+        .previous
+        .first()
+        .cloned()
+        .ok_or_else(|| PublishError::NothingToRollBack { name: name.into() })?;
+    Ok((record.active.digest.clone(), target))
+}
+
 impl Lifecycle {
     /// Returns a policy to its previous version at once (dropping any canary).
     pub fn rollback(
@@ -39,50 +59,103 @@ impl Lifecycle {
         trigger: Trigger,
         reason: Option<String>,
     ) -> Result<ChangeOutcome, PublishError> {
-        let mut state = self.lock_state();
-        let mut next = state.clone();
-        let record = next
-            .policies
-            .get_mut(name)
-            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
-        let Some(target) = record.previous.first().cloned() else {
-            return Err(PublishError::NothingToRollBack { name: name.into() });
-        };
-        // Load before committing: the previous version must be servable to go back to it.
-        let entry = self.registry.entry(name);
-        let loaded = self.loaded_version(&target.digest, entry.as_deref(), name)?;
-        let removed = std::mem::replace(&mut record.active, target);
-        record.withdraw(&removed.digest);
-        record.previous.remove(0);
-        record.canary = None;
-        let now = crate::profiles::now_ms();
-        let action = match trigger {
-            Trigger::Manual => Action::RolledBack,
-            Trigger::Automatic => Action::AutoRolledBack,
-        };
-        let detail = Some(reason.unwrap_or_else(|| format!("from {}", removed.digest)));
-        record.record(now, action, &record.active.digest.clone(), detail);
-        self.finish(
-            name,
-            &mut state,
-            next,
-            Entry {
-                active: loaded,
-                canary: None,
+        self.roll_back(name, None, trigger, reason)?
+            .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })
+    }
+
+    /// Rolls a policy back if `digest` is still its active version (checked under the change
+    /// lock, so a version published meanwhile is not the one rolled back); `None` if not.
+    pub(super) fn rollback_version(
+        &self,
+        name: &str,
+        digest: &str,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<Option<ChangeOutcome>, PublishError> {
+        self.roll_back(name, Some(digest), trigger, reason)
+    }
+
+    fn roll_back(
+        &self,
+        name: &str,
+        only_from: Option<&str>,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<Option<ChangeOutcome>, PublishError> {
+        self.change(
+            || {
+                let state = self.state();
+                if let (Some(only), Some(record)) = (only_from, state.policies.get(name))
+                    && record.active.digest != only
+                {
+                    return Ok(Step::Done(None));
+                }
+                // Load before committing (and before the lock: loading may compile): the
+                // previous version must be servable to go back to it.
+                let (from, target) = rollback_target(&state, name)?;
+                let entry = self.registry.entry(name);
+                let seen = (from, target);
+                match self.loaded_version(&seen.1.digest, entry.as_deref(), name) {
+                    Ok(loaded) => Ok(Step::Ready((seen, loaded))),
+                    Err(error) => {
+                        let still =
+                            |s: &StoreState| rollback_target(s, name).is_ok_and(|t| t == seen);
+                        if self.replaced_since(still) {
+                            Ok(Step::Again(error))
+                        } else {
+                            Err(error)
+                        }
+                    }
+                }
             },
-        )?;
-        self.metrics.inc(
-            metrics::POLICY_ROLLBACKS,
-            &[("policy", name), ("kind", trigger.as_str())],
-        );
-        tracing::warn!(policy = name, trigger = trigger.as_str(), from = %removed.digest, "policy rolled back");
-        self.outcome(name, removed.digest)
+            |changing, (seen, loaded)| {
+                let state = self.state();
+                if rollback_target(&state, name)? != seen {
+                    return Ok(None);
+                }
+                let mut next = StoreState::clone(&state);
+                let record = next
+                    .policies
+                    .get_mut(name)
+                    .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
+                let target = record.previous.remove(0);
+                let removed = std::mem::replace(&mut record.active, target);
+                record.withdraw(&removed.digest);
+                record.canary = None;
+                let action = match trigger {
+                    Trigger::Manual => Action::RolledBack,
+                    Trigger::Automatic => Action::AutoRolledBack,
+                };
+                let detail = Some(
+                    reason
+                        .clone()
+                        .unwrap_or_else(|| format!("from {}", removed.digest)),
+                );
+                let active = record.active.digest.clone();
+                record.record(crate::clock::now_ms(), action, &active, detail);
+                self.finish(
+                    changing,
+                    name,
+                    next,
+                    Entry {
+                        active: loaded,
+                        canary: None,
+                    },
+                )?;
+                self.metrics.inc(
+                    metrics::POLICY_ROLLBACKS,
+                    &[("policy", name), ("kind", trigger.as_str())],
+                );
+                tracing::warn!(policy = name, trigger = trigger.as_str(), from = %removed.digest, "policy rolled back");
+                self.outcome(name, removed.digest).map(|o| Some(Some(o)))
+            },
+        )
     }
 
     /// Makes the canary the active version for every unit.
     pub fn promote(&self, name: &str) -> Result<ChangeOutcome, PublishError> {
-        let mut state = self.lock_state();
-        let mut next = state.clone();
+        let changing = self.lock_changes();
+        let mut next = StoreState::clone(&self.state());
         let (record, canary, entry) = self.take_canary(&mut next, name)?;
         let version = entry
             .canary
@@ -93,14 +166,14 @@ impl Lifecycle {
         let digest = canary.version.digest.clone();
         record.activate(canary.version, self.config.keep_versions);
         record.record(
-            crate::profiles::now_ms(),
+            crate::clock::now_ms(),
             Action::CanaryPromoted,
             &digest,
             None,
         );
         self.finish(
+            &changing,
             name,
-            &mut state,
             next,
             Entry {
                 active: version,
@@ -119,8 +192,37 @@ impl Lifecycle {
         trigger: Trigger,
         reason: Option<String>,
     ) -> Result<ChangeOutcome, PublishError> {
-        let mut state = self.lock_state();
-        let mut next = state.clone();
+        self.end_canary(name, None, trigger, reason)?
+            .ok_or_else(|| PublishError::NoCanary { name: name.into() })
+    }
+
+    /// Ends the canary if `digest` is still the canary (checked under the change lock); `None`
+    /// if not.
+    pub(super) fn abort_canary_version(
+        &self,
+        name: &str,
+        digest: &str,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<Option<ChangeOutcome>, PublishError> {
+        self.end_canary(name, Some(digest), trigger, reason)
+    }
+
+    fn end_canary(
+        &self,
+        name: &str,
+        only: Option<&str>,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> Result<Option<ChangeOutcome>, PublishError> {
+        let changing = self.lock_changes();
+        let mut next = StoreState::clone(&self.state());
+        if let Some(only) = only {
+            let canary = next.policies.get(name).and_then(|r| r.canary.as_ref());
+            if canary.is_none_or(|c| c.version.digest != only) {
+                return Ok(None);
+            }
+        }
         let (record, canary, entry) = self.take_canary(&mut next, name)?;
         let action = match trigger {
             Trigger::Manual => Action::CanaryAborted,
@@ -128,14 +230,14 @@ impl Lifecycle {
         };
         record.withdraw(&canary.version.digest);
         record.record(
-            crate::profiles::now_ms(),
+            crate::clock::now_ms(),
             action,
             &canary.version.digest,
             reason,
         );
         self.finish(
+            &changing,
             name,
-            &mut state,
             next,
             Entry {
                 active: entry.active.clone(),
@@ -149,7 +251,7 @@ impl Lifecycle {
             );
         }
         tracing::warn!(policy = name, trigger = trigger.as_str(), digest = %canary.version.digest, "canary aborted");
-        self.outcome(name, canary.version.digest)
+        self.outcome(name, canary.version.digest).map(Some)
     }
 
     /// Takes a policy's canary out of the next state; with the record and what is served now.
@@ -176,12 +278,12 @@ impl Lifecycle {
     /// Commits, swaps, updates the delivery gauges.
     fn finish(
         &self,
+        changing: &Changing<'_>,
         name: &str,
-        state: &mut StoreState,
         next: StoreState,
         entry: Entry,
     ) -> Result<(), PublishError> {
-        self.commit(state, next, None)?;
+        let state = self.commit(changing, next, None)?;
         self.registry.install(name, entry);
         if let Some(record) = state.policies.get(name) {
             self.record_delivery(name, record);

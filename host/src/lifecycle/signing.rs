@@ -12,7 +12,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest as _, Sha256};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -85,8 +84,7 @@ pub struct PublicKey {
 
 impl PublicKey {
     fn new(key: VerifyingKey) -> Self {
-        let hash = Sha256::digest(key.as_bytes());
-        let key_id = hex(&hash)[..KEY_ID_LEN].to_owned();
+        let key_id = crate::digest::sha256_hex(key.as_bytes())[..KEY_ID_LEN].to_owned();
         Self { key, key_id }
     }
 
@@ -325,10 +323,6 @@ fn inner_reason(error: KeyError) -> String {
         KeyError::Malformed { reason, .. } => reason,
         other => other.to_string(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

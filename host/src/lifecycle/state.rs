@@ -82,6 +82,22 @@ pub enum Action {
 }
 
 impl Action {
+    /// Changed the version every unit gets.
+    pub fn is_change(self) -> bool {
+        matches!(self, Action::Activated | Action::CanaryPromoted)
+    }
+
+    /// Undid a change (or a canary): what the change-failure ratio counts.
+    pub fn is_failed_change(self) -> bool {
+        matches!(
+            self,
+            Action::RolledBack
+                | Action::AutoRolledBack
+                | Action::CanaryAborted
+                | Action::CanaryAutoAborted
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Activated => "activated",
@@ -124,6 +140,24 @@ impl PolicyRecord {
         if self.withdrawn.len() > HISTORY_KEPT {
             self.withdrawn.remove(0);
         }
+    }
+
+    /// Changes of the version every unit gets (activations, promoted canaries) in the kept
+    /// history.
+    pub fn changes(&self) -> usize {
+        self.count(Action::is_change)
+    }
+
+    /// The share of changes undone (rolled back, or canaries aborted) in the kept history;
+    /// `None` before the first change. The admin API and the metric both report this.
+    pub fn change_failure_rate(&self) -> Option<f64> {
+        let changes = self.changes();
+        (changes > 0).then(|| self.count(Action::is_failed_change) as f64 / changes as f64)
+    }
+
+    /// History entries whose action matches.
+    pub fn count(&self, matches: impl Fn(Action) -> bool) -> usize {
+        self.history.iter().filter(|h| matches(h.action)).count()
     }
 
     pub fn record(&mut self, at_ms: i64, action: Action, digest: &str, detail: Option<String>) {
@@ -176,6 +210,24 @@ mod tests {
         assert_eq!(previous, ["e", "d", "b"]);
         record.activate(version("c"), 3);
         assert_eq!(record.previous.len(), 3);
+    }
+
+    #[test]
+    fn the_change_failure_rate_counts_undone_changes() {
+        let mut record = PolicyRecord::new(version("a"));
+        assert_eq!(record.change_failure_rate(), None);
+        record.record(0, Action::Activated, "a", None);
+        record.record(1, Action::CanaryStarted, "b", None);
+        record.record(2, Action::CanaryAborted, "b", None);
+        record.record(3, Action::Refused, "c", None);
+        assert_eq!(record.changes(), 1);
+        assert_eq!(record.change_failure_rate(), Some(1.0));
+        record.record(4, Action::Activated, "d", None);
+        record.record(5, Action::CanaryPromoted, "e", None);
+        record.record(6, Action::Activated, "f", None);
+        record.record(7, Action::AutoRolledBack, "e", None);
+        assert_eq!(record.changes(), 4);
+        assert_eq!(record.change_failure_rate(), Some(0.5));
     }
 
     #[test]

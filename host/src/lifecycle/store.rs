@@ -14,9 +14,9 @@
 //! where a file per object would cost one each.
 
 use super::state::StoreState;
+use crate::digest::{hex_part, sha256};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
@@ -41,8 +41,26 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("policy store {}: {message}", path.display())]
-    Database { path: PathBuf, message: String },
+    #[error("policy store {}", path.display())]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    #[error("policy store {}: {what} is corrupt", path.display())]
+    Decode {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("policy store {}: {what} cannot be encoded", path.display())]
+    Encode {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("policy store {}: {what} is corrupt: {reason}", path.display())]
     Corrupt {
         path: PathBuf,
@@ -73,22 +91,6 @@ pub struct Artifact {
     pub manifest: Manifest,
     pub component: Vec<u8>,
     pub config: Option<String>,
-}
-
-/// `sha256:<hex>` of some bytes.
-pub fn sha256(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let mut out = String::with_capacity(71);
-    out.push_str("sha256:");
-    for b in hash {
-        use std::fmt::Write;
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
 /// redb's page cache for the policy store: versions are read at start and on rollback only.
@@ -147,10 +149,7 @@ impl PolicyStore {
             // directory.
             Err(error) if unreadable(&error) => {
                 let reason = error.to_string();
-                let aside = root.join(format!(
-                    "policies.redb.corrupt-{}",
-                    crate::profiles::now_ms()
-                ));
+                let aside = root.join(format!("policies.redb.corrupt-{}", crate::clock::now_ms()));
                 tracing::error!(
                     path = %path.display(), aside = %aside.display(), %reason,
                     "the policy store is corrupt; it was moved aside and an empty store started"
@@ -164,12 +163,12 @@ impl PolicyStore {
             }
             .map_err(|e| StoreError::Database {
                 path: path.clone(),
-                message: e.to_string(),
+                source: Box::new(e.into()),
             })?,
             Err(e) => {
                 return Err(StoreError::Database {
                     path,
-                    message: e.to_string(),
+                    source: Box::new(e.into()),
                 });
             }
         };
@@ -186,10 +185,26 @@ impl PolicyStore {
         &self.root
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+    fn error(&self, e: impl Into<redb::Error>) -> StoreError {
         StoreError::Database {
             path: self.root.join("policies.redb"),
-            message: e.to_string(),
+            source: Box::new(e.into()),
+        }
+    }
+
+    fn decode(&self, what: impl Into<String>, source: serde_json::Error) -> StoreError {
+        StoreError::Decode {
+            path: self.root.join("policies.redb"),
+            what: what.into(),
+            source,
+        }
+    }
+
+    fn encode(&self, what: &'static str, source: serde_json::Error) -> StoreError {
+        StoreError::Encode {
+            path: self.root.join("policies.redb"),
+            what,
+            source,
         }
     }
 
@@ -224,7 +239,7 @@ impl PolicyStore {
         let table = txn.open_table(STATE).map_err(|e| self.error(e))?;
         match table.get(STATE_KEY).map_err(|e| self.error(e))? {
             Some(bytes) => {
-                serde_json::from_slice(bytes.value()).map_err(|e| self.corrupt("the state", e))
+                serde_json::from_slice(bytes.value()).map_err(|e| self.decode("the state", e))
             }
             None => Ok(StoreState::default()),
         }
@@ -233,7 +248,7 @@ impl PolicyStore {
     /// Makes `state` the committed state, with the bytes and manifest of `added` (which it may
     /// name), in one durable transaction; drops what no state names any more.
     pub fn commit(&self, state: &StoreState, added: Option<NewVersion<'_>>) -> Result<()> {
-        let encoded = serde_json::to_vec(state).map_err(|e| self.corrupt("the new state", e))?;
+        let encoded = serde_json::to_vec(state).map_err(|e| self.encode("the new state", e))?;
         self.write(|tables| {
             if let Some(version) = added {
                 let manifest = Manifest {
@@ -246,7 +261,7 @@ impl PolicyStore {
                     signature: version.signature.map(str::to_owned),
                 };
                 let bytes =
-                    serde_json::to_vec(&manifest).map_err(|e| self.corrupt("a manifest", e))?;
+                    serde_json::to_vec(&manifest).map_err(|e| self.encode("a manifest", e))?;
                 tables
                     .versions
                     .insert(manifest.digest.as_str(), bytes.as_slice())
@@ -269,7 +284,7 @@ impl PolicyStore {
             let (digest, bytes) = entry.map_err(|e| self.error(e))?;
             if keep.contains(digest.value()) {
                 let manifest: Manifest = serde_json::from_slice(bytes.value())
-                    .map_err(|e| self.corrupt(format!("manifest {}", digest.value()), e))?;
+                    .map_err(|e| self.decode(format!("manifest {}", digest.value()), e))?;
                 keep_objects.insert(manifest.component);
                 keep_objects.extend(manifest.config);
             } else {
@@ -305,7 +320,7 @@ impl PolicyStore {
         let objects = txn.open_table(OBJECTS).map_err(|e| self.error(e))?;
         let manifest: Manifest = match versions.get(digest).map_err(|e| self.error(e))? {
             Some(bytes) => serde_json::from_slice(bytes.value())
-                .map_err(|e| self.corrupt(format!("manifest {digest}"), e))?,
+                .map_err(|e| self.decode(format!("manifest {digest}"), e))?,
             None => return Err(self.corrupt(format!("version {digest}"), "it is missing")),
         };
         let object = |id: &str| -> Result<Vec<u8>> {
@@ -361,16 +376,18 @@ impl PolicyStore {
         let written = write_atomic(&path, bytes)
             .and_then(|()| write_atomic(&path.with_extension("sha256"), sha256(bytes).as_bytes()));
         if let Err(error) = written {
-            tracing::warn!(%error, "precompiled artifact not cached");
+            tracing::warn!(error = %crate::report::chain(&error), "precompiled artifact not cached");
         }
     }
 
-    /// Removes precompiled artifacts of components `state` no longer names.
-    pub fn sweep_precompiled(&self, state: &StoreState) {
+    /// Removes precompiled artifacts of components `state` no longer names, and those of other
+    /// engine builds (an older wasmtime, other settings, an earlier naming of the key): this
+    /// build would never look them up.
+    pub fn sweep_precompiled(&self, state: &StoreState, engine_key: &str) {
         let mut keep = HashSet::new();
         for digest in state.digests() {
             if let Ok(artifact) = self.get(digest) {
-                keep.insert(hex_of(&artifact.manifest.component).to_owned());
+                keep.insert(hex_part(&artifact.manifest.component).to_owned());
             }
         }
         let Ok(entries) = std::fs::read_dir(self.root.join("precompiled")) else {
@@ -378,7 +395,11 @@ impl PolicyStore {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !keep.contains(name.split('-').next().unwrap_or_default()) {
+            let stem = name
+                .rsplit_once('.')
+                .map_or(name.as_str(), |(stem, _)| stem);
+            let (component, key) = stem.split_once('-').unwrap_or((stem, ""));
+            if !keep.contains(component) || key != engine_key {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -387,7 +408,7 @@ impl PolicyStore {
     fn precompiled_path(&self, component: &str, engine_key: &str) -> PathBuf {
         self.root
             .join("precompiled")
-            .join(format!("{}-{engine_key}.cwasm", hex_of(component)))
+            .join(format!("{}-{engine_key}.cwasm", hex_part(component)))
     }
 }
 
@@ -540,6 +561,47 @@ mod tests {
         assert!(store.get_precompiled("sha256:ab", "k2").is_none());
         std::fs::write(store.precompiled_path("sha256:ab", "k1"), b"machine cod3").unwrap();
         assert!(store.get_precompiled("sha256:ab", "k1").is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_sweep_keeps_only_named_components_of_this_engine_build() {
+        let dir = temp_dir("sweep");
+        let store = PolicyStore::open(&dir).unwrap();
+        let digest = crate::registry::digest(b"component", None);
+        store
+            .commit(&naming(&[&digest]), add(b"component", None))
+            .unwrap();
+        let component = sha256(b"component");
+        // An artifact of another engine build (or of the key's earlier naming), one of a
+        // component no state names, and the one this build uses.
+        store.put_precompiled(&component, "0123456789abcdef", b"old build");
+        store.put_precompiled(&sha256(b"gone"), "current", b"unnamed");
+        store.put_precompiled(&component, "current", b"machine code");
+        store.sweep_precompiled(&store.load_state().unwrap(), "current");
+        let mut left: Vec<String> = std::fs::read_dir(dir.join("precompiled"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let hex = hex_part(&component);
+        assert_eq!(
+            left,
+            [
+                format!("{hex}-current.cwasm"),
+                format!("{hex}-current.sha256")
+            ]
+        );
+        assert_eq!(
+            store.get_precompiled(&component, "current").unwrap(),
+            b"machine code"
+        );
+        // A key nothing was cached under is a miss, not an error.
+        assert!(
+            store
+                .get_precompiled(&component, "0123456789abcdef")
+                .is_none()
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

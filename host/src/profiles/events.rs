@@ -40,11 +40,21 @@ pub struct CustomerEvent {
     pub loyalty: Option<Loyalty>,
 }
 
+/// An event log operation failed; names the file.
 #[derive(Debug, thiserror::Error)]
-#[error("event log {path}: {message}")]
-pub struct EventLogError {
-    pub path: PathBuf,
-    pub message: String,
+pub enum EventLogError {
+    #[error("event log {path}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    #[error("event log {path}: an event cannot be encoded or decoded")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// The durable event log.
@@ -64,9 +74,9 @@ impl EventLog {
         let db = redb::Builder::new()
             .set_cache_size(crate::profiles::EVENT_LOG_CACHE_BYTES)
             .create(&path)
-            .map_err(|e| EventLogError {
+            .map_err(|e| EventLogError::Database {
                 path: path.clone(),
-                message: e.to_string(),
+                source: Box::new(e.into()),
             })?;
         let log = EventLog { db, path };
         // Create the tables so readers never find them missing.
@@ -74,10 +84,17 @@ impl EventLog {
         Ok(log)
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> EventLogError {
-        EventLogError {
+    fn error(&self, e: impl Into<redb::Error>) -> EventLogError {
+        EventLogError::Database {
             path: self.path.clone(),
-            message: e.to_string(),
+            source: Box::new(e.into()),
+        }
+    }
+
+    fn json(&self, source: serde_json::Error) -> EventLogError {
+        EventLogError::Json {
+            path: self.path.clone(),
+            source,
         }
     }
 
@@ -115,7 +132,7 @@ impl EventLog {
                 {
                     continue;
                 }
-                let bytes = serde_json::to_vec(event).map_err(|e| self.error(e))?;
+                let bytes = serde_json::to_vec(event).map_err(|e| self.json(e))?;
                 events
                     .insert(
                         key(&event.customer_id, event.at_ms, &event.event_id).as_str(),
@@ -182,7 +199,7 @@ impl EventLog {
             .map_err(|e| self.error(e))?
         {
             let (_, value) = entry.map_err(|e| self.error(e))?;
-            out.push(serde_json::from_slice(value.value()).map_err(|e| self.error(e))?);
+            out.push(serde_json::from_slice(value.value()).map_err(|e| self.json(e))?);
         }
         Ok(out)
     }

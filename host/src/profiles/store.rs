@@ -7,7 +7,6 @@
 use super::snapshot::{self, SnapshotError, SnapshotHeader};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tailor_types::Profile;
 
 const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("profiles");
@@ -25,8 +24,18 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("profile store {path}: {message}")]
-    Database { path: PathBuf, message: String },
+    #[error("profile store {path}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    #[error("profile {customer_id} cannot be encoded for the store")]
+    Encode {
+        customer_id: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Events(#[from] super::events::EventLogError),
     #[error("profile {customer_id} in the store cannot be decoded")]
@@ -35,6 +44,14 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+/// Maps a redb failure on the store at `path`.
+fn database<E: Into<redb::Error>>(path: &Path) -> impl FnOnce(E) -> StoreError + '_ {
+    move |e| StoreError::Database {
+        path: path.to_owned(),
+        source: Box::new(e.into()),
+    }
 }
 
 /// One loaded snapshot on disk.
@@ -47,13 +64,6 @@ pub struct ProfileStore {
     pub file_bytes: u64,
     /// When this node finished loading it, ms since the Unix epoch.
     pub loaded_at_ms: i64,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl ProfileStore {
@@ -72,35 +82,37 @@ impl ProfileStore {
             })
             .take(64)
             .collect();
-        let path = dir.join(format!("profiles-{safe}-{}.redb", now_ms()));
-        let db_err = |e: &dyn std::fmt::Display| StoreError::Database {
-            path: path.clone(),
-            message: e.to_string(),
-        };
+        let path = dir.join(format!("profiles-{safe}-{}.redb", crate::clock::now_ms()));
         let db = redb::Builder::new()
             .set_cache_size(crate::profiles::PROFILE_STORE_CACHE_BYTES)
             .create(&path)
-            .map_err(|e| db_err(&e))?;
+            .map_err(database(&path))?;
         let mut count = 0u64;
         let mut profiles = profiles.peekable();
         while profiles.peek().is_some() {
-            let txn = db.begin_write().map_err(|e| db_err(&e))?;
+            let txn = db.begin_write().map_err(database(&path))?;
             {
-                let mut table = txn.open_table(PROFILES).map_err(|e| db_err(&e))?;
+                let mut table = txn.open_table(PROFILES).map_err(database(&path))?;
                 for profile in profiles.by_ref().take(BATCH) {
                     let profile = profile?;
                     let id = profile.customer_id.as_deref().unwrap_or_default();
-                    let bytes = serde_json::to_vec(&profile).map_err(|e| db_err(&e))?;
-                    table.insert(id, bytes.as_slice()).map_err(|e| db_err(&e))?;
+                    let bytes =
+                        serde_json::to_vec(&profile).map_err(|source| StoreError::Encode {
+                            customer_id: id.to_owned(),
+                            source,
+                        })?;
+                    table
+                        .insert(id, bytes.as_slice())
+                        .map_err(database(&path))?;
                     count += 1;
                 }
             }
-            txn.commit().map_err(|e| db_err(&e))?;
+            txn.commit().map_err(database(&path))?;
         }
         // An empty snapshot still gets its (empty) table.
-        let txn = db.begin_write().map_err(|e| db_err(&e))?;
-        txn.open_table(PROFILES).map_err(|e| db_err(&e))?;
-        txn.commit().map_err(|e| db_err(&e))?;
+        let txn = db.begin_write().map_err(database(&path))?;
+        txn.open_table(PROFILES).map_err(database(&path))?;
+        txn.commit().map_err(database(&path))?;
         let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         Ok(ProfileStore {
             db,
@@ -108,19 +120,15 @@ impl ProfileStore {
             header,
             profiles: count,
             file_bytes,
-            loaded_at_ms: now_ms(),
+            loaded_at_ms: crate::clock::now_ms(),
         })
     }
 
     /// A customer's profile, if the snapshot has it.
     pub fn get(&self, customer_id: &str) -> Result<Option<Profile>, StoreError> {
-        let db_err = |e: &dyn std::fmt::Display| StoreError::Database {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
-        let txn = self.db.begin_read().map_err(|e| db_err(&e))?;
-        let table = txn.open_table(PROFILES).map_err(|e| db_err(&e))?;
-        let Some(bytes) = table.get(customer_id).map_err(|e| db_err(&e))? else {
+        let txn = self.db.begin_read().map_err(database(&self.path))?;
+        let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
+        let Some(bytes) = table.get(customer_id).map_err(database(&self.path))? else {
             return Ok(None);
         };
         serde_json::from_slice(bytes.value())

@@ -12,7 +12,7 @@ pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
     serde_json::json!({
         "snapshot_version": store.header.snapshot_version,
         "generated_at_ms": store.header.generated_at_ms,
-        "age_seconds": store.age_seconds(crate::profiles::now_ms()),
+        "age_seconds": store.age_seconds(crate::clock::now_ms()),
         "profiles": store.profiles,
         "store_bytes": store.file_bytes,
         "loaded_at_ms": store.loaded_at_ms,
@@ -52,12 +52,13 @@ pub(super) async fn reload(
     match loaded {
         Ok(_) => Ok(snapshot_status(&state)),
         Err(error) => {
-            tracing::warn!(%error, "snapshot reload refused; the previous snapshot keeps serving");
+            let message = crate::report::chain(&error);
+            tracing::warn!(error = %message, "snapshot reload refused; the previous snapshot keeps serving");
             Err(ApiError::new(
                 ApiErrorKind::Unprocessable,
                 "snapshot_refused",
                 Some("path".into()),
-                error.to_string(),
+                message,
             ))
         }
     }

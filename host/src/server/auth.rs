@@ -1,14 +1,14 @@
 //! Bearer-token checks, compared in constant time.
 
 use super::errors::{ApiError, ApiErrorKind};
+use crate::digest::sha256_bytes;
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
-use sha2::{Digest, Sha256};
 
 /// Equal inputs give equal digests; comparing fixed-size digests without early exit reveals
 /// neither the token's content nor its length through timing.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    let (a, b) = (sha256_bytes(a), sha256_bytes(b));
     a.iter()
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))

@@ -226,10 +226,7 @@ pub(super) async fn serve(
 pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
     let request: DecideRequest = super::parse_json(body)?;
     let versions = validate(&request, state)?;
-    let now_ms = request
-        .context
-        .now_ms
-        .unwrap_or_else(crate::profiles::now_ms);
+    let now_ms = request.context.now_ms.unwrap_or_else(crate::clock::now_ms);
 
     let lookup = state
         .profiles
@@ -237,7 +234,10 @@ pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
             consent: request.consent.unwrap_or_default(),
             ..Profile::default()
         })
-        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "profile_store", None, e.to_string()))?;
+        .map_err(|e| {
+            let message = crate::report::chain(&e);
+            ApiError::new(ApiErrorKind::Internal, "profile_store", None, message)
+        })?;
     let source = lookup.source.as_str();
     state
         .metrics
@@ -347,7 +347,7 @@ pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
                 .customer_id
                 .filter(|_| lookup.source != ProfileSource::Anonymous),
             snapshot_version: store.header.snapshot_version.clone(),
-            age_seconds: store.age_seconds(crate::profiles::now_ms()),
+            age_seconds: store.age_seconds(crate::clock::now_ms()),
             source: lookup.source,
         },
         slots,

@@ -110,7 +110,7 @@ impl From<crate::lifecycle::PublishError> for ApiError {
     fn from(error: crate::lifecycle::PublishError) -> ApiError {
         use crate::engine::LoadError;
         use crate::lifecycle::PublishError;
-        let message = chain(&error);
+        let message = crate::report::chain(&error);
         let (kind, code, field) = match &error {
             PublishError::Invalid { field, .. } => {
                 (ApiErrorKind::Unprocessable, "invalid_publish", Some(*field))
@@ -157,17 +157,4 @@ impl From<crate::lifecycle::PublishError> for ApiError {
         };
         ApiError::new(kind, code, field.map(str::to_owned), message)
     }
-}
-
-/// An error and its causes on one line: the causes say exactly what is wrong (for example
-/// which export a component lacks).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }

@@ -101,7 +101,10 @@ pub(super) async fn ingest(
                 e.to_string(),
             )
         })?
-        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "event_log", None, e.to_string()))?;
+        .map_err(|e| {
+            let message = crate::report::chain(&e);
+            ApiError::new(ApiErrorKind::Internal, "event_log", None, message)
+        })?;
     for _ in 0..applied {
         state
             .metrics

@@ -48,16 +48,8 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
     let first_decision_ms = |v: &crate::registry::PolicyVersion| {
         v.first_served_after().map(|d| d.as_secs_f64() * 1000.0)
     };
-    let count = |actions: &[crate::lifecycle::Action]| {
-        record
-            .history
-            .iter()
-            .filter(|h| actions.contains(&h.action))
-            .count()
-    };
+    let count = |actions: &[crate::lifecycle::Action]| record.count(|a| actions.contains(&a));
     use crate::lifecycle::Action::*;
-    let changes = count(&[Activated, CanaryPromoted]);
-    let failed_changes = count(&[RolledBack, AutoRolledBack, CanaryAborted, CanaryAutoAborted]);
     Ok(serde_json::json!({
         "name": name,
         "active": {
@@ -75,11 +67,11 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
         "history": record.history,
         "refused": state.lifecycle.refusals(name),
         "delivery": {
-            "changes": changes,
+            "changes": record.changes(),
             "rollbacks_manual": count(&[RolledBack]),
             "rollbacks_automatic": count(&[AutoRolledBack, CanaryAutoAborted]),
             "failed_publishes": state.lifecycle.refusals(name).len(),
-            "change_failure_rate": if changes > 0 { Some(failed_changes as f64 / changes as f64) } else { None },
+            "change_failure_rate": record.change_failure_rate(),
         },
     }))
 }

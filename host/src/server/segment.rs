@@ -123,7 +123,7 @@ fn decide(state: &AppState, query: &str) -> Result<(SegmentDecision, Option<u32>
         ..Context::new(
             query.channel,
             query.slot.unwrap_or_else(|| "segment".into()),
-            crate::profiles::now_ms(),
+            crate::clock::now_ms(),
         )
     };
     let evaluation = state.engine.evaluate(
