@@ -13,7 +13,7 @@
 
 use tailor_guest::rank::{diversify, rank, top_k};
 use tailor_guest::{
-    Candidate, Config, Decision, DecisionExt, Event, Policy, PolicyError, Reason, Request, pointer,
+    Candidate, Config, Decision, Event, Policy, PolicyError, Reason, Request, pointer,
 };
 
 #[derive(Debug)]
