@@ -144,22 +144,36 @@ impl Config {
     /// field is `missing_config` (`config "/model/margin" must be present`), a value of the
     /// wrong shape is `invalid_config` (`config "/model/bias": invalid type: …`).
     pub fn json<T: DeserializeOwned>(&self, pointer: &str) -> Result<T, PolicyError> {
-        let parsed = match &self.source {
+        // The plain deserializer first: tracking the path costs about as much again, so it only
+        // runs, on the same input, to name the field once deserializing has failed.
+        let failed = match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Host => {
                 let text = crate::__private::tailor::policy::host::config_json(pointer)
                     .ok_or_else(|| missing(pointer, "present"))?;
-                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+                match serde_json::from_str(&text) {
+                    Ok(parsed) => return Ok(parsed),
+                    Err(_) => serde_path_to_error::deserialize::<_, T>(
+                        &mut serde_json::Deserializer::from_str(&text),
+                    ),
+                }
             }
             #[cfg(not(target_arch = "wasm32"))]
             Source::Document(doc) => {
                 let value = doc
                     .pointer(pointer)
                     .ok_or_else(|| missing(pointer, "present"))?;
-                serde_path_to_error::deserialize(value)
+                match T::deserialize(value) {
+                    Ok(parsed) => return Ok(parsed),
+                    Err(_) => serde_path_to_error::deserialize::<_, T>(value),
+                }
             }
         };
-        parsed.map_err(|e| field_error(pointer, &e))
+        Err(match failed {
+            Err(error) => field_error(pointer, &error),
+            // Cannot happen (the same input failed a moment ago); say so rather than panic.
+            Ok(_) => PolicyError::new("invalid_config", format!("config {pointer:?} is invalid")),
+        })
     }
 }
 

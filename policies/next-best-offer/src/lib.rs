@@ -65,34 +65,12 @@ impl Settings {
     }
 }
 
-/// The model under `/model`: every weight is required.
+/// The logistic model under `/model`: every weight is required.
 #[derive(Debug, Deserialize)]
 struct Model {
     /// Recorded in the decision (render key `model`).
     #[serde(default)]
     version: String,
-    #[serde(flatten)]
-    weights: Weights,
-    /// Extra log-odds for a personalized customer of a loyalty tier.
-    #[serde(default)]
-    tier_boost: BTreeMap<String, f64>,
-}
-
-impl Model {
-    /// The weights for a customer of this tier (`None`: no tier, or not personalized).
-    fn weights(&self, tier: Option<&str>) -> Weights {
-        Weights {
-            tier_boost: tier
-                .and_then(|tier| self.tier_boost.get(tier).copied())
-                .unwrap_or(0.0),
-            ..self.weights
-        }
-    }
-}
-
-/// The model's weights, with the tier boost of the customer being scored.
-#[derive(Debug, Clone, Copy, Deserialize)]
-struct Weights {
     bias: f64,
     affinity: f64,
     viewed_category: f64,
@@ -100,8 +78,17 @@ struct Weights {
     purchased_item: f64,
     discount: f64,
     margin: f64,
-    #[serde(skip)]
-    tier_boost: f64,
+    /// Extra log-odds for a personalized customer of a loyalty tier.
+    #[serde(default)]
+    tier_boost: BTreeMap<String, f64>,
+}
+
+impl Model {
+    /// The boost for a customer of this tier (`None`: no tier, or not personalized).
+    fn tier_boost(&self, tier: Option<&str>) -> f64 {
+        tier.and_then(|tier| self.tier_boost.get(tier).copied())
+            .unwrap_or(0.0)
+    }
 }
 
 /// What the customer's recent events say about one candidate.
@@ -143,7 +130,14 @@ fn signals(events: &[Event], candidate: &Candidate, now_ms: i64, half_life_hours
     s
 }
 
-fn score(w: &Weights, candidate: &Candidate, personal: Option<(f64, Signals)>) -> f64 {
+/// The model's score for a candidate; `personal` is the customer's affinity for the
+/// candidate's category and its event signals, and only then does the tier boost count.
+fn score(
+    w: &Model,
+    tier_boost: f64,
+    candidate: &Candidate,
+    personal: Option<(f64, Signals)>,
+) -> f64 {
     let mut z = w.bias
         + w.discount * candidate.number("discount").unwrap_or(0.0)
         + w.margin * candidate.number("margin").unwrap_or(0.0);
@@ -152,7 +146,7 @@ fn score(w: &Weights, candidate: &Candidate, personal: Option<(f64, Signals)>) -
             + w.viewed_category * s.viewed_category
             + w.carted_item * s.carted
             + w.purchased_item * s.purchased
-            + w.tier_boost;
+            + tier_boost;
     }
     1.0 / (1.0 + (-z).exp())
 }
@@ -180,7 +174,7 @@ impl Policy for NextBestOffer {
         } else {
             None
         };
-        let weights = settings.model.weights(tier.as_deref());
+        let tier_boost = settings.model.tier_boost(tier.as_deref());
         let half_life = Some(settings.half_life_hours)
             .filter(|h| *h > 0.0)
             .unwrap_or_else(Settings::default_half_life);
@@ -199,7 +193,8 @@ impl Policy for NextBestOffer {
                     signals(&events, candidate, context.now_ms, half_life),
                 )
             });
-            Some(score(&weights, candidate, features)).filter(|s| *s >= min_score)
+            Some(score(&settings.model, tier_boost, candidate, features))
+                .filter(|s| *s >= min_score)
         });
         let diverse = diversify(ranked, "category:", settings.max_per_category);
         let items = top_k(&diverse, settings.top_k);
@@ -296,7 +291,8 @@ mod tests {
 
     #[test]
     fn purchased_items_sink() {
-        let w = Weights {
+        let w = Model {
+            version: String::new(),
             bias: 0.0,
             affinity: 0.0,
             viewed_category: 0.0,
@@ -304,11 +300,12 @@ mod tests {
             purchased_item: -4.0,
             discount: 0.0,
             margin: 0.0,
-            tier_boost: 0.0,
+            tier_boost: BTreeMap::new(),
         };
         let c = candidate("sku-1", "shoes", 0.0);
         let bought = score(
             &w,
+            0.0,
             &c,
             Some((
                 0.0,
@@ -318,7 +315,7 @@ mod tests {
                 },
             )),
         );
-        let fresh = score(&w, &c, Some((0.0, Signals::default())));
+        let fresh = score(&w, 0.0, &c, Some((0.0, Signals::default())));
         assert!(bought < fresh);
     }
 }
