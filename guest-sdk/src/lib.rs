@@ -4,19 +4,40 @@
 //! glue there is. The same code is unit-testable natively with plain `cargo test`
 //! (see [`testing`]), and builds to a `wasm32-wasip2` component that any tailor host runs.
 //!
-//! ```ignore
+//! ```
+//! use serde::Deserialize;
 //! use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 //!
 //! struct Hello;
 //!
+//! /// The policy's `config.json`.
+//! #[derive(Deserialize)]
+//! struct Settings {
+//!     headline: String,
+//!     ttl_seconds: Option<u32>,
+//! }
+//!
 //! impl Policy for Hello {
 //!     fn decide(request: &Request) -> Result<Decision, PolicyError> {
-//!         let headline = request.config.text("/headline").unwrap_or_else(|| "Welcome".into());
-//!         Ok(Decision::new(Reason::Static).render("headline", headline))
+//!         let settings: Settings = request.config.parse()?;
+//!         let mut decision = Decision::new(Reason::Static)
+//!             .variant("hello")
+//!             .render("headline", settings.headline);
+//!         if let Some(ttl) = settings.ttl_seconds {
+//!             decision = decision.ttl(ttl);
+//!         }
+//!         Ok(decision)
 //!     }
 //! }
 //!
 //! tailor_guest::export_policy!(Hello);
+//! # let decision = tailor_guest::testing::decide::<Hello>(
+//! #     tailor_guest::Context::new(tailor_guest::Channel::Web, "hero", 0),
+//! #     Default::default(),
+//! #     vec![],
+//! #     serde_json::json!({"headline": "Hi", "ttl_seconds": 60}),
+//! # );
+//! # assert_eq!(decision.unwrap().ttl_seconds, Some(60));
 //! ```
 
 // Lets generated code name this crate by its public path from inside it too.

@@ -85,7 +85,7 @@ impl Expected {
             }),
             (Expected::Error { code }, Ok(decision)) => Err(Mismatch::UnexpectedDecision {
                 expected: code.clone(),
-                actual: decision.clone(),
+                actual: Box::new(decision.clone()),
             }),
         }
     }
@@ -104,7 +104,10 @@ pub enum Mismatch {
     /// A decision was expected; the policy refused.
     UnexpectedError(PolicyError),
     /// A refusal was expected; the policy decided.
-    UnexpectedDecision { expected: String, actual: Decision },
+    UnexpectedDecision {
+        expected: String,
+        actual: Box<Decision>,
+    },
     /// The policy refused with another code.
     ErrorCode {
         expected: String,
