@@ -149,6 +149,13 @@ macro_rules! fixture_tests {
             $crate::testing::check_case::<$policy>(env!("CARGO_MANIFEST_DIR").as_ref(), case);
         }
 
-        include!(concat!(env!("OUT_DIR"), "/fixture_tests.rs"));
+        include!(concat!(
+            env!(
+                "OUT_DIR",
+                "fixture_tests! needs the crate's build.rs to call \
+                 tailor_guest_build::fixtures::write_tests()"
+            ),
+            "/fixture_tests.rs"
+        ));
     };
 }
