@@ -22,7 +22,9 @@ pub struct RunPolicyArgs {
     /// (hero-banner, next-best-offer, kiosk-greeting).
     pub policy: String,
     /// A fixture case folder: reads context.json, profile.json, candidates.json and config.json
-    /// from it (the flags below override each), and compares with its expected.json.
+    /// from it (the flags below override each), and compares with its expected.json; an outcome
+    /// that differs prints each differing field (its JSON pointer, the expected and the actual
+    /// value) on standard error and exits with status 3.
     #[arg(long)]
     pub case: Option<PathBuf>,
     /// Request context JSON file (`-` for standard input).
