@@ -34,7 +34,8 @@ static ARENA: Arena = Arena {
     next: UnsafeCell::new(0),
 };
 
-/// The allocator `export_policy!` installs for wasm builds.
+/// The allocator `export_policy!` installs for wasm builds (opt out with
+/// `export_policy!(MyPolicy, global_allocator = false)`).
 #[derive(Debug)]
 pub struct DecisionAllocator;
 

@@ -131,25 +131,77 @@ impl Config {
             .ok_or_else(|| missing(pointer, "a number"))
     }
 
-    /// Deserializes the subtree at a pointer into `T`.
+    /// The whole document deserialized into `T`, typically a `#[derive(Deserialize)]` struct
+    /// of the policy's settings (see [`Config::json`] for the errors).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, PolicyError> {
+        self.json("")
+    }
+
+    /// The subtree at a pointer deserialized into `T`, typically a `#[derive(Deserialize)]`
+    /// struct: `let model: Model = request.config.json("/model")?;`.
+    ///
+    /// Errors name the JSON pointer of the field that failed: a missing subtree or a missing
+    /// field is `missing_config` (`config "/model/margin" must be present`), a value of the
+    /// wrong shape is `invalid_config` (`config "/model/bias": invalid type: …`).
     pub fn json<T: DeserializeOwned>(&self, pointer: &str) -> Result<T, PolicyError> {
-        let parsed = match &self.source {
+        // The plain deserializer first: tracking the path costs about as much again, so it only
+        // runs, on the same input, to name the field once deserializing has failed.
+        let failed = match &self.source {
             #[cfg(target_arch = "wasm32")]
             Source::Host => {
                 let text = crate::__private::tailor::policy::host::config_json(pointer)
                     .ok_or_else(|| missing(pointer, "present"))?;
-                serde_json::from_str(&text)
+                match serde_json::from_str(&text) {
+                    Ok(parsed) => return Ok(parsed),
+                    Err(_) => serde_path_to_error::deserialize::<_, T>(
+                        &mut serde_json::Deserializer::from_str(&text),
+                    ),
+                }
             }
             #[cfg(not(target_arch = "wasm32"))]
             Source::Document(doc) => {
                 let value = doc
                     .pointer(pointer)
                     .ok_or_else(|| missing(pointer, "present"))?;
-                T::deserialize(value)
+                match T::deserialize(value) {
+                    Ok(parsed) => return Ok(parsed),
+                    Err(_) => serde_path_to_error::deserialize::<_, T>(value),
+                }
             }
         };
-        parsed.map_err(|e| PolicyError::new("invalid_config", format!("config {pointer}: {e}")))
+        Err(match failed {
+            Err(error) => field_error(pointer, &error),
+            // Cannot happen (the same input failed a moment ago); say so rather than panic.
+            Ok(_) => PolicyError::new("invalid_config", format!("config {pointer:?} is invalid")),
+        })
     }
+}
+
+/// A deserialization error as a `PolicyError` naming the pointer of the field that failed.
+fn field_error(base: &str, error: &serde_path_to_error::Error<serde_json::Error>) -> PolicyError {
+    use serde_path_to_error::Segment;
+    let mut at = base.to_owned();
+    for segment in error.path().iter() {
+        match segment {
+            Segment::Seq { index } => at.push_str(&pointer(&[&index.to_string()])),
+            Segment::Map { key } => at.push_str(&pointer(&[key])),
+            Segment::Enum { variant } => at.push_str(&pointer(&[variant])),
+            Segment::Unknown => {}
+        }
+    }
+    let inner = error.inner();
+    let message = inner.to_string();
+    // The host hands the subtree over as text; its line and column say nothing to the author.
+    let position = format!(" at line {} column {}", inner.line(), inner.column());
+    let message = message.strip_suffix(&position).unwrap_or(&message);
+    // serde reports a missing field at the object that lacks it, as "missing field `name`".
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return missing(&format!("{at}{}", pointer(&[field])), "present");
+    }
+    PolicyError::new("invalid_config", format!("config {at:?}: {message}"))
 }
 
 /// Builds a JSON pointer from path segments, escaping `~` and `/` inside them
@@ -207,5 +259,55 @@ mod tests {
         assert_eq!(arms.len(), 2);
         let err = config.json::<Vec<String>>("/arms").unwrap_err();
         assert_eq!(err.code, "invalid_config");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[expect(dead_code, reason = "only deserialized")]
+    struct Settings {
+        headline: String,
+        weights: Vec<f64>,
+        #[serde(default)]
+        arms: std::collections::BTreeMap<String, u32>,
+    }
+
+    #[test]
+    fn parse_reads_the_whole_document_into_a_struct() {
+        let config = Config::from_json(json!({"headline": "Spring", "weights": [1, 2.5]}));
+        let settings: Settings = config.parse().unwrap();
+        assert_eq!(settings.weights, [1.0, 2.5]);
+        assert!(settings.arms.is_empty());
+    }
+
+    #[test]
+    fn typed_errors_name_the_pointer_of_the_failing_field() {
+        let missing = Config::from_json(json!({"nested": {"weights": []}}));
+        let err = missing.json::<Settings>("/nested").unwrap_err();
+        assert_eq!(err.code, "missing_config");
+        assert_eq!(err.message, r#"config "/nested/headline" must be present"#);
+
+        let mistyped = Config::from_json(json!({"headline": "x", "weights": [1, "two"]}));
+        let err = mistyped.parse::<Settings>().unwrap_err();
+        assert_eq!(err.code, "invalid_config");
+        assert!(
+            err.message
+                .starts_with(r#"config "/weights/1": invalid type: string "two""#),
+            "{}",
+            err.message
+        );
+
+        let odd_key =
+            Config::from_json(json!({"headline": "x", "weights": [], "arms": {"a/b": -1}}));
+        let err = odd_key.parse::<Settings>().unwrap_err();
+        assert!(
+            err.message.starts_with(r#"config "/arms/a~1b": "#),
+            "{}",
+            err.message
+        );
+
+        let absent = Config::from_json(json!({}));
+        assert_eq!(
+            absent.json::<Settings>("/nope").unwrap_err().code,
+            "missing_config"
+        );
     }
 }

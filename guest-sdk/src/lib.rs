@@ -4,19 +4,40 @@
 //! glue there is. The same code is unit-testable natively with plain `cargo test`
 //! (see [`testing`]), and builds to a `wasm32-wasip2` component that any tailor host runs.
 //!
-//! ```ignore
-//! use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request};
+//! ```
+//! use serde::Deserialize;
+//! use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 //!
 //! struct Hello;
 //!
+//! /// The policy's `config.json`.
+//! #[derive(Deserialize)]
+//! struct Settings {
+//!     headline: String,
+//!     ttl_seconds: Option<u32>,
+//! }
+//!
 //! impl Policy for Hello {
 //!     fn decide(request: &Request) -> Result<Decision, PolicyError> {
-//!         let headline = request.config.text("/headline").unwrap_or_else(|| "Welcome".into());
-//!         Ok(Decision::new(Reason::Static).render("headline", headline))
+//!         let settings: Settings = request.config.parse()?;
+//!         let mut decision = Decision::new(Reason::Static)
+//!             .variant("hello")
+//!             .render("headline", settings.headline);
+//!         if let Some(ttl) = settings.ttl_seconds {
+//!             decision = decision.ttl(ttl);
+//!         }
+//!         Ok(decision)
 //!     }
 //! }
 //!
 //! tailor_guest::export_policy!(Hello);
+//! # let decision = tailor_guest::testing::decide::<Hello>(
+//! #     tailor_guest::Context::new(tailor_guest::Channel::Web, "hero", 0),
+//! #     Default::default(),
+//! #     vec![],
+//! #     serde_json::json!({"headline": "Hi", "ttl_seconds": 60}),
+//! # );
+//! # assert_eq!(decision.unwrap().ttl_seconds, Some(60));
 //! ```
 
 // Lets generated code name this crate by its public path from inside it too.
@@ -80,53 +101,46 @@ pub trait Policy {
     fn decide(request: &Request<'_>) -> Result<Decision, PolicyError>;
 }
 
-/// Builder-style helpers on [`Decision`] for policy code.
-pub trait DecisionExt: Sized {
-    /// Sets the chosen variant.
-    fn variant(self, variant: impl Into<String>) -> Self;
-    /// Adds a key/value for the channel to render.
-    fn render(self, key: impl Into<String>, value: impl Into<String>) -> Self;
-    /// Sets how long the channel may reuse the decision.
-    fn ttl(self, seconds: u32) -> Self;
-    /// Records the experiment assignment.
-    fn experiment(self, experiment: Experiment) -> Self;
-    /// Sets the ranked items.
-    fn items(self, items: Vec<RankedItem>) -> Self;
-}
-
-impl DecisionExt for Decision {
-    fn variant(mut self, variant: impl Into<String>) -> Self {
-        self.variant = Some(variant.into());
-        self
-    }
-
-    fn render(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.render.push((key.into(), value.into()));
-        self
-    }
-
-    fn ttl(mut self, seconds: u32) -> Self {
-        self.ttl_seconds = Some(seconds);
-        self
-    }
-
-    fn experiment(mut self, experiment: Experiment) -> Self {
-        self.experiment = Some(experiment);
-        self
-    }
-
-    fn items(mut self, items: Vec<RankedItem>) -> Self {
-        self.items = items;
-        self
-    }
-}
-
 /// Exports a [`Policy`] implementation as the component's `decide` function.
 ///
-/// Use it once, at the crate root of a policy built as a `cdylib`.
+/// Use it once, at the crate root of a policy built as a `cdylib`:
+/// `tailor_guest::export_policy!(MyPolicy);`. Natively (unit tests, benchmarks) there is nothing
+/// to export, so it only checks that the type implements [`Policy`].
+///
+/// # The allocator it installs
+///
+/// In a wasm build the macro also makes the SDK's decision allocator the component's
+/// `#[global_allocator]`: a bump allocator over a 128 KiB arena in the component's static data,
+/// falling back to the system allocator (wasi-libc's `malloc`) when the arena is full.
+///
+/// Why: the host runs every decision in a fresh instance and discards it afterwards, so a
+/// decision never needs memory back and allocating is a pointer bump. And because the arena is
+/// part of the component's initial memory, a typical decision never executes `memory.grow`,
+/// whose cost in the host (moving the heap limit with `mprotect`, and back when the instance is
+/// reset) dominated instantiation in measurements (see `docs/benchmarks.md`). A decision that
+/// outgrows the arena carries on with the system allocator, within the host's memory cap.
+///
+/// To keep Rust's default allocator, or to install your own `#[global_allocator]`, opt out:
+///
+/// ```ignore
+/// tailor_guest::export_policy!(MyPolicy, global_allocator = false);
+/// ```
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
+        $crate::export_policy!($policy, global_allocator = true);
+    };
+    ($policy:ty, global_allocator = true) => {
+        $crate::export_policy!($policy, global_allocator = false);
+
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[global_allocator]
+            static TAILOR_ALLOCATOR: $crate::alloc::DecisionAllocator =
+                $crate::alloc::DecisionAllocator;
+        };
+    };
+    ($policy:ty, global_allocator = false) => {
         // Natively there is nothing to export (several policies may link into one test or
         // benchmark binary); this only checks the type implements `Policy`.
         #[cfg(not(target_arch = "wasm32"))]
@@ -153,10 +167,6 @@ macro_rules! export_policy {
             }
 
     $crate::__private::export!(TailorPolicyExport with_types_in $crate::__private);
-
-            #[global_allocator]
-            static TAILOR_ALLOCATOR: $crate::alloc::DecisionAllocator =
-                $crate::alloc::DecisionAllocator;
         };
     };
 }

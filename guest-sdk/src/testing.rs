@@ -55,8 +55,46 @@ pub fn load_config(crate_dir: &Path) -> serde_json::Value {
     }
 }
 
+/// Runs one fixture case, `{crate_dir}/fixtures/{case}`, natively (with the crate's
+/// `config.json` unless the case has its own) and panics with the differences from its
+/// `expected.json`, one line per differing field.
+pub fn check_case<P: Policy>(crate_dir: &Path, case: &str) {
+    let dir = crate_dir.join("fixtures").join(case);
+    let case = fixture::load_case(&dir).unwrap_or_else(|e| panic!("{e}"));
+    if let Err(mismatch) = run_case::<P>(&case, || load_config(crate_dir)) {
+        let lines: Vec<String> = mismatch
+            .to_string()
+            .lines()
+            .map(|line| format!("  {line}"))
+            .collect();
+        panic!(
+            "fixture case {} differs from {}:\n{}",
+            case.name,
+            dir.join("expected.json").display(),
+            lines.join("\n")
+        );
+    }
+}
+
+fn run_case<P: Policy>(
+    case: &fixture::FixtureCase,
+    config: impl FnOnce() -> serde_json::Value,
+) -> Result<(), fixture::Mismatch> {
+    let config = case.config.clone().unwrap_or_else(config);
+    let outcome = decide::<P>(
+        case.context.clone(),
+        case.profile.clone(),
+        case.candidates.clone(),
+        config,
+    );
+    case.expected.compare(&outcome)
+}
+
 /// Runs every fixture case under `{crate_dir}/fixtures` natively and panics with a report of
 /// each case whose outcome differs from its `expected.json`. Returns how many cases passed.
+///
+/// [`fixture_tests!`](crate::fixture_tests) makes one test per case instead; this is for tools
+/// that check a whole folder at once.
 pub fn check_fixtures<P: Policy>(crate_dir: &Path) -> usize {
     let config = load_config(crate_dir);
     let cases = fixture::load_cases(&crate_dir.join("fixtures")).unwrap_or_else(|e| panic!("{e}"));
@@ -68,17 +106,9 @@ pub fn check_fixtures<P: Policy>(crate_dir: &Path) -> usize {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|case| {
-            let config = case.config.clone().unwrap_or_else(|| config.clone());
-            let outcome = decide::<P>(
-                case.context.clone(),
-                case.profile.clone(),
-                case.candidates.clone(),
-                config,
-            );
-            case.expected
-                .check(&outcome)
+            run_case::<P>(case, || config.clone())
                 .err()
-                .map(|diff| format!("case {}: {diff}", case.name))
+                .map(|mismatch| format!("case {}:\n{mismatch}", case.name))
         })
         .collect();
     assert!(
@@ -91,16 +121,41 @@ pub fn check_fixtures<P: Policy>(crate_dir: &Path) -> usize {
     cases.len()
 }
 
-/// Generates a `#[test]` that runs every fixture case of the calling crate natively:
-/// `tailor_guest::fixture_tests!(MyPolicy);` in `tests/fixtures.rs`.
+/// Generates one `#[test]` per fixture case folder of the calling crate, named after the folder
+/// (`fixtures/gold-member/` → `fn gold_member`), each running its case natively:
+///
+/// ```ignore
+/// // tests/fixtures.rs
+/// tailor_guest::fixture_tests!(MyPolicy);
+/// ```
+///
+/// `cargo test gold_member` then runs that one case. The list of folders comes from the crate's
+/// build script, a single line with `tailor-guest-build` as a build dependency:
+///
+/// ```ignore
+/// // build.rs
+/// fn main() {
+///     tailor_guest_build::fixtures::write_tests();
+/// }
+/// ```
+///
+/// It reruns whenever `fixtures/` changes, so a new case folder gets its test without touching
+/// code, and a removed one takes its test with it.
 #[macro_export]
 macro_rules! fixture_tests {
     ($policy:ty) => {
-        #[test]
-        fn fixture_cases_pass_natively() {
-            let passed =
-                $crate::testing::check_fixtures::<$policy>(env!("CARGO_MANIFEST_DIR").as_ref());
-            assert!(passed > 0, "no fixture cases ran");
+        /// Runs the named case of `fixtures/` (called by the generated tests).
+        fn fixture_case(case: &str) {
+            $crate::testing::check_case::<$policy>(env!("CARGO_MANIFEST_DIR").as_ref(), case);
         }
+
+        include!(concat!(
+            env!(
+                "OUT_DIR",
+                "fixture_tests! needs the crate's build.rs to call \
+                 tailor_guest_build::fixtures::write_tests()"
+            ),
+            "/fixture_tests.rs"
+        ));
     };
 }

@@ -12,6 +12,7 @@ fn main() {
 
     let mut generated = gb::Generated::default();
     let mut all = Vec::new();
+    let mut fixture_arms = String::new();
     for (guest, component) in guests.iter().zip(&components) {
         let config = guest.dir.join("config.json");
         let config = if config.is_file() {
@@ -31,10 +32,23 @@ fn main() {
             ),
         );
         all.push(guest.const_name());
+        let cases: Vec<String> = gb::fixtures::cases_in(&guest.dir.join("fixtures"))
+            .iter()
+            .map(|case| format!("{} => {:?}", case.ident, case.name))
+            .collect();
+        fixture_arms.push_str(&format!(
+            "        $mac!({}, $crate::{}, [{}]);\n",
+            guest.ident(),
+            guest.const_name(),
+            cases.join(", ")
+        ));
     }
     generated.item(&format!(
         "/// Every bundled policy.\npub const ALL: &[BundledPolicy] = &[{}];",
         all.join(", ")
+    ));
+    generated.item(&format!(
+        "/// Calls `$mac!(ident, CONST, [case_ident => \"case-name\", …])` once per policy, with\n/// one entry per fixture case folder, so that each case can be its own test.\n#[macro_export]\nmacro_rules! foreach_fixture_case {{\n    ($mac:ident) => {{\n{fixture_arms}    }};\n}}"
     ));
     generated.write("bundled.rs", "foreach_policy");
 }

@@ -113,7 +113,8 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// A decision with a reason and nothing chosen yet.
+    /// A decision with a reason and nothing chosen yet; the builder methods below fill it in:
+    /// `Decision::new(Reason::Static).variant("hello").render("headline", "Hi").ttl(60)`.
     pub fn new(reason: Reason) -> Self {
         Decision {
             variant: None,
@@ -123,6 +124,41 @@ impl Decision {
             ttl_seconds: None,
             render: Vec::new(),
         }
+    }
+
+    /// Sets the chosen variant.
+    #[must_use]
+    pub fn variant(mut self, variant: impl Into<String>) -> Self {
+        self.variant = Some(variant.into());
+        self
+    }
+
+    /// Adds a key/value for the channel to render (after those already added).
+    #[must_use]
+    pub fn render(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.render.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets how long the channel may reuse the decision.
+    #[must_use]
+    pub fn ttl(mut self, seconds: u32) -> Self {
+        self.ttl_seconds = Some(seconds);
+        self
+    }
+
+    /// Records the experiment assignment.
+    #[must_use]
+    pub fn experiment(mut self, experiment: Experiment) -> Self {
+        self.experiment = Some(experiment);
+        self
+    }
+
+    /// Sets the ranked items.
+    #[must_use]
+    pub fn items(mut self, items: Vec<RankedItem>) -> Self {
+        self.items = items;
+        self
     }
 
     /// Size of the decision's strings in bytes: what a channel will receive.

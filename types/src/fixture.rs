@@ -11,6 +11,10 @@
 //! The same cases run natively against a policy's Rust code (`tailor_guest::testing`) and in the
 //! host against the built component, so both must agree with the expected file.
 
+mod diff;
+
+pub use diff::{Difference, diff};
+
 use crate::{Candidate, Context, Decision, PolicyError, Profile};
 use serde::Deserialize;
 use std::fmt;
@@ -45,12 +49,98 @@ pub enum Expected {
 }
 
 impl Expected {
-    /// Compares an outcome with the expectation; `Err` says how they differ.
+    /// Compares an outcome with the expectation; `Err` says how they differ, one line per
+    /// difference (see [`Mismatch`]).
     pub fn check(&self, outcome: &Result<Decision, PolicyError>) -> Result<(), String> {
+        self.compare(outcome).map_err(|m| m.to_string())
+    }
+
+    /// Compares an outcome with the expectation, field by field.
+    pub fn compare(&self, outcome: &Result<Decision, PolicyError>) -> Result<(), Mismatch> {
         match (self, outcome) {
             (Expected::Decision(want), Ok(got)) if want == got => Ok(()),
-            (Expected::Error { code }, Err(err)) if *code == err.code => Ok(()),
-            (want, got) => Err(format!("expected {want:?}\n     got {got:?}")),
+            (Expected::Decision(want), Ok(got)) => {
+                let (want, got) = (to_json(want), to_json(got));
+                let mut differences = diff(&want, &got);
+                if differences.is_empty() {
+                    // Equal as JSON yet not as decisions (a render key given twice, say).
+                    differences.push(Difference::Value {
+                        pointer: String::new(),
+                        expected: Some(want),
+                        actual: Some(got),
+                    });
+                }
+                for difference in &mut differences {
+                    let (Difference::Value { pointer, .. } | Difference::KeyOrder { pointer, .. }) =
+                        difference;
+                    pointer.insert_str(0, "/decision");
+                }
+                Err(Mismatch::Decision(differences))
+            }
+            (Expected::Decision(_), Err(error)) => Err(Mismatch::UnexpectedError(error.clone())),
+            (Expected::Error { code }, Err(error)) if *code == error.code => Ok(()),
+            (Expected::Error { code }, Err(error)) => Err(Mismatch::ErrorCode {
+                expected: code.clone(),
+                actual: error.clone(),
+            }),
+            (Expected::Error { code }, Ok(decision)) => Err(Mismatch::UnexpectedDecision {
+                expected: code.clone(),
+                actual: Box::new(decision.clone()),
+            }),
+        }
+    }
+}
+
+fn to_json(decision: &Decision) -> serde_json::Value {
+    serde_json::to_value(decision).unwrap_or_else(|e| serde_json::Value::String(e.to_string()))
+}
+
+/// How an outcome differs from its case's `expected.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mismatch {
+    /// Both are decisions, differing in these fields (their pointers point into
+    /// `expected.json`: `/decision/variant`).
+    Decision(Vec<Difference>),
+    /// A decision was expected; the policy refused.
+    UnexpectedError(PolicyError),
+    /// A refusal was expected; the policy decided.
+    UnexpectedDecision {
+        expected: String,
+        actual: Box<Decision>,
+    },
+    /// The policy refused with another code.
+    ErrorCode {
+        expected: String,
+        actual: PolicyError,
+    },
+}
+
+/// One line per difference.
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mismatch::Decision(differences) => {
+                for (i, difference) in differences.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{difference}")?;
+                }
+                Ok(())
+            }
+            Mismatch::UnexpectedError(error) => {
+                write!(f, "expected a decision, got error {error}")
+            }
+            Mismatch::UnexpectedDecision { expected, actual } => write!(
+                f,
+                "expected error {expected:?}, got decision {}",
+                to_json(actual)
+            ),
+            Mismatch::ErrorCode { expected, actual } => write!(
+                f,
+                "/error/code: expected {expected:?}, got {:?} ({})",
+                actual.code, actual.message
+            ),
         }
     }
 }
@@ -127,4 +217,49 @@ pub fn load_cases(dir: &Path) -> Result<Vec<FixtureCase>, FixtureError> {
     }
     dirs.sort();
     dirs.iter().map(|d| load_case(d)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Reason;
+
+    #[test]
+    fn a_differing_decision_names_each_field_by_its_pointer_in_expected_json() {
+        let decision = Decision::new(Reason::Static).variant("a").ttl(60);
+        let want = Expected::Decision(decision.clone());
+        assert_eq!(want.check(&Ok(decision)), Ok(()));
+        let got = Decision::new(Reason::Static)
+            .variant("b")
+            .render("headline", "Hi");
+        assert_eq!(
+            want.check(&Ok(got)).unwrap_err(),
+            "/decision/variant: expected \"a\", got \"b\"\n\
+             /decision/ttl_seconds: expected 60, got (absent)\n\
+             /decision/render: expected (absent), got {\"headline\":\"Hi\"}"
+        );
+    }
+
+    #[test]
+    fn errors_compare_on_their_code() {
+        let want = Expected::Error {
+            code: "missing_config".into(),
+        };
+        let refused = |code: &str| Err(PolicyError::new(code, "config \"/x\" must be present"));
+        assert_eq!(want.check(&refused("missing_config")), Ok(()));
+        assert_eq!(
+            want.check(&refused("invalid_config")).unwrap_err(),
+            "/error/code: expected \"missing_config\", got \"invalid_config\" \
+             (config \"/x\" must be present)"
+        );
+        assert_eq!(
+            want.check(&Ok(Decision::new(Reason::Default))).unwrap_err(),
+            "expected error \"missing_config\", got decision {\"reason\":\"DEFAULT\"}"
+        );
+        let want = Expected::Decision(Decision::new(Reason::Default));
+        assert_eq!(
+            want.check(&refused("trap")).unwrap_err(),
+            "expected a decision, got error trap: config \"/x\" must be present"
+        );
+    }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tailor_host::{Engine, EngineConfig, Evaluation, Limits, PolicySource, bundled};
+use tailor_types::fixture::{Expected, Mismatch};
 use tailor_types::{Candidate, Context, Decision, Profile, Reason};
 
 /// Exit status when the policy failed and the fallback was served.
@@ -21,7 +22,9 @@ pub struct RunPolicyArgs {
     /// (hero-banner, next-best-offer, kiosk-greeting).
     pub policy: String,
     /// A fixture case folder: reads context.json, profile.json, candidates.json and config.json
-    /// from it (the flags below override each), and compares with its expected.json.
+    /// from it (the flags below override each), and compares with its expected.json; an outcome
+    /// that differs prints each differing field (its JSON pointer, the expected and the actual
+    /// value) on standard error and exits with status 3.
     #[arg(long)]
     pub case: Option<PathBuf>,
     /// Request context JSON file (`-` for standard input).
@@ -152,13 +155,13 @@ pub fn run(args: RunPolicyArgs) -> anyhow::Result<ExitCode> {
     );
     let elapsed_us = started.elapsed().as_micros();
 
-    let expected = match args
+    let expected_path = args
         .case
         .as_ref()
         .map(|dir| dir.join("expected.json"))
-        .filter(|p| p.is_file())
-    {
-        Some(path) => Some(read_json::<tailor_types::fixture::Expected>(&path)?),
+        .filter(|p| p.is_file());
+    let expected = match &expected_path {
+        Some(path) => Some(read_json::<Expected>(path)?),
         None => None,
     };
     let outcome = match &error {
@@ -174,7 +177,8 @@ pub fn run(args: RunPolicyArgs) -> anyhow::Result<ExitCode> {
         )),
         None => Ok(decision.clone()),
     };
-    let matches_expected = expected.as_ref().map(|want| want.check(&outcome).is_ok());
+    let mismatch = expected.as_ref().map(|want| want.compare(&outcome));
+    let matches_expected = mismatch.as_ref().map(Result::is_ok);
 
     let report = Report {
         policy: name,
@@ -186,6 +190,11 @@ pub fn run(args: RunPolicyArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &report)?;
     writeln!(out)?;
+    if let (Some(Err(mismatch)), Some(path)) = (&mismatch, &expected_path) {
+        std::io::stderr()
+            .lock()
+            .write_all(mismatch_report(path, mismatch).as_bytes())?;
+    }
 
     Ok(match (matches_expected, &error) {
         (Some(false), _) => ExitCode::from(EXIT_UNEXPECTED),
@@ -193,4 +202,44 @@ pub fn run(args: RunPolicyArgs) -> anyhow::Result<ExitCode> {
         (None, Some(_)) => ExitCode::from(EXIT_FELL_BACK),
         (None, None) => ExitCode::SUCCESS,
     })
+}
+
+/// What a failed case prints: which file it was checked against, then one indented line per
+/// difference (the JSON pointer into `expected.json`, the expected and the actual value).
+fn mismatch_report(expected_path: &Path, mismatch: &Mismatch) -> String {
+    let mut report = format!("the outcome differs from {}:\n", expected_path.display());
+    for line in mismatch.to_string().lines() {
+        report.push_str("  ");
+        report.push_str(line);
+        report.push('\n');
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tailor_types::fixture::Difference;
+
+    #[test]
+    fn a_mismatch_prints_one_line_per_differing_field() {
+        let mismatch = Mismatch::Decision(vec![
+            Difference::Value {
+                pointer: "/decision/variant".into(),
+                expected: Some("gold".into()),
+                actual: Some("silver".into()),
+            },
+            Difference::Value {
+                pointer: "/decision/ttl_seconds".into(),
+                expected: Some(60.into()),
+                actual: None,
+            },
+        ]);
+        assert_eq!(
+            mismatch_report(Path::new("case/expected.json"), &mismatch),
+            "the outcome differs from case/expected.json:\n\
+             \x20 /decision/variant: expected \"gold\", got \"silver\"\n\
+             \x20 /decision/ttl_seconds: expected 60, got (absent)\n"
+        );
+    }
 }

@@ -5,12 +5,16 @@
 //! lock), with the outer `RUSTFLAGS` removed (they are for the host), prints `rerun-if-changed`
 //! for every input, and generates one constant per component plus a `foreach_…!` macro, so a
 //! component that no test names fails to compile the tests.
+//!
+//! It also turns a policy's fixture case folders into one test each ([`fixtures`]).
 
 #![expect(clippy::print_stdout, reason = "build scripts talk to cargo on stdout")]
 #![expect(
     clippy::expect_used,
     reason = "a build script without the variables cargo sets cannot go on"
 )]
+
+pub mod fixtures;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -137,9 +141,7 @@ fn has_std(dir: &Path) -> bool {
 /// Builds the guests and returns the path of each component, in the order given.
 pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
     ensure_target();
-    let out_dir =
-        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
-    let target_dir = out_dir.join("guests");
+    let target_dir = out_dir().join("guests");
     let mut cmd = tool("cargo", std::env::var("CARGO").ok());
     cmd.current_dir(workspace)
         .args(["build", "--target", TARGET, "--profile", PROFILE])
@@ -261,12 +263,15 @@ impl Generated {
             "/// Calls `$mac!(ident, CONST)` once per component, so tests must name every one.\n#[macro_export]\nmacro_rules! {macro_name} {{\n    ($mac:ident) => {{\n{}    }};\n}}\n",
             self.arms
         ));
-        let out =
-            PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"))
-                .join(file);
+        let out = out_dir().join(file);
         std::fs::write(&out, self.code)
             .unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
     }
+}
+
+/// Where the running build script writes its outputs.
+pub fn out_dir() -> PathBuf {
+    PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"))
 }
 
 /// The directory of the package whose build script is running.

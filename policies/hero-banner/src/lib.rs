@@ -7,8 +7,7 @@
 //! The creative of the chosen variant (`/variants/{name}`) is rendered as key/values.
 
 use tailor_guest::{
-    Decision, DecisionExt, Experiment, Policy, PolicyError, Reason, Request, assign,
-    experiment::Arm, pointer,
+    Decision, Experiment, Policy, PolicyError, Reason, Request, assign, experiment::Arm, pointer,
 };
 
 #[derive(Debug)]

@@ -7,7 +7,7 @@
 //! A known customer who is not a member is invited to join (`/join_offer`). Everyone else — and
 //! any member without personalization consent — gets the store's generic greeting and offer.
 
-use tailor_guest::{Decision, DecisionExt, Event, Policy, PolicyError, Reason, Request, pointer};
+use tailor_guest::{Decision, Event, Policy, PolicyError, Reason, Request, pointer};
 
 #[derive(Debug)]
 pub struct KioskGreeting;

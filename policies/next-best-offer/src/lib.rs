@@ -10,11 +10,15 @@
 //! Without personalization consent only the non-personal features count (reason `DEFAULT`). On a
 //! channel listed in `/marketing_consent_channels` a customer without marketing consent gets no
 //! offers at all (reason `DISABLED`).
+//!
+//! The config is read whole into a `#[derive(Deserialize)]` struct (`Settings`) with
+//! `request.config.parse()`: the struct documents the config's shape, and a missing weight or a
+//! mistyped setting fails the decision with an error naming its JSON pointer.
 
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use tailor_guest::rank::{diversify, rank, top_k};
-use tailor_guest::{
-    Candidate, Config, Decision, DecisionExt, Event, Policy, PolicyError, Reason, Request, pointer,
-};
+use tailor_guest::{Candidate, Decision, Event, Policy, PolicyError, Reason, Request};
 
 #[derive(Debug)]
 pub struct NextBestOffer;
@@ -22,9 +26,51 @@ pub struct NextBestOffer;
 /// Most recent events the model looks at.
 const MAX_EVENTS: u32 = 100;
 
-/// The model's weights, read from `/model`.
-#[derive(Debug, Clone, Copy)]
-struct Weights {
+/// The policy's config document (`config.json`), read into one typed value per decision: a
+/// missing or mistyped setting is an error naming its JSON pointer (`/model/margin`).
+#[derive(Debug, Deserialize)]
+struct Settings {
+    #[serde(default = "Settings::default_ttl")]
+    ttl_seconds: u32,
+    /// How many offers to return.
+    #[serde(default = "Settings::default_top_k")]
+    top_k: usize,
+    /// At most this many offers per `category:` tag (no cap when absent).
+    #[serde(default = "Settings::no_cap")]
+    max_per_category: usize,
+    /// Offers scoring below this are dropped.
+    #[serde(default)]
+    min_score: f64,
+    /// Half-life of event signals; a non-positive one means the default.
+    #[serde(default = "Settings::default_half_life")]
+    half_life_hours: f64,
+    /// Channels on which a customer without marketing consent gets no offers.
+    #[serde(default)]
+    marketing_consent_channels: Vec<String>,
+    model: Model,
+}
+
+impl Settings {
+    fn default_ttl() -> u32 {
+        3600
+    }
+    fn default_top_k() -> usize {
+        3
+    }
+    fn no_cap() -> usize {
+        usize::MAX
+    }
+    fn default_half_life() -> f64 {
+        72.0
+    }
+}
+
+/// The logistic model under `/model`: every weight is required.
+#[derive(Debug, Deserialize)]
+struct Model {
+    /// Recorded in the decision (render key `model`).
+    #[serde(default)]
+    version: String,
     bias: f64,
     affinity: f64,
     viewed_category: f64,
@@ -32,24 +78,16 @@ struct Weights {
     purchased_item: f64,
     discount: f64,
     margin: f64,
-    tier_boost: f64,
+    /// Extra log-odds for a personalized customer of a loyalty tier.
+    #[serde(default)]
+    tier_boost: BTreeMap<String, f64>,
 }
 
-impl Weights {
-    fn read(config: &Config, tier: Option<&str>) -> Result<Weights, PolicyError> {
-        let w = |name: &str| config.require_number(&pointer(&["model", name]));
-        Ok(Weights {
-            bias: w("bias")?,
-            affinity: w("affinity")?,
-            viewed_category: w("viewed_category")?,
-            carted_item: w("carted_item")?,
-            purchased_item: w("purchased_item")?,
-            discount: w("discount")?,
-            margin: w("margin")?,
-            tier_boost: tier
-                .and_then(|tier| config.number(&pointer(&["model", "tier_boost", tier])))
-                .unwrap_or(0.0),
-        })
+impl Model {
+    /// The boost for a customer of this tier (`None`: no tier, or not personalized).
+    fn tier_boost(&self, tier: Option<&str>) -> f64 {
+        tier.and_then(|tier| self.tier_boost.get(tier).copied())
+            .unwrap_or(0.0)
     }
 }
 
@@ -92,7 +130,14 @@ fn signals(events: &[Event], candidate: &Candidate, now_ms: i64, half_life_hours
     s
 }
 
-fn score(w: &Weights, candidate: &Candidate, personal: Option<(f64, Signals)>) -> f64 {
+/// The model's score for a candidate; `personal` is the customer's affinity for the
+/// candidate's category and its event signals, and only then does the tier boost count.
+fn score(
+    w: &Model,
+    tier_boost: f64,
+    candidate: &Candidate,
+    personal: Option<(f64, Signals)>,
+) -> f64 {
     let mut z = w.bias
         + w.discount * candidate.number("discount").unwrap_or(0.0)
         + w.margin * candidate.number("margin").unwrap_or(0.0);
@@ -101,24 +146,22 @@ fn score(w: &Weights, candidate: &Candidate, personal: Option<(f64, Signals)>) -
             + w.viewed_category * s.viewed_category
             + w.carted_item * s.carted
             + w.purchased_item * s.purchased
-            + w.tier_boost;
+            + tier_boost;
     }
     1.0 / (1.0 + (-z).exp())
 }
 
 impl Policy for NextBestOffer {
     fn decide(request: &Request<'_>) -> Result<Decision, PolicyError> {
-        let config = &request.config;
+        let settings: Settings = request.config.parse()?;
         let (profile, context) = (&request.profile, &request.context);
-        let ttl = config.number("/ttl_seconds").unwrap_or(3600.0) as u32;
-        let model = config.text("/model/version").unwrap_or_default();
+        let ttl = settings.ttl_seconds;
+        let model = settings.model.version.clone();
 
-        let needs_marketing = (0..config.len("/marketing_consent_channels")).any(|i| {
-            config
-                .text(&format!("/marketing_consent_channels/{i}"))
-                .as_deref()
-                == Some(context.channel.as_str())
-        });
+        let needs_marketing = settings
+            .marketing_consent_channels
+            .iter()
+            .any(|channel| channel == context.channel.as_str());
         if needs_marketing && !profile.consent().marketing {
             return Ok(Decision::new(Reason::Disabled)
                 .ttl(ttl)
@@ -126,20 +169,16 @@ impl Policy for NextBestOffer {
         }
 
         let personal = request.may_personalize() && !profile.is_anonymous();
-        let weights = Weights::read(
-            config,
-            if personal {
-                profile.loyalty_tier()
-            } else {
-                None
-            }
-            .as_deref(),
-        )?;
-        let half_life = config
-            .number("/half_life_hours")
+        let tier = if personal {
+            profile.loyalty_tier()
+        } else {
+            None
+        };
+        let tier_boost = settings.model.tier_boost(tier.as_deref());
+        let half_life = Some(settings.half_life_hours)
             .filter(|h| *h > 0.0)
-            .unwrap_or(72.0);
-        let min_score = config.number("/min_score").unwrap_or(0.0);
+            .unwrap_or_else(Settings::default_half_life);
+        let min_score = settings.min_score;
         // Read once for all candidates; older events than this window barely count anyway.
         let events = if personal {
             profile.recent_events(MAX_EVENTS)
@@ -154,11 +193,11 @@ impl Policy for NextBestOffer {
                     signals(&events, candidate, context.now_ms, half_life),
                 )
             });
-            Some(score(&weights, candidate, features)).filter(|s| *s >= min_score)
+            Some(score(&settings.model, tier_boost, candidate, features))
+                .filter(|s| *s >= min_score)
         });
-        let max_per_category = config.number("/max_per_category").unwrap_or(f64::MAX) as usize;
-        let k = config.number("/top_k").unwrap_or(3.0) as usize;
-        let items = top_k(&diversify(ranked, "category:", max_per_category), k);
+        let diverse = diversify(ranked, "category:", settings.max_per_category);
+        let items = top_k(&diverse, settings.top_k);
         let reason = if personal {
             Reason::TargetingMatch
         } else {
@@ -252,7 +291,8 @@ mod tests {
 
     #[test]
     fn purchased_items_sink() {
-        let w = Weights {
+        let w = Model {
+            version: String::new(),
             bias: 0.0,
             affinity: 0.0,
             viewed_category: 0.0,
@@ -260,11 +300,12 @@ mod tests {
             purchased_item: -4.0,
             discount: 0.0,
             margin: 0.0,
-            tier_boost: 0.0,
+            tier_boost: BTreeMap::new(),
         };
         let c = candidate("sku-1", "shoes", 0.0);
         let bought = score(
             &w,
+            0.0,
             &c,
             Some((
                 0.0,
@@ -274,7 +315,7 @@ mod tests {
                 },
             )),
         );
-        let fresh = score(&w, &c, Some((0.0, Signals::default())));
+        let fresh = score(&w, 0.0, &c, Some((0.0, Signals::default())));
         assert!(bought < fresh);
     }
 }

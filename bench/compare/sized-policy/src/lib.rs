@@ -3,7 +3,7 @@
 //! be graded from 10 KB to 1 MB while the work per decision stays the same: one bucket, one
 //! table read, one variant with its creative.
 
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request};
+use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 
 static TABLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/table.bin"));
 

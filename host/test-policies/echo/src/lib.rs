@@ -1,7 +1,5 @@
 //! Echoes what it was given, so host tests can check every field crosses the contract intact.
-use tailor_guest::{
-    ConfigValue, Decision, DecisionExt, Policy, PolicyError, RankedItem, Reason, Request, log,
-};
+use tailor_guest::{ConfigValue, Decision, Policy, PolicyError, RankedItem, Reason, Request, log};
 
 struct Echo;
 

@@ -1,5 +1,5 @@
 //! Looks for the host's environment, arguments and working directory; the host gives none.
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request};
+use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 
 struct EnvProbe;
 

@@ -1,5 +1,5 @@
 //! Tries to call home over TCP; the host must refuse to load it.
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request};
+use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 
 struct CallHome;
 

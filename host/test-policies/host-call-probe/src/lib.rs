@@ -1,6 +1,6 @@
 //! Reads `/probe` from the config `calls` times (context attribute `calls`), touches every profile
 //! field, and reports what it saw: a probe for the cost of host calls and of passing a profile.
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request};
+use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 
 struct Probe;
 

@@ -1,5 +1,5 @@
 //! Ranks an item with a NaN score.
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, RankedItem, Reason, Request};
+use tailor_guest::{Decision, Policy, PolicyError, RankedItem, Reason, Request};
 
 struct Invalid;
 

@@ -1,5 +1,5 @@
 //! Logs a thousand 2 KB lines, then decides normally.
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request, log};
+use tailor_guest::{Decision, Policy, PolicyError, Reason, Request, log};
 
 struct Flood;
 

@@ -1,5 +1,5 @@
 //! Returns a 1 MiB render value.
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request};
+use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 
 struct Oversized;
 

@@ -1,6 +1,6 @@
 //! Slow only for some customers: never returns for ids ending in `7`, answers at once for the
 //! rest. The deadline must cut off exactly those decisions.
-use tailor_guest::{Decision, DecisionExt, Policy, PolicyError, Reason, Request};
+use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 
 struct SlowForSome;
 
