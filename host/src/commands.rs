@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Log filter (tracing `EnvFilter` syntax), for example `info` or `tailor=debug`.
-    #[arg(long, env = "TAILOR_LOG", default_value = "warn", global = true)]
+    #[arg(long, env = "TAILOR_LOG", default_value = "warn", global = true, value_parser = log_filter)]
     pub log: String,
     /// Log line format.
     #[arg(long, env = "TAILOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -58,18 +58,26 @@ pub enum Command {
     Pull(pull::PullArgs),
 }
 
-pub fn init_logging(args: &GlobalArgs) {
+/// A `--log` value that is a valid filter, refused at parsing rather than ignored.
+fn log_filter(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("not a log filter ({e})"))
+}
+
+pub fn init_logging(args: &GlobalArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .map_err(|e| anyhow::anyhow!("--log {:?}: not a log filter ({e})", args.log))?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match args.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
     }
+    .map_err(|e| anyhow::anyhow!("setting up logging: {e}"))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -81,5 +89,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => publish::run(args),
         Command::Push(args) => push::run(args),
         Command::Pull(args) => pull::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn an_invalid_log_filter_is_refused_naming_log() {
+        let err = Cli::try_parse_from(["tailor", "--log", "tailor=loud", "serve"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--log"), "{err}");
+        assert!(err.contains("not a log filter"), "{err}");
+        let cli = Cli::try_parse_from(["tailor", "serve", "--log", "tailor=debug,warn"]).unwrap();
+        assert_eq!(cli.global.log, "tailor=debug,warn");
     }
 }

@@ -2,7 +2,7 @@
 //! `tests/fuzz_regressions.rs` replays every input that ever crashed one (plus seeds) through
 //! them in the normal test run. Each takes arbitrary bytes and must return, never panic.
 
-use crate::config::{ServeConfig, ServeFile};
+use crate::config::ServeConfig;
 use crate::engine::PolicySource;
 use crate::lifecycle::signing::{PublicKey, SecretKey, TrustedKeys};
 use crate::server::AppState;
@@ -45,14 +45,14 @@ impl Harness {
     pub fn new() -> Harness {
         let dir = std::env::temp_dir().join(format!("tailor-fuzz-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let file = ServeFile {
-            data_dir: Some(dir.clone()),
-            sample_profiles: Some(200),
-            snapshot_poll_seconds: Some(0),
-            decision_log_rate: Some(0.0),
-            ..ServeFile::default()
+        let config = ServeConfig {
+            data_dir: dir.clone(),
+            sample_profiles: 200,
+            snapshot_poll_seconds: 0,
+            decision_log_rate: 0.0,
+            ..ServeConfig::default()
         };
-        let config = ServeConfig::resolve(file, ServeFile::default()).expect("fuzz config");
+        config.validate().expect("fuzz config");
         let state = Arc::new(AppState::start(config).expect("fuzz node"));
         let secret =
             SecretKey::parse("ed25519-secret:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=")
@@ -142,9 +142,7 @@ pub fn snapshot_lines(input: &[u8]) {
 
 /// A `tailor serve` TOML config, parsed and resolved.
 pub fn config_toml(input: &[u8]) {
-    if let Ok(file) = toml::from_str::<ServeFile>(&String::from_utf8_lossy(input)) {
-        let _ = ServeConfig::resolve(file, ServeFile::default());
-    }
+    let _ = ServeConfig::from_toml(&String::from_utf8_lossy(input));
 }
 
 /// Registry references and `--follow` values.

@@ -7,12 +7,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
-    commands::init_logging(&cli.global);
-    match commands::run(cli) {
+    match commands::init_logging(&cli.global).and_then(|()| commands::run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            tracing::error!("{error:#}");
-            // The CLI's own failure message; logs may be filtered out.
+            // The CLI's own failure message, printed once (not also logged: logs may be filtered
+            // out, and a user would read it twice).
             let _ = std::io::Write::write_fmt(
                 &mut std::io::stderr(),
                 format_args!("error: {error:#}\n"),

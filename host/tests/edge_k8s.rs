@@ -8,7 +8,7 @@ mod common;
 use common::{Scratch, describe, edge_deploy, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tailor_host::config::{ServeConfig, ServeFile};
+use tailor_host::config::ServeConfig;
 
 /// The text of a YAML block scalar (`key: |`) in `yaml`, without its indentation.
 fn block_scalar(yaml: &str, key: &str) -> Option<String> {
@@ -79,13 +79,11 @@ fn kubernetes_manifests_are_valid_and_carry_a_config_tailor_accepts() {
     // The ConfigMap's edge.toml is a `tailor serve` config: known keys, valid values.
     let edge_toml = block_scalar(&read("configmap.yaml"), "edge.toml")
         .unwrap_or_else(|| panic!("configmap.yaml has no `edge.toml: |` block"));
-    let file: ServeFile = toml::from_str(&edge_toml)
+    let config = ServeConfig::from_toml(&edge_toml)
         .unwrap_or_else(|e| panic!("edge.toml in configmap.yaml is refused by tailor: {e}"));
-    let unknown = toml::from_str::<ServeFile>(&format!("{edge_toml}listen_address = \"x\"\n"));
+    let unknown = ServeConfig::from_toml(&format!("{edge_toml}listen_address = \"x\"\n"));
     assert!(unknown.is_err(), "an unknown key would go unnoticed");
-    let config = ServeConfig::resolve(ServeFile::default(), file)
-        .unwrap_or_else(|e| panic!("edge.toml in configmap.yaml: {e}"));
-    assert!(config.require_signatures && !config.seed_bundled);
+    assert!(config.signatures_required() && !config.seed_bundled);
     assert!(
         daemonset.contains(&format!("containerPort: {}", config.listen.port())),
         "the container port is not the port edge.toml listens on"

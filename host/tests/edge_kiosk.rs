@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tailor_host::config::{ServeConfig, ServeFile};
+use tailor_host::config::ServeConfig;
 
 const PLATINUM: &str = "cust-000871";
 const REGULAR: &str = "cust-kiosk-0002";
@@ -100,15 +100,14 @@ fn the_unit_passes_systemd_analyze_verify() {
 
 #[test]
 fn the_kiosk_config_is_loopback_only_and_takes_only_signed_policies() {
-    let file = ServeFile::read(&kiosk_dir().join("kiosk.toml")).unwrap();
-    let config = ServeConfig::resolve(ServeFile::default(), file).unwrap();
+    let config = ServeConfig::read(&kiosk_dir().join("kiosk.toml")).unwrap();
     assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(config.data_dir, Path::new("/var/lib/tailor"));
     assert_eq!(
         config.snapshot.as_deref(),
         Some(Path::new("/var/lib/tailor/sync/snapshot.ndjson.gz"))
     );
-    assert!(config.snapshot_poll.is_some(), "the snapshot is reloaded");
+    assert!(config.snapshot_poll().is_some(), "the snapshot is reloaded");
     assert_eq!(
         config.policies_dir.as_deref(),
         Some(Path::new("/var/lib/tailor/sync/policies"))
@@ -117,7 +116,7 @@ fn the_kiosk_config_is_loopback_only_and_takes_only_signed_policies() {
         config.trusted_keys,
         [PathBuf::from("/etc/tailor/fleet.pub")]
     );
-    assert!(config.require_signatures);
+    assert!(config.signatures_required());
     assert!(!config.seed_bundled);
     // The admin token comes from secrets.env, never from the world-readable config.
     assert!(config.admin_token.is_none());
@@ -269,12 +268,12 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
         .replace("\"/var/lib/tailor", &format!("\"{}", state.display()))
         .replace("\"/etc/tailor", &format!("\"{}", etc.display()));
     std::fs::write(&config, moved).unwrap();
-    let file = ServeFile::read(&config).unwrap();
+    let file = ServeConfig::read(&config).unwrap();
     for path in [
-        file.data_dir.clone().unwrap(),
+        file.data_dir.clone(),
         file.snapshot.clone().unwrap(),
         file.policies_dir.clone().unwrap(),
-        file.trusted_keys.clone().unwrap()[0].clone(),
+        file.trusted_keys[0].clone(),
     ] {
         assert!(path.starts_with(&root), "{} was not moved", path.display());
     }

@@ -114,7 +114,7 @@ fn oversized_requests_are_refused_and_the_connection_is_not_stuck() {
 #[test]
 fn a_slow_client_is_cut_off_without_holding_a_decision_slot() {
     // One decision slot: if a slow body held it, the decision below would be shed (503).
-    let server = start(|file| file.max_concurrent_decisions = Some(1));
+    let server = start(|file| file.max_concurrent_decisions = 1);
     let addr = server.addr;
     let mut slow = TcpStream::connect(addr).unwrap();
     write!(

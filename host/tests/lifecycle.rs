@@ -96,7 +96,7 @@ fn every_customer_gets(addr: SocketAddr, digest: &str) {
     }
 }
 
-fn with_admin(file: &mut tailor_host::config::ServeFile) {
+fn with_admin(file: &mut tailor_host::config::ServeConfig) {
     file.admin_token = Some(ADMIN.into());
 }
 
@@ -278,8 +278,8 @@ fn a_canary_serves_a_stable_share_of_units_then_promotes_or_aborts() {
 fn a_failing_version_is_rolled_back_automatically() {
     let server = start(|file| {
         with_admin(file);
-        file.auto_rollback_min_decisions = Some(10);
-        file.auto_rollback_error_rate = Some(0.2);
+        file.auto_rollback_min_decisions = 10;
+        file.auto_rollback_error_rate = 0.2;
     });
     let addr = server.addr;
     let good = describe(addr, "hero-banner")["active"]["digest"].clone();
@@ -413,7 +413,7 @@ fn signed_node(dir_tag: &str) -> (Running, SecretKey, std::path::PathBuf) {
     let trusted = public.clone();
     let server = start(move |file| {
         with_admin(file);
-        file.trusted_keys = Some(vec![trusted]);
+        file.trusted_keys = vec![trusted];
     });
     (server, secret, keys)
 }
@@ -562,7 +562,7 @@ fn a_policy_dropped_in_the_watched_directory_is_published_without_a_restart() {
     let server = start(move |file| {
         with_admin(file);
         file.policies_dir = Some(watched);
-        file.policies_poll_seconds = Some(1);
+        file.policies_poll_seconds = 1;
     });
     let addr = server.addr;
     std::fs::write(drop_dir.join("store-hero.wasm"), hero().component).unwrap();

@@ -99,7 +99,7 @@ fn unknown_customers_and_visitors_are_served_as_anonymous() {
 
 #[test]
 fn each_bad_input_gets_a_4xx_naming_the_field() {
-    let server = start(|file| file.max_body_bytes = Some(4096));
+    let server = start(|file| file.max_body_bytes = 4096);
     let slot = json!({"id": "a", "policy": "hero-banner"});
     let cases: Vec<(Vec<u8>, u16, &str, Option<&str>)> = vec![
         (b"{not json".to_vec(), 400, "invalid_body", None),
@@ -167,7 +167,7 @@ fn probes_answer() {
 
 #[test]
 fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
-    let server = start(|file| file.max_concurrent_decisions = Some(1));
+    let server = start(|file| file.max_concurrent_decisions = 1);
     let slow = Limits {
         deadline: Duration::from_secs(3),
         ..Limits::default()
@@ -558,7 +558,7 @@ fn a_changed_snapshot_file_is_reloaded_without_a_restart() {
     write("monday", 20);
     let server = start(|file| {
         file.snapshot = Some(snapshot.clone());
-        file.snapshot_poll_seconds = Some(1);
+        file.snapshot_poll_seconds = 1;
     });
     let version = || {
         request(server.addr, "GET", "/readyz", "text/plain", b"").body["snapshot_version"].clone()

@@ -58,14 +58,14 @@ impl AppState {
     /// configured).
     pub fn start(config: ServeConfig) -> Result<AppState, StartError> {
         let limits = Limits {
-            deadline: config.deadline,
-            max_memory_bytes: config.max_memory_bytes,
+            deadline: config.deadline(),
+            max_memory_bytes: config.max_memory_bytes(),
             ..Limits::default()
         };
         let engine = Engine::new(EngineConfig {
             max_concurrent_decisions: config.max_concurrent_decisions,
             default_limits: limits,
-            max_memory_bytes_ceiling: config.max_memory_bytes.max(16 << 20),
+            max_memory_bytes_ceiling: config.max_memory_bytes().max(16 << 20),
             ..EngineConfig::default()
         })?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
@@ -93,9 +93,9 @@ impl AppState {
             LifecycleConfig {
                 store_dir: config.data_dir.join("policies"),
                 trusted_keys: TrustedKeys::load(&config.trusted_keys)?,
-                require_signatures: config.require_signatures,
+                require_signatures: config.signatures_required(),
                 keep_versions: config.keep_versions,
-                auto_rollback: config.auto_rollback,
+                auto_rollback: config.auto_rollback(),
                 seed_bundled: config.seed_bundled,
             },
         )?);

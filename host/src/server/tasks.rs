@@ -11,21 +11,21 @@ pub(super) fn spawn(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
     let mut tasks = vec![tokio::spawn(crate::lifecycle::monitor(
         state.lifecycle.clone(),
     ))];
-    if let Some(every) = config.snapshot_poll {
+    if let Some(every) = config.snapshot_poll() {
         tasks.push(tokio::spawn(watch::watch_snapshot(state.clone(), every)));
     }
     if let Some(dir) = config.policies_dir.clone() {
         tasks.push(tokio::spawn(crate::lifecycle::watch_dir::watch(
             state.lifecycle.clone(),
             dir,
-            config.policies_poll,
+            config.policies_poll(),
         )));
     }
     tasks.extend(config.follow.iter().map(|followed| {
         tokio::spawn(crate::distribution::follow(
             state.lifecycle.clone(),
             followed.clone(),
-            config.follow_poll,
+            config.follow_poll(),
         ))
     }));
     tasks

@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tailor_host::config::{ServeConfig, ServeFile};
+use tailor_host::config::ServeConfig;
 use tailor_host::server::{AppState, Server};
 
 pub mod packages;
@@ -43,23 +43,23 @@ impl Drop for Running {
     }
 }
 
-pub fn start(tweak: impl FnOnce(&mut ServeFile)) -> Running {
+pub fn start(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     let dir = std::env::temp_dir().join(format!(
         "tailor-serve-test-{}-{:?}",
         std::process::id(),
         std::thread::current().id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut file = ServeFile {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.clone()),
-        sample_profiles: Some(500),
+    let mut config = ServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.clone(),
+        sample_profiles: 500,
         // Tests share the cores: only deliberate failures should hit a deadline.
-        deadline_ms: Some(5_000),
-        ..ServeFile::default()
+        deadline_ms: 5_000,
+        ..ServeConfig::default()
     };
-    tweak(&mut file);
-    let config = ServeConfig::resolve(file, ServeFile::default()).unwrap();
+    tweak(&mut config);
+    config.validate().unwrap();
     let state = Arc::new(AppState::start(config).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
