@@ -75,8 +75,8 @@ pub struct ServeConfig {
         value_delimiter = ','
     )]
     pub trusted_keys: Vec<PathBuf>,
-    /// Refuse unsigned policies (`--require-signatures`, or `=true`/`=false`); when not set,
-    /// on exactly when trusted keys are given.
+    /// Refuse unsigned policies (`--require-signatures false` accepts them even with trusted
+    /// keys); when not set, on exactly when trusted keys are given.
     #[arg(
         long,
         env = "TAILOR_REQUIRE_SIGNATURES",
