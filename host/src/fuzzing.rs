@@ -52,7 +52,6 @@ impl Harness {
             decision_log_rate: 0.0,
             ..ServeConfig::default()
         };
-        config.validate().expect("fuzz config");
         let state = Arc::new(AppState::start(config).expect("fuzz node"));
         let secret =
             SecretKey::parse("ed25519-secret:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=")

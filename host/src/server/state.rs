@@ -19,6 +19,8 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
     Policies(#[from] RestoreError),
@@ -53,10 +55,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the engine, restores the policies from the policy store (seeding the bundled
-    /// examples into an empty one) and loads the profile snapshot (the sample one when none is
-    /// configured).
+    /// Checks the configuration, builds the engine, restores the policies from the policy store
+    /// (seeding the bundled examples into an empty one) and loads the profile snapshot (the
+    /// sample one when none is configured).
     pub fn start(config: ServeConfig) -> Result<AppState, StartError> {
+        config.validate()?;
         let limits = Limits {
             deadline: config.deadline(),
             max_memory_bytes: config.max_memory_bytes(),

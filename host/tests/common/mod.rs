@@ -59,7 +59,6 @@ pub fn start(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
         ..ServeConfig::default()
     };
     tweak(&mut config);
-    config.validate().unwrap();
     let state = Arc::new(AppState::start(config).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
