@@ -18,7 +18,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The options of `tailor serve`.
+/// The options of `tailor serve`: each field's doc is its `--help` text, its name the file key,
+/// its attributes the flag, the variable and the default. [`Default`] gives the defaults;
+/// [`ServeConfig::load`] layers flags, variables and a file (deserializing this type directly
+/// would need every key).
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
