@@ -4,6 +4,7 @@
 //! - [`engine`]: wasmtime set-up, policy loading and validation, per-decision sandboxing.
 //! - [`registry`]: the policy versions a node serves, with their digests.
 //! - [`profiles`]: the profile snapshot store and cache.
+//! - [`fleet`]: customer events flowing between nodes through NATS JetStream.
 //! - [`server`]: the decision service over HTTP, with [`config`] and [`metrics`].
 //! - [`bundled`]: the example policies shipped inside the binary, for defaults and demos.
 
@@ -13,6 +14,7 @@ pub mod config;
 pub mod digest;
 pub mod distribution;
 pub mod engine;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http_client;

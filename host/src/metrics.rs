@@ -23,17 +23,47 @@ pub const POLICY_SWAPS: &str = "tailor_policy_swaps_total";
 pub const POLICY_ROLLBACKS: &str = "tailor_policy_rollbacks_total";
 pub const POLICY_CHANGE_FAILURE_RATIO: &str = "tailor_policy_change_failure_ratio";
 pub const POLICY_PUBLISH_TO_SERVE: &str = "tailor_policy_publish_to_first_decision_seconds";
+/// 1 while the node is connected to its events broker, 0 while it is not.
+pub const FLEET_BROKER_CONNECTED: &str = "tailor_fleet_broker_connected";
+/// Events this node accepted that the broker has acknowledged.
+pub const FLEET_EVENTS_FORWARDED: &str = "tailor_fleet_events_forwarded_total";
+/// Events this node accepted that the broker has not acknowledged yet.
+pub const FLEET_OUTBOX_DEPTH: &str = "tailor_fleet_outbox_depth";
+/// Broker messages this node's consumer has not received yet.
+pub const FLEET_CONSUMER_LAG: &str = "tailor_fleet_consumer_lag";
+/// Events other nodes accepted, applied here.
+pub const FLEET_REMOTE_EVENTS_APPLIED: &str = "tailor_fleet_remote_events_applied_total";
+/// Events received from the broker that this node had already (re-deliveries, re-sends).
+pub const FLEET_DUPLICATES_DROPPED: &str = "tailor_fleet_duplicate_events_dropped_total";
+/// Broker messages that are not events (dropped, with a warning).
+pub const FLEET_MESSAGES_REJECTED: &str = "tailor_fleet_messages_rejected_total";
+/// From another node's acknowledgment of an event to its being durable here and visible to
+/// the next decision.
+pub const FLEET_REPLICATION_SECONDS: &str = "tailor_fleet_event_replication_seconds";
 
 /// Upper bounds of the decision-latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
 ];
 
+/// Upper bounds of the replication-latency histogram, in seconds.
+const REPLICATION_BUCKETS: [f64; 12] = [
+    1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
+/// The bucket bounds of histogram `name`.
+fn buckets(name: &str) -> &'static [f64] {
+    match name {
+        FLEET_REPLICATION_SECONDS => &REPLICATION_BUCKETS,
+        _ => &BUCKETS,
+    }
+}
+
 type Labels = Vec<(&'static str, String)>;
 
 #[derive(Debug, Default)]
 struct Histogram {
-    counts: [u64; BUCKETS.len()],
+    counts: Vec<u64>,
     count: u64,
     sum: f64,
 }
@@ -64,7 +94,11 @@ impl Metrics {
     }
 
     pub fn inc(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
-        self.with(|m| *m.counters.entry((name, labels(pairs))).or_default() += 1.0);
+        self.add(name, pairs, 1.0);
+    }
+
+    pub fn add(&self, name: &'static str, pairs: &[(&'static str, &str)], by: f64) {
+        self.with(|m| *m.counters.entry((name, labels(pairs))).or_default() += by);
     }
 
     pub fn set(&self, name: &'static str, pairs: &[(&'static str, &str)], value: f64) {
@@ -74,8 +108,10 @@ impl Metrics {
     pub fn observe(&self, name: &'static str, pairs: &[(&'static str, &str)], elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         self.with(|m| {
+            let bounds = buckets(name);
             let h = m.histograms.entry((name, labels(pairs))).or_default();
-            for (bound, count) in BUCKETS.iter().zip(h.counts.iter_mut()) {
+            h.counts.resize(bounds.len(), 0);
+            for (bound, count) in bounds.iter().zip(h.counts.iter_mut()) {
                 if seconds <= *bound {
                     *count += 1;
                 }
@@ -123,7 +159,7 @@ impl Metrics {
                     let _ = writeln!(out, "# TYPE {name} histogram");
                     last = name;
                 }
-                for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
+                for (bound, count) in buckets(name).iter().zip(h.counts.iter()) {
                     let _ = writeln!(
                         out,
                         "{name}_bucket{} {count}",

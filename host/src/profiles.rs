@@ -29,7 +29,7 @@ use cache::ShardedLru;
 pub(crate) const PROFILE_STORE_CACHE_BYTES: usize = 32 << 20;
 /// redb's page cache for the event log: appends and one customer's range at a time.
 pub(crate) const EVENT_LOG_CACHE_BYTES: usize = 16 << 20;
-use events::{CustomerEvent, EventLog, EventLogError};
+use events::{Appended, CustomerEvent, EventLog, EventLogError, Origin};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -85,6 +85,8 @@ pub struct Profiles {
     event_epoch: AtomicU64,
     data_dir: PathBuf,
     cache_capacity: usize,
+    /// Woken by every local append, for the fleet forwarder.
+    accepted: tokio::sync::Notify,
 }
 
 impl Profiles {
@@ -113,6 +115,7 @@ impl Profiles {
             event_epoch: AtomicU64::new(0),
             data_dir: data_dir.to_owned(),
             cache_capacity,
+            accepted: tokio::sync::Notify::new(),
         };
         profiles.prune_events(&profiles.current());
         Ok(profiles)
@@ -214,13 +217,37 @@ impl Profiles {
     /// Records a batch of events durably (fsync'd before this returns) and makes the next
     /// lookup of each customer reflect them. Returns how many were new (re-sent ids are skipped).
     pub fn ingest(&self, batch: &[CustomerEvent]) -> Result<usize, EventLogError> {
-        let (new, touched) = self.events.append(batch)?;
+        let appended = self.append(batch, Origin::Local)?;
+        if appended.new > 0 {
+            self.accepted.notify_one();
+        }
+        Ok(appended.new)
+    }
+
+    /// Records events other nodes accepted (received from the broker) the same way, without
+    /// forwarding them again.
+    pub fn ingest_remote(&self, batch: &[CustomerEvent]) -> Result<Appended, EventLogError> {
+        self.append(batch, Origin::Remote)
+    }
+
+    fn append(&self, batch: &[CustomerEvent], origin: Origin) -> Result<Appended, EventLogError> {
+        let appended = self.events.append(batch, origin)?;
         self.event_epoch.fetch_add(1, Ordering::AcqRel);
         let generation = self.current();
-        for customer in &touched {
+        for customer in &appended.touched {
             generation.cache.remove(customer);
         }
-        Ok(new)
+        Ok(appended)
+    }
+
+    /// The durable event log (and the fleet's outbox).
+    pub fn event_log(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// Notified whenever an accepted event enters the outbox.
+    pub fn accepted(&self) -> &tokio::sync::Notify {
+        &self.accepted
     }
 }
 

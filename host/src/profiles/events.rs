@@ -1,8 +1,14 @@
 //! Real-time customer events: a durable log on disk (redb, committed with fsync before the
 //! caller acknowledges) and the overlay that applies a customer's events newer than the
 //! snapshot to their profile.
+//!
+//! With a broker configured the log is also the fleet's outbox: every event this node accepts
+//! gets a sequence number in the same transaction, and stays in the outbox until the broker
+//! has acknowledged it (`crate::fleet`). Events other nodes accepted are appended without one.
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tailor_types::{Consent, Event, Loyalty, Profile};
@@ -11,6 +17,10 @@ use tailor_types::{Consent, Event, Loyalty, Profile};
 const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 /// `event_id` → `customer_id`, to ignore re-sent events.
 const EVENT_IDS: TableDefinition<&str, &str> = TableDefinition::new("event_ids");
+/// Outbox sequence number → `Outgoing` JSON: accepted here, not yet acknowledged by the broker.
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// `next_seq` → the outbox sequence number the next accepted event gets.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Events kept per customer in a profile's `recent_events`.
 pub const RECENT_EVENTS_KEPT: usize = 50;
@@ -57,11 +67,50 @@ pub enum EventLogError {
     },
 }
 
+/// An event this node accepted, waiting in the outbox for the broker's acknowledgment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outgoing {
+    #[serde(skip)]
+    pub seq: u64,
+    /// When this node acknowledged it (wall clock, ms): replication latency is measured from here.
+    pub accepted_ms: i64,
+    pub event: CustomerEvent,
+}
+
+/// What appending a batch did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Appended {
+    /// Events that were new.
+    pub new: usize,
+    /// Events skipped because their id was in the log already (or twice in the batch).
+    pub duplicates: usize,
+    /// The customers whose new events these are.
+    pub touched: Vec<String>,
+}
+
+/// Where a batch of events was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// By this node (`POST /v1/events`): goes to the outbox when it is enabled.
+    Local,
+    /// By another node of the fleet, received from the broker.
+    Remote,
+}
+
 /// The durable event log.
 #[derive(Debug)]
 pub struct EventLog {
     db: Database,
     path: PathBuf,
+    /// Record accepted events in the outbox (a broker is configured).
+    outbox: std::sync::atomic::AtomicBool,
+}
+
+struct Tables<'t> {
+    events: redb::Table<'t, &'static str, &'static [u8]>,
+    ids: redb::Table<'t, &'static str, &'static str>,
+    outbox: redb::Table<'t, u64, &'static [u8]>,
+    meta: redb::Table<'t, &'static str, u64>,
 }
 
 fn key(customer_id: &str, at_ms: i64, event_id: &str) -> String {
@@ -78,10 +127,20 @@ impl EventLog {
                 path: path.clone(),
                 source: Box::new(e.into()),
             })?;
-        let log = EventLog { db, path };
+        let log = EventLog {
+            db,
+            path,
+            outbox: std::sync::atomic::AtomicBool::new(false),
+        };
         // Create the tables so readers never find them missing.
-        log.write(|_, _| Ok(()))?;
+        log.write(|_| Ok(()))?;
         Ok(log)
+    }
+
+    /// From now on, events accepted here also go to the outbox, for the fleet forwarder.
+    pub fn enable_outbox(&self) {
+        self.outbox
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     fn error(&self, e: impl Into<redb::Error>) -> EventLogError {
@@ -98,55 +157,119 @@ impl EventLog {
         }
     }
 
+    /// One fsync'd write transaction.
     fn write<R>(
         &self,
-        f: impl FnOnce(
-            &mut redb::Table<&str, &[u8]>,
-            &mut redb::Table<&str, &str>,
-        ) -> Result<R, EventLogError>,
+        f: impl FnOnce(&mut Tables<'_>) -> Result<R, EventLogError>,
     ) -> Result<R, EventLogError> {
         let mut txn = self.db.begin_write().map_err(|e| self.error(e))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| self.error(e))?;
         let result = {
-            let mut events = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
-            let mut ids = txn.open_table(EVENT_IDS).map_err(|e| self.error(e))?;
-            f(&mut events, &mut ids)?
+            let mut tables = Tables {
+                events: txn.open_table(EVENTS).map_err(|e| self.error(e))?,
+                ids: txn.open_table(EVENT_IDS).map_err(|e| self.error(e))?,
+                outbox: txn.open_table(OUTBOX).map_err(|e| self.error(e))?,
+                meta: txn.open_table(META).map_err(|e| self.error(e))?,
+            };
+            f(&mut tables)?
         };
         txn.commit().map_err(|e| self.error(e))?;
         Ok(result)
     }
 
-    /// Appends a batch durably (one fsync'd commit) and returns how many events were new and
-    /// the customers they belong to; re-sent event ids (in the log or twice in the batch) are
-    /// skipped.
-    pub fn append(&self, batch: &[CustomerEvent]) -> Result<(usize, Vec<String>), EventLogError> {
-        self.write(|events, ids| {
-            let mut touched = Vec::new();
-            let mut new = 0;
+    /// Appends a batch durably (one fsync'd commit); re-sent event ids (in the log or twice in
+    /// the batch) are skipped. Events accepted here go to the outbox in the same commit when it
+    /// is enabled.
+    pub fn append(
+        &self,
+        batch: &[CustomerEvent],
+        origin: Origin,
+    ) -> Result<Appended, EventLogError> {
+        let to_outbox =
+            origin == Origin::Local && self.outbox.load(std::sync::atomic::Ordering::Acquire);
+        let accepted_ms = crate::clock::now_ms();
+        self.write(|t| {
+            let mut appended = Appended::default();
+            let mut seq = match to_outbox {
+                true => t
+                    .meta
+                    .get("next_seq")
+                    .map_err(|e| self.error(e))?
+                    .map_or(1, |v| v.value()),
+                false => 0,
+            };
             for event in batch {
-                if ids
+                if t.ids
                     .get(event.event_id.as_str())
                     .map_err(|e| self.error(e))?
                     .is_some()
                 {
+                    appended.duplicates += 1;
                     continue;
                 }
                 let bytes = serde_json::to_vec(event).map_err(|e| self.json(e))?;
-                events
+                t.events
                     .insert(
                         key(&event.customer_id, event.at_ms, &event.event_id).as_str(),
                         bytes.as_slice(),
                     )
                     .map_err(|e| self.error(e))?;
-                ids.insert(event.event_id.as_str(), event.customer_id.as_str())
+                t.ids
+                    .insert(event.event_id.as_str(), event.customer_id.as_str())
                     .map_err(|e| self.error(e))?;
-                new += 1;
-                if !touched.contains(&event.customer_id) {
-                    touched.push(event.customer_id.clone());
+                if to_outbox {
+                    let outgoing = Outgoing {
+                        seq,
+                        accepted_ms,
+                        event: event.clone(),
+                    };
+                    let bytes = serde_json::to_vec(&outgoing).map_err(|e| self.json(e))?;
+                    t.outbox
+                        .insert(seq, bytes.as_slice())
+                        .map_err(|e| self.error(e))?;
+                    seq += 1;
+                }
+                appended.new += 1;
+                if !appended.touched.contains(&event.customer_id) {
+                    appended.touched.push(event.customer_id.clone());
                 }
             }
-            Ok((new, touched))
+            if to_outbox {
+                t.meta.insert("next_seq", seq).map_err(|e| self.error(e))?;
+            }
+            Ok(appended)
+        })
+    }
+
+    /// The oldest `limit` events in the outbox, in the order they were accepted.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<Outgoing>, EventLogError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(OUTBOX).map_err(|e| self.error(e))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(|e| self.error(e))?.take(limit) {
+            let (seq, value) = entry.map_err(|e| self.error(e))?;
+            let mut outgoing: Outgoing =
+                serde_json::from_slice(value.value()).map_err(|e| self.json(e))?;
+            outgoing.seq = seq.value();
+            out.push(outgoing);
+        }
+        Ok(out)
+    }
+
+    /// Events in the outbox.
+    pub fn outbox_depth(&self) -> Result<u64, EventLogError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(OUTBOX).map_err(|e| self.error(e))?;
+        table.len().map_err(|e| self.error(e))
+    }
+
+    /// Removes the outbox entries up to and including `seq`: the broker has them.
+    pub fn forwarded(&self, seq: u64) -> Result<(), EventLogError> {
+        self.write(|t| {
+            t.outbox
+                .retain_in(..=seq, |_, _| false)
+                .map_err(|e| self.error(e))
         })
     }
 
@@ -174,10 +297,10 @@ impl EventLog {
         if stale.is_empty() {
             return Ok(0);
         }
-        self.write(|events, ids| {
+        self.write(|t| {
             for (key, id) in &stale {
-                events.remove(key.as_str()).map_err(|e| self.error(e))?;
-                ids.remove(id.as_str()).map_err(|e| self.error(e))?;
+                t.events.remove(key.as_str()).map_err(|e| self.error(e))?;
+                t.ids.remove(id.as_str()).map_err(|e| self.error(e))?;
             }
             Ok(stale.len())
         })
@@ -290,24 +413,32 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         {
             let log = EventLog::open(&dir).unwrap();
-            let (new, touched) = log
-                .append(&[
-                    event("e1", "c1", "add_to_cart", 10),
-                    event("e2", "c2", "page_view", 11),
-                    event("e2", "c2", "page_view", 11),
-                ])
+            let appended = log
+                .append(
+                    &[
+                        event("e1", "c1", "add_to_cart", 10),
+                        event("e2", "c2", "page_view", 11),
+                        event("e2", "c2", "page_view", 11),
+                    ],
+                    Origin::Local,
+                )
                 .unwrap();
             assert_eq!(
-                (new, touched.as_slice()),
-                (2, ["c1".to_owned(), "c2".to_owned()].as_slice())
+                (
+                    appended.new,
+                    appended.duplicates,
+                    appended.touched.as_slice()
+                ),
+                (2, 1, ["c1".to_owned(), "c2".to_owned()].as_slice())
             );
             assert_eq!(
-                log.append(&[event("e1", "c1", "add_to_cart", 10)])
+                log.append(&[event("e1", "c1", "add_to_cart", 10)], Origin::Local)
                     .unwrap()
-                    .0,
+                    .new,
                 0,
                 "re-sent id"
             );
+            assert_eq!(log.outbox_depth().unwrap(), 0, "no outbox without a broker");
         }
         let log = EventLog::open(&dir).unwrap();
         let events = log.events_after("c1", 0).unwrap();
@@ -323,6 +454,57 @@ mod tests {
         assert_eq!(log.prune_until(10).unwrap(), 1);
         assert!(log.events_after("c1", 0).unwrap().is_empty());
         assert_eq!(log.events_after("c2", 0).unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn accepted_events_wait_in_the_outbox_until_forwarded_and_remote_ones_never_do() {
+        let dir = std::env::temp_dir().join(format!("tailor-outbox-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let log = EventLog::open(&dir).unwrap();
+            log.enable_outbox();
+            log.append(
+                &[
+                    event("a", "c1", "page_view", 1),
+                    event("b", "c2", "page_view", 2),
+                ],
+                Origin::Local,
+            )
+            .unwrap();
+            let remote = log
+                .append(
+                    &[
+                        event("r", "c3", "page_view", 3),
+                        event("a", "c1", "page_view", 1),
+                    ],
+                    Origin::Remote,
+                )
+                .unwrap();
+            assert_eq!((remote.new, remote.duplicates), (1, 1));
+            log.append(&[event("c", "c1", "purchase", 4)], Origin::Local)
+                .unwrap();
+            let waiting = log.outbox(10).unwrap();
+            let ids: Vec<(u64, &str)> = waiting
+                .iter()
+                .map(|o| (o.seq, o.event.event_id.as_str()))
+                .collect();
+            assert_eq!(ids, [(1, "a"), (2, "b"), (3, "c")]);
+            assert!(waiting[0].accepted_ms > 0);
+            log.forwarded(2).unwrap();
+        }
+        // Durable across a restart, and numbering carries on after the last one.
+        let log = EventLog::open(&dir).unwrap();
+        log.enable_outbox();
+        assert_eq!(log.outbox_depth().unwrap(), 1);
+        log.append(&[event("d", "c2", "page_view", 5)], Origin::Local)
+            .unwrap();
+        let seqs: Vec<u64> = log.outbox(10).unwrap().iter().map(|o| o.seq).collect();
+        assert_eq!(seqs, [3, 4]);
+        // Pruning old events never drops what the fleet has not received.
+        log.prune_until(100).unwrap();
+        assert_eq!(log.outbox_depth().unwrap(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

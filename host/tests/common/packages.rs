@@ -37,6 +37,11 @@ const LIBFAKETIME: &str = "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"
 #[cfg(not(target_arch = "aarch64"))]
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
+pub const NATS_SERVER: Package = Package {
+    name: "nats-server",
+    provides: "/usr/sbin/nats-server",
+};
+
 pub const SYSTEMD: Package = Package {
     name: "systemd",
     provides: "/usr/bin/systemd-analyze",

@@ -1,0 +1,188 @@
+//! This node's durable consumer of the fleet's events: other nodes' events are applied through
+//! the same log and overlay as local ones, committed durably before the broker is told, so a
+//! node killed mid-stream resumes where it was and re-deliveries are dropped by event id.
+
+use super::FleetConfig;
+use super::connection::{backoff, event_stream, jetstream};
+use super::forward::{ACCEPTED_HEADER, Counters, ORIGIN_HEADER};
+use crate::metrics::{self, Metrics};
+use crate::profiles::Profiles;
+use crate::profiles::events::CustomerEvent;
+use async_nats::jetstream::consumer::{self, PullConsumer};
+use async_nats::jetstream::{AckKind, Message};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Messages fetched and applied in one commit.
+const BATCH: usize = 512;
+/// How long one fetch waits for messages when the stream is quiet.
+const FETCH_WAIT: Duration = Duration::from_secs(1);
+
+pub(super) async fn run(
+    config: FleetConfig,
+    client: async_nats::Client,
+    profiles: Arc<Profiles>,
+    metrics: Arc<Metrics>,
+    counters: Arc<Counters>,
+) {
+    let jetstream = jetstream(client);
+    let mut failures = 0u32;
+    loop {
+        let consumer = match durable_consumer(&jetstream, &config).await {
+            Ok(consumer) => consumer,
+            Err(error) => {
+                tracing::debug!(%error, "events consumer not available yet");
+                failures += 1;
+                tokio::time::sleep(backoff(failures)).await;
+                continue;
+            }
+        };
+        failures = 0;
+        // Fetch, apply, acknowledge, until the broker goes away; then set up again.
+        loop {
+            let batch = match consumer
+                .fetch()
+                .max_messages(BATCH)
+                .expires(FETCH_WAIT)
+                .messages()
+                .await
+            {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::debug!(%error, "fetching events");
+                    break;
+                }
+            };
+            let messages: Vec<Message> = batch.filter_map(|m| async { m.ok() }).collect().await;
+            if messages.is_empty() {
+                if consumer_gone(&consumer).await {
+                    break;
+                }
+                continue;
+            }
+            if !apply(&config, &profiles, &metrics, &counters, &messages).await {
+                tokio::time::sleep(backoff(3)).await;
+            }
+        }
+        tokio::time::sleep(backoff(1)).await;
+    }
+}
+
+/// This node's consumer, created on first use: every event of the stream from the start of
+/// its retention, acknowledged one by one.
+async fn durable_consumer(
+    jetstream: &async_nats::jetstream::Context,
+    config: &FleetConfig,
+) -> Result<PullConsumer, async_nats::Error> {
+    let stream = event_stream(jetstream, config).await?;
+    let consumer = stream
+        .get_or_create_consumer(
+            &config.node_id,
+            consumer::pull::Config {
+                durable_name: Some(config.node_id.clone()),
+                deliver_policy: consumer::DeliverPolicy::All,
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                filter_subject: config.event_subjects(),
+                max_ack_pending: 20_000,
+                ..consumer::pull::Config::default()
+            },
+        )
+        .await?;
+    Ok(consumer)
+}
+
+/// True when the consumer cannot be reached (the broker is away or lost it).
+async fn consumer_gone(consumer: &PullConsumer) -> bool {
+    let mut consumer = consumer.clone();
+    consumer.info().await.is_err()
+}
+
+/// Applies one fetched batch durably, then acknowledges it; false if it could not be applied
+/// (the messages are handed back for re-delivery).
+async fn apply(
+    config: &FleetConfig,
+    profiles: &Arc<Profiles>,
+    metrics: &Metrics,
+    counters: &Counters,
+    messages: &[Message],
+) -> bool {
+    let mut events = Vec::with_capacity(messages.len());
+    let mut accepted_at = Vec::with_capacity(messages.len());
+    for message in messages {
+        let header = |name: &str| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        // This node's own events come back too: it has them already.
+        if header(ORIGIN_HEADER).as_deref() == Some(config.node_id.as_str()) {
+            continue;
+        }
+        match serde_json::from_slice::<CustomerEvent>(&message.payload) {
+            Ok(event) => {
+                events.push(event);
+                accepted_at.push(header(ACCEPTED_HEADER).and_then(|v| v.parse::<i64>().ok()));
+            }
+            Err(error) => {
+                tracing::warn!(subject = %message.subject, %error, "a broker message that is not an event was dropped");
+                metrics.inc(metrics::FLEET_MESSAGES_REJECTED, &[]);
+            }
+        }
+    }
+    if !events.is_empty() {
+        let worker = profiles.clone();
+        let applied = tokio::task::spawn_blocking(move || worker.ingest_remote(&events)).await;
+        let appended = match applied {
+            Ok(Ok(appended)) => appended,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot record events from the fleet; they will be re-delivered");
+                for message in messages {
+                    let _ = message.ack_with(AckKind::Nak(None)).await;
+                }
+                return false;
+            }
+            Err(_) => return false,
+        };
+        let now = crate::clock::now_ms();
+        for at in accepted_at.into_iter().flatten() {
+            let millis = u64::try_from(now.saturating_sub(at)).unwrap_or(0);
+            metrics.observe(
+                metrics::FLEET_REPLICATION_SECONDS,
+                &[],
+                Duration::from_millis(millis),
+            );
+        }
+        counters
+            .applied
+            .fetch_add(appended.new as u64, Ordering::Relaxed);
+        counters
+            .duplicates
+            .fetch_add(appended.duplicates as u64, Ordering::Relaxed);
+        metrics.add(
+            metrics::FLEET_REMOTE_EVENTS_APPLIED,
+            &[],
+            appended.new as f64,
+        );
+        metrics.add(
+            metrics::FLEET_DUPLICATES_DROPPED,
+            &[],
+            appended.duplicates as f64,
+        );
+    }
+    // Durable here: now the broker may forget them for this node.
+    for message in messages {
+        if let Err(error) = message.ack().await {
+            tracing::debug!(%error, "acknowledging an applied event (it will be re-delivered and dropped)");
+        }
+    }
+    if let Some(Ok(info)) = messages.last().map(Message::info) {
+        counters.lag.store(info.pending, Ordering::Relaxed);
+        metrics.set(metrics::FLEET_CONSUMER_LAG, &[], info.pending as f64);
+    }
+    true
+}

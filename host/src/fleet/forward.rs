@@ -1,0 +1,170 @@
+//! The outbox forwarder: publishes the events this node accepted to JetStream, oldest first,
+//! and removes them from the outbox once the broker has acknowledged them.
+//!
+//! Each message carries the event id as its `Nats-Msg-Id`, so a re-send after a lost
+//! acknowledgment is dropped by the stream's duplicate window (and, past it, by every
+//! consumer's event-id dedupe). Nothing leaves the outbox unacknowledged: a broker that is
+//! away only makes the outbox grow until it is back.
+
+use super::FleetConfig;
+use super::connection::{backoff, jetstream};
+use crate::metrics::{self, Metrics};
+use crate::profiles::Profiles;
+use crate::profiles::events::Outgoing;
+use async_nats::jetstream::message::PublishMessage;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Events published per round before their acknowledgments are awaited.
+const BATCH: usize = 512;
+
+/// Header naming the node that accepted an event.
+pub(super) const ORIGIN_HEADER: &str = "Tailor-Origin";
+/// Header with the wall-clock time (ms) the origin acknowledged the event.
+pub(super) const ACCEPTED_HEADER: &str = "Tailor-Accepted-Ms";
+
+/// Running totals for the admin API (the metrics have them too, per name).
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub forwarded: AtomicU64,
+    pub applied: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub lag: AtomicU64,
+}
+
+pub(super) async fn run(
+    config: FleetConfig,
+    client: async_nats::Client,
+    profiles: Arc<Profiles>,
+    metrics: Arc<Metrics>,
+    counters: Arc<Counters>,
+) {
+    let jetstream = jetstream(client);
+    let mut failures = 0u32;
+    let mut stream_ready = false;
+    loop {
+        let pending = {
+            let profiles = profiles.clone();
+            tokio::task::spawn_blocking(move || {
+                let log = profiles.event_log();
+                Ok::<_, crate::profiles::events::EventLogError>((
+                    log.outbox(BATCH)?,
+                    log.outbox_depth()?,
+                ))
+            })
+            .await
+        };
+        let (pending, depth) = match pending {
+            Ok(Ok(read)) => read,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot read the outbox");
+                tokio::time::sleep(backoff(5)).await;
+                continue;
+            }
+            Err(_) => return,
+        };
+        metrics.set(metrics::FLEET_OUTBOX_DEPTH, &[], depth as f64);
+        if pending.is_empty() {
+            // Woken by the next accepted event; the timeout only bounds a missed wake-up.
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), profiles.accepted().notified()).await;
+            continue;
+        }
+        if !stream_ready {
+            match super::connection::event_stream(&jetstream, &config).await {
+                Ok(_) => stream_ready = true,
+                Err(error) => {
+                    tracing::debug!(%error, "events stream not available yet");
+                    failures += 1;
+                    tokio::time::sleep(backoff(failures)).await;
+                    continue;
+                }
+            }
+        }
+        match publish(&config, &jetstream, &pending).await {
+            Ok(through) => {
+                failures = 0;
+                record(&profiles, &metrics, &counters, &pending, through).await;
+            }
+            Err((through, error)) => {
+                tracing::warn!(%error, "forwarding events to the broker; will retry");
+                if through.is_some() {
+                    record(&profiles, &metrics, &counters, &pending, through).await;
+                }
+                failures += 1;
+                tokio::time::sleep(backoff(failures)).await;
+            }
+        }
+    }
+}
+
+/// Publishes `pending` in order and awaits the acknowledgments in order; returns the sequence
+/// number of the last event of the acknowledged prefix (and the error that ended it, if any).
+async fn publish(
+    config: &FleetConfig,
+    jetstream: &async_nats::jetstream::Context,
+    pending: &[Outgoing],
+) -> Result<Option<u64>, (Option<u64>, async_nats::Error)> {
+    let mut acks = Vec::with_capacity(pending.len());
+    let mut failed = None;
+    for outgoing in pending {
+        let payload = match serde_json::to_vec(&outgoing.event) {
+            Ok(payload) => payload,
+            Err(e) => {
+                failed = Some(e.into());
+                break;
+            }
+        };
+        let message = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(&outgoing.event.event_id)
+            .header(ORIGIN_HEADER, config.node_id.as_str())
+            .header(ACCEPTED_HEADER, outgoing.accepted_ms.to_string().as_str());
+        match jetstream
+            .send_publish(config.event_subject(&outgoing.event.customer_id), message)
+            .await
+        {
+            Ok(ack) => acks.push(ack),
+            Err(e) => {
+                failed = Some(e.into());
+                break;
+            }
+        }
+    }
+    let mut through = None;
+    for (outgoing, ack) in pending.iter().zip(acks) {
+        match ack.await {
+            Ok(_) => through = Some(outgoing.seq),
+            Err(e) => {
+                failed.get_or_insert(e.into());
+                break;
+            }
+        }
+    }
+    match failed {
+        None => Ok(through),
+        Some(error) => Err((through, error)),
+    }
+}
+
+/// Removes the acknowledged prefix from the outbox and counts it.
+async fn record(
+    profiles: &Arc<Profiles>,
+    metrics: &Metrics,
+    counters: &Counters,
+    pending: &[Outgoing],
+    through: Option<u64>,
+) {
+    let Some(through) = through else { return };
+    let count = pending.iter().take_while(|o| o.seq <= through).count() as u64;
+    let worker = profiles.clone();
+    match tokio::task::spawn_blocking(move || worker.event_log().forwarded(through)).await {
+        Ok(Ok(())) => {}
+        // They are re-sent and dropped as duplicates: nothing is lost.
+        Ok(Err(error)) => tracing::error!(%error, "cannot clear forwarded events from the outbox"),
+        Err(_) => return,
+    }
+    counters.forwarded.fetch_add(count, Ordering::Relaxed);
+    metrics.add(metrics::FLEET_EVENTS_FORWARDED, &[], count as f64);
+}
