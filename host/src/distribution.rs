@@ -6,7 +6,7 @@ mod follow;
 pub mod oci;
 mod reference;
 
-pub use follow::{Follow, follow};
+pub use follow::{Follow, OnPublished, follow};
 pub use oci::PolicyArtifact;
 pub use reference::Reference;
 

@@ -7,6 +7,8 @@
 //!   with the event id as the message id, retried until the broker acknowledges it.
 //! - [`consume`]: this node's durable consumer. Other nodes' events are applied through the
 //!   same log and overlay as local ones (event-id dedupe), durably, before the broker is told.
+//! - [`notices`]: policy-change notices, so every node following a tag checks it as soon as
+//!   one node has published the version it moved to.
 //!
 //! Subject layout: `<prefix>.events.<partition>`, where the partition is a stable hash of the
 //! customer id (`tailor-bucketing`'s MurmurHash3 under the salt `tailor-fleet`) modulo the
@@ -18,13 +20,17 @@
 mod connection;
 mod consume;
 mod forward;
+mod notices;
 
 pub use connection::Credentials;
+pub use notices::PolicyNotice;
 
 use crate::metrics::Metrics;
 use crate::profiles::Profiles;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Salt of the customer → partition hash.
@@ -166,14 +172,16 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Connects in the background and starts forwarding and consuming; must run inside a tokio
-    /// runtime. Accepted events wait in the outbox while the broker is away.
+    /// Connects in the background and starts forwarding, consuming and listening for policy
+    /// notices (waking the follower of each followed policy in `followers`); must run inside a
+    /// tokio runtime. Accepted events wait in the outbox while the broker is away (the outbox
+    /// must be enabled before the node accepts its first event: [`crate::profiles::events::EventLog::enable_outbox`]).
     pub async fn start(
         config: FleetConfig,
         profiles: Arc<Profiles>,
         metrics: Arc<Metrics>,
+        followers: HashMap<String, Arc<Notify>>,
     ) -> Result<Fleet, connection::ConnectError> {
-        profiles.event_log().enable_outbox();
         let client = connection::connect(&config).await?;
         let counters = Arc::new(forward::Counters::default());
         let tasks = vec![
@@ -192,6 +200,11 @@ impl Fleet {
                 counters.clone(),
             )),
             tokio::spawn(connection::watch(client.clone(), metrics)),
+            tokio::spawn(notices::listen(
+                client.clone(),
+                config.clone(),
+                Arc::new(followers),
+            )),
         ];
         Ok(Fleet {
             config,
@@ -200,6 +213,18 @@ impl Fleet {
             tasks,
             profiles,
         })
+    }
+
+    /// Tells the fleet a policy version was published here (in the background).
+    pub fn announce(&self, policy: &str, digest: &str, reference: Option<String>) {
+        let notice = PolicyNotice {
+            policy: policy.to_owned(),
+            digest: digest.to_owned(),
+            reference,
+            origin: self.config.node_id.clone(),
+        };
+        let (client, config) = (self.client.clone(), self.config.clone());
+        tokio::spawn(async move { notices::announce(&client, &config, &notice).await });
     }
 
     pub fn status(&self) -> FleetStatus {

@@ -155,6 +155,7 @@ async fn dispatch(
             .await
         }
         Route::SnapshotStatus => json(StatusCode::OK, admin::snapshot_status(state).to_string()),
+        Route::Status => json(StatusCode::OK, admin::node_status(state).to_string()),
         Route::ReloadSnapshot => {
             reply(StatusCode::OK, async {
                 admin::reload(state.clone(), &read_body(body, max_body).await?).await

@@ -2,12 +2,16 @@
 //! version, and publish it through the lifecycle (signature, contract, fixtures, atomic swap).
 //! Any failure — registry down, bad artifact, refused publish — leaves the last-known-good
 //! version serving; a refused digest is not retried until the tag moves again.
+//!
+//! In a fleet, the node that publishes a version it pulled announces it, and the others check
+//! their tag at once (`crate::fleet`), each still verifying what it pulls.
 
 use super::{Reference, oci};
 use crate::http_client::HttpClient;
 use crate::lifecycle::{Lifecycle, PublishRequest};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// A policy name served from a registry tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,13 +33,27 @@ impl Follow {
     }
 }
 
-/// Polls one followed tag every `every` until the task is dropped.
-pub async fn follow(lifecycle: Arc<Lifecycle>, followed: Follow, every: Duration) {
+/// What a follower is told of each version it published: the policy, the version digest and
+/// the manifest reference it came from.
+pub type OnPublished = Arc<dyn Fn(&str, &str, String) + Send + Sync>;
+
+/// Polls one followed tag every `every`, and at once whenever `wake` is notified, until the
+/// task is dropped.
+pub async fn follow(
+    lifecycle: Arc<Lifecycle>,
+    followed: Follow,
+    every: Duration,
+    wake: Arc<Notify>,
+    on_published: OnPublished,
+) {
     let client = HttpClient::new(Duration::from_secs(30));
     let mut last_seen: Option<String> = None;
     let mut ticker = tokio::time::interval(every);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = wake.notified() => {}
+        }
         let digest = match oci::resolve(&client, &followed.reference).await {
             Ok(digest) => digest,
             Err(error) => {
@@ -74,10 +92,13 @@ pub async fn follow(lifecycle: Arc<Lifecycle>, followed: Follow, every: Duration
         })
         .await;
         match published {
-            Ok(Ok(outcome)) if !outcome.unchanged => tracing::info!(
-                policy = %followed.name, manifest = %digest, version = %outcome.digest,
-                "published from the registry"
-            ),
+            Ok(Ok(outcome)) if !outcome.unchanged => {
+                tracing::info!(
+                    policy = %followed.name, manifest = %digest, version = %outcome.digest,
+                    "published from the registry"
+                );
+                on_published(&followed.name, &outcome.digest, pinned.to_string());
+            }
             Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::warn!(
                 policy = %followed.name, manifest = %digest, %error,

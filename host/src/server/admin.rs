@@ -1,4 +1,5 @@
-//! `/admin/v1/snapshot`: the profile snapshot's status, and reloading it.
+//! `/admin/v1/snapshot`: the profile snapshot's status, and reloading it; `/admin/v1/status`:
+//! the node at a glance, with its fleet link.
 
 use super::AppState;
 use super::errors::{ApiError, ApiErrorKind};
@@ -16,6 +17,16 @@ pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
         "profiles": store.profiles,
         "store_bytes": store.file_bytes,
         "loaded_at_ms": store.loaded_at_ms,
+    })
+}
+
+/// The node's snapshot, policies and fleet link (broker state, outbox, consumer lag).
+pub(super) fn node_status(state: &AppState) -> serde_json::Value {
+    serde_json::json!({
+        "snapshot": snapshot_status(state),
+        "policies": state.registry.len(),
+        "draining": state.drain.is_draining(),
+        "fleet": state.fleet.get().map(crate::fleet::Fleet::status),
     })
 }
 

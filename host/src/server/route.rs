@@ -35,6 +35,8 @@ pub(super) enum Route<'a> {
     SnapshotStatus,
     /// `POST /admin/v1/snapshot`
     ReloadSnapshot,
+    /// `GET /admin/v1/status`
+    Status,
     /// A known path with a method it does not take; `allow` lists those it does.
     MethodNotAllowed { allow: &'static str },
     /// No such path.
@@ -67,6 +69,7 @@ enum Resource<'a> {
     Promote(&'a str),
     Abort(&'a str),
     Snapshot,
+    Status,
 }
 
 impl<'a> Resource<'a> {
@@ -80,6 +83,7 @@ impl<'a> Resource<'a> {
             "/metrics" => Resource::Metrics,
             "/admin/v1/policies" => Resource::Policies,
             "/admin/v1/snapshot" => Resource::Snapshot,
+            "/admin/v1/status" => Resource::Status,
             _ => {
                 let rest = path.strip_prefix("/admin/v1/policies/")?;
                 let (name, action) = rest.split_once('/').unwrap_or((rest, ""));
@@ -109,7 +113,8 @@ impl<'a> Resource<'a> {
             | Resource::Health
             | Resource::Ready
             | Resource::Metrics
-            | Resource::Policies => "GET",
+            | Resource::Policies
+            | Resource::Status => "GET",
             Resource::Policy(_) => "GET, PUT",
             Resource::Snapshot => "GET, POST",
         }
@@ -136,6 +141,7 @@ impl<'a> Route<'a> {
             (&Method::POST, Resource::Abort(name)) => Route::AbortCanary(name),
             (&Method::GET, Resource::Snapshot) => Route::SnapshotStatus,
             (&Method::POST, Resource::Snapshot) => Route::ReloadSnapshot,
+            (&Method::GET, Resource::Status) => Route::Status,
             (_, resource) => Route::MethodNotAllowed {
                 allow: resource.allow(),
             },
@@ -160,6 +166,7 @@ impl<'a> Route<'a> {
             Route::AbortCanary(_) => "/admin/v1/policies/{name}/abort",
             Route::SnapshotStatus => "/admin/v1/snapshot",
             Route::ReloadSnapshot => "/admin/v1/snapshot:reload",
+            Route::Status => "/admin/v1/status",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
         }
@@ -175,7 +182,8 @@ impl<'a> Route<'a> {
             | Route::Promote(_)
             | Route::AbortCanary(_)
             | Route::SnapshotStatus
-            | Route::ReloadSnapshot => Access::Admin,
+            | Route::ReloadSnapshot
+            | Route::Status => Access::Admin,
             Route::Health
             | Route::Ready
             | Route::Metrics

@@ -1,8 +1,13 @@
 //! The background work a serving node runs beside its requests: the snapshot-file watch, the
-//! lifecycle monitor (automatic rollback), the policies-directory watch and registry followers.
+//! lifecycle monitor (automatic rollback), the policies-directory watch, registry followers and
+//! the fleet link.
 
 use super::{AppState, watch};
+use crate::distribution::OnPublished;
+use crate::fleet::Fleet;
+use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Starts every background task the config asks for; the server aborts them at shutdown.
@@ -21,12 +26,41 @@ pub(super) fn spawn(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
             config.policies_poll(),
         )));
     }
+    // One wake-up per followed policy, for the fleet's policy notices.
+    let followers: HashMap<String, Arc<Notify>> = config
+        .follow
+        .iter()
+        .map(|followed| (followed.name.clone(), Arc::new(Notify::new())))
+        .collect();
+    let announcer = state.clone();
+    let on_published: OnPublished = Arc::new(move |policy, digest, reference| {
+        if let Some(fleet) = announcer.fleet.get() {
+            fleet.announce(policy, digest, Some(reference));
+        }
+    });
     tasks.extend(config.follow.iter().map(|followed| {
         tokio::spawn(crate::distribution::follow(
             state.lifecycle.clone(),
             followed.clone(),
             config.follow_poll(),
+            followers[&followed.name].clone(),
+            on_published.clone(),
         ))
     }));
+    if let Some(fleet) = config.fleet() {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            let profiles = state.profiles.clone();
+            match Fleet::start(fleet, profiles, state.metrics.clone(), followers).await {
+                Ok(fleet) => {
+                    let _ = state.fleet.set(fleet);
+                }
+                Err(error) => tracing::error!(
+                    error = %crate::report::chain(&error),
+                    "the fleet link cannot start; this node serves on its own"
+                ),
+            }
+        }));
+    }
     tasks
 }

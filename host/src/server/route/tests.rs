@@ -46,6 +46,7 @@ fn each_method_and_path_parses_to_its_route_with_its_parameters() {
         ),
         (Method::GET, "/admin/v1/snapshot", Route::SnapshotStatus),
         (Method::POST, "/admin/v1/snapshot", Route::ReloadSnapshot),
+        (Method::GET, "/admin/v1/status", Route::Status),
     ];
     for (method, path, route) in cases {
         assert_eq!(Route::parse(&method, path), route, "{method} {path}");

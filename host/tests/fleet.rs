@@ -1,0 +1,266 @@
+//! The fleet with real processes: `tailor serve` nodes (web, app, kiosk) joined through a real
+//! `nats-server -js` on loopback. An event at one node shows at the others; a broker that is
+//! away loses nothing and applies nothing twice once it is back; a node killed mid-stream or
+//! joining late catches up.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
+
+mod common;
+
+use base64::Engine as _;
+use common::nats::Broker;
+use common::{ADMIN, Node, Scratch, admin, decide, request, spawn_binary};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long replication may take before a test gives up (a loaded machine, not a target).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A node named `name` in the fleet of `broker`, with its data under `scratch/name`, serving
+/// the echo policy (which shows the events a profile holds).
+fn node(scratch: &Path, name: &str, broker: &Broker) -> Node {
+    let url = broker.url();
+    let node = spawn_binary(
+        &scratch.join(name),
+        &[
+            "--sample-profiles",
+            "300",
+            "--admin-token",
+            ADMIN,
+            "--events-broker",
+            &url,
+            "--node-id",
+            name,
+            "--log",
+            "info",
+        ],
+    );
+    let published = admin(
+        node.addr,
+        "PUT",
+        "/admin/v1/policies/echo",
+        Some(ADMIN),
+        json!({"component": base64::engine::general_purpose::STANDARD.encode(tailor_test_policies::ECHO)})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(published.status, 200, "{}", published.body);
+    node
+}
+
+fn page_views(customer: &str, ids: std::ops::Range<usize>) -> Value {
+    let events: Vec<Value> = ids
+        .map(|i| {
+            json!({"event_id": format!("{customer}-view-{i}"), "customer_id": customer,
+                   "kind": "page_view", "at_ms": 1_774_000_100_000i64 + i as i64,
+                   "item_id": format!("sku-{i}"), "category": "coats"})
+        })
+        .collect();
+    json!({ "events": events })
+}
+
+fn post_events(addr: SocketAddr, batch: &Value) -> common::Reply {
+    request(
+        addr,
+        "POST",
+        "/v1/events",
+        "application/json",
+        batch.to_string().as_bytes(),
+    )
+}
+
+/// How many times each item shows among the customer's recent events, as the echo policy at
+/// `addr` sees the profile.
+fn items_seen(addr: SocketAddr, customer: &str) -> BTreeMap<String, usize> {
+    let reply = decide(
+        addr,
+        &json!({"channel": "app", "unit": {"customer_id": customer},
+                "slots": [{"id": "echo", "policy": "echo"}]}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let events = reply.body["slots"][0]["render"]["events"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut seen = BTreeMap::new();
+    for part in events.split("item_id: Some(\"").skip(1) {
+        let item = part.split('"').next().unwrap_or_default().to_owned();
+        *seen.entry(item).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Waits until the echo policy at `addr` sees exactly `expected` items once each.
+fn wait_for_items(node: &mut Node, customer: &str, expected: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let seen = items_seen(node.addr, customer);
+        assert!(
+            seen.values().all(|&n| n == 1),
+            "an event was applied twice: {seen:?}"
+        );
+        if seen.len() == expected {
+            return;
+        }
+        assert!(seen.len() < expected, "more events than were sent: {seen:?}");
+        if Instant::now() > deadline {
+            node.process.fail(&format!(
+                "saw {} of {expected} events of {customer} after {PATIENCE:?}: {seen:?}",
+                seen.len()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn hero_variant(addr: SocketAddr, customer: &str) -> Value {
+    let reply = decide(
+        addr,
+        &json!({"channel": "kiosk", "unit": {"customer_id": customer},
+                "slots": [{"id": "hero", "policy": "hero-banner"}]}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["slots"][0]["variant"].clone()
+}
+
+fn status(addr: SocketAddr) -> Value {
+    let reply = admin(addr, "GET", "/admin/v1/status", Some(ADMIN), b"");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+#[test]
+fn an_event_at_one_node_shows_at_every_other_and_so_does_a_consent_withdrawal() {
+    let scratch = Scratch::new("fleet-three");
+    let broker = Broker::start("127.0.0.51", &scratch.0);
+    let web = node(&scratch.0, "web", &broker);
+    let mut app = node(&scratch.0, "app", &broker);
+    let mut kiosk = node(&scratch.0, "kiosk", &broker);
+    let customer = "cust-000042";
+    assert_ne!(hero_variant(kiosk.addr, customer), "vip-early-access");
+
+    // She becomes a consenting platinum member on the web.
+    let upgrade = json!({"events": [
+        {"event_id": "web-consent-1", "customer_id": customer, "kind": "consent_change",
+         "at_ms": 1_774_000_100_000i64, "consent": {"personalization": true}},
+        {"event_id": "web-loyalty-1", "customer_id": customer, "kind": "loyalty_change",
+         "at_ms": 1_774_000_100_001i64, "loyalty": {"tier": "platinum", "points": 1}}]});
+    assert_eq!(post_events(web.addr, &upgrade).status, 202);
+    for other in [&mut app, &mut kiosk] {
+        let deadline = Instant::now() + PATIENCE;
+        while hero_variant(other.addr, customer) != "vip-early-access" {
+            if Instant::now() > deadline {
+                other.process.fail("never saw the upgrade made on the web");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // She withdraws consent in the app: the kiosk stops personalizing for her.
+    let withdraw = json!({"events": [
+        {"event_id": "app-consent-2", "customer_id": customer, "kind": "consent_change",
+         "at_ms": 1_774_000_200_000i64, "consent": {"personalization": false}}]});
+    assert_eq!(post_events(app.addr, &withdraw).status, 202);
+    let deadline = Instant::now() + PATIENCE;
+    while hero_variant(kiosk.addr, customer) == "vip-early-access" {
+        if Instant::now() > deadline {
+            kiosk.process.fail("still personalizing after consent was withdrawn");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let web_status = status(web.addr);
+    assert_eq!(web_status["fleet"]["broker"], "connected", "{web_status}");
+    assert_eq!(web_status["fleet"]["node_id"], "web");
+    let kiosk_status = status(kiosk.addr);
+    assert!(
+        kiosk_status["fleet"]["remote_events_applied"].as_u64() >= Some(3),
+        "{kiosk_status}"
+    );
+    let metrics = request(kiosk.addr, "GET", "/metrics", "text/plain", b"");
+    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    for name in [
+        "tailor_fleet_broker_connected 1",
+        "tailor_fleet_remote_events_applied_total",
+        "tailor_fleet_event_replication_seconds_bucket",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn with_the_broker_down_events_are_acknowledged_and_reach_the_fleet_once_it_is_back() {
+    let scratch = Scratch::new("fleet-outage");
+    let mut broker = Broker::start("127.0.0.52", &scratch.0);
+    let web = node(&scratch.0, "web", &broker);
+    let mut app = node(&scratch.0, "app", &broker);
+    let customer = "fleet-outage-1";
+    assert_eq!(post_events(web.addr, &page_views(customer, 0..5)).status, 202);
+    wait_for_items(&mut app, customer, 5);
+
+    broker.kill();
+    // The web node keeps acknowledging and deciding from what it has.
+    for round in 0..5 {
+        let batch = page_views(customer, 5 + round * 5..10 + round * 5);
+        assert_eq!(post_events(web.addr, &batch).status, 202);
+    }
+    assert_eq!(items_seen(web.addr, customer).len(), 30);
+    let ready = request(web.addr, "GET", "/readyz", "application/json", b"");
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let outage = status(web.addr);
+    assert!(
+        outage["fleet"]["outbox_depth"].as_u64() >= Some(25),
+        "{outage}"
+    );
+
+    broker.restart();
+    wait_for_items(&mut app, customer, 30);
+    // A re-sent batch (a channel retrying) changes nothing anywhere.
+    assert_eq!(post_events(web.addr, &page_views(customer, 0..30)).status, 202);
+    std::thread::sleep(Duration::from_millis(500));
+    wait_for_items(&mut app, customer, 30);
+    let after = status(web.addr);
+    assert_eq!(after["fleet"]["outbox_depth"], 0, "{after}");
+}
+
+#[test]
+fn a_node_killed_mid_stream_or_joining_late_catches_up_and_applies_each_event_once() {
+    let scratch = Scratch::new("fleet-kill");
+    let broker = Broker::start("127.0.0.53", &scratch.0);
+    let web = node(&scratch.0, "web", &broker);
+    let mut app = node(&scratch.0, "app", &broker);
+    // Ten customers, 40 events each, sent in batches while the app node is killed.
+    let customers: Vec<String> = (0..10).map(|i| format!("fleet-kill-{i}")).collect();
+    let mut killed = false;
+    for round in 0..8 {
+        for customer in &customers {
+            let batch = page_views(customer, round * 5..round * 5 + 5);
+            assert_eq!(post_events(web.addr, &batch).status, 202);
+        }
+        if round == 3 {
+            // The app node has applied some of the stream: kill it mid-way.
+            let deadline = Instant::now() + PATIENCE;
+            while status(app.addr)["fleet"]["remote_events_applied"].as_u64() < Some(1) {
+                if Instant::now() > deadline {
+                    app.process.fail("applied nothing from the fleet");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            app.kill();
+            killed = true;
+        }
+    }
+    assert!(killed);
+    drop(app);
+    let mut app = node(&scratch.0, "app", &broker);
+    // A node that joins after all of it catches up from the stream.
+    let mut kiosk = node(&scratch.0, "kiosk", &broker);
+    for customer in &customers {
+        wait_for_items(&mut app, customer, 40);
+        wait_for_items(&mut kiosk, customer, 40);
+    }
+}
