@@ -12,6 +12,7 @@ mod values;
 pub use load::ServeFlags;
 
 use crate::distribution::Follow;
+use crate::fleet::{Credentials, FleetConfig};
 use crate::lifecycle::AutoRollback;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -147,6 +148,45 @@ pub struct ServeConfig {
     /// Seconds between checks of followed tags.
     #[arg(long, env = "TAILOR_FOLLOW_POLL_SECONDS", default_value_t = 10)]
     pub follow_poll_seconds: u64,
+    /// NATS broker of the fleet, `nats://host:port` or `tls://host:port`; repeatable (or
+    /// comma-separated in the variable) for a cluster. Events and policy changes then flow
+    /// between nodes; without one the node works on its own.
+    #[arg(
+        long,
+        env = "TAILOR_EVENTS_BROKER",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub events_broker: Vec<String>,
+    /// This node's name in the fleet (its durable consumer, the origin of what it publishes);
+    /// the host name when not set.
+    #[arg(long, env = "TAILOR_NODE_ID")]
+    pub node_id: Option<String>,
+    /// JetStream stream holding the fleet's events.
+    #[arg(long, env = "TAILOR_EVENTS_STREAM", default_value = "TAILOR_EVENTS")]
+    pub events_stream: String,
+    /// First token of every subject tailor uses on the broker.
+    #[arg(long, env = "TAILOR_EVENTS_SUBJECT_PREFIX", default_value = "tailor")]
+    pub events_subject_prefix: String,
+    /// Customer partitions of the event subjects (`<prefix>.events.<partition>`).
+    #[arg(long, env = "TAILOR_EVENTS_PARTITIONS", default_value_t = 64)]
+    pub events_partitions: u32,
+    /// How long the stream keeps events, in hours: longer than the interval between profile
+    /// snapshot exports, so a node starting from the newest snapshot finds every later event.
+    #[arg(long, env = "TAILOR_EVENTS_RETENTION_HOURS", default_value_t = 168)]
+    pub events_retention_hours: u64,
+    /// User name on the broker (with `events_password`).
+    #[arg(long, env = "TAILOR_EVENTS_USER")]
+    pub events_user: Option<String>,
+    /// Password on the broker (with `events_user`).
+    #[arg(long, env = "TAILOR_EVENTS_PASSWORD", hide_env_values = true)]
+    pub events_password: Option<String>,
+    /// Token on the broker.
+    #[arg(long, env = "TAILOR_EVENTS_TOKEN", hide_env_values = true)]
+    pub events_token: Option<String>,
+    /// NATS credentials file (`.creds`: JWT and nkey seed).
+    #[arg(long, env = "TAILOR_EVENTS_CREDENTIALS_FILE")]
+    pub events_credentials_file: Option<PathBuf>,
 }
 
 /// Values derived from the options, in the units the rest of the host works in.
@@ -181,6 +221,36 @@ impl ServeConfig {
         Duration::from_secs(self.follow_poll_seconds)
     }
 
+    /// The fleet settings (`events_*`, `node_id`); `None` without a broker.
+    pub fn fleet(&self) -> Option<FleetConfig> {
+        if self.events_broker.is_empty() {
+            return None;
+        }
+        let credentials = match (
+            &self.events_user,
+            &self.events_password,
+            &self.events_token,
+            &self.events_credentials_file,
+        ) {
+            (Some(user), Some(password), _, _) => Credentials::UserPassword {
+                user: user.clone(),
+                password: password.clone(),
+            },
+            (_, _, Some(token), _) => Credentials::Token(token.clone()),
+            (_, _, _, Some(path)) => Credentials::CredsFile(path.clone()),
+            _ => Credentials::None,
+        };
+        Some(FleetConfig {
+            servers: self.events_broker.clone(),
+            node_id: self.node_id.clone().unwrap_or_else(host_name),
+            stream: self.events_stream.clone(),
+            subject_prefix: self.events_subject_prefix.clone(),
+            partitions: self.events_partitions,
+            retention: Duration::from_secs(self.events_retention_hours.saturating_mul(3600)),
+            credentials,
+        })
+    }
+
     /// The `auto_rollback_*` options.
     pub fn auto_rollback(&self) -> AutoRollback {
         AutoRollback {
@@ -190,6 +260,28 @@ impl ServeConfig {
             watch: Duration::from_secs(self.auto_rollback_watch_seconds),
             ..AutoRollback::default()
         }
+    }
+}
+
+/// This machine's host name as a fleet node name (characters a consumer name may not hold
+/// become `-`).
+fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
+            _ => '-',
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "tailor".to_owned()
+    } else {
+        name
     }
 }
 

@@ -282,7 +282,8 @@ mod tests {
 
     #[test]
     fn bad_settings_name_their_key() {
-        let cases: [(fn(&mut FleetConfig), &str); 6] = [
+        type Tweak = fn(&mut FleetConfig);
+        let cases: [(Tweak, &str); 6] = [
             (|c| c.servers.clear(), "events_broker"),
             (|c| c.servers = vec!["http://[::1".into()], "events_broker"),
             (|c| c.node_id = "edge.fra".into(), "node_id"),

@@ -108,7 +108,10 @@ fn wait_for_items(node: &mut Node, customer: &str, expected: usize) {
         if seen.len() == expected {
             return;
         }
-        assert!(seen.len() < expected, "more events than were sent: {seen:?}");
+        assert!(
+            seen.len() < expected,
+            "more events than were sent: {seen:?}"
+        );
         if Instant::now() > deadline {
             node.process.fail(&format!(
                 "saw {} of {expected} events of {customer} after {PATIENCE:?}: {seen:?}",
@@ -169,7 +172,9 @@ fn an_event_at_one_node_shows_at_every_other_and_so_does_a_consent_withdrawal() 
     let deadline = Instant::now() + PATIENCE;
     while hero_variant(kiosk.addr, customer) == "vip-early-access" {
         if Instant::now() > deadline {
-            kiosk.process.fail("still personalizing after consent was withdrawn");
+            kiosk
+                .process
+                .fail("still personalizing after consent was withdrawn");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -199,7 +204,10 @@ fn with_the_broker_down_events_are_acknowledged_and_reach_the_fleet_once_it_is_b
     let web = node(&scratch.0, "web", &broker);
     let mut app = node(&scratch.0, "app", &broker);
     let customer = "fleet-outage-1";
-    assert_eq!(post_events(web.addr, &page_views(customer, 0..5)).status, 202);
+    assert_eq!(
+        post_events(web.addr, &page_views(customer, 0..5)).status,
+        202
+    );
     wait_for_items(&mut app, customer, 5);
 
     broker.kill();
@@ -220,7 +228,10 @@ fn with_the_broker_down_events_are_acknowledged_and_reach_the_fleet_once_it_is_b
     broker.restart();
     wait_for_items(&mut app, customer, 30);
     // A re-sent batch (a channel retrying) changes nothing anywhere.
-    assert_eq!(post_events(web.addr, &page_views(customer, 0..30)).status, 202);
+    assert_eq!(
+        post_events(web.addr, &page_views(customer, 0..30)).status,
+        202
+    );
     std::thread::sleep(Duration::from_millis(500));
     wait_for_items(&mut app, customer, 30);
     let after = status(web.addr);

@@ -62,10 +62,61 @@ impl ServeConfig {
                 return Err(invalid(key, "must be at least 16 characters"));
             }
         }
+        self.validate_fleet()?;
         if self.require_signatures == Some(true) && self.trusted_keys.is_empty() {
             return Err(invalid(
                 "require_signatures",
                 "signatures are required but no trusted_keys are configured",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ServeConfig {
+    /// The broker settings: usable URLs and names, and one way to authenticate.
+    fn validate_fleet(&self) -> Result<()> {
+        let fleet_keys = [
+            ("node_id", self.node_id.is_some()),
+            ("events_user", self.events_user.is_some()),
+            ("events_password", self.events_password.is_some()),
+            ("events_token", self.events_token.is_some()),
+            (
+                "events_credentials_file",
+                self.events_credentials_file.is_some(),
+            ),
+        ];
+        let Some(fleet) = self.fleet() else {
+            if let Some((key, _)) = fleet_keys.iter().find(|(_, set)| *set) {
+                return Err(invalid(key, "is set but no events_broker is configured"));
+            }
+            return Ok(());
+        };
+        crate::fleet::validate(&fleet).map_err(|e| invalid(e.key, e.message))?;
+        if self.events_user.is_some() != self.events_password.is_some() {
+            let key = match self.events_user {
+                Some(_) => "events_password",
+                None => "events_user",
+            };
+            return Err(invalid(key, "events_user and events_password go together"));
+        }
+        let ways = [
+            self.events_user.is_some(),
+            self.events_token.is_some(),
+            self.events_credentials_file.is_some(),
+        ];
+        if ways.iter().filter(|set| **set).count() > 1 {
+            return Err(invalid(
+                "events_token",
+                "use one of events_user/events_password, events_token or events_credentials_file",
+            ));
+        }
+        if let Some(path) = &self.events_credentials_file
+            && !path.is_file()
+        {
+            return Err(invalid(
+                "events_credentials_file",
+                format!("{} is not a readable file", path.display()),
             ));
         }
         Ok(())
@@ -110,6 +161,53 @@ mod tests {
                 "{key}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn bad_fleet_settings_name_the_key() {
+        let with_broker =
+            |c: &mut ServeConfig| c.events_broker = vec!["nats://127.0.0.1:4222".into()];
+        let cases: [(&str, Tweak); 7] = [
+            ("node_id", |c| c.node_id = Some("web".into())),
+            ("events_broker", |c| {
+                c.events_broker = vec!["nats://[::1".into()]
+            }),
+            ("node_id", |c| {
+                c.events_broker = vec!["nats://127.0.0.1:4222".into()];
+                c.node_id = Some("edge.fra".into());
+            }),
+            ("events_partitions", |c| {
+                c.events_broker = vec!["nats://127.0.0.1:4222".into()];
+                c.events_partitions = 0;
+            }),
+            ("events_password", |c| {
+                c.events_broker = vec!["nats://127.0.0.1:4222".into()];
+                c.events_user = Some("tailor".into());
+            }),
+            ("events_token", |c| {
+                c.events_broker = vec!["nats://127.0.0.1:4222".into()];
+                c.events_token = Some("t".into());
+                c.events_credentials_file = Some("/etc/hostname".into());
+            }),
+            ("events_credentials_file", |c| {
+                c.events_broker = vec!["nats://127.0.0.1:4222".into()];
+                c.events_credentials_file = Some("/nonexistent/tailor.creds".into());
+            }),
+        ];
+        for (key, tweak) in cases {
+            let err = refused(tweak);
+            assert!(
+                err.starts_with(&format!("config key `{key}`: ")),
+                "{key}: {err}"
+            );
+        }
+        let mut config = ServeConfig::default();
+        with_broker(&mut config);
+        config.validate().unwrap();
+        let fleet = config.fleet().unwrap();
+        assert!(!fleet.node_id.is_empty(), "defaults to the host name");
+        assert_eq!(fleet.stream, "TAILOR_EVENTS");
+        assert!(ServeConfig::default().fleet().is_none());
     }
 
     #[test]

@@ -39,8 +39,12 @@ pub(super) async fn announce(
         return;
     };
     match client.publish(subject(config), payload.into()).await {
-        Ok(()) => tracing::info!(policy = %notice.policy, digest = %notice.digest, "policy change announced to the fleet"),
-        Err(error) => tracing::warn!(policy = %notice.policy, %error, "cannot announce a policy change"),
+        Ok(()) => {
+            tracing::info!(policy = %notice.policy, digest = %notice.digest, "policy change announced to the fleet")
+        }
+        Err(error) => {
+            tracing::warn!(policy = %notice.policy, %error, "cannot announce a policy change")
+        }
     }
 }
 

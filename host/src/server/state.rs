@@ -80,6 +80,10 @@ impl AppState {
         let snapshot_path = snapshot_path(&config)?;
         let started = Instant::now();
         let profiles = Profiles::load(&config.data_dir, &snapshot_path, config.cache_profiles)?;
+        if config.fleet().is_some() {
+            // Before the first event is accepted: every one of them must reach the fleet.
+            profiles.event_log().enable_outbox();
+        }
         let generation = profiles.current();
         tracing::info!(
             snapshot = %generation.store.header.snapshot_version,
