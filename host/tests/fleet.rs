@@ -1,7 +1,8 @@
 //! The fleet with real processes: `tailor serve` nodes (web, app, kiosk) joined through a real
 //! `nats-server -js` on loopback. An event at one node shows at the others; a broker that is
 //! away loses nothing and applies nothing twice once it is back; a node killed mid-stream or
-//! joining late catches up.
+//! joining late catches up; a tag that moves is served by every follower at once, and an
+//! unsigned version announced on the broker is refused by each.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,7 +13,10 @@ mod common;
 
 use base64::Engine as _;
 use common::nats::Broker;
-use common::{ADMIN, Node, Scratch, admin, decide, request, spawn_binary};
+use common::registry::{
+    push_version, start_registry, variant_served, wait_for_variant, write_version,
+};
+use common::{ADMIN, Node, Scratch, admin, decide, request, run_tailor, spawn_binary};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,22 +29,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// A node named `name` in the fleet of `broker`, with its data under `scratch/name`, serving
 /// the echo policy (which shows the events a profile holds).
 fn node(scratch: &Path, name: &str, broker: &Broker) -> Node {
-    let url = broker.url();
-    let node = spawn_binary(
-        &scratch.join(name),
-        &[
-            "--sample-profiles",
-            "300",
-            "--admin-token",
-            ADMIN,
-            "--events-broker",
-            &url,
-            "--node-id",
-            name,
-            "--log",
-            "info",
-        ],
-    );
+    let node = node_with(scratch, name, broker, &[]);
     let published = admin(
         node.addr,
         "PUT",
@@ -52,6 +41,26 @@ fn node(scratch: &Path, name: &str, broker: &Broker) -> Node {
     );
     assert_eq!(published.status, 200, "{}", published.body);
     node
+}
+
+/// A node named `name` in the fleet of `broker` with more `tailor serve` arguments, serving
+/// only what they give it.
+fn node_with(scratch: &Path, name: &str, broker: &Broker, extra: &[&str]) -> Node {
+    let url = broker.url();
+    let mut args = vec![
+        "--sample-profiles",
+        "300",
+        "--admin-token",
+        ADMIN,
+        "--events-broker",
+        &url,
+        "--node-id",
+        name,
+        "--log",
+        "info",
+    ];
+    args.extend_from_slice(extra);
+    spawn_binary(&scratch.join(name), &args)
 }
 
 fn page_views(customer: &str, ids: std::ops::Range<usize>) -> Value {
@@ -236,6 +245,143 @@ fn with_the_broker_down_events_are_acknowledged_and_reach_the_fleet_once_it_is_b
     wait_for_items(&mut app, customer, 30);
     let after = status(web.addr);
     assert_eq!(after["fleet"]["outbox_depth"], 0, "{after}");
+    // What the broker held before it was killed is still in its stream: a new node gets it all.
+    let mut kiosk = node(&scratch.0, "kiosk", &broker);
+    wait_for_items(&mut kiosk, customer, 30);
+}
+
+/// Runs `work` against the broker with a plain NATS client, as another party on it would.
+fn with_client<F: Future<Output = ()>>(
+    broker: &Broker,
+    work: impl FnOnce(async_nats::Client) -> F,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(broker.addr.to_string()).await.unwrap();
+        work(client.clone()).await;
+        client.flush().await.unwrap();
+    });
+}
+
+#[test]
+fn an_event_delivered_twice_past_the_duplicate_window_is_applied_once() {
+    let scratch = Scratch::new("fleet-duplicate");
+    let broker = Broker::start("127.0.0.56", &scratch.0);
+    let web = node(&scratch.0, "web", &broker);
+    let mut app = node(&scratch.0, "app", &broker);
+    let customer = "fleet-dup-1";
+    assert_eq!(
+        post_events(web.addr, &page_views(customer, 0..3)).status,
+        202
+    );
+    wait_for_items(&mut app, customer, 3);
+    // The same events again, as a forwarder whose acknowledgment was lost would re-send them
+    // after the stream's duplicate window (no message id: the stream keeps them).
+    let batch = page_views(customer, 0..3);
+    with_client(&broker, |client| async move {
+        let jetstream = async_nats::jetstream::new(client);
+        for event in batch["events"].as_array().unwrap() {
+            jetstream
+                .publish("tailor.events.0", event.to_string().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    let deadline = Instant::now() + PATIENCE;
+    while status(app.addr)["fleet"]["duplicates_dropped"].as_u64() < Some(3) {
+        if Instant::now() > deadline {
+            app.process.fail("never received the re-sent events");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_for_items(&mut app, customer, 3);
+}
+
+#[test]
+fn a_moved_tag_is_served_fleet_wide_at_once_and_an_unsigned_version_refused_everywhere() {
+    let scratch = Scratch::new("fleet-follow");
+    let broker = Broker::start("127.0.0.57", &scratch.0);
+    let registry = start_registry("fleet-follow", "127.0.0.58");
+    let work = scratch.0.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    run_tailor(&work, &["keygen", "--out", "fleet"]);
+    let reference = format!("{}/retail/hero-banner:prod", registry.url);
+    write_version(&work, "first", Some("fleet.secret"));
+    push_version(&work, &reference, "first", true);
+    let follow = format!("hero-banner={reference}");
+    let trusted = work.join("fleet.pub");
+    let trusted = trusted.to_str().unwrap();
+    let following = |poll: &'static str| {
+        vec![
+            "--follow",
+            follow.as_str(),
+            "--follow-poll-seconds",
+            poll,
+            "--trusted-key",
+            trusted,
+        ]
+    };
+    // The web node checks its tag every second; the others would wait an hour.
+    let web = node_with(&scratch.0, "web", &broker, &following("1"));
+    let app = node_with(&scratch.0, "app", &broker, &following("3600"));
+    let kiosk = node_with(&scratch.0, "kiosk", &broker, &following("3600"));
+    for node in [&web, &app, &kiosk] {
+        wait_for_variant(node.addr, "first");
+    }
+    write_version(&work, "second", Some("fleet.secret"));
+    push_version(&work, &reference, "second", true);
+    for node in [&web, &app, &kiosk] {
+        wait_for_variant(node.addr, "second");
+    }
+
+    // An unsigned version on the tag, announced on the broker as if a node had published it:
+    // every node pulls it, refuses it and keeps serving the signed one.
+    write_version(&work, "unsigned", None);
+    push_version(&work, &reference, "unsigned", false);
+    let notice = json!({"policy": "hero-banner", "digest": "sha256:00", "origin": "elsewhere"});
+    with_client(&broker, |client| async move {
+        client
+            .publish("tailor.policies", notice.to_string().into())
+            .await
+            .unwrap();
+    });
+    for mut node in [app, kiosk] {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let detail = admin(
+                node.addr,
+                "GET",
+                "/admin/v1/policies/hero-banner",
+                Some(ADMIN),
+                b"",
+            );
+            let refused = detail.body["refused"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if refused.iter().any(|r| {
+                r["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("unsigned")
+            }) {
+                break;
+            }
+            if Instant::now() > deadline {
+                node.process.fail(&format!(
+                    "never refused the unsigned version: {}",
+                    detail.body
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(variant_served(node.addr).as_deref(), Some("second"));
+    }
 }
 
 #[test]
