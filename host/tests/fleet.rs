@@ -420,4 +420,11 @@ fn a_node_killed_mid_stream_or_joining_late_catches_up_and_applies_each_event_on
         wait_for_items(&mut app, customer, 40);
         wait_for_items(&mut kiosk, customer, 40);
     }
+    // A kiosk replaced with an empty disk under the same node id reads the stream again.
+    drop(kiosk);
+    std::fs::remove_dir_all(scratch.0.join("kiosk")).unwrap();
+    let mut kiosk = node(&scratch.0, "kiosk", &broker);
+    for customer in &customers {
+        wait_for_items(&mut kiosk, customer, 40);
+    }
 }

@@ -30,7 +30,7 @@ pub(super) async fn run(
     let jetstream = jetstream(client);
     let mut failures = 0u32;
     loop {
-        let consumer = match durable_consumer(&jetstream, &config).await {
+        let consumer = match durable_consumer(&jetstream, &config, &profiles).await {
             Ok(consumer) => consumer,
             Err(error) => {
                 tracing::debug!(%error, "events consumer not available yet");
@@ -71,12 +71,25 @@ pub(super) async fn run(
 }
 
 /// This node's consumer, created on first use: every event of the stream from the start of
-/// its retention, acknowledged one by one.
+/// its retention, acknowledged one by one. A data directory that has never read the stream
+/// (new, or wiped under a node id the broker knows) starts over from the beginning.
 async fn durable_consumer(
     jetstream: &async_nats::jetstream::Context,
     config: &FleetConfig,
+    profiles: &Arc<Profiles>,
 ) -> Result<PullConsumer, async_nats::Error> {
     let stream = event_stream(jetstream, config).await?;
+    let worker = profiles.clone();
+    let joined = tokio::task::spawn_blocking(move || worker.event_log().joined_fleet()).await??;
+    if !joined {
+        match stream.delete_consumer(&config.node_id).await {
+            Ok(_) => {
+                tracing::info!(node = %config.node_id, "a new event log reads the fleet's stream from its start")
+            }
+            Err(error) if not_found(&error) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
     let consumer = stream
         .get_or_create_consumer(
             &config.node_id,
@@ -91,7 +104,19 @@ async fn durable_consumer(
             },
         )
         .await?;
+    if !joined {
+        let worker = profiles.clone();
+        tokio::task::spawn_blocking(move || worker.event_log().mark_joined_fleet()).await??;
+    }
     Ok(consumer)
+}
+
+/// Whether the broker answered that there is no such consumer.
+fn not_found(error: &async_nats::jetstream::stream::ConsumerError) -> bool {
+    matches!(
+        error.kind(),
+        async_nats::jetstream::stream::ConsumerErrorKind::JetStream(e) if e.code() == 404
+    )
 }
 
 /// True when the consumer cannot be reached (the broker is away or lost it).

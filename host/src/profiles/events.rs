@@ -19,7 +19,8 @@ const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 const EVENT_IDS: TableDefinition<&str, &str> = TableDefinition::new("event_ids");
 /// Outbox sequence number → `Outgoing` JSON: accepted here, not yet acknowledged by the broker.
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
-/// `next_seq` → the outbox sequence number the next accepted event gets.
+/// `next_seq` → the outbox sequence number the next accepted event gets; `joined` → 1 once
+/// this log has a consumer position in the fleet's stream.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Events kept per customer in a profile's `recent_events`.
@@ -255,6 +256,22 @@ impl EventLog {
             out.push(outgoing);
         }
         Ok(out)
+    }
+
+    /// Whether this log has read the fleet's stream before (a log that has not, a new or wiped
+    /// data directory, must read it from the start whatever its node id's consumer says).
+    pub fn joined_fleet(&self) -> Result<bool, EventLogError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let meta = txn.open_table(META).map_err(|e| self.error(e))?;
+        Ok(meta.get("joined").map_err(|e| self.error(e))?.is_some())
+    }
+
+    /// Records that this log has a consumer position in the fleet's stream.
+    pub fn mark_joined_fleet(&self) -> Result<(), EventLogError> {
+        self.write(|t| {
+            t.meta.insert("joined", 1).map_err(|e| self.error(e))?;
+            Ok(())
+        })
     }
 
     /// Events in the outbox.
