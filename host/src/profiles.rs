@@ -15,8 +15,6 @@ pub mod sample;
 mod snapshot;
 mod store;
 
-/// Kept for callers not yet moved to [`crate::clock::now_ms`].
-pub(crate) use crate::clock::now_ms;
 pub(crate) use snapshot::parse as parse_snapshot_line;
 pub use snapshot::{SnapshotError, SnapshotHeader};
 pub use store::{ProfileStore, StoreError};

@@ -119,7 +119,7 @@ impl AppState {
             fleet: std::sync::OnceLock::new(),
             permits: Semaphore::new(config.max_concurrent_decisions as usize),
             config,
-            node_tag: (profiles::now_ms() as u64) << 16 ^ u64::from(std::process::id()),
+            node_tag: (crate::clock::now_ms() as u64) << 16 ^ u64::from(std::process::id()),
             sequence: AtomicU64::new(0),
         })
     }
