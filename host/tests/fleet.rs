@@ -14,7 +14,7 @@ mod common;
 use base64::Engine as _;
 use common::nats::Broker;
 use common::registry::{
-    push_version, start_registry, variant_served, wait_for_variant, write_version,
+    push_version, start_registry, variant_served, wait_for_refusal, wait_for_variant, write_version,
 };
 use common::{ADMIN, Node, Scratch, admin, decide, request, run_tailor, spawn_binary};
 use serde_json::{Value, json};
@@ -351,34 +351,8 @@ fn a_moved_tag_is_served_fleet_wide_at_once_and_an_unsigned_version_refused_ever
             .unwrap();
     });
     for mut node in [app, kiosk] {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let detail = admin(
-                node.addr,
-                "GET",
-                "/admin/v1/policies/hero-banner",
-                Some(ADMIN),
-                b"",
-            );
-            let refused = detail.body["refused"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if refused.iter().any(|r| {
-                r["detail"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("unsigned")
-            }) {
-                break;
-            }
-            if Instant::now() > deadline {
-                node.process.fail(&format!(
-                    "never refused the unsigned version: {}",
-                    detail.body
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(why) = wait_for_refusal(node.addr, "hero-banner", "unsigned") {
+            node.process.fail(&why);
         }
         assert_eq!(variant_served(node.addr).as_deref(), Some("second"));
     }

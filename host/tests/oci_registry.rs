@@ -10,11 +10,10 @@
 mod common;
 
 use common::registry::{
-    push_version, start_registry, variant_served, wait_for_variant, write_version,
+    push_version, start_registry, variant_served, wait_for_refusal, wait_for_variant, write_version,
 };
-use common::{ADMIN, admin, run_tailor as tailor, spawn_binary};
+use common::{ADMIN, run_tailor as tailor, spawn_binary};
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 #[test]
 fn policies_and_snapshots_round_trip_through_a_registry() {
@@ -154,34 +153,7 @@ fn a_node_follows_a_tag_verifies_it_and_keeps_the_last_good_version() {
     // An unsigned version on the tag is refused; the signed one keeps serving.
     write_version(&dir, "unsigned", None);
     push_version(&dir, &reference, "unsigned", false);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let detail = admin(
-            addr,
-            "GET",
-            "/admin/v1/policies/hero-banner",
-            Some(ADMIN),
-            b"",
-        );
-        let refused = detail.body["refused"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if refused.iter().any(|r| {
-            r["detail"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("unsigned")
-        }) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the unsigned version was never refused: {}",
-            detail.body
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_refusal(addr, "hero-banner", "unsigned").unwrap();
     assert_eq!(variant_served(addr).as_deref(), Some("second"));
 
     // The registry goes away, then the node restarts: last-known-good, offline.

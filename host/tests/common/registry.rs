@@ -3,7 +3,7 @@
 
 use super::packages;
 use super::process::Process;
-use super::{decide, run_tailor as tailor};
+use super::{ADMIN, admin, decide, run_tailor as tailor};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -132,5 +132,37 @@ pub fn wait_for_variant(addr: SocketAddr, variant: &str) {
             variant_served(addr)
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (at most 60 s) until the node at `addr` lists a refused publish of `policy` whose
+/// detail contains `needle`; on failure, the node's last answer.
+pub fn wait_for_refusal(addr: SocketAddr, policy: &str, needle: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let detail = admin(
+            addr,
+            "GET",
+            &format!("/admin/v1/policies/{policy}"),
+            Some(ADMIN),
+            b"",
+        );
+        let refused = detail.body["refused"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if refused
+            .iter()
+            .any(|r| r["detail"].as_str().unwrap_or_default().contains(needle))
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no refused publish mentioning {needle:?}: {}",
+                detail.body
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
