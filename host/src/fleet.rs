@@ -29,6 +29,7 @@ use crate::metrics::Metrics;
 use crate::profiles::Profiles;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -161,14 +162,31 @@ pub struct FleetStatus {
     pub duplicates_dropped: u64,
 }
 
-/// A node's running fleet link: the forwarder and the consumer.
+/// Running totals for the admin API (the metrics have them too, per name).
+#[derive(Debug, Default)]
+struct Counters {
+    forwarded: AtomicU64,
+    applied: AtomicU64,
+    duplicates: AtomicU64,
+    lag: AtomicU64,
+}
+
+/// What the forwarder and the consumer share.
+#[derive(Debug)]
+struct Link {
+    config: FleetConfig,
+    jetstream: async_nats::jetstream::Context,
+    profiles: Arc<Profiles>,
+    metrics: Arc<Metrics>,
+    counters: Counters,
+}
+
+/// A node's running fleet link: the forwarder, the consumer and the policy notices.
 #[derive(Debug)]
 pub struct Fleet {
-    config: FleetConfig,
+    link: Arc<Link>,
     client: async_nats::Client,
-    counters: Arc<forward::Counters>,
     tasks: Vec<JoinHandle<()>>,
-    profiles: Arc<Profiles>,
 }
 
 impl Fleet {
@@ -183,22 +201,16 @@ impl Fleet {
         followers: HashMap<String, Arc<Notify>>,
     ) -> Result<Fleet, connection::ConnectError> {
         let client = connection::connect(&config).await?;
-        let counters = Arc::new(forward::Counters::default());
+        let link = Arc::new(Link {
+            config: config.clone(),
+            jetstream: connection::jetstream(client.clone()),
+            profiles,
+            metrics: metrics.clone(),
+            counters: Counters::default(),
+        });
         let tasks = vec![
-            tokio::spawn(forward::run(
-                config.clone(),
-                client.clone(),
-                profiles.clone(),
-                metrics.clone(),
-                counters.clone(),
-            )),
-            tokio::spawn(consume::run(
-                config.clone(),
-                client.clone(),
-                profiles.clone(),
-                metrics.clone(),
-                counters.clone(),
-            )),
+            tokio::spawn(forward::run(link.clone())),
+            tokio::spawn(consume::run(link.clone())),
             tokio::spawn(connection::watch(client.clone(), metrics)),
             tokio::spawn(notices::listen(
                 client.clone(),
@@ -207,11 +219,9 @@ impl Fleet {
             )),
         ];
         Ok(Fleet {
-            config,
+            link,
             client,
-            counters,
             tasks,
-            profiles,
         })
     }
 
@@ -221,23 +231,29 @@ impl Fleet {
             policy: policy.to_owned(),
             digest: digest.to_owned(),
             reference,
-            origin: self.config.node_id.clone(),
+            origin: self.link.config.node_id.clone(),
         };
-        let (client, config) = (self.client.clone(), self.config.clone());
+        let (client, config) = (self.client.clone(), self.link.config.clone());
         tokio::spawn(async move { notices::announce(&client, &config, &notice).await });
     }
 
     pub fn status(&self) -> FleetStatus {
         use std::sync::atomic::Ordering::Relaxed;
+        let Link {
+            config,
+            profiles,
+            counters,
+            ..
+        } = &*self.link;
         FleetStatus {
-            node_id: self.config.node_id.clone(),
-            servers: self.config.servers.clone(),
+            node_id: config.node_id.clone(),
+            servers: config.servers.clone(),
             broker: connection::state_name(&self.client),
-            outbox_depth: self.profiles.event_log().outbox_depth().unwrap_or(0),
-            consumer_lag: self.counters.lag.load(Relaxed),
-            events_forwarded: self.counters.forwarded.load(Relaxed),
-            remote_events_applied: self.counters.applied.load(Relaxed),
-            duplicates_dropped: self.counters.duplicates.load(Relaxed),
+            outbox_depth: profiles.event_log().outbox_depth().unwrap_or(0),
+            consumer_lag: counters.lag.load(Relaxed),
+            events_forwarded: counters.forwarded.load(Relaxed),
+            remote_events_applied: counters.applied.load(Relaxed),
+            duplicates_dropped: counters.duplicates.load(Relaxed),
         }
     }
 }

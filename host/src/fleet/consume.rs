@@ -2,9 +2,9 @@
 //! the same log and overlay as local ones, committed durably before the broker is told, so a
 //! node killed mid-stream resumes where it was and re-deliveries are dropped by event id.
 
-use super::FleetConfig;
-use super::connection::{backoff, event_stream, jetstream};
-use super::forward::{ACCEPTED_HEADER, Counters, ORIGIN_HEADER};
+use super::connection::{backoff, event_stream};
+use super::forward::{ACCEPTED_HEADER, ORIGIN_HEADER};
+use super::{Counters, FleetConfig, Link};
 use crate::metrics::{self, Metrics};
 use crate::profiles::Profiles;
 use crate::profiles::events::CustomerEvent;
@@ -20,17 +20,17 @@ const BATCH: usize = 512;
 /// How long one fetch waits for messages when the stream is quiet.
 const FETCH_WAIT: Duration = Duration::from_secs(1);
 
-pub(super) async fn run(
-    config: FleetConfig,
-    client: async_nats::Client,
-    profiles: Arc<Profiles>,
-    metrics: Arc<Metrics>,
-    counters: Arc<Counters>,
-) {
-    let jetstream = jetstream(client);
+pub(super) async fn run(link: Arc<Link>) {
+    let Link {
+        config,
+        jetstream,
+        profiles,
+        metrics,
+        counters,
+    } = &*link;
     let mut failures = 0u32;
     loop {
-        let consumer = match durable_consumer(&jetstream, &config, &profiles).await {
+        let consumer = match durable_consumer(jetstream, config, profiles).await {
             Ok(consumer) => consumer,
             Err(error) => {
                 tracing::debug!(%error, "events consumer not available yet");
@@ -62,7 +62,7 @@ pub(super) async fn run(
                 }
                 continue;
             }
-            if !apply(&config, &profiles, &metrics, &counters, &messages).await {
+            if !apply(config, profiles, metrics, counters, &messages).await {
                 tokio::time::sleep(backoff(3)).await;
             }
         }

@@ -6,14 +6,14 @@
 //! consumer's event-id dedupe). Nothing leaves the outbox unacknowledged: a broker that is
 //! away only makes the outbox grow until it is back.
 
-use super::FleetConfig;
-use super::connection::{backoff, jetstream};
+use super::connection::backoff;
+use super::{Counters, FleetConfig, Link};
 use crate::metrics::{self, Metrics};
 use crate::profiles::Profiles;
 use crate::profiles::events::Outgoing;
 use async_nats::jetstream::message::PublishMessage;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Events published per round before their acknowledgments are awaited.
@@ -24,23 +24,14 @@ pub(super) const ORIGIN_HEADER: &str = "Tailor-Origin";
 /// Header with the wall-clock time (ms) the origin acknowledged the event.
 pub(super) const ACCEPTED_HEADER: &str = "Tailor-Accepted-Ms";
 
-/// Running totals for the admin API (the metrics have them too, per name).
-#[derive(Debug, Default)]
-pub(super) struct Counters {
-    pub forwarded: AtomicU64,
-    pub applied: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub lag: AtomicU64,
-}
-
-pub(super) async fn run(
-    config: FleetConfig,
-    client: async_nats::Client,
-    profiles: Arc<Profiles>,
-    metrics: Arc<Metrics>,
-    counters: Arc<Counters>,
-) {
-    let jetstream = jetstream(client);
+pub(super) async fn run(link: Arc<Link>) {
+    let Link {
+        config,
+        jetstream,
+        profiles,
+        metrics,
+        counters,
+    } = &*link;
     let mut failures = 0u32;
     let mut stream_ready = false;
     loop {
@@ -72,7 +63,7 @@ pub(super) async fn run(
             continue;
         }
         if !stream_ready {
-            match super::connection::event_stream(&jetstream, &config).await {
+            match super::connection::event_stream(jetstream, config).await {
                 Ok(_) => stream_ready = true,
                 Err(error) => {
                     tracing::debug!(%error, "events stream not available yet");
@@ -82,15 +73,15 @@ pub(super) async fn run(
                 }
             }
         }
-        match publish(&config, &jetstream, &pending).await {
+        match publish(config, jetstream, &pending).await {
             Ok(through) => {
                 failures = 0;
-                record(&profiles, &metrics, &counters, &pending, through).await;
+                record(profiles, metrics, counters, &pending, through).await;
             }
             Err((through, error)) => {
                 tracing::warn!(%error, "forwarding events to the broker; will retry");
                 if through.is_some() {
-                    record(&profiles, &metrics, &counters, &pending, through).await;
+                    record(profiles, metrics, counters, &pending, through).await;
                 }
                 failures += 1;
                 tokio::time::sleep(backoff(failures)).await;
