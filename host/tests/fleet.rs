@@ -30,6 +30,12 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// the echo policy (which shows the events a profile holds).
 fn node(scratch: &Path, name: &str, broker: &Broker) -> Node {
     let node = node_with(scratch, name, broker, &[]);
+    publish_echo(&node);
+    node
+}
+
+/// Publishes the echo test policy, which renders the events a profile holds.
+fn publish_echo(node: &Node) {
     let published = admin(
         node.addr,
         "PUT",
@@ -40,7 +46,6 @@ fn node(scratch: &Path, name: &str, broker: &Broker) -> Node {
             .as_bytes(),
     );
     assert_eq!(published.status, 200, "{}", published.body);
-    node
 }
 
 /// A node named `name` in the fleet of `broker` with more `tailor serve` arguments, serving
@@ -401,4 +406,49 @@ fn a_node_killed_mid_stream_or_joining_late_catches_up_and_applies_each_event_on
     for customer in &customers {
         wait_for_items(&mut kiosk, customer, 40);
     }
+}
+
+#[test]
+fn a_broker_that_requires_credentials_takes_the_right_ones_only() {
+    let scratch = Scratch::new("fleet-auth");
+    let broker = Broker::start_with(
+        "127.0.0.59",
+        &scratch.0,
+        &["--user", "tailor", "--pass", "fleet-secret-0001"],
+    );
+    let good = [
+        "--events-user",
+        "tailor",
+        "--events-password",
+        "fleet-secret-0001",
+    ];
+    let web = node_with(&scratch.0, "web", &broker, &good);
+    let mut app = node_with(&scratch.0, "app", &broker, &good);
+    publish_echo(&app);
+    let wrong = node_with(
+        &scratch.0,
+        "wrong",
+        &broker,
+        &[
+            "--events-user",
+            "tailor",
+            "--events-password",
+            "not-the-password",
+        ],
+    );
+    let customer = "fleet-auth-1";
+    assert_eq!(
+        post_events(web.addr, &page_views(customer, 0..4)).status,
+        202
+    );
+    wait_for_items(&mut app, customer, 4);
+    // Refused by the broker, the node still acknowledges and keeps what it accepts.
+    assert_eq!(
+        post_events(wrong.addr, &page_views("fleet-auth-2", 0..2)).status,
+        202
+    );
+    let refused = status(wrong.addr);
+    assert_ne!(refused["fleet"]["broker"], "connected", "{refused}");
+    assert_eq!(refused["fleet"]["outbox_depth"], 2, "{refused}");
+    assert_eq!(status(web.addr)["fleet"]["broker"], "connected");
 }

@@ -14,6 +14,7 @@ const PORT: u16 = 4222;
 pub struct Broker {
     pub addr: SocketAddr,
     store: PathBuf,
+    extra: Vec<String>,
     process: Option<Process>,
 }
 
@@ -21,9 +22,15 @@ impl Broker {
     /// Starts `nats-server -js` on `host` (a loopback address no other test uses) with its
     /// JetStream store under `dir`.
     pub fn start(host: &str, dir: &Path) -> Broker {
+        Broker::start_with(host, dir, &[])
+    }
+
+    /// [`Broker::start`] with more `nats-server` arguments (`--user`, `--pass` …).
+    pub fn start_with(host: &str, dir: &Path, extra: &[&str]) -> Broker {
         let mut broker = Broker {
             addr: format!("{host}:{PORT}").parse().unwrap(),
             store: dir.join("jetstream"),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             process: None,
         };
         broker.restart();
@@ -53,6 +60,7 @@ impl Broker {
                 .arg(self.addr.ip().to_string())
                 .args(["-p", &PORT.to_string(), "-sd"])
                 .arg(&self.store)
+                .args(&self.extra)
                 .stdout(Stdio::null()),
         );
         process.wait_listening(self.addr, Duration::from_secs(30));
