@@ -12,7 +12,7 @@ mod values;
 pub use load::ServeFlags;
 
 use crate::distribution::Follow;
-use crate::fleet::{Credentials, FleetConfig};
+use crate::fleet::{Credentials, FleetConfig, Tls};
 use crate::lifecycle::AutoRollback;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -187,6 +187,16 @@ pub struct ServeConfig {
     /// NATS credentials file (`.creds`: JWT and nkey seed).
     #[arg(long, env = "TAILOR_EVENTS_CREDENTIALS_FILE")]
     pub events_credentials_file: Option<PathBuf>,
+    /// CA certificate (PEM) the broker's TLS certificate is checked against, beside the
+    /// system's roots (for a `tls://` broker with a private CA).
+    #[arg(long, env = "TAILOR_EVENTS_TLS_CA")]
+    pub events_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a broker that requires mutual TLS (with `events_tls_key`).
+    #[arg(long, env = "TAILOR_EVENTS_TLS_CERT")]
+    pub events_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "TAILOR_EVENTS_TLS_KEY")]
+    pub events_tls_key: Option<PathBuf>,
 }
 
 /// Values derived from the options, in the units the rest of the host works in.
@@ -248,6 +258,13 @@ impl ServeConfig {
             partitions: self.events_partitions,
             retention: Duration::from_secs(self.events_retention_hours.saturating_mul(3600)),
             credentials,
+            tls: Tls {
+                ca: self.events_tls_ca.clone(),
+                client: self
+                    .events_tls_cert
+                    .clone()
+                    .zip(self.events_tls_key.clone()),
+            },
         })
     }
 

@@ -53,6 +53,16 @@ pub struct FleetConfig {
     /// How long the stream keeps events.
     pub retention: Duration,
     pub credentials: Credentials,
+    pub tls: Tls,
+}
+
+/// TLS files beyond the system's roots.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// A CA certificate (PEM) the broker's certificate may chain to.
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl FleetConfig {
@@ -279,6 +289,7 @@ mod tests {
             partitions: 64,
             retention: Duration::from_secs(7 * 86_400),
             credentials: Credentials::None,
+            tls: Tls::default(),
         }
     }
 

@@ -422,9 +422,8 @@ fn a_broker_that_requires_credentials_takes_the_right_ones_only() {
         "--events-password",
         "fleet-secret-0001",
     ];
-    let web = node_with(&scratch.0, "web", &broker, &good);
-    let mut app = node_with(&scratch.0, "app", &broker, &good);
-    publish_echo(&app);
+    // Refused by the broker, a node still acknowledges and keeps what it accepts. It starts
+    // first, so it has had longer to connect than the two below need to.
     let wrong = node_with(
         &scratch.0,
         "wrong",
@@ -436,19 +435,133 @@ fn a_broker_that_requires_credentials_takes_the_right_ones_only() {
             "not-the-password",
         ],
     );
+    assert_eq!(
+        post_events(wrong.addr, &page_views("fleet-auth-2", 0..2)).status,
+        202
+    );
+    let web = node_with(&scratch.0, "web", &broker, &good);
+    let mut app = node_with(&scratch.0, "app", &broker, &good);
+    publish_echo(&app);
     let customer = "fleet-auth-1";
     assert_eq!(
         post_events(web.addr, &page_views(customer, 0..4)).status,
         202
     );
     wait_for_items(&mut app, customer, 4);
-    // Refused by the broker, the node still acknowledges and keeps what it accepts.
-    assert_eq!(
-        post_events(wrong.addr, &page_views("fleet-auth-2", 0..2)).status,
-        202
-    );
     let refused = status(wrong.addr);
     assert_ne!(refused["fleet"]["broker"], "connected", "{refused}");
     assert_eq!(refused["fleet"]["outbox_depth"], 2, "{refused}");
     assert_eq!(status(web.addr)["fleet"]["broker"], "connected");
+}
+
+/// A CA and a certificate it signed for `ip`, made with openssl in `dir`: `ca.pem`,
+/// `server.pem`, `server.key`.
+fn certificates(dir: &Path, ip: &str) {
+    let openssl = common::packages::require(common::packages::OPENSSL);
+    let run = |args: &[&str]| {
+        let output = common::run(
+            std::process::Command::new(&openssl)
+                .args(args)
+                .current_dir(dir),
+        );
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            common::describe(&output)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=tailor test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=broker",
+        ],
+    ]
+    .concat());
+    std::fs::write(dir.join("san.ext"), format!("subjectAltName=IP:{ip}\n")).unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+#[test]
+fn a_tls_broker_with_a_private_ca_is_trusted_through_events_tls_ca_only() {
+    let scratch = Scratch::new("fleet-tls");
+    let certs = scratch.0.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    certificates(&certs, "127.0.0.60");
+    let file = |name: &str| certs.join(name).to_str().unwrap().to_owned();
+    let broker = Broker::start_with(
+        "127.0.0.60",
+        &scratch.0,
+        &[
+            "--tls",
+            "--tlscert",
+            &file("server.pem"),
+            "--tlskey",
+            &file("server.key"),
+        ],
+    );
+    let ca = file("ca.pem");
+    let trusting = ["--events-tls-ca", ca.as_str()];
+    // Without the CA the broker's certificate is not trusted. This node starts first, so it
+    // has had longer to connect than the two below need to.
+    let doubting = node_with(&scratch.0, "doubting", &broker, &[]);
+    assert_eq!(
+        post_events(doubting.addr, &page_views("fleet-tls-2", 0..2)).status,
+        202
+    );
+    let web = node_with(&scratch.0, "web", &broker, &trusting);
+    let mut app = node_with(&scratch.0, "app", &broker, &trusting);
+    publish_echo(&app);
+    let customer = "fleet-tls-1";
+    assert_eq!(
+        post_events(web.addr, &page_views(customer, 0..3)).status,
+        202
+    );
+    wait_for_items(&mut app, customer, 3);
+    let refused = status(doubting.addr);
+    assert_ne!(refused["fleet"]["broker"], "connected", "{refused}");
+    assert_eq!(refused["fleet"]["outbox_depth"], 2, "{refused}");
 }

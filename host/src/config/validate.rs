@@ -111,13 +111,30 @@ impl ServeConfig {
                 "use one of events_user/events_password, events_token or events_credentials_file",
             ));
         }
-        if let Some(path) = &self.events_credentials_file
-            && !path.is_file()
-        {
+        if self.events_tls_cert.is_some() != self.events_tls_key.is_some() {
+            let key = match self.events_tls_cert {
+                Some(_) => "events_tls_key",
+                None => "events_tls_cert",
+            };
             return Err(invalid(
-                "events_credentials_file",
-                format!("{} is not a readable file", path.display()),
+                key,
+                "events_tls_cert and events_tls_key go together",
             ));
+        }
+        for (key, path) in [
+            ("events_credentials_file", &self.events_credentials_file),
+            ("events_tls_ca", &self.events_tls_ca),
+            ("events_tls_cert", &self.events_tls_cert),
+            ("events_tls_key", &self.events_tls_key),
+        ] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                return Err(invalid(
+                    key,
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
         }
         Ok(())
     }
@@ -167,7 +184,7 @@ mod tests {
     fn bad_fleet_settings_name_the_key() {
         let with_broker =
             |c: &mut ServeConfig| c.events_broker = vec!["nats://127.0.0.1:4222".into()];
-        let cases: [(&str, Tweak); 7] = [
+        let cases: [(&str, Tweak); 9] = [
             ("node_id", |c| c.node_id = Some("web".into())),
             ("events_broker", |c| {
                 c.events_broker = vec!["nats://[::1".into()]
@@ -192,6 +209,14 @@ mod tests {
             ("events_credentials_file", |c| {
                 c.events_broker = vec!["nats://127.0.0.1:4222".into()];
                 c.events_credentials_file = Some("/nonexistent/tailor.creds".into());
+            }),
+            ("events_tls_key", |c| {
+                c.events_broker = vec!["tls://127.0.0.1:4222".into()];
+                c.events_tls_cert = Some("/etc/hostname".into());
+            }),
+            ("events_tls_ca", |c| {
+                c.events_broker = vec!["tls://127.0.0.1:4222".into()];
+                c.events_tls_ca = Some("/nonexistent/ca.pem".into());
             }),
         ];
         for (key, tweak) in cases {

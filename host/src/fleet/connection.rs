@@ -69,6 +69,12 @@ pub(super) async fn connect(config: &FleetConfig) -> Result<async_nats::Client, 
                 })?
         }
     };
+    if let Some(ca) = &config.tls.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &config.tls.client {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
     let servers: Vec<async_nats::ServerAddr> = config
         .servers
         .iter()

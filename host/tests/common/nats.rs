@@ -37,9 +37,13 @@ impl Broker {
         broker
     }
 
-    /// `nats://…` for `--events-broker`.
+    /// `nats://…` (`tls://…` for a broker started with `--tls`) for `--events-broker`.
     pub fn url(&self) -> String {
-        format!("nats://{}", self.addr)
+        let scheme = match self.extra.iter().any(|a| a == "--tls") {
+            true => "tls",
+            false => "nats",
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Kills the server (SIGKILL: no flush, no goodbye to clients).

@@ -42,6 +42,11 @@ pub const NATS_SERVER: Package = Package {
     provides: "/usr/sbin/nats-server",
 };
 
+pub const OPENSSL: Package = Package {
+    name: "openssl",
+    provides: "/usr/bin/openssl",
+};
+
 pub const SYSTEMD: Package = Package {
     name: "systemd",
     provides: "/usr/bin/systemd-analyze",
