@@ -21,6 +21,9 @@ use tailor_host::config::ServeConfig;
 
 const PLATINUM: &str = "cust-000871";
 const REGULAR: &str = "cust-kiosk-0002";
+/// The kiosk's broker in the offline test: a loopback address of this test's own where no
+/// leaf node runs.
+const OFFLINE_BROKER: &str = "nats://127.0.0.65:4222";
 /// The snapshot's `generated_at_ms`: events after it overlay the snapshot's profiles.
 const GENERATED_AT_MS: i64 = 1_774_000_000_000;
 
@@ -120,6 +123,18 @@ fn the_kiosk_config_is_loopback_only_and_takes_only_signed_policies() {
     assert!(!config.seed_bundled);
     // The admin token comes from secrets.env, never from the world-readable config.
     assert!(config.admin_token.is_none());
+    // The fleet through the store's leaf node on this device, which takes it without
+    // credentials (edge-deploy/nats/leaf.conf.template).
+    let fleet = config.fleet().expect("the kiosk joins the fleet");
+    assert_eq!(fleet.servers, ["nats://127.0.0.1:4222"]);
+    assert!(
+        config.node_id.is_some(),
+        "a kiosk names its durable consumer"
+    );
+    assert!(matches!(
+        fleet.credentials,
+        tailor_host::fleet::Credentials::None
+    ));
 }
 
 /// The fleet's side: a key pair, and `hero-banner` signed with it.
@@ -264,9 +279,12 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
     // The kiosk's config with its paths moved under the scratch directory.
     let shipped = std::fs::read_to_string(kiosk_dir().join("kiosk.toml")).unwrap();
     let config = etc.join("kiosk.toml");
+    // The store's leaf node is away for the whole test: nothing listens on this test's own
+    // address in its place.
     let moved = shipped
         .replace("\"/var/lib/tailor", &format!("\"{}", state.display()))
-        .replace("\"/etc/tailor", &format!("\"{}", etc.display()));
+        .replace("\"/etc/tailor", &format!("\"{}", etc.display()))
+        .replace("nats://127.0.0.1:4222", OFFLINE_BROKER);
     std::fs::write(&config, moved).unwrap();
     let file = ServeConfig::read(&config).unwrap();
     for path in [
@@ -343,6 +361,12 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
         slot["variant"], "gold-double-points",
         "the event survived: {slot}"
     );
+    // And it still waits for the fleet, in the outbox, across the kill.
+    let status = admin(node.addr, "GET", "/admin/v1/status", Some(ADMIN), b"");
+    assert_eq!(status.status, 200, "{}", status.body);
+    let link = &status.body["fleet"];
+    assert_ne!(link["broker"], "connected", "{link}");
+    assert_eq!(link["outbox_depth"], 1, "{link}");
     assert_eq!(
         common::policy_names(node.addr),
         ["hero-banner"],
