@@ -89,6 +89,26 @@ fn kubernetes_manifests_are_valid_and_carry_a_config_tailor_accepts() {
         "the container port is not the port edge.toml listens on"
     );
     assert!(daemonset.contains("--config") && daemonset.contains("/etc/tailor/edge.toml"));
+    // The node joins the fleet's hub; its credential is never in the ConfigMap but comes from
+    // a Secret through the environment.
+    assert!(config.fleet().is_some(), "edge.toml names no events_broker");
+    assert!(
+        config.events_token.is_none()
+            && config.events_password.is_none()
+            && config.events_credentials_file.is_none(),
+        "a broker credential is in the ConfigMap"
+    );
+    let token_env: Vec<&str> = daemonset
+        .lines()
+        .skip_while(|line| line.trim() != "- name: TAILOR_EVENTS_TOKEN")
+        .take(3)
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        token_env,
+        ["- name: TAILOR_EVENTS_TOKEN", "valueFrom:", "secretKeyRef:"],
+        "the DaemonSet does not give TAILOR_EVENTS_TOKEN from a Secret"
+    );
     // Every path tailor is configured with lies on a volume the DaemonSet mounts.
     let mounts: Vec<&str> = daemonset
         .lines()
