@@ -23,6 +23,7 @@ use common::{
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -168,6 +169,7 @@ fn start_hub(dir: &Path) -> Vec<NatsServer> {
         })
         .collect();
     wait_healthy(&mut hub);
+    wait_clustered(&mut hub);
     hub
 }
 
@@ -194,15 +196,63 @@ fn wait_healthy(hub: &mut [NatsServer]) {
     }
 }
 
+/// GET `path` on a hub server's monitoring port, as HTTP/1.0 so that a large answer is not
+/// chunked.
+fn monitor(server: &NatsServer, path: &str) -> Value {
+    let addr = SocketAddr::new(server.client.ip(), MONITOR_PORT);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nhost: test\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    assert!(head.starts_with("HTTP/1.0 200"), "{path}: {raw}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// Waits until every hub server has routes to the two others (`/routez`): one cluster. After
+/// [`wait_healthy`], so that monitoring is up.
+fn wait_clustered(hub: &mut [NatsServer]) {
+    for server in hub {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let routes = monitor(server, "/routez")["num_routes"].as_u64();
+            if routes >= Some(2) {
+                break;
+            }
+            if Instant::now() > deadline {
+                server.fail(&format!("has {routes:?} routes after {PATIENCE:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The durable consumers of the hub's stream `TAILOR_EVENTS`, whichever server leads it.
+fn hub_consumers(hub: &[NatsServer]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for server in hub {
+        let jsz = monitor(server, "/jsz?consumers=true");
+        for account in jsz["account_details"].as_array().into_iter().flatten() {
+            for stream in account["stream_detail"].as_array().into_iter().flatten() {
+                if stream["name"] != "TAILOR_EVENTS" {
+                    continue;
+                }
+                for consumer in stream["consumer_detail"].as_array().into_iter().flatten() {
+                    names.insert(consumer["name"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
 /// How many leaf nodes the hub servers have connected (`/leafz`; 2.9 does not name them).
 fn leaf_nodes(hub: &[NatsServer]) -> u64 {
     hub.iter()
-        .map(|server| {
-            let monitor = SocketAddr::new(server.client.ip(), MONITOR_PORT);
-            let leafz = request(monitor, "GET", "/leafz", "application/json", b"");
-            assert_eq!(leafz.status, 200, "{}", leafz.body);
-            leafz.body["leafnodes"].as_u64().unwrap_or(0)
-        })
+        .map(|server| monitor(server, "/leafz")["leafnodes"].as_u64().unwrap_or(0))
         .sum()
 }
 
@@ -387,6 +437,13 @@ fn a_kiosk_on_its_store_leaf_node_and_a_web_node_on_the_hub_share_events_both_wa
         let status = fleet_status(joined);
         assert_eq!(status["broker"], "connected", "{status}");
     }
+    // The kiosk's consumer is on the hub's stream, beside the web's: the leaf keeps none.
+    let consumers = hub_consumers(&hub);
+    assert_eq!(
+        consumers,
+        BTreeSet::from(["kiosk".to_owned(), "web".to_owned()]),
+        "the consumers of the hub's TAILOR_EVENTS"
+    );
 
     // The store loses the hub (all three servers gone). The kiosk is still connected to its
     // leaf, keeps accepting and deciding from what it has; the events wait in its outbox.
@@ -406,6 +463,7 @@ fn a_kiosk_on_its_store_leaf_node_and_a_web_node_on_the_hub_share_events_both_wa
         server.restart();
     }
     wait_healthy(&mut hub);
+    wait_clustered(&mut hub);
     wait_leaf_connected(&mut leaf, &hub);
     wait_for_items(&mut web, "cust-kiosk-2", 4);
     wait_for_items(&mut web, "cust-kiosk-1", 8);
