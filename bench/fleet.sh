@@ -12,8 +12,10 @@
 #      until they show it; p50/p90/p99, and app's tailor_fleet_event_replication_seconds;
 #   2. replication under decision load: ROUNDS interleaved rounds of two SECONDS-long windows,
 #      hey at RATE req/s of hero-banner decisions against app, with and without a blast at web
-#      (4 connections, batches of 500 page views); app's decision p50/p99 in each, and the
-#      events app applied per second (its /admin/v1/status remote_events_applied);
+#      (batches of 500 page views from 1, and from 4, connections), and the same windows against
+#      a fourth node outside the fleet (solo, 127.0.0.75: the control, which feels the
+#      machine's load but applies nothing); the decision p50/p99 in each, and the events app
+#      applied per second (its /admin/v1/status remote_events_applied);
 #   3. publish→live: the nodes follow hero-banner on a registry tag (docker-registry), a signed
 #      version is pushed (tailor keygen/sign/push), and the time runs from the push finishing
 #      to the last node serving it: PUBLISH_REPS times with web polling every second and the

@@ -1,13 +1,14 @@
 //! The fleet over a real broker: three release nodes (web, app, kiosk) and one
-//! `nats-server -js`, each on a loopback address of its own (127.0.0.71–74), and a registry
+//! `nats-server -js`, each on a loopback address of its own (127.0.0.71–75), and a registry
 //! (`docker-registry`) for the publish part. Prints a Markdown report on stdout.
 //!
 //! 1. Event at web → reflected in a decision at app: one page view at a time (a new customer
 //!    and item each), app's decisions with the echo test policy polled until they show it.
 //! 2. Replicated events applied per second while serving: a fixed-rate hero-banner decision
 //!    load (hey) against app, in interleaved windows with and without an event blast at web
-//!    (batches of page views from several connections); app's `remote_events_applied` over
-//!    the window, and app's decision p99 with and without.
+//!    (batches of page views from one, and from several, connections), and the same windows
+//!    against a node outside the fleet (the control: the machine's load without the apply
+//!    work); app's `remote_events_applied` over the window, and the decision p99 of each.
 //! 3. Publish→live: all three nodes follow one registry tag; a new signed version is pushed
 //!    and the time runs from the push finishing to the last node serving it; once with one
 //!    node polling every second and the others only woken by the fleet's policy notices, once
@@ -15,7 +16,7 @@
 //!
 //! Run: `bench/fleet.sh` (installs what is missing), or
 //! `cargo bench -p tailor-host --bench fleet -- [--samples 300] [--rounds 3] [--seconds 10]
-//! [--rate 2000] [--blast-connections 4] [--batch 500] [--publish-reps 5] [--default-reps 3]`
+//! [--rate 2000] [--blast-connections 1,4] [--batch 500] [--publish-reps 5] [--default-reps 3]`
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -37,7 +38,7 @@ mod replication;
 #[path = "fleet/report.rs"]
 mod report;
 
-use cluster::{NODES, start_broker, start_node};
+use cluster::{NODES, start_broker, start_node, start_solo};
 use common::Scratch;
 use common::registry::start_registry;
 use replication::{Blast, Load};
@@ -49,7 +50,8 @@ pub struct Options {
     pub rounds: usize,
     pub seconds: u64,
     pub rate: u64,
-    pub blast_connections: usize,
+    /// The blast's connection counts, each in its own windows (`--blast-connections 1,4`).
+    pub blast_connections: Vec<usize>,
     pub batch: usize,
     pub publish_reps: usize,
     pub default_reps: usize,
@@ -62,7 +64,7 @@ impl Options {
             rounds: 3,
             seconds: 10,
             rate: 2000,
-            blast_connections: 4,
+            blast_connections: vec![1, 4],
             batch: 500,
             publish_reps: 5,
             default_reps: 3,
@@ -85,7 +87,12 @@ impl Options {
                 "--rounds" => options.rounds = number() as usize,
                 "--seconds" => options.seconds = number(),
                 "--rate" => options.rate = number(),
-                "--blast-connections" => options.blast_connections = number() as usize,
+                "--blast-connections" => {
+                    options.blast_connections = value
+                        .split(',')
+                        .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{name}: {v:?}")))
+                        .collect();
+                }
                 "--batch" => options.batch = number() as usize,
                 "--publish-reps" => options.publish_reps = number() as usize,
                 "--default-reps" => options.default_reps = number() as usize,
@@ -120,7 +127,9 @@ fn main() {
     for node in &nodes {
         replication::publish_echo(node.addr);
     }
+    let solo = start_solo(&scratch.0.join("replication"));
     let [web, app, kiosk] = [&nodes[0], &nodes[1], &nodes[2]];
+    let fleet = [web, app, kiosk, &solo];
     eprintln!("replication: {} event→decision samples", options.samples);
     let latency = replication::event_to_decision(web, app, options.samples, 20);
 
@@ -129,37 +138,44 @@ fn main() {
         rate: options.rate,
         connections: 8,
     };
-    let blast = Blast {
-        connections: options.blast_connections,
-        batch: options.batch,
-        customers: 10_000,
-    };
+    let blasts: Vec<Blast> = options
+        .blast_connections
+        .iter()
+        .map(|&connections| Blast {
+            connections,
+            batch: options.batch,
+            customers: 10_000,
+        })
+        .collect();
     // Untimed warm-up of both modes.
     let warm = Load {
         seconds: 3,
         ..load.clone()
     };
-    replication::window([web, app, kiosk], broker_pid, &warm, Some(&blast), 0);
+    replication::window(fleet, broker_pid, &warm, blasts.last(), false, 0);
     let mut windows = Vec::new();
     for round in 1..=options.rounds {
-        // Alternate which mode goes first, so neither always follows the other.
-        let order = if round % 2 == 1 {
-            [false, true]
-        } else {
-            [true, false]
-        };
-        for replicating in order {
-            eprintln!("replication: round {round}, blast {replicating}");
-            let blast = replicating.then_some(&blast);
+        // On app, then on the control: without a blast, then with each blast; reversed every
+        // other round, so no window always follows the same one.
+        let mut order = Vec::new();
+        for on_control in [false, true] {
+            order.push((on_control, None));
+            order.extend(blasts.iter().map(|b| (on_control, Some(b))));
+        }
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for (on_control, blast) in order {
+            eprintln!(
+                "replication: round {round}, control {on_control}, blast {:?}",
+                blast.map(|b| b.connections)
+            );
             windows.push(replication::window(
-                [web, app, kiosk],
-                broker_pid,
-                &load,
-                blast,
-                round,
+                fleet, broker_pid, &load, blast, on_control, round,
             ));
         }
     }
+    drop(solo);
     drop(nodes);
 
     let registry = start_registry("fleet-bench", publish::REGISTRY_HOST);
@@ -186,7 +202,7 @@ fn main() {
     report::print(
         &options,
         &load,
-        &blast,
+        options.batch,
         &latency,
         &windows,
         &scenarios,

@@ -19,6 +19,9 @@ pub const NODES: [(&str, &str); 3] = [
     ("kiosk", "127.0.0.74"),
 ];
 
+/// A node outside the fleet (no broker), the control of the replication windows.
+pub const SOLO: (&str, &str) = ("solo", "127.0.0.75");
+
 /// `nats-server -js` on [`BROKER_HOST`] with its store under `dir`.
 pub fn start_broker(dir: &Path) -> Process {
     let binary = packages::require(NATS_SERVER);
@@ -59,6 +62,18 @@ pub fn start_node(dir: &Path, name: &str, host: &str, extra: &[&str]) -> Node {
     );
     wait_connected(&node);
     node
+}
+
+/// A release `tailor serve` on its own (no broker), on [`SOLO`]'s host.
+pub fn start_solo(dir: &Path) -> Node {
+    let (name, host) = SOLO;
+    std::fs::create_dir_all(dir.join(name)).unwrap();
+    Node::start(
+        Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .args(["serve", "--listen", &format!("{host}:0"), "--data-dir"])
+            .arg(dir.join(name))
+            .args(["--admin-token", ADMIN, "--log", "warn"]),
+    )
 }
 
 /// `GET /admin/v1/status`.

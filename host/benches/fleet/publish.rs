@@ -85,8 +85,11 @@ pub fn run(dir: &Path, registry: &str, scenario: &Scenario, tag: &str) -> Vec<De
     for rep in 1..=scenario.repetitions {
         let variant = format!("{tag}-{rep}");
         write_version(&keys, &variant, Some("fleet.secret"));
-        // Spread the pushes over the fastest poll's phase.
-        std::thread::sleep(Duration::from_millis(200 + (rep as u64 * 389) % 1000));
+        // The previous version went live just after a poll: spread this push over the fastest
+        // poll's period (golden-ratio steps), or every push would land at the same phase.
+        let period = scenario.polls.iter().min().copied().unwrap_or(1) as f64 * 1000.0;
+        let phase = (rep as f64 * 0.618_034).fract();
+        std::thread::sleep(Duration::from_millis((phase * period) as u64));
         push_version(&keys, &reference, &variant, true);
         let pushed = Instant::now();
         let mut seen = [None; 3];

@@ -188,7 +188,10 @@ impl Load {
 #[derive(Debug, Clone)]
 pub struct Window {
     pub round: usize,
-    pub replicating: bool,
+    /// The node under the decision load: `app` (in the fleet) or `solo` (the control).
+    pub target: &'static str,
+    /// Connections posting the blast at the origin; 0 for a window without one.
+    pub blast_connections: usize,
     pub hey: Hey,
     pub seconds: f64,
     /// Events the origin acknowledged during the window.
@@ -203,8 +206,8 @@ pub struct Window {
     /// After the window, until both other nodes had applied everything (None: not within
     /// [`DRAIN_PATIENCE`]).
     pub drain_seconds: Option<f64>,
-    /// CPU seconds in the window: origin, receiver, third node, broker, this driver.
-    pub cpu: [f64; 5],
+    /// CPU seconds in the window: origin, receiver, third node, broker, control, this driver.
+    pub cpu: [f64; 6],
 }
 
 /// The event blast: `connections` connections posting batches of `batch` page views.
@@ -258,21 +261,29 @@ impl Blast {
     }
 }
 
-/// One window: `load` against `to` for its duration, with `blast` at `from` during it when
-/// given; waits for the fleet to have applied the blast before returning.
+/// One window: `load` against `target` (`to`, or the control node outside the fleet) for its
+/// duration, with `blast` at `from` during it when given; waits for the fleet (`to` and
+/// `third`) to have applied the blast before returning.
 pub fn window(
-    nodes: [&Node; 3],
+    nodes: [&Node; 4],
     broker_pid: u32,
     load: &Load,
     blast: Option<&Blast>,
+    on_control: bool,
     round: usize,
 ) -> Window {
-    let [from, to, third] = nodes;
+    let [from, to, third, control] = nodes;
+    let (target, target_name) = if on_control {
+        (control, "solo")
+    } else {
+        (to, "app")
+    };
     let pids = [
         from.process.id(),
         to.process.id(),
         third.process.id(),
         broker_pid,
+        control.process.id(),
         std::process::id(),
     ];
     let to_before = fleet_counter(to.addr, "remote_events_applied");
@@ -285,7 +296,7 @@ pub fn window(
     let tag = tag.as_str();
     let (hey, accepted) = std::thread::scope(|scope| {
         let blasting = blast.map(|b| scope.spawn(move || b.run(from.addr, tag, stop)));
-        let hey = load.run(to.addr);
+        let hey = load.run(target.addr);
         let accepted = blasting.map_or(0, |b| b.join().unwrap());
         (hey, accepted)
     });
@@ -312,7 +323,8 @@ pub fn window(
     };
     Window {
         round,
-        replicating: blast.is_some(),
+        target: target_name,
+        blast_connections: blast.map_or(0, |b| b.connections),
         hey,
         seconds,
         accepted,

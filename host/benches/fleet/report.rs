@@ -2,7 +2,7 @@
 
 use crate::Options;
 use crate::publish::{Delivery, Scenario};
-use crate::replication::{Blast, Latency, Load, Window};
+use crate::replication::{Latency, Load, Window};
 
 /// Nearest-rank percentile of `values` (sorted here), `p` in 0..=100.
 fn percentile(values: &[f64], p: f64) -> f64 {
@@ -22,14 +22,14 @@ fn median(values: &[f64]) -> f64 {
 pub fn print(
     options: &Options,
     load: &Load,
-    blast: &Blast,
+    batch: usize,
     latency: &Latency,
     windows: &[Window],
     scenarios: &[Scenario],
     deliveries: &[Vec<Delivery>],
 ) {
     print_latency(options, latency);
-    print_throughput(options, load, blast, windows);
+    print_throughput(options, load, batch, windows);
     print_publish(scenarios, deliveries);
 }
 
@@ -74,28 +74,40 @@ fn print_latency(options: &Options, latency: &Latency) {
     }
 }
 
-fn print_throughput(options: &Options, load: &Load, blast: &Blast, windows: &[Window]) {
+fn print_throughput(options: &Options, load: &Load, batch: usize, windows: &[Window]) {
+    let counts: Vec<String> = options
+        .blast_connections
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     println!(
-        "\nDecisions at app under replication: hey at {} req/s ({} connections, one hero-banner \
-         decision per request) against app for {} s per window; in the replication windows \
-         {} connections post batches of {} page views to web as fast as it acknowledges them. \
-         {} interleaved rounds (the order of the two windows alternates per round); every \
-         blast is applied by app and kiosk before the next window starts.\n",
-        load.rate, load.connections, load.seconds, blast.connections, blast.batch, options.rounds
+        "\nDecisions under replication: hey at {} req/s ({} connections, one hero-banner \
+         decision per request) for {} s per window, against app (in the fleet: it applies \
+         everything web accepts) or against solo (a node outside the fleet on the same cores, \
+         the control: it feels the machine's load but applies nothing); in the blast windows \
+         {} connection(s) post batches of {batch} page views to web as fast as it acknowledges \
+         them. {} rounds, each window once per round, the order reversed every other round; \
+         every blast is applied by app and kiosk before the next window starts.\n",
+        load.rate,
+        load.connections,
+        load.seconds,
+        counts.join(" or "),
+        options.rounds
     );
     println!(
-        "| round | blast at web | decisions/s at app | p50 ms | p99 ms | non-200 | events/s acknowledged by web | forwarded by web | applied by app | at the end: web outbox / app lag | drain after the window | CPU s: web / app / kiosk / nats / driver |"
+        "| round | load on | blast at web | decisions/s | p50 ms | p99 ms | non-200 | events/s acknowledged by web | forwarded by web | applied by app | at the end: web outbox / app lag | drain after the window | CPU s: web / app / kiosk / nats / solo / driver |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for w in windows {
         let drain = w
             .drain_seconds
             .map_or("not within 300 s".to_owned(), |s| format!("{s:.1} s"));
         let cpu: Vec<String> = w.cpu.iter().map(|c| format!("{c:.1}")).collect();
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {} / {} | {drain} | {} |",
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {} / {} | {drain} | {} |",
             w.round,
-            if w.replicating { "yes" } else { "no" },
+            w.target,
+            blast_label(w.blast_connections),
             w.hey.rps,
             w.hey.p50_ms,
             w.hey.p99_ms,
@@ -108,27 +120,58 @@ fn print_throughput(options: &Options, load: &Load, blast: &Blast, windows: &[Wi
             cpu.join(" / ")
         );
     }
-    let pick = |replicating: bool, f: &dyn Fn(&Window) -> f64| -> f64 {
-        let values: Vec<f64> = windows
-            .iter()
-            .filter(|w| w.replicating == replicating)
-            .map(f)
-            .collect();
+    let med = |keep: &dyn Fn(&Window) -> bool, f: &dyn Fn(&Window) -> f64| -> f64 {
+        let values: Vec<f64> = windows.iter().filter(|w| keep(w)).map(f).collect();
         median(&values)
     };
-    let base_p99 = pick(false, &|w| w.hey.p99_ms);
-    let blast_p99 = pick(true, &|w| w.hey.p99_ms);
-    let applied = pick(true, &|w| w.applied as f64 / w.seconds);
-    let sustained = pick(true, &|w| {
-        w.accepted as f64 / (w.seconds + w.drain_seconds.unwrap_or(f64::NAN))
-    });
+    println!("\nMedians over rounds:\n");
     println!(
-        "\nMedians over rounds: app's decision p99 {base_p99:.2} ms without replication, \
-         {blast_p99:.2} ms with ({:+.0}%); app applied {applied:.0} replicated events/s during \
-         the windows; the whole blast, window plus drain, reached app and kiosk at {sustained:.0} \
-         events/s.",
-        (blast_p99 / base_p99 - 1.0) * 100.0
+        "| blast at web | app p99 ms | solo p99 ms | events/s acknowledged by web | forwarded by web | applied by app (window) | whole blast incl. drain, events/s |"
     );
+    println!("|---|---|---|---|---|---|---|");
+    let mut configs = vec![0];
+    configs.extend(options.blast_connections.iter().copied());
+    for c in configs {
+        let p99 = |target: &str| {
+            med(&|w| w.blast_connections == c && w.target == target, &|w| {
+                w.hey.p99_ms
+            })
+        };
+        let blasted = |w: &Window| w.blast_connections == c;
+        let rate = |f: &dyn Fn(&Window) -> u64| med(&blasted, &|w| f(w) as f64 / w.seconds);
+        let (accepted, forwarded, applied) = if c == 0 {
+            (0.0, 0.0, 0.0)
+        } else {
+            (
+                rate(&|w| w.accepted),
+                rate(&|w| w.forwarded),
+                rate(&|w| w.applied),
+            )
+        };
+        let sustained = if c == 0 {
+            "".to_owned()
+        } else {
+            format!(
+                "{:.0}",
+                med(&blasted, &|w| w.accepted as f64
+                    / (w.seconds + w.drain_seconds.unwrap_or(f64::NAN)))
+            )
+        };
+        println!(
+            "| {} | {:.2} | {:.2} | {accepted:.0} | {forwarded:.0} | {applied:.0} | {sustained} |",
+            blast_label(c),
+            p99("app"),
+            p99("solo"),
+        );
+    }
+}
+
+fn blast_label(connections: usize) -> String {
+    match connections {
+        0 => "none".to_owned(),
+        1 => "1 connection".to_owned(),
+        n => format!("{n} connections"),
+    }
 }
 
 fn print_publish(scenarios: &[Scenario], deliveries: &[Vec<Delivery>]) {
