@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Messages fetched and applied in one commit.
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
 /// How long one fetch waits for messages when the stream is quiet.
 const FETCH_WAIT: Duration = Duration::from_secs(1);
 

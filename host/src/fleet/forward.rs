@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// Events published per round before their acknowledgments are awaited.
-const BATCH: usize = 512;
+/// Most events published per round before their acknowledgments are awaited: enough that a
+/// round keeps up with many clients posting batches at once (each round clears the outbox in
+/// one commit, and commits take turns with the accepting requests'). Below the JetStream
+/// context's 5,000 acknowledgments in flight, which a round holds until it awaits them.
+const BATCH: usize = 4096;
 
 /// Header naming the node that accepted an event.
 pub(super) const ORIGIN_HEADER: &str = "Tailor-Origin";

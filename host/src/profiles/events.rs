@@ -163,9 +163,16 @@ impl EventLog {
         &self,
         f: impl FnOnce(&mut Tables<'_>) -> Result<R, EventLogError>,
     ) -> Result<R, EventLogError> {
+        self.write_with(Durability::Immediate, f)
+    }
+
+    fn write_with<R>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Tables<'_>) -> Result<R, EventLogError>,
+    ) -> Result<R, EventLogError> {
         let mut txn = self.db.begin_write().map_err(|e| self.error(e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| self.error(e))?;
+        txn.set_durability(durability).map_err(|e| self.error(e))?;
         let result = {
             let mut tables = Tables {
                 events: txn.open_table(EVENTS).map_err(|e| self.error(e))?,
@@ -192,6 +199,7 @@ impl EventLog {
         let accepted_ms = crate::clock::now_ms();
         self.write(|t| {
             let mut appended = Appended::default();
+            let mut touched = std::collections::HashSet::new();
             let mut seq = match to_outbox {
                 true => t
                     .meta
@@ -232,7 +240,7 @@ impl EventLog {
                     seq += 1;
                 }
                 appended.new += 1;
-                if !appended.touched.contains(&event.customer_id) {
+                if touched.insert(event.customer_id.as_str()) {
                     appended.touched.push(event.customer_id.clone());
                 }
             }
@@ -281,9 +289,12 @@ impl EventLog {
         table.len().map_err(|e| self.error(e))
     }
 
-    /// Removes the outbox entries up to and including `seq`: the broker has them.
+    /// Removes the outbox entries up to and including `seq`: the broker has them. Not fsync'd
+    /// on its own (the next accepted event's commit makes it durable): a removal lost in a
+    /// crash only re-sends events the stream and every consumer drop as duplicates, and the
+    /// forwarder does not queue behind the accepting requests' fsyncs.
     pub fn forwarded(&self, seq: u64) -> Result<(), EventLogError> {
-        self.write(|t| {
+        self.write_with(Durability::None, |t| {
             t.outbox
                 .retain_in(..=seq, |_, _| false)
                 .map_err(|e| self.error(e))
