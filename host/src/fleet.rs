@@ -23,15 +23,13 @@ mod forward;
 mod notices;
 
 pub use connection::Credentials;
-pub use notices::PolicyNotice;
+pub use notices::{Follower, PolicyNotice, subject as notice_subject};
 
 use crate::metrics::Metrics;
 use crate::profiles::Profiles;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Salt of the customer → partition hash.
@@ -201,14 +199,14 @@ pub struct Fleet {
 
 impl Fleet {
     /// Connects in the background and starts forwarding, consuming and listening for policy
-    /// notices (waking the follower of each followed policy in `followers`); must run inside a
+    /// notices (waking each of `followers` when its policy or tag is announced); must run inside a
     /// tokio runtime. Accepted events wait in the outbox while the broker is away (the outbox
     /// must be enabled before the node accepts its first event: [`crate::profiles::events::EventLog::enable_outbox`]).
     pub async fn start(
         config: FleetConfig,
         profiles: Arc<Profiles>,
         metrics: Arc<Metrics>,
-        followers: HashMap<String, Arc<Notify>>,
+        followers: Vec<Follower>,
     ) -> Result<Fleet, connection::ConnectError> {
         let client = connection::connect(&config).await?;
         let link = Arc::new(Link {

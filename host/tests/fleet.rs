@@ -14,7 +14,8 @@ mod common;
 use base64::Engine as _;
 use common::nats::Broker;
 use common::registry::{
-    push_version, start_registry, variant_served, wait_for_refusal, wait_for_variant, write_version,
+    push_version, push_version_with, start_registry, variant_served, wait_for_refusal,
+    wait_for_variant, write_version,
 };
 use common::{ADMIN, Node, Scratch, admin, decide, request, run_tailor, spawn_binary};
 use serde_json::{Value, json};
@@ -564,4 +565,41 @@ fn a_tls_broker_with_a_private_ca_is_trusted_through_events_tls_ca_only() {
     let refused = status(doubting.addr);
     assert_ne!(refused["fleet"]["broker"], "connected", "{refused}");
     assert_eq!(refused["fleet"]["outbox_depth"], 2, "{refused}");
+}
+
+#[test]
+fn a_push_announced_on_the_broker_moves_every_follower_at_once() {
+    let scratch = Scratch::new("fleet-push-announce");
+    let broker = Broker::start("127.0.0.66", &scratch.0);
+    let registry = start_registry("fleet-push-announce", "127.0.0.67");
+    let work = scratch.0.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    run_tailor(&work, &["keygen", "--out", "fleet"]);
+    let reference = format!("{}/retail/hero-banner:prod", registry.url);
+    write_version(&work, "first", Some("fleet.secret"));
+    push_version(&work, &reference, "first", true);
+    let follow = format!("hero-banner={reference}");
+    let trusted = work.join("fleet.pub");
+    // Every node would wait an hour for its next look at the tag.
+    let args = [
+        "--follow",
+        follow.as_str(),
+        "--follow-poll-seconds",
+        "3600",
+        "--trusted-key",
+        trusted.to_str().unwrap(),
+    ];
+    let nodes = [
+        node_with(&scratch.0, "web", &broker, &args),
+        node_with(&scratch.0, "kiosk", &broker, &args),
+    ];
+    for node in &nodes {
+        wait_for_variant(node.addr, "first");
+    }
+    write_version(&work, "second", Some("fleet.secret"));
+    let url = broker.url();
+    push_version_with(&work, &reference, "second", true, &["--announce", &url]);
+    for node in &nodes {
+        wait_for_variant(node.addr, "second");
+    }
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tailor_host::distribution::{PolicyArtifact, Reference, oci};
+use tailor_host::fleet::{PolicyNotice, notice_subject};
 use tailor_host::http_client::HttpClient;
 
 #[derive(Debug, Args)]
@@ -24,6 +25,21 @@ pub struct PushArgs {
     /// A profile snapshot file (NDJSON, gzip or not) instead of a policy.
     #[arg(long, env = "TAILOR_PUSH_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
+    /// Once pushed, announce the tag on the fleet's broker (`nats://host:port`), so every node
+    /// following it checks it at once instead of at its next poll.
+    #[arg(
+        long,
+        env = "TAILOR_PUSH_ANNOUNCE",
+        value_name = "URL",
+        requires = "component"
+    )]
+    pub announce: Option<String>,
+    /// Token on the broker, for `--announce`.
+    #[arg(long, env = "TAILOR_PUSH_ANNOUNCE_TOKEN", hide_env_values = true)]
+    pub announce_token: Option<String>,
+    /// The fleet's subject prefix (the nodes' `--events-subject-prefix`).
+    #[arg(long, env = "TAILOR_PUSH_ANNOUNCE_PREFIX", default_value = "tailor")]
+    pub announce_prefix: String,
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
@@ -61,6 +77,42 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
         }
         _ => anyhow::bail!("give --component (a policy) or --snapshot (a profile snapshot)"),
     };
+    if let Some(url) = &args.announce {
+        let notice = PolicyNotice {
+            policy: String::new(),
+            digest: digest.clone(),
+            reference: Some(reference.to_string()),
+            origin: "tailor push".into(),
+        };
+        runtime
+            .block_on(announce(
+                url,
+                args.announce_token.clone(),
+                &args.announce_prefix,
+                &notice,
+            ))
+            .with_context(|| format!("announcing the push on {url}"))?;
+    }
     writeln!(std::io::stdout(), "{reference}@{digest}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Publishes `notice` on the broker at `url` and waits until the broker has it.
+async fn announce(
+    url: &str,
+    token: Option<String>,
+    prefix: &str,
+    notice: &PolicyNotice,
+) -> anyhow::Result<()> {
+    let mut options =
+        async_nats::ConnectOptions::new().connection_timeout(std::time::Duration::from_secs(10));
+    if let Some(token) = token {
+        options = options.token(token);
+    }
+    let client = options.connect(url).await?;
+    client
+        .publish(notice_subject(prefix), serde_json::to_vec(notice)?.into())
+        .await?;
+    client.flush().await?;
+    Ok(())
 }

@@ -4,8 +4,7 @@
 
 use super::{AppState, watch};
 use crate::distribution::OnPublished;
-use crate::fleet::Fleet;
-use std::collections::HashMap;
+use crate::fleet::{Fleet, Follower};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -27,10 +26,14 @@ pub(super) fn spawn(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
         )));
     }
     // One wake-up per followed policy, for the fleet's policy notices.
-    let followers: HashMap<String, Arc<Notify>> = config
+    let followers: Vec<Follower> = config
         .follow
         .iter()
-        .map(|followed| (followed.name.clone(), Arc::new(Notify::new())))
+        .map(|followed| Follower {
+            policy: followed.name.clone(),
+            reference: followed.reference.clone(),
+            wake: Arc::new(Notify::new()),
+        })
         .collect();
     let announcer = state.clone();
     let on_published: OnPublished = Arc::new(move |policy, digest, reference| {
@@ -38,15 +41,21 @@ pub(super) fn spawn(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
             fleet.announce(policy, digest, Some(reference));
         }
     });
-    tasks.extend(config.follow.iter().map(|followed| {
-        tokio::spawn(crate::distribution::follow(
-            state.lifecycle.clone(),
-            followed.clone(),
-            config.follow_poll(),
-            followers[&followed.name].clone(),
-            on_published.clone(),
-        ))
-    }));
+    tasks.extend(
+        config
+            .follow
+            .iter()
+            .zip(&followers)
+            .map(|(followed, follower)| {
+                tokio::spawn(crate::distribution::follow(
+                    state.lifecycle.clone(),
+                    followed.clone(),
+                    config.follow_poll(),
+                    follower.wake.clone(),
+                    on_published.clone(),
+                ))
+            }),
+    );
     if let Some(fleet) = config.fleet() {
         let state = state.clone();
         tasks.push(tokio::spawn(async move {

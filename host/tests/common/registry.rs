@@ -99,6 +99,11 @@ pub fn write_version(dir: &Path, variant: &str, key: Option<&str>) {
 }
 
 pub fn push_version(dir: &Path, reference: &str, variant: &str, signed: bool) {
+    push_version_with(dir, reference, variant, signed, &[]);
+}
+
+/// [`push_version`] with more `tailor push` arguments.
+pub fn push_version_with(dir: &Path, reference: &str, variant: &str, signed: bool, extra: &[&str]) {
     let wasm = format!("{variant}.wasm");
     let json = format!("{variant}.json");
     let sig = format!("{variant}.sig");
@@ -106,6 +111,7 @@ pub fn push_version(dir: &Path, reference: &str, variant: &str, signed: bool) {
     if signed {
         args.extend(["--signature", &sig]);
     }
+    args.extend_from_slice(extra);
     tailor(dir, &args);
 }
 
