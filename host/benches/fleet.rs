@@ -184,15 +184,23 @@ fn main() {
             label: "web polls every 1 s, app and kiosk every 3600 s (woken by notices)",
             polls: [1, 3600, 3600],
             repetitions: options.publish_reps,
+            announce: false,
         },
         publish::Scenario {
             label: "every node at the default poll (10 s)",
             polls: [10, 10, 10],
             repetitions: options.default_reps,
+            announce: false,
+        },
+        publish::Scenario {
+            label: "every node at the default poll (10 s), `tailor push --announce`",
+            polls: [10, 10, 10],
+            repetitions: options.publish_reps,
+            announce: true,
         },
     ];
     let mut deliveries = Vec::new();
-    for (scenario, tag) in scenarios.iter().zip(["notice", "default"]) {
+    for (scenario, tag) in scenarios.iter().zip(["notice", "default", "announce"]) {
         eprintln!("publish: {}", scenario.label);
         deliveries.push(publish::run(&scratch.0, &registry.url, scenario, tag));
     }

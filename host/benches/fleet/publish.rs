@@ -2,7 +2,7 @@
 //! and the time runs from the push finishing (the tag has moved) to the last node serving it.
 
 use crate::cluster::{BROKER_HOST, NODES, start_node};
-use crate::common::registry::{push_version, variant_served, write_version};
+use crate::common::registry::{push_version, push_version_with, variant_served, write_version};
 use crate::common::{Node, run_tailor};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ pub struct Scenario {
     pub label: &'static str,
     pub polls: [u64; 3],
     pub repetitions: usize,
+    /// Push with `tailor push --announce` (the tag's move is announced on the broker).
+    pub announce: bool,
 }
 
 /// Starts the three nodes following `reference` (already holding a first signed version),
@@ -90,7 +92,18 @@ pub fn run(dir: &Path, registry: &str, scenario: &Scenario, tag: &str) -> Vec<De
         let period = scenario.polls.iter().min().copied().unwrap_or(1) as f64 * 1000.0;
         let phase = (rep as f64 * 0.618_034).fract();
         std::thread::sleep(Duration::from_millis((phase * period) as u64));
-        push_version(&keys, &reference, &variant, true);
+        if scenario.announce {
+            let broker = crate::cluster::broker_url();
+            let announce = [
+                "--announce",
+                broker.as_str(),
+                "--announce-prefix",
+                prefix.as_str(),
+            ];
+            push_version_with(&keys, &reference, &variant, true, &announce);
+        } else {
+            push_version(&keys, &reference, &variant, true);
+        }
         let pushed = Instant::now();
         let mut seen = [None; 3];
         while seen.iter().any(Option::is_none) && pushed.elapsed() < PATIENCE {
