@@ -12,7 +12,7 @@ pub const MAX_EVENTS_PER_BATCH: usize = 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventBatch {
+pub(super) struct EventBatch {
     events: Vec<CustomerEvent>,
 }
 

@@ -79,7 +79,7 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
 /// The wire form of a publish (`tailor publish` sends it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PublishBody {
+pub(super) struct PublishBody {
     /// Standard base64 of the component bytes.
     component: Option<String>,
     /// The config document's exact text.
