@@ -26,10 +26,11 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct FixtureCase {
     pub name: String,
+    #[serde(deserialize_with = "crate::object::deserialize")]
     pub context: Context,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::deserialize")]
     pub profile: Profile,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     pub candidates: Vec<Candidate>,
     /// The config override of this case, if it has one.
     #[serde(default)]
@@ -41,11 +42,10 @@ pub struct FixtureCase {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Expected {
+    #[serde(deserialize_with = "crate::object::deserialize")]
     Decision(Decision),
     /// The policy refuses with this error code (the message is not compared).
-    Error {
-        code: String,
-    },
+    Error { code: String },
 }
 
 impl Expected {

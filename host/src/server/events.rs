@@ -13,6 +13,7 @@ pub const MAX_EVENTS_PER_BATCH: usize = 1000;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventBatch {
+    #[serde(deserialize_with = "tailor_types::object::list")]
     events: Vec<CustomerEvent>,
 }
 

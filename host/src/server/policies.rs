@@ -85,7 +85,7 @@ pub(super) struct PublishBody {
     /// The config document's exact text.
     config: Option<String>,
     signature: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tailor_types::object::list")]
     fixtures: Vec<FixtureCase>,
     canary_percent: Option<f64>,
 }

@@ -163,7 +163,13 @@ fn admin_routes_need_the_admin_token_and_probes_none() {
         Route::parse(&Method::GET, "/v1/segment-decide").access(),
         Access::Api
     );
-    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/nowhere"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/nowhere",
+    ] {
         assert_eq!(Route::parse(&Method::GET, path).access(), Access::Open);
     }
     assert_eq!(
