@@ -159,3 +159,30 @@ fn collect_refs(value: &Value, refs: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[test]
+fn the_limits_the_document_states_are_the_ones_the_server_applies() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let defaults = crate::config::ServeConfig::default();
+    assert_eq!(
+        schemas["DecideRequest"]["properties"]["slots"]["maxItems"],
+        defaults.max_slots
+    );
+    assert_eq!(
+        schemas["EventBatch"]["properties"]["events"]["maxItems"],
+        crate::server::events::MAX_EVENTS_PER_BATCH
+    );
+    let decide = operation(&doc, "POST", "/v1/decide")["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        decide.contains(&format!("(default {})", defaults.max_body_bytes)),
+        "{decide}"
+    );
+    let publish = operation(&doc, "PUT", "/admin/v1/policies/{name}")["description"]
+        .as_str()
+        .unwrap();
+    let mib = crate::server::policies::MAX_PUBLISH_BYTES >> 20;
+    assert!(publish.contains(&format!("at most {mib} MiB")), "{publish}");
+}
