@@ -19,7 +19,8 @@
 //! the service answers 503 with `Retry-After` rather than queueing without end.
 //!
 //! Beside this file: `route` parses a request into its typed route (dispatch and metric label),
-//! `auth` checks bearer tokens, `body` reads and parses request bodies, `errors` is the one
+//! `auth` checks bearer tokens, `body` reads and parses request bodies, `openapi` serves the
+//! document of these routes (`docs/openapi.json`, checked against them), `errors` is the one
 //! place an error becomes a status, `state` holds [`AppState`] and its start-up, `listener`
 //! the [`Server`] (accepting, connections, draining at shutdown), `drain` the draining flag and
 //! requests in flight, `tasks` and `watch` the background work.
