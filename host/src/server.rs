@@ -7,17 +7,20 @@
 //! | `POST /v1/events` | API, if set | customer events, acknowledged once durable (`events`) |
 //! | `GET /healthz`, `GET /readyz` | none | probes; `/readyz` is 503 while draining (`probes`) |
 //! | `GET /metrics` | none | Prometheus text (`probes`) |
+//! | `GET /openapi.json` | none | the OpenAPI 3.1 document of these routes (`openapi`) |
 //! | `GET /admin/v1/policies` | admin | the policies served (`policies`) |
 //! | `GET`, `PUT /admin/v1/policies/{name}` | admin | one policy's versions; publish one |
 //! | `POST /admin/v1/policies/{name}/rollback`, `/promote`, `/abort` | admin | rollback, canaries |
 //! | `GET`, `POST /admin/v1/snapshot` | admin | the snapshot's status; reload it (`admin`) |
+//! | `GET /admin/v1/status` | admin | snapshot, policies, draining, fleet link (`admin`) |
 //!
 //! A wrong method on a known path is 405 with `Allow`; an unknown path is 404. Decisions run in
 //! fresh policy instances; the number in flight is bounded by the instance pool, and beyond it
 //! the service answers 503 with `Retry-After` rather than queueing without end.
 //!
 //! Beside this file: `route` parses a request into its typed route (dispatch and metric label),
-//! `auth` checks bearer tokens, `body` reads and parses request bodies, `errors` is the one
+//! `auth` checks bearer tokens, `body` reads and parses request bodies, `openapi` serves the
+//! document of these routes (`docs/openapi.json`, checked against them), `errors` is the one
 //! place an error becomes a status, `state` holds [`AppState`] and its start-up, `listener`
 //! the [`Server`] (accepting, connections, draining at shutdown), `drain` the draining flag and
 //! requests in flight, `tasks` and `watch` the background work.
@@ -30,6 +33,7 @@ mod drain;
 mod errors;
 pub(crate) mod events;
 mod listener;
+mod openapi;
 pub(crate) mod policies;
 mod probes;
 mod route;
@@ -118,6 +122,7 @@ async fn dispatch(
         Route::Health => probes::health(),
         Route::Ready => probes::ready(state),
         Route::Metrics => probes::metrics(state),
+        Route::OpenApi => openapi::serve(),
         Route::ListPolicies => json(StatusCode::OK, policies::list(state).to_string()),
         Route::DescribePolicy(name) => {
             reply(

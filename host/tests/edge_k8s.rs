@@ -5,6 +5,7 @@
 //! Needs `python3` with PyPI access. A missing tool fails the test; it never skips.
 mod common;
 
+use common::python::Python;
 use common::{Scratch, describe, edge_deploy, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,43 +32,9 @@ fn block_scalar(yaml: &str, key: &str) -> Option<String> {
     Some(text.join("\n").trim_end().to_owned() + "\n")
 }
 
-/// `kubernetes-validate` from PyPI in a scratch virtualenv (or a `--target` directory where
-/// Debian's python3 has no venv module).
+/// `kubernetes-validate` from PyPI.
 fn kubernetes_validate(scratch: &Path) -> Command {
-    const PACKAGE: &str = "kubernetes-validate==1.37.0";
-    let pip_flags = ["--quiet", "--disable-pip-version-check", "--timeout", "60"];
-    let venv = scratch.join("venv");
-    let made = run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-    if made.status.success() {
-        let installed = run(Command::new(venv.join("bin/pip"))
-            .arg("install")
-            .args(pip_flags)
-            .arg(PACKAGE));
-        assert!(
-            installed.status.success(),
-            "cannot install {PACKAGE} from PyPI: {}",
-            describe(&installed)
-        );
-        return Command::new(venv.join("bin/kubernetes-validate"));
-    }
-    let site = scratch.join("site");
-    let installed = run(Command::new("python3")
-        .args(["-m", "pip", "install"])
-        .args(pip_flags)
-        .arg("--target")
-        .arg(&site)
-        .arg(PACKAGE));
-    assert!(
-        installed.status.success(),
-        "python3 has neither venv ({}) nor a working pip to install {PACKAGE}: {}",
-        describe(&made),
-        describe(&installed)
-    );
-    let mut command = Command::new("python3");
-    command
-        .env("PYTHONPATH", &site)
-        .args(["-m", "kubernetes_validate"]);
-    command
+    Python::install(scratch, &["kubernetes-validate==1.37.0"]).script("kubernetes-validate")
 }
 
 #[test]

@@ -169,7 +169,11 @@ pub struct Context {
     pub channel: Channel,
     /// The slot / placement being decided, for example `home-hero`.
     pub slot: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::object::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub page: Option<Page>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
@@ -180,6 +184,7 @@ pub struct Context {
     #[serde(default)]
     pub device: DeviceClass,
     /// Decision time, milliseconds since the Unix epoch.
+    #[serde(deserialize_with = "crate::integer::deserialize")]
     #[cfg_attr(feature = "wasmtime", component(name = "now-ms"))]
     pub now_ms: i64,
     /// Stable id of an anonymous visitor: the bucketing unit when there is no customer id.

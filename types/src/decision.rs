@@ -66,6 +66,7 @@ pub struct Experiment {
     pub key: String,
     pub variant: String,
     /// Bucket in `0..10_000` from the shared bucketing algorithm.
+    #[serde(deserialize_with = "crate::integer::deserialize")]
     pub bucket: u32,
 }
 
@@ -100,12 +101,24 @@ pub struct RankedItem {
 pub struct Decision {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::object::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub items: Vec<RankedItem>,
     pub reason: Reason,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::object::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub experiment: Option<Experiment>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::integer::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "wasmtime", component(name = "ttl-seconds"))]
     pub ttl_seconds: Option<u32>,
     #[serde(default, with = "pairs", skip_serializing_if = "Vec::is_empty")]

@@ -26,10 +26,11 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct FixtureCase {
     pub name: String,
+    #[serde(deserialize_with = "crate::object::deserialize")]
     pub context: Context,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::deserialize")]
     pub profile: Profile,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     pub candidates: Vec<Candidate>,
     /// The config override of this case, if it has one.
     #[serde(default)]
@@ -41,11 +42,21 @@ pub struct FixtureCase {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Expected {
+    #[serde(deserialize_with = "crate::object::deserialize")]
     Decision(Decision),
     /// The policy refuses with this error code (the message is not compared).
-    Error {
+    #[serde(deserialize_with = "error_code")]
+    Error { code: String },
+}
+
+/// `{"code": …}`, never the array form of it.
+fn error_code<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Code {
         code: String,
-    },
+    }
+    crate::object::deserialize(deserializer).map(|Code { code }| code)
 }
 
 impl Expected {
@@ -223,6 +234,25 @@ pub fn load_cases(dir: &Path) -> Result<Vec<FixtureCase>, FixtureError> {
 mod tests {
     use super::*;
     use crate::Reason;
+
+    #[test]
+    fn an_expected_outcome_is_an_object_never_the_array_form_of_one() {
+        let read = |json: &str| serde_json::from_str::<Expected>(json).map_err(|e| e.to_string());
+        assert_eq!(
+            read(r#"{"error": {"code": "no_candidates"}}"#),
+            Ok(Expected::Error {
+                code: "no_candidates".into()
+            })
+        );
+        assert!(read(r#"{"decision": {"reason": "STATIC"}}"#).is_ok());
+        for json in [
+            r#"{"error": ["no_candidates"]}"#,
+            r#"{"decision": ["a", [], "STATIC"]}"#,
+        ] {
+            let error = read(json).unwrap_err();
+            assert!(error.contains("expected a JSON object"), "{json}: {error}");
+        }
+    }
 
     #[test]
     fn a_differing_decision_names_each_field_by_its_pointer_in_expected_json() {

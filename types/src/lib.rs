@@ -13,6 +13,8 @@ mod context;
 mod decision;
 #[cfg(feature = "fixtures")]
 pub mod fixture;
+pub mod integer;
+pub mod object;
 pub mod pairs;
 mod profile;
 mod value;

@@ -36,7 +36,7 @@ pub struct Consent {
 )]
 pub struct Loyalty {
     pub tier: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::integer::deserialize")]
     pub points: i64,
 }
 
@@ -62,6 +62,7 @@ pub struct Event {
     pub category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    #[serde(deserialize_with = "crate::integer::deserialize")]
     #[cfg_attr(feature = "wasmtime", component(name = "at-ms"))]
     pub at_ms: i64,
 }
@@ -78,10 +79,15 @@ pub struct Profile {
     pub segments: Vec<String>,
     #[serde(with = "pairs")]
     pub traits: Pairs<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "crate::object::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub loyalty: Option<Loyalty>,
+    #[serde(deserialize_with = "crate::object::deserialize")]
     pub consent: Consent,
     /// Newest first.
+    #[serde(deserialize_with = "crate::object::list")]
     pub recent_events: Vec<Event>,
     /// Category affinity scores, typically in `0.0..=1.0`.
     #[serde(with = "pairs")]

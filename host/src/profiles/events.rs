@@ -36,6 +36,7 @@ pub struct CustomerEvent {
     /// `page_view`, `product_view`, `add_to_cart`, `purchase`, `store_visit`,
     /// `consent_change`, `loyalty_change` …
     pub kind: String,
+    #[serde(deserialize_with = "tailor_types::integer::deserialize")]
     pub at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_id: Option<String>,
@@ -44,10 +45,18 @@ pub struct CustomerEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     /// For `consent_change`: the customer's consent from now on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "tailor_types::object::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consent: Option<Consent>,
     /// For `loyalty_change`: the new tier and points.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "tailor_types::object::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub loyalty: Option<Loyalty>,
 }
 

@@ -32,7 +32,7 @@ pub(super) fn node_status(state: &AppState) -> serde_json::Value {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReloadRequest {
+pub(super) struct ReloadRequest {
     /// Snapshot file to load; the one the node was started with when absent.
     path: Option<PathBuf>,
 }

@@ -5,6 +5,7 @@ use super::errors::{ApiError, ApiErrorKind};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Incoming};
 use std::time::Duration;
+use tailor_types::object::Object;
 
 /// How long a client may take to send a request body (as hyper allows for the headers): a
 /// slow sender is cut off instead of holding a connection without end.
@@ -48,10 +49,11 @@ pub(super) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Api
     }
 }
 
-/// Parses a body, naming the offending field on error.
+/// Parses a body (a JSON object, never the array form of one), naming the offending field on
+/// error.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let Object(value) = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let field = (path != ".").then_some(path);
         ApiError::new(
@@ -70,4 +72,43 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
         )
     })?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_json;
+    use crate::server::decide::DecideRequest;
+
+    fn refusal(body: &str) -> (String, Option<String>) {
+        let error = parse_json::<DecideRequest>(body.as_bytes()).unwrap_err();
+        assert_eq!(error.code, "invalid_body", "{error}");
+        (error.message, error.field)
+    }
+
+    #[test]
+    fn an_array_in_place_of_an_object_is_refused_naming_the_field() {
+        let slots = r#""slots": [{"id": "hero", "policy": "p"}]"#;
+        let (message, field) = refusal(&format!(
+            r#"{{"channel": "web", "unit": [null, null], {slots}}}"#
+        ));
+        assert_eq!(field.as_deref(), Some("unit"), "{message}");
+        assert!(message.contains("expected a JSON object"), "{message}");
+        let (_, field) = refusal(r#"{"channel": "web", "slots": [["hero", "p"]]}"#);
+        assert_eq!(field.as_deref(), Some("slots[0]"));
+        let (_, field) = refusal(r#"["web", {}, {}, null, []]"#);
+        assert_eq!(field, None);
+    }
+
+    #[test]
+    fn an_integral_number_is_an_integer_and_a_fraction_is_refused() {
+        let body = |now: &str| {
+            format!(
+                r#"{{"channel": "web", "context": {{"now_ms": {now}}}, "slots": [{{"id": "a", "policy": "p", "default": {{"reason": "STATIC", "ttl_seconds": 60.0}}}}]}}"#
+            )
+        };
+        let read = parse_json::<DecideRequest>(body("1764547200000.0").as_bytes()).unwrap();
+        assert_eq!(read.context.now_ms, Some(1_764_547_200_000));
+        let (message, field) = refusal(&body("1.5"));
+        assert_eq!(field.as_deref(), Some("context.now_ms"), "{message}");
+    }
 }

@@ -31,12 +31,14 @@ pub struct Unit {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestContext {
+    #[serde(default, deserialize_with = "tailor_types::object::option")]
     pub page: Option<Page>,
     pub locale: Option<String>,
     pub store_id: Option<String>,
     #[serde(default)]
     pub device: DeviceClass,
     /// Decision time (ms since the Unix epoch); the server's clock when absent.
+    #[serde(default, deserialize_with = "tailor_types::integer::option")]
     pub now_ms: Option<i64>,
     #[serde(default, with = "tailor_types::pairs")]
     pub attributes: Pairs<Value>,
@@ -48,9 +50,10 @@ pub struct RequestContext {
 pub struct SlotRequest {
     pub id: String,
     pub policy: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tailor_types::object::list")]
     pub candidates: Vec<Candidate>,
     /// What the slot shows if its policy fails; an empty `DEFAULT` decision when absent.
+    #[serde(default, deserialize_with = "tailor_types::object::option")]
     pub default: Option<Decision>,
 }
 
@@ -59,13 +62,15 @@ pub struct SlotRequest {
 pub struct DecideRequest {
     pub request_id: Option<String>,
     pub channel: Channel,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tailor_types::object::deserialize")]
     pub unit: Unit,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tailor_types::object::deserialize")]
     pub context: RequestContext,
     /// Consent of an anonymous visitor (from the channel's consent banner). A known customer's
     /// consent comes from their profile.
+    #[serde(default, deserialize_with = "tailor_types::object::option")]
     pub consent: Option<Consent>,
+    #[serde(deserialize_with = "tailor_types::object::list")]
     pub slots: Vec<SlotRequest>,
 }
 

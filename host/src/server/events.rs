@@ -12,7 +12,8 @@ pub const MAX_EVENTS_PER_BATCH: usize = 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventBatch {
+pub(super) struct EventBatch {
+    #[serde(deserialize_with = "tailor_types::object::list")]
     events: Vec<CustomerEvent>,
 }
 

@@ -79,13 +79,13 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
 /// The wire form of a publish (`tailor publish` sends it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PublishBody {
+pub(super) struct PublishBody {
     /// Standard base64 of the component bytes.
     component: Option<String>,
     /// The config document's exact text.
     config: Option<String>,
     signature: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tailor_types::object::list")]
     fixtures: Vec<FixtureCase>,
     canary_percent: Option<f64>,
 }

@@ -37,6 +37,8 @@ pub(super) enum Route<'a> {
     ReloadSnapshot,
     /// `GET /admin/v1/status`
     Status,
+    /// `GET /openapi.json`
+    OpenApi,
     /// A known path with a method it does not take; `allow` lists those it does.
     MethodNotAllowed { allow: &'static str },
     /// No such path.
@@ -46,7 +48,7 @@ pub(super) enum Route<'a> {
 /// The token a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Access {
-    /// None: probes, metrics, and answers that no route matched.
+    /// None: probes, metrics, the OpenAPI document, and answers that no route matched.
     Open,
     /// The API token, when one is configured.
     Api,
@@ -63,42 +65,58 @@ enum Resource<'a> {
     Health,
     Ready,
     Metrics,
+    OpenApi,
     Policies,
-    Policy(&'a str),
-    Rollback(&'a str),
-    Promote(&'a str),
-    Abort(&'a str),
+    Policy(&'a str, PolicyAction),
     Snapshot,
     Status,
 }
 
+/// What follows `/admin/v1/policies/{name}`: nothing (the policy itself) or an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PolicyAction {
+    Itself,
+    Rollback,
+    Promote,
+    Abort,
+}
+
+/// The paths without parameters. The parser matches these and nothing else (the OpenAPI
+/// document's test walks them).
+const FIXED_PATHS: [(&str, Resource<'static>); 10] = [
+    ("/v1/decide", Resource::Decide),
+    ("/v1/segment-decide", Resource::SegmentDecide),
+    ("/v1/events", Resource::Events),
+    ("/healthz", Resource::Health),
+    ("/readyz", Resource::Ready),
+    ("/metrics", Resource::Metrics),
+    ("/openapi.json", Resource::OpenApi),
+    ("/admin/v1/policies", Resource::Policies),
+    ("/admin/v1/snapshot", Resource::Snapshot),
+    ("/admin/v1/status", Resource::Status),
+];
+
+/// Under `/admin/v1/policies/`: the policy's name, then one of these suffixes.
+const POLICY_PREFIX: &str = "/admin/v1/policies/";
+const POLICY_ACTIONS: [(&str, PolicyAction); 4] = [
+    ("", PolicyAction::Itself),
+    ("rollback", PolicyAction::Rollback),
+    ("promote", PolicyAction::Promote),
+    ("abort", PolicyAction::Abort),
+];
+
 impl<'a> Resource<'a> {
     fn parse(path: &'a str) -> Option<Resource<'a>> {
-        Some(match path {
-            "/v1/decide" => Resource::Decide,
-            "/v1/segment-decide" => Resource::SegmentDecide,
-            "/v1/events" => Resource::Events,
-            "/healthz" => Resource::Health,
-            "/readyz" => Resource::Ready,
-            "/metrics" => Resource::Metrics,
-            "/admin/v1/policies" => Resource::Policies,
-            "/admin/v1/snapshot" => Resource::Snapshot,
-            "/admin/v1/status" => Resource::Status,
-            _ => {
-                let rest = path.strip_prefix("/admin/v1/policies/")?;
-                let (name, action) = rest.split_once('/').unwrap_or((rest, ""));
-                if name.is_empty() {
-                    return None;
-                }
-                match action {
-                    "" => Resource::Policy(name),
-                    "rollback" => Resource::Rollback(name),
-                    "promote" => Resource::Promote(name),
-                    "abort" => Resource::Abort(name),
-                    _ => return None,
-                }
-            }
-        })
+        if let Some((_, resource)) = FIXED_PATHS.iter().find(|(fixed, _)| *fixed == path) {
+            return Some(*resource);
+        }
+        let rest = path.strip_prefix(POLICY_PREFIX)?;
+        let (name, suffix) = rest.split_once('/').unwrap_or((rest, ""));
+        if name.is_empty() {
+            return None;
+        }
+        let (_, action) = POLICY_ACTIONS.iter().find(|(s, _)| *s == suffix)?;
+        Some(Resource::Policy(name, *action))
     }
 
     /// The methods the path takes, as the `Allow` header lists them.
@@ -106,16 +124,17 @@ impl<'a> Resource<'a> {
         match self {
             Resource::Decide
             | Resource::Events
-            | Resource::Rollback(_)
-            | Resource::Promote(_)
-            | Resource::Abort(_) => "POST",
+            | Resource::Policy(_, PolicyAction::Rollback)
+            | Resource::Policy(_, PolicyAction::Promote)
+            | Resource::Policy(_, PolicyAction::Abort) => "POST",
             Resource::SegmentDecide
             | Resource::Health
             | Resource::Ready
             | Resource::Metrics
+            | Resource::OpenApi
             | Resource::Policies
             | Resource::Status => "GET",
-            Resource::Policy(_) => "GET, PUT",
+            Resource::Policy(_, PolicyAction::Itself) => "GET, PUT",
             Resource::Snapshot => "GET, POST",
         }
     }
@@ -133,12 +152,21 @@ impl<'a> Route<'a> {
             (&Method::GET, Resource::Health) => Route::Health,
             (&Method::GET, Resource::Ready) => Route::Ready,
             (&Method::GET, Resource::Metrics) => Route::Metrics,
+            (&Method::GET, Resource::OpenApi) => Route::OpenApi,
             (&Method::GET, Resource::Policies) => Route::ListPolicies,
-            (&Method::GET, Resource::Policy(name)) => Route::DescribePolicy(name),
-            (&Method::PUT, Resource::Policy(name)) => Route::PublishPolicy(name),
-            (&Method::POST, Resource::Rollback(name)) => Route::RollBack(name),
-            (&Method::POST, Resource::Promote(name)) => Route::Promote(name),
-            (&Method::POST, Resource::Abort(name)) => Route::AbortCanary(name),
+            (&Method::GET, Resource::Policy(name, PolicyAction::Itself)) => {
+                Route::DescribePolicy(name)
+            }
+            (&Method::PUT, Resource::Policy(name, PolicyAction::Itself)) => {
+                Route::PublishPolicy(name)
+            }
+            (&Method::POST, Resource::Policy(name, PolicyAction::Rollback)) => {
+                Route::RollBack(name)
+            }
+            (&Method::POST, Resource::Policy(name, PolicyAction::Promote)) => Route::Promote(name),
+            (&Method::POST, Resource::Policy(name, PolicyAction::Abort)) => {
+                Route::AbortCanary(name)
+            }
             (&Method::GET, Resource::Snapshot) => Route::SnapshotStatus,
             (&Method::POST, Resource::Snapshot) => Route::ReloadSnapshot,
             (&Method::GET, Resource::Status) => Route::Status,
@@ -167,6 +195,7 @@ impl<'a> Route<'a> {
             Route::SnapshotStatus => "/admin/v1/snapshot",
             Route::ReloadSnapshot => "/admin/v1/snapshot:reload",
             Route::Status => "/admin/v1/status",
+            Route::OpenApi => "/openapi.json",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
         }
@@ -187,10 +216,24 @@ impl<'a> Route<'a> {
             Route::Health
             | Route::Ready
             | Route::Metrics
+            | Route::OpenApi
             | Route::MethodNotAllowed { .. }
             | Route::NotFound => Access::Open,
         }
     }
+}
+
+/// Every path the parser knows, with `name` in place of a policy's name: the fixed paths and
+/// each suffix under a policy. The OpenAPI document's tests walk these; a new family of paths
+/// (another prefix with a parameter) belongs in a table like `POLICY_ACTIONS` and here.
+#[cfg(test)]
+pub(super) fn known_paths(name: &str) -> Vec<String> {
+    let fixed = FIXED_PATHS.iter().map(|(path, _)| (*path).to_owned());
+    let policy = POLICY_ACTIONS.iter().map(|(suffix, _)| match *suffix {
+        "" => format!("{POLICY_PREFIX}{name}"),
+        suffix => format!("{POLICY_PREFIX}{name}/{suffix}"),
+    });
+    fixed.chain(policy).collect()
 }
 
 #[cfg(test)]

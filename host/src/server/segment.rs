@@ -21,7 +21,7 @@ const MAX_AGE_CAP_SECONDS: u32 = 3600;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SegmentQuery {
+pub(super) struct SegmentQuery {
     policy: String,
     channel: Channel,
     /// The slot id the policy sees; `segment` when absent.
@@ -34,15 +34,15 @@ struct SegmentQuery {
 }
 
 #[derive(Debug, Serialize)]
-struct SegmentDecision {
-    policy: String,
-    version: String,
-    segment: Option<String>,
-    tier: Option<String>,
+pub(super) struct SegmentDecision {
+    pub(super) policy: String,
+    pub(super) version: String,
+    pub(super) segment: Option<String>,
+    pub(super) tier: Option<String>,
     #[serde(flatten)]
-    decision: Decision,
+    pub(super) decision: Decision,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'static str>,
+    pub(super) error: Option<&'static str>,
 }
 
 /// A segment decision over HTTP, with the shared-cache headers its TTL allows.

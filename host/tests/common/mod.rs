@@ -20,6 +20,7 @@ use tailor_host::server::{AppState, Server};
 pub mod nats;
 pub mod packages;
 pub mod process;
+pub mod python;
 pub mod registry;
 
 pub use process::{Node, Process};

@@ -47,6 +47,7 @@ fn each_method_and_path_parses_to_its_route_with_its_parameters() {
         (Method::GET, "/admin/v1/snapshot", Route::SnapshotStatus),
         (Method::POST, "/admin/v1/snapshot", Route::ReloadSnapshot),
         (Method::GET, "/admin/v1/status", Route::Status),
+        (Method::GET, "/openapi.json", Route::OpenApi),
     ];
     for (method, path, route) in cases {
         assert_eq!(Route::parse(&method, path), route, "{method} {path}");
@@ -91,6 +92,8 @@ fn a_known_path_refuses_other_methods_listing_those_it_takes() {
         "/admin/v1/policies/p/promote",
         "/admin/v1/policies/p/abort",
         "/admin/v1/snapshot",
+        "/admin/v1/status",
+        "/openapi.json",
     ];
     for path in paths {
         let refuses = |m: &Method| matches!(Route::parse(m, path), Route::MethodNotAllowed { .. });
@@ -160,7 +163,13 @@ fn admin_routes_need_the_admin_token_and_probes_none() {
         Route::parse(&Method::GET, "/v1/segment-decide").access(),
         Access::Api
     );
-    for path in ["/healthz", "/readyz", "/metrics", "/nowhere"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/nowhere",
+    ] {
         assert_eq!(Route::parse(&Method::GET, path).access(), Access::Open);
     }
     assert_eq!(

@@ -1,0 +1,263 @@
+//! Each schema of the document names exactly the fields the Rust type has: request types as
+//! serde's derived `Deserialize` lists them (they all refuse unknown fields, so the schema must
+//! too), response types as a fully populated value serializes.
+
+use super::document;
+use crate::fleet::FleetStatus;
+use crate::lifecycle::PublishOutcome;
+use crate::lifecycle::rollback::ChangeOutcome;
+use crate::profiles::ProfileSource;
+use crate::profiles::events::CustomerEvent;
+use crate::server::admin::ReloadRequest;
+use crate::server::decide::{
+    DecideRequest, DecideResponse, ProfileInfo, RequestContext, SlotError, SlotRequest, SlotResult,
+    Unit,
+};
+use crate::server::events::EventBatch;
+use crate::server::policies::PublishBody;
+use crate::server::segment::{SegmentDecision, SegmentQuery};
+use serde::de::{Deserialize, Visitor};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use tailor_types::fixture::FixtureCase;
+use tailor_types::{
+    Candidate, Consent, Context, Decision, Event, Experiment, Loyalty, Page, Profile, RankedItem,
+    Reason,
+};
+
+/// What probing a type's `Deserialize` found: the field names of a struct, or something else.
+#[derive(Debug)]
+enum Probe {
+    Fields(&'static [&'static str]),
+    NotAStruct(String),
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Fields(fields) => write!(f, "a struct with fields {fields:?}"),
+            Probe::NotAStruct(what) => write!(f, "not a struct: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Probe {}
+
+impl serde::de::Error for Probe {
+    fn custom<T: std::fmt::Display>(message: T) -> Self {
+        Probe::NotAStruct(message.to_string())
+    }
+}
+
+/// A deserializer that answers every request with an error, except that a struct's request
+/// carries its field names out.
+struct FieldNames;
+
+impl<'de> serde::Deserializer<'de> for FieldNames {
+    type Error = Probe;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Probe> {
+        Err(Probe::NotAStruct("deserialize_any".into()))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Probe> {
+        Err(Probe::Fields(fields))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+fn fields_of<'de, T: Deserialize<'de>>() -> BTreeSet<&'static str> {
+    match T::deserialize(FieldNames) {
+        Err(Probe::Fields(fields)) => fields.iter().copied().collect(),
+        Err(other) => panic!("{}: {other}", std::any::type_name::<T>()),
+        Ok(_) => unreachable!("FieldNames never yields a value"),
+    }
+}
+
+fn schema(doc: &Value, name: &str) -> Value {
+    let schema = doc["components"]["schemas"][name].clone();
+    assert!(schema.is_object(), "no schema {name}");
+    schema
+}
+
+fn properties(schema: &Value) -> BTreeSet<String> {
+    schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no properties: {schema}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn assert_request<'de, T: Deserialize<'de>>(doc: &Value, name: &str) {
+    let schema = schema(doc, name);
+    let read: BTreeSet<String> = fields_of::<T>().into_iter().map(str::to_owned).collect();
+    assert_eq!(properties(&schema), read, "schema {name}");
+    assert_eq!(
+        schema["additionalProperties"],
+        Value::Bool(false),
+        "schema {name}: the server refuses unknown fields"
+    );
+}
+
+#[test]
+fn request_schemas_name_the_fields_serde_reads() {
+    let doc = document();
+    assert_request::<DecideRequest>(&doc, "DecideRequest");
+    assert_request::<Unit>(&doc, "Unit");
+    assert_request::<RequestContext>(&doc, "RequestContext");
+    assert_request::<SlotRequest>(&doc, "SlotRequest");
+    assert_request::<Page>(&doc, "Page");
+    assert_request::<Candidate>(&doc, "Candidate");
+    assert_request::<Decision>(&doc, "Decision");
+    assert_request::<Experiment>(&doc, "Experiment");
+    assert_request::<RankedItem>(&doc, "RankedItem");
+    assert_request::<Consent>(&doc, "Consent");
+    assert_request::<Loyalty>(&doc, "Loyalty");
+    assert_request::<EventBatch>(&doc, "EventBatch");
+    assert_request::<CustomerEvent>(&doc, "CustomerEvent");
+    assert_request::<PublishBody>(&doc, "PublishRequest");
+    assert_request::<FixtureCase>(&doc, "FixtureCase");
+    assert_request::<Context>(&doc, "Context");
+    assert_request::<Profile>(&doc, "Profile");
+    assert_request::<Event>(&doc, "Event");
+    assert_request::<ReloadRequest>(&doc, "ReloadRequest");
+}
+
+#[test]
+fn segment_decide_parameters_are_the_query_fields_serde_reads() {
+    let doc = document();
+    let parameters: BTreeSet<String> = doc["paths"]["/v1/segment-decide"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["in"], "query");
+            p["name"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let read: BTreeSet<String> = fields_of::<SegmentQuery>()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(parameters, read);
+}
+
+/// A decision with every optional field present.
+fn full_decision() -> Decision {
+    Decision::new(Reason::Split)
+        .variant("a")
+        .items(vec![RankedItem {
+            id: "i".into(),
+            score: 1.0,
+        }])
+        .experiment(Experiment {
+            key: "k".into(),
+            variant: "a".into(),
+            bucket: 7,
+        })
+        .ttl(60)
+        .render("headline", "Hi")
+}
+
+fn assert_response(doc: &Value, name: &str, value: impl serde::Serialize) {
+    let value = serde_json::to_value(value).unwrap();
+    let written: BTreeSet<String> = value.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(properties(&schema(doc, name)), written, "schema {name}");
+}
+
+#[test]
+fn response_schemas_name_the_fields_the_server_writes() {
+    let doc = document();
+    let slot = SlotResult {
+        id: "hero".into(),
+        policy: "p".into(),
+        version: "sha256:0".into(),
+        decision: full_decision(),
+        error: Some(SlotError {
+            code: "trap",
+            message: "m".into(),
+        }),
+    };
+    assert_response(&doc, "SlotResult", &slot);
+    let profile = ProfileInfo {
+        id: Some("c".into()),
+        snapshot_version: "v".into(),
+        age_seconds: 1,
+        source: ProfileSource::Cache,
+    };
+    assert_response(&doc, "ProfileInfo", &profile);
+    assert_response(&doc, "SlotError", &slot.error);
+    assert_response(
+        &doc,
+        "DecideResponse",
+        DecideResponse {
+            decision_id: "d".into(),
+            request_id: Some("r".into()),
+            profile,
+            slots: vec![],
+        },
+    );
+    assert_response(
+        &doc,
+        "SegmentDecision",
+        SegmentDecision {
+            policy: "p".into(),
+            version: "v".into(),
+            segment: Some("s".into()),
+            tier: None,
+            decision: full_decision(),
+            error: Some("trap"),
+        },
+    );
+    assert_response(
+        &doc,
+        "PublishOutcome",
+        PublishOutcome {
+            name: "p".into(),
+            digest: "d".into(),
+            status: "canary",
+            canary_percent: Some(5.0),
+            previous: None,
+            unchanged: false,
+            precompiled: false,
+            fixtures_passed: 0,
+            signed_by: None,
+            elapsed_ms: 1.0,
+        },
+    );
+    assert_response(
+        &doc,
+        "ChangeOutcome",
+        ChangeOutcome {
+            name: "p".into(),
+            active: "a".into(),
+            canary: None,
+            removed: "r".into(),
+        },
+    );
+    assert_response(
+        &doc,
+        "FleetStatus",
+        FleetStatus {
+            node_id: "n".into(),
+            servers: vec![],
+            broker: "pending",
+            outbox_depth: 0,
+            consumer_lag: 0,
+            events_forwarded: 0,
+            remote_events_applied: 0,
+            duplicates_dropped: 0,
+        },
+    );
+}
