@@ -58,6 +58,17 @@ pub fn require(package: Package) -> PathBuf {
     if provided.exists() {
         return provided.to_owned();
     }
+    let how = format!(
+        "this test needs Debian's `{name}` package ({file}); install it with \
+         `sudo apt-get install -y {name}`",
+        name = package.name,
+        file = package.provides
+    );
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    assert!(root, "{how} (the tests install it themselves only as root)");
     static IN_PROCESS: Mutex<()> = Mutex::new(());
     let _in_process = IN_PROCESS.lock().unwrap_or_else(PoisonError::into_inner);
     let lock_path = std::env::temp_dir().join("tailor-tests-apt.lock");
@@ -71,7 +82,7 @@ pub fn require(package: Package) -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
     // Another test or process may have installed it while this one waited.
     if !provided.exists() {
-        install(package);
+        install(package, &how);
     }
     assert!(
         provided.exists(),
@@ -82,18 +93,7 @@ pub fn require(package: Package) -> PathBuf {
     provided.to_owned()
 }
 
-fn install(package: Package) {
-    let how = format!(
-        "this test needs Debian's `{name}` package ({file}); install it with \
-         `sudo apt-get install -y {name}`",
-        name = package.name,
-        file = package.provides
-    );
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
-    assert!(root, "{how} (the tests install it themselves only as root)");
+fn install(package: Package, how: &str) {
     // A machine whose package lists are current installs at once; a fresh one has none yet.
     if apt(&["install", "-y", "--no-install-recommends", package.name]).is_ok() {
         return;
