@@ -58,6 +58,9 @@ pub struct ConfigDocument {
     root: ConfigNode,
     /// The original JSON value, for `config-json` of whole subtrees.
     json: serde_json::Value,
+    /// The whole document's JSON text, serialized once: a policy that reads its config into a
+    /// typed struct asks for it on every decision.
+    whole: String,
 }
 
 impl Default for ConfigDocument {
@@ -72,6 +75,7 @@ impl ConfigDocument {
         ConfigDocument {
             root: ConfigNode::Null,
             json: serde_json::Value::Null,
+            whole: "null".to_owned(),
         }
     }
 
@@ -91,6 +95,7 @@ impl ConfigDocument {
     pub fn from_value(json: serde_json::Value) -> Self {
         ConfigDocument {
             root: build(&json),
+            whole: json.to_string(),
             json,
         }
     }
@@ -126,6 +131,9 @@ impl ConfigDocument {
 
     /// The JSON text of the subtree at a pointer.
     pub fn get_json(&self, pointer: &str) -> Option<String> {
+        if pointer.is_empty() {
+            return Some(self.whole.clone());
+        }
         self.json.pointer(pointer).map(serde_json::Value::to_string)
     }
 }
@@ -231,6 +239,16 @@ mod tests {
         let d = doc(r#"{"arms": {"a": 1, "b": 2}}"#);
         assert_eq!(d.get_json("/arms").as_deref(), Some(r#"{"a":1,"b":2}"#));
         assert_eq!(d.get_json("/zzz"), None);
+        assert_eq!(
+            d.get_json("")
+                .map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap()),
+            Some(d.json().clone()),
+            "the whole document"
+        );
+        assert_eq!(
+            ConfigDocument::empty().get_json("").as_deref(),
+            Some("null")
+        );
     }
 
     #[test]
