@@ -15,13 +15,12 @@
 
 mod common;
 
-use base64::Engine as _;
+use common::fleet::{self, items_seen, page_views, publish_echo, wait_for_items};
 use common::packages::{self, NATS_SERVER};
 use common::{
-    ADMIN, Node, Process, Scratch, admin, decide, describe, edge_deploy, request, run,
-    spawn_binary_with,
+    ADMIN, Node, Process, Scratch, admin, describe, edge_deploy, request, run, spawn_binary_with,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -285,92 +284,17 @@ fn node(dir: &Path, name: &str, brokers: &str, envs: &[(&str, &str)]) -> Node {
         ],
         envs,
     );
-    let published = admin(
-        node.addr,
-        "PUT",
-        "/admin/v1/policies/echo",
-        Some(ADMIN),
-        json!({"component": base64::engine::general_purpose::STANDARD.encode(tailor_test_policies::ECHO)})
-            .to_string()
-            .as_bytes(),
-    );
-    assert_eq!(published.status, 200, "{}", published.body);
+    publish_echo(&node);
     node
 }
 
-fn page_views(customer: &str, ids: std::ops::Range<usize>) -> Value {
-    let events: Vec<Value> = ids
-        .map(|i| {
-            json!({"event_id": format!("{customer}-view-{i}"), "customer_id": customer,
-                   "kind": "page_view", "at_ms": 1_774_000_100_000i64 + i as i64,
-                   "item_id": format!("sku-{i}"), "category": "coats"})
-        })
-        .collect();
-    json!({ "events": events })
-}
-
 fn post_events(node: &mut Node, batch: &Value) {
-    let reply = request(
-        node.addr,
-        "POST",
-        "/v1/events",
-        "application/json",
-        batch.to_string().as_bytes(),
-    );
+    let reply = fleet::post_events(node.addr, batch);
     if reply.status != 202 {
         node.process.fail(&format!(
             "answered {} to an event batch: {}",
             reply.status, reply.body
         ));
-    }
-}
-
-/// The items of the customer's recent events, as the echo policy at `addr` sees the profile.
-fn items_seen(addr: SocketAddr, customer: &str) -> Vec<String> {
-    let reply = decide(
-        addr,
-        &json!({"channel": "app", "unit": {"customer_id": customer},
-                "slots": [{"id": "echo", "policy": "echo"}]}),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let events = reply.body["slots"][0]["render"]["events"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let mut seen: Vec<String> = events
-        .split("item_id: Some(\"")
-        .skip(1)
-        .map(|part| part.split('"').next().unwrap_or_default().to_owned())
-        .collect();
-    seen.sort();
-    seen
-}
-
-/// Waits until a decision at `node` sees each of the customer's `expected` items exactly once.
-fn wait_for_items(node: &mut Node, customer: &str, expected: usize) {
-    let wanted: Vec<String> = {
-        let mut items: Vec<String> = (0..expected).map(|i| format!("sku-{i}")).collect();
-        items.sort();
-        items
-    };
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let seen = items_seen(node.addr, customer);
-        if seen == wanted {
-            return;
-        }
-        let unique: BTreeSet<&String> = seen.iter().collect();
-        assert_eq!(
-            unique.len(),
-            seen.len(),
-            "an event was applied twice: {seen:?}"
-        );
-        if Instant::now() > deadline {
-            node.process.fail(&format!(
-                "saw {seen:?} of {customer}'s {expected} events after {PATIENCE:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -11,21 +11,19 @@
 
 mod common;
 
-use base64::Engine as _;
+use common::fleet::{
+    PATIENCE, items_seen, page_views, post_events, publish_echo, status, wait_for_items,
+};
 use common::nats::Broker;
 use common::registry::{
     push_version, push_version_with, start_registry, variant_served, wait_for_refusal,
     wait_for_variant, write_version,
 };
-use common::{ADMIN, Node, Scratch, admin, decide, request, run_tailor, spawn_binary};
+use common::{ADMIN, Node, Scratch, decide, request, run_tailor, spawn_binary};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// How long replication may take before a test gives up (a loaded machine, not a target).
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A node named `name` in the fleet of `broker`, with its data under `scratch/name`, serving
 /// the echo policy (which shows the events a profile holds).
@@ -33,20 +31,6 @@ fn node(scratch: &Path, name: &str, broker: &Broker) -> Node {
     let node = node_with(scratch, name, broker, &[]);
     publish_echo(&node);
     node
-}
-
-/// Publishes the echo test policy, which renders the events a profile holds.
-fn publish_echo(node: &Node) {
-    let published = admin(
-        node.addr,
-        "PUT",
-        "/admin/v1/policies/echo",
-        Some(ADMIN),
-        json!({"component": base64::engine::general_purpose::STANDARD.encode(tailor_test_policies::ECHO)})
-            .to_string()
-            .as_bytes(),
-    );
-    assert_eq!(published.status, 200, "{}", published.body);
 }
 
 /// A node named `name` in the fleet of `broker` with more `tailor serve` arguments, serving
@@ -69,74 +53,6 @@ fn node_with(scratch: &Path, name: &str, broker: &Broker, extra: &[&str]) -> Nod
     spawn_binary(&scratch.join(name), &args)
 }
 
-fn page_views(customer: &str, ids: std::ops::Range<usize>) -> Value {
-    let events: Vec<Value> = ids
-        .map(|i| {
-            json!({"event_id": format!("{customer}-view-{i}"), "customer_id": customer,
-                   "kind": "page_view", "at_ms": 1_774_000_100_000i64 + i as i64,
-                   "item_id": format!("sku-{i}"), "category": "coats"})
-        })
-        .collect();
-    json!({ "events": events })
-}
-
-fn post_events(addr: SocketAddr, batch: &Value) -> common::Reply {
-    request(
-        addr,
-        "POST",
-        "/v1/events",
-        "application/json",
-        batch.to_string().as_bytes(),
-    )
-}
-
-/// How many times each item shows among the customer's recent events, as the echo policy at
-/// `addr` sees the profile.
-fn items_seen(addr: SocketAddr, customer: &str) -> BTreeMap<String, usize> {
-    let reply = decide(
-        addr,
-        &json!({"channel": "app", "unit": {"customer_id": customer},
-                "slots": [{"id": "echo", "policy": "echo"}]}),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let events = reply.body["slots"][0]["render"]["events"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let mut seen = BTreeMap::new();
-    for part in events.split("item_id: Some(\"").skip(1) {
-        let item = part.split('"').next().unwrap_or_default().to_owned();
-        *seen.entry(item).or_insert(0) += 1;
-    }
-    seen
-}
-
-/// Waits until the echo policy at `addr` sees exactly `expected` items once each.
-fn wait_for_items(node: &mut Node, customer: &str, expected: usize) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let seen = items_seen(node.addr, customer);
-        assert!(
-            seen.values().all(|&n| n == 1),
-            "an event was applied twice: {seen:?}"
-        );
-        if seen.len() == expected {
-            return;
-        }
-        assert!(
-            seen.len() < expected,
-            "more events than were sent: {seen:?}"
-        );
-        if Instant::now() > deadline {
-            node.process.fail(&format!(
-                "saw {} of {expected} events of {customer} after {PATIENCE:?}: {seen:?}",
-                seen.len()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn hero_variant(addr: SocketAddr, customer: &str) -> Value {
     let reply = decide(
         addr,
@@ -145,12 +61,6 @@ fn hero_variant(addr: SocketAddr, customer: &str) -> Value {
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["slots"][0]["variant"].clone()
-}
-
-fn status(addr: SocketAddr) -> Value {
-    let reply = admin(addr, "GET", "/admin/v1/status", Some(ADMIN), b"");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
 }
 
 #[test]
@@ -409,6 +319,29 @@ fn a_node_killed_mid_stream_or_joining_late_catches_up_and_applies_each_event_on
     }
 }
 
+/// A node started with `refused` (arguments the broker must not admit) keeps acknowledging
+/// events into its outbox and never connects, while two started with `admitted` share an
+/// event. The refused node starts first, so it has had longer to connect than the others needed.
+fn only_the_admitted_join(scratch: &Path, broker: &Broker, admitted: &[&str], refused: &[&str]) {
+    let outsider = node_with(scratch, "outsider", broker, refused);
+    assert_eq!(
+        post_events(outsider.addr, &page_views("fleet-outsider", 0..2)).status,
+        202
+    );
+    let web = node_with(scratch, "web", broker, admitted);
+    let mut app = node_with(scratch, "app", broker, admitted);
+    publish_echo(&app);
+    assert_eq!(
+        post_events(web.addr, &page_views("fleet-insider", 0..3)).status,
+        202
+    );
+    wait_for_items(&mut app, "fleet-insider", 3);
+    let left_out = status(outsider.addr);
+    assert_ne!(left_out["fleet"]["broker"], "connected", "{left_out}");
+    assert_eq!(left_out["fleet"]["outbox_depth"], 2, "{left_out}");
+    assert_eq!(status(web.addr)["fleet"]["broker"], "connected");
+}
+
 #[test]
 fn a_broker_that_requires_credentials_takes_the_right_ones_only() {
     let scratch = Scratch::new("fleet-auth");
@@ -423,36 +356,13 @@ fn a_broker_that_requires_credentials_takes_the_right_ones_only() {
         "--events-password",
         "fleet-secret-0001",
     ];
-    // Refused by the broker, a node still acknowledges and keeps what it accepts. It starts
-    // first, so it has had longer to connect than the two below need to.
-    let wrong = node_with(
-        &scratch.0,
-        "wrong",
-        &broker,
-        &[
-            "--events-user",
-            "tailor",
-            "--events-password",
-            "not-the-password",
-        ],
-    );
-    assert_eq!(
-        post_events(wrong.addr, &page_views("fleet-auth-2", 0..2)).status,
-        202
-    );
-    let web = node_with(&scratch.0, "web", &broker, &good);
-    let mut app = node_with(&scratch.0, "app", &broker, &good);
-    publish_echo(&app);
-    let customer = "fleet-auth-1";
-    assert_eq!(
-        post_events(web.addr, &page_views(customer, 0..4)).status,
-        202
-    );
-    wait_for_items(&mut app, customer, 4);
-    let refused = status(wrong.addr);
-    assert_ne!(refused["fleet"]["broker"], "connected", "{refused}");
-    assert_eq!(refused["fleet"]["outbox_depth"], 2, "{refused}");
-    assert_eq!(status(web.addr)["fleet"]["broker"], "connected");
+    let wrong = [
+        "--events-user",
+        "tailor",
+        "--events-password",
+        "not-the-password",
+    ];
+    only_the_admitted_join(&scratch.0, &broker, &good, &wrong);
 }
 
 /// A CA and a certificate it signed for `ip`, made with openssl in `dir`: `ca.pem`,
@@ -546,25 +456,8 @@ fn a_tls_broker_with_a_private_ca_is_trusted_through_events_tls_ca_only() {
     );
     let ca = file("ca.pem");
     let trusting = ["--events-tls-ca", ca.as_str()];
-    // Without the CA the broker's certificate is not trusted. This node starts first, so it
-    // has had longer to connect than the two below need to.
-    let doubting = node_with(&scratch.0, "doubting", &broker, &[]);
-    assert_eq!(
-        post_events(doubting.addr, &page_views("fleet-tls-2", 0..2)).status,
-        202
-    );
-    let web = node_with(&scratch.0, "web", &broker, &trusting);
-    let mut app = node_with(&scratch.0, "app", &broker, &trusting);
-    publish_echo(&app);
-    let customer = "fleet-tls-1";
-    assert_eq!(
-        post_events(web.addr, &page_views(customer, 0..3)).status,
-        202
-    );
-    wait_for_items(&mut app, customer, 3);
-    let refused = status(doubting.addr);
-    assert_ne!(refused["fleet"]["broker"], "connected", "{refused}");
-    assert_eq!(refused["fleet"]["outbox_depth"], 2, "{refused}");
+    // Without the CA the broker's certificate is not trusted.
+    only_the_admitted_join(&scratch.0, &broker, &trusting, &[]);
 }
 
 #[test]

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tailor_host::config::ServeConfig;
 use tailor_host::server::{AppState, Server};
 
+pub mod fleet;
 pub mod nats;
 pub mod packages;
 pub mod process;
