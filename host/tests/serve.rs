@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tailor_host::{Limits, PolicySource};
 
@@ -179,24 +180,27 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
         Some(slow),
     );
     let addr = server.addr;
+    let shed_seen = Arc::new(AtomicBool::new(false));
+    let spinning = shed_seen.clone();
     let busy = std::thread::spawn(move || {
-        // The probing requests below may hold the slot for a moment: retry until admitted,
-        // for at most a minute.
+        // Holds the only slot with a decision that spins to its deadline, again and again until
+        // the probes below have seen a request shed (on a loaded machine one hold may pass
+        // between two probes), for at most a minute. The probes may hold the slot for a moment:
+        // a spinner refused with 503 retries.
         let give_up = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
+        let mut admitted = Vec::new();
+        while !spinning.load(Ordering::SeqCst) && std::time::Instant::now() < give_up {
             let reply = decide(
                 addr,
                 &json!({"channel": "web", "slots": [{"id": "s", "policy": "spin"}]}),
             );
             if reply.status != 503 {
-                return reply;
+                admitted.push(reply);
+            } else {
+                std::thread::sleep(Duration::from_millis(5));
             }
-            assert!(
-                std::time::Instant::now() < give_up,
-                "the spinning request was never admitted"
-            );
-            std::thread::sleep(Duration::from_millis(5));
         }
+        admitted
     });
     // While the spinner holds the only decision slot, another request is refused at once.
     let mut shed = None;
@@ -214,12 +218,27 @@ fn beyond_the_instance_pool_the_service_sheds_load_with_retry_after() {
         // Leave the slot free long enough for the spinning request to take it.
         std::thread::sleep(Duration::from_millis(20));
     }
-    let shed = shed.expect("a request must be shed while the pool is full");
+    shed_seen.store(true, Ordering::SeqCst);
+    let admitted = busy.join().unwrap();
+    let answers: Vec<(u16, &Value)> = admitted
+        .iter()
+        .map(|r| (r.status, &r.body["slots"][0]["error"]["code"]))
+        .collect();
+    let shed = shed.unwrap_or_else(|| {
+        panic!("no request was shed while the pool was full; the spinner got {answers:?}")
+    });
     assert!(shed.headers.contains("retry-after: 1"), "{}", shed.headers);
     assert_eq!(shed.body["error"]["code"], "overloaded");
-    let busy = busy.join().unwrap();
-    assert_eq!(busy.status, 200);
-    assert_eq!(busy.body["slots"][0]["error"]["code"], "timeout");
+    assert!(
+        !admitted.is_empty(),
+        "the spinning request was never admitted"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(status, code)| *status == 200 && *code == "timeout"),
+        "every admitted spin ends at its deadline: {answers:?}"
+    );
 }
 
 /// Writes a snapshot export (header line, then one profile per line).
@@ -331,13 +350,13 @@ fn a_snapshot_reload_under_load_swaps_atomically_with_zero_errors() {
     )
     .unwrap();
 
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..2)
         .map(|_| {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut seen = std::collections::BTreeMap::<String, u32>::new();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     let reply = decide(addr, &json!({"channel": "web", "unit": {"customer_id": "cust-000001"},
                         "slots": [{"id": "hero", "policy": "hero-banner"}, {"id": "kiosk", "policy": "kiosk-greeting"}]}));
                     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -386,7 +405,7 @@ fn a_snapshot_reload_under_load_swaps_atomically_with_zero_errors() {
         "{}",
         refused.body
     );
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     let mut versions = std::collections::BTreeSet::new();
     for client in clients {
         versions.extend(client.join().unwrap().into_keys());
