@@ -218,47 +218,74 @@ fn an_event_delivered_twice_past_the_duplicate_window_is_applied_once() {
     wait_for_items(&mut app, customer, 3);
 }
 
+/// hero-banner on a registry tag of the test's own, signed by a fleet key made for it, its
+/// version `first` pushed.
+struct TaggedPolicy {
+    _registry: common::registry::Registry,
+    /// Where the keys and the versions' files are.
+    work: std::path::PathBuf,
+    reference: String,
+}
+
+impl TaggedPolicy {
+    fn start(scratch: &Path, tag: &str, host: &str) -> TaggedPolicy {
+        let registry = start_registry(tag, host);
+        let work = scratch.join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        run_tailor(&work, &["keygen", "--out", "fleet"]);
+        let reference = format!("{}/retail/hero-banner:prod", registry.url);
+        write_version(&work, "first", Some("fleet.secret"));
+        push_version(&work, &reference, "first", true);
+        TaggedPolicy {
+            _registry: registry,
+            work,
+            reference,
+        }
+    }
+
+    /// `tailor serve` arguments that follow the tag every `poll` seconds, trusting the key.
+    fn follow_args(&self, poll: &str) -> Vec<String> {
+        let trusted = self.work.join("fleet.pub");
+        vec![
+            "--follow".into(),
+            format!("hero-banner={}", self.reference),
+            "--follow-poll-seconds".into(),
+            poll.into(),
+            "--trusted-key".into(),
+            trusted.to_str().unwrap().into(),
+        ]
+    }
+}
+
+/// Borrowed views of owned arguments.
+fn args(owned: &[String]) -> Vec<&str> {
+    owned.iter().map(String::as_str).collect()
+}
+
 #[test]
 fn a_moved_tag_is_served_fleet_wide_at_once_and_an_unsigned_version_refused_everywhere() {
     let scratch = Scratch::new("fleet-follow");
     let broker = Broker::start("127.0.0.57", &scratch.0);
-    let registry = start_registry("fleet-follow", "127.0.0.58");
-    let work = scratch.0.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    run_tailor(&work, &["keygen", "--out", "fleet"]);
-    let reference = format!("{}/retail/hero-banner:prod", registry.url);
-    write_version(&work, "first", Some("fleet.secret"));
-    push_version(&work, &reference, "first", true);
-    let follow = format!("hero-banner={reference}");
-    let trusted = work.join("fleet.pub");
-    let trusted = trusted.to_str().unwrap();
-    let following = |poll: &'static str| {
-        vec![
-            "--follow",
-            follow.as_str(),
-            "--follow-poll-seconds",
-            poll,
-            "--trusted-key",
-            trusted,
-        ]
-    };
+    let tagged = TaggedPolicy::start(&scratch.0, "fleet-follow", "127.0.0.58");
+    let (work, reference) = (tagged.work.as_path(), tagged.reference.as_str());
+    let following = |poll: &str| tagged.follow_args(poll);
     // The web node checks its tag every second; the others would wait an hour.
-    let web = node_with(&scratch.0, "web", &broker, &following("1"));
-    let app = node_with(&scratch.0, "app", &broker, &following("3600"));
-    let kiosk = node_with(&scratch.0, "kiosk", &broker, &following("3600"));
+    let web = node_with(&scratch.0, "web", &broker, &args(&following("1")));
+    let app = node_with(&scratch.0, "app", &broker, &args(&following("3600")));
+    let kiosk = node_with(&scratch.0, "kiosk", &broker, &args(&following("3600")));
     for node in [&web, &app, &kiosk] {
         wait_for_variant(node.addr, "first");
     }
-    write_version(&work, "second", Some("fleet.secret"));
-    push_version(&work, &reference, "second", true);
+    write_version(work, "second", Some("fleet.secret"));
+    push_version(work, reference, "second", true);
     for node in [&web, &app, &kiosk] {
         wait_for_variant(node.addr, "second");
     }
 
     // An unsigned version on the tag, announced on the broker as if a node had published it:
     // every node pulls it, refuses it and keeps serving the signed one.
-    write_version(&work, "unsigned", None);
-    push_version(&work, &reference, "unsigned", false);
+    write_version(work, "unsigned", None);
+    push_version(work, reference, "unsigned", false);
     let notice = json!({"policy": "hero-banner", "digest": "sha256:00", "origin": "elsewhere"});
     with_client(&broker, |client| async move {
         client
@@ -464,24 +491,11 @@ fn a_tls_broker_with_a_private_ca_is_trusted_through_events_tls_ca_only() {
 fn a_push_announced_on_the_broker_moves_every_follower_at_once() {
     let scratch = Scratch::new("fleet-push-announce");
     let broker = Broker::start("127.0.0.66", &scratch.0);
-    let registry = start_registry("fleet-push-announce", "127.0.0.67");
-    let work = scratch.0.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    run_tailor(&work, &["keygen", "--out", "fleet"]);
-    let reference = format!("{}/retail/hero-banner:prod", registry.url);
-    write_version(&work, "first", Some("fleet.secret"));
-    push_version(&work, &reference, "first", true);
-    let follow = format!("hero-banner={reference}");
-    let trusted = work.join("fleet.pub");
+    let tagged = TaggedPolicy::start(&scratch.0, "fleet-push-announce", "127.0.0.67");
+    let (work, reference) = (tagged.work.as_path(), tagged.reference.as_str());
     // Every node would wait an hour for its next look at the tag.
-    let args = [
-        "--follow",
-        follow.as_str(),
-        "--follow-poll-seconds",
-        "3600",
-        "--trusted-key",
-        trusted.to_str().unwrap(),
-    ];
+    let following = tagged.follow_args("3600");
+    let args = args(&following);
     let nodes = [
         node_with(&scratch.0, "web", &broker, &args),
         node_with(&scratch.0, "kiosk", &broker, &args),
@@ -489,9 +503,9 @@ fn a_push_announced_on_the_broker_moves_every_follower_at_once() {
     for node in &nodes {
         wait_for_variant(node.addr, "first");
     }
-    write_version(&work, "second", Some("fleet.secret"));
+    write_version(work, "second", Some("fleet.secret"));
     let url = broker.url();
-    push_version_with(&work, &reference, "second", true, &["--announce", &url]);
+    push_version_with(work, reference, "second", true, &["--announce", &url]);
     for node in &nodes {
         wait_for_variant(node.addr, "second");
     }
