@@ -7,6 +7,7 @@
 
 mod bindings;
 mod config_doc;
+pub mod cpu;
 mod decide;
 mod error;
 mod imports;
@@ -18,7 +19,7 @@ mod std_shim;
 mod ticker;
 
 pub use config_doc::{ConfigDocument, ConfigNode, ConfigObject};
-pub use decide::Evaluation;
+pub use decide::{Cost, Evaluation};
 pub use error::{DecisionError, EngineError, ErrorCode, LoadError};
 pub use limits::Limits;
 pub use pinned::PinnedInstance;

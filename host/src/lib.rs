@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod profiles;
 pub mod registry;
 pub mod report;
+pub mod scheduler;
 pub mod server;
 
 pub use engine::{

@@ -146,7 +146,9 @@ pub fn run(args: RunPolicyArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     let started = Instant::now();
-    let Evaluation { decision, error } = engine.evaluate(
+    let Evaluation {
+        decision, error, ..
+    } = engine.evaluate(
         &policy,
         &context,
         &std::sync::Arc::new(profile),

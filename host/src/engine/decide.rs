@@ -1,11 +1,31 @@
 //! Running one decision: a fresh store and instance, the call, and what comes back checked.
+//!
+//! A decision's deadline is CPU time: the epoch ticker (wall clock) only decides when the
+//! deadline is checked, and the check ([`on_epoch_deadline`]) stops the decision once the thread
+//! has spent the deadline's worth of CPU on it. A decision the OS kept off the CPU is not killed
+//! for time it did not use, until it has been on the wall clock for
+//! [`WALL_CEILING_FACTOR`](super::state::WALL_CEILING_FACTOR) times its deadline: then it is
+//! stopped anyway, so that one starved decision cannot hold its slot indefinitely.
 
-use super::state::{DecisionState, PROFILE_HANDLE, ProfileHandle};
+use super::cpu;
+use super::state::{
+    DeadlineHit, DecisionState, PROFILE_HANDLE, ProfileHandle, WALL_CEILING_FACTOR,
+};
 use super::{DecisionError, Engine, ErrorCode, LoadedPolicy};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tailor_types::{Candidate, Context, Decision, Profile, Reason};
 use wasmtime::component::Resource;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, StoreContextMut, Trap, UpdateDeadline};
+
+/// What one decision cost: instantiation, the call and the output checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// CPU time of the thread that ran it.
+    pub cpu: Duration,
+    /// Wall-clock time from start to end (includes any time the OS ran something else).
+    pub wall: Duration,
+}
 
 /// The answer for a slot: the policy's decision, or the fallback and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +33,22 @@ pub struct Evaluation {
     pub decision: Decision,
     /// Set when the policy failed and `decision` is the fallback (with reason `ERROR`).
     pub error: Option<DecisionError>,
+    /// What running it cost (zero when it never ran).
+    pub cost: Cost,
+}
+
+impl Evaluation {
+    /// The fallback for a slot whose decision did not run or failed: `fallback` with reason
+    /// `ERROR` and the error.
+    pub fn failed(fallback: &Decision, error: DecisionError, cost: Cost) -> Evaluation {
+        let mut decision = fallback.clone();
+        decision.reason = Reason::Error;
+        Evaluation {
+            decision,
+            error: Some(error),
+            cost,
+        }
+    }
 }
 
 impl Engine {
@@ -24,15 +60,46 @@ impl Engine {
         profile: &Arc<Profile>,
         candidates: &[Candidate],
     ) -> Result<Decision, DecisionError> {
+        self.decide_measured(policy, context, profile, candidates).0
+    }
+
+    /// Runs one decision and says what it cost on this thread.
+    pub fn decide_measured(
+        &self,
+        policy: &LoadedPolicy,
+        context: &Context,
+        profile: &Arc<Profile>,
+        candidates: &[Candidate],
+    ) -> (Result<Decision, DecisionError>, Cost) {
+        let cpu_started = cpu::thread_time();
+        let wall_started = Instant::now();
+        let result = self.run(policy, context, profile, candidates);
+        let cost = Cost {
+            cpu: cpu::thread_time().saturating_sub(cpu_started),
+            wall: wall_started.elapsed(),
+        };
+        (result, cost)
+    }
+
+    fn run(
+        &self,
+        policy: &LoadedPolicy,
+        context: &Context,
+        profile: &Arc<Profile>,
+        candidates: &[Candidate],
+    ) -> Result<Decision, DecisionError> {
+        let tick = self.inner.config.epoch_tick;
         let state = DecisionState::new(
             policy.name.clone(),
             policy.config.clone(),
             policy.limits,
             profile.clone(),
+            tick,
         );
         let mut store = Store::new(&self.inner.wasmtime, state);
         store.limiter(|state| state);
-        store.set_epoch_deadline(policy.limits.deadline_ticks(self.inner.config.epoch_tick));
+        store.set_epoch_deadline(policy.limits.deadline_ticks(tick));
+        store.epoch_deadline_callback(on_epoch_deadline);
 
         let instance = match policy.pre.instantiate(&mut store) {
             Ok(instance) => instance,
@@ -68,22 +135,41 @@ impl Engine {
         candidates: &[Candidate],
         fallback: &Decision,
     ) -> Evaluation {
-        match self.decide(policy, context, profile, candidates) {
-            Ok(decision) => Evaluation {
+        match self.decide_measured(policy, context, profile, candidates) {
+            (Ok(decision), cost) => Evaluation {
                 decision,
                 error: None,
+                cost,
             },
-            Err(error) => {
+            (Err(error), cost) => {
                 tracing::warn!(policy = %policy.name, code = %error.code, message = %error.message, slot = %context.slot, "policy failed; serving the slot's fallback");
-                let mut decision = fallback.clone();
-                decision.reason = Reason::Error;
-                Evaluation {
-                    decision,
-                    error: Some(error),
-                }
+                Evaluation::failed(fallback, error, cost)
             }
         }
     }
+}
+
+/// Called when a decision reaches its epoch deadline: stops it if it has used its CPU-time
+/// deadline (or its wall-clock ceiling), and otherwise checks again once it could have.
+fn on_epoch_deadline(
+    mut store: StoreContextMut<'_, DecisionState>,
+) -> wasmtime::Result<UpdateDeadline> {
+    let state = store.data_mut();
+    let deadline = state.limits.deadline;
+    let used = cpu::thread_time().saturating_sub(state.cpu_started);
+    if used >= deadline {
+        state.deadline_hit = Some(DeadlineHit::Cpu);
+        return Ok(UpdateDeadline::Interrupt);
+    }
+    if state.wall_started.elapsed() >= deadline * WALL_CEILING_FACTOR {
+        state.deadline_hit = Some(DeadlineHit::Wall);
+        return Ok(UpdateDeadline::Interrupt);
+    }
+    let remaining = deadline - used;
+    let tick = state.tick.as_nanos().max(1);
+    Ok(UpdateDeadline::Continue(
+        (remaining.as_nanos().div_ceil(tick) as u64).max(1),
+    ))
 }
 
 fn instantiate_error(error: wasmtime::Error) -> DecisionError {
@@ -111,7 +197,13 @@ fn classify(error: wasmtime::Error, state: &DecisionState) -> DecisionError {
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => DecisionError::new(
             ErrorCode::Timeout,
-            format!("ran past its {:?} deadline", state.limits.deadline),
+            match state.deadline_hit {
+                Some(DeadlineHit::Wall) => format!(
+                    "was on the wall clock for {}x its {:?} deadline (descheduled) and was stopped",
+                    WALL_CEILING_FACTOR, state.limits.deadline
+                ),
+                _ => format!("used its {:?} deadline of CPU time", state.limits.deadline),
+            },
         ),
         Some(Trap::StackOverflow) => {
             DecisionError::new(ErrorCode::StackOverflow, "call stack exhausted")

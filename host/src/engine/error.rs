@@ -58,7 +58,7 @@ fn also(others: &[String]) -> String {
 /// Why a decision fell back. Stable, machine-readable, and a bounded metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
-    /// The policy ran past its deadline.
+    /// The policy used its deadline of CPU time (or its wall-clock ceiling).
     Timeout,
     /// The policy tried to grow its memory past the cap.
     MemoryLimit,

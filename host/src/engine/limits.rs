@@ -7,7 +7,8 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 /// What one decision of a policy may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock budget of one decision (enforced with epoch interruption).
+    /// CPU-time budget of one decision, checked at every epoch tick (see `engine::decide`);
+    /// the wall-clock ceiling is a multiple of it.
     pub deadline: Duration,
     /// Cap on the policy's linear memory; growing past it traps.
     pub max_memory_bytes: usize,

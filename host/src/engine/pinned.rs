@@ -33,6 +33,7 @@ impl Engine {
             policy.config.clone(),
             policy.limits,
             Arc::default(),
+            self.inner.config.epoch_tick,
         );
         let mut store = Store::new(&self.inner.wasmtime, state);
         store.limiter(|state| state);

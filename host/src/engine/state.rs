@@ -2,6 +2,7 @@
 
 use super::{ConfigDocument, Limits};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tailor_types::Profile;
 
 /// Marks the contract's `customer.profile` resource: the decision's profile snapshot, held in
@@ -25,7 +26,27 @@ pub(crate) struct DecisionState {
     pub(crate) log_dropped: u32,
     /// What the guest wrote to stdout/stderr (Rust panics land here), capped.
     pub(crate) stdio: Vec<u8>,
+    /// When the decision began, on the thread's CPU clock and on the wall clock.
+    pub(crate) cpu_started: Duration,
+    pub(crate) wall_started: Instant,
+    /// Length of an epoch tick (how often the deadline is checked).
+    pub(crate) tick: Duration,
+    /// Which deadline stopped the decision, if one did.
+    pub(crate) deadline_hit: Option<DeadlineHit>,
 }
+
+/// Which of a decision's two deadlines it ran past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeadlineHit {
+    /// It used its deadline's worth of CPU time.
+    Cpu,
+    /// It was on the wall clock for [`WALL_CEILING_FACTOR`] times its deadline without using
+    /// that much CPU (the OS kept it off the CPU): it is stopped anyway so it frees its slot.
+    Wall,
+}
+
+/// The wall-clock ceiling of a decision, in multiples of its (CPU-time) deadline.
+pub(crate) const WALL_CEILING_FACTOR: u32 = 4;
 
 /// Bytes of guest stdout/stderr kept per decision.
 pub(crate) const STDIO_CAP: usize = 4096;
@@ -36,6 +57,7 @@ impl DecisionState {
         config: Arc<ConfigDocument>,
         limits: Limits,
         profile: Arc<Profile>,
+        tick: Duration,
     ) -> Self {
         DecisionState {
             config,
@@ -46,6 +68,10 @@ impl DecisionState {
             log_lines: 0,
             log_dropped: 0,
             stdio: Vec::new(),
+            cpu_started: super::cpu::thread_time(),
+            wall_started: Instant::now(),
+            tick,
+            deadline_hit: None,
         }
     }
 
@@ -122,6 +148,7 @@ mod tests {
             Arc::new(ConfigDocument::empty()),
             Limits::default(),
             Arc::default(),
+            Duration::from_millis(1),
         );
         state.capture_stdio(stdio.as_bytes());
         state
