@@ -42,6 +42,8 @@ fn start(engine: &Engine, dir: &Path) -> Lifecycle {
             keep_versions: 5,
             auto_rollback: AutoRollback::default(),
             seed_bundled: false,
+            default_share: tailor_host::config::ServeConfig::default().default_share(),
+            decision_threads: 2,
         },
     )
     .unwrap()

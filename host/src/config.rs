@@ -13,7 +13,8 @@ pub use load::ServeFlags;
 
 use crate::distribution::Follow;
 use crate::fleet::{Credentials, FleetConfig, Tls};
-use crate::lifecycle::AutoRollback;
+use crate::lifecycle::{AutoRollback, Guardrails};
+use crate::scheduler::Share;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +58,39 @@ pub struct ServeConfig {
     /// Default linear-memory cap of a policy, in MiB (at most 1024).
     #[arg(long, env = "TAILOR_MAX_MEMORY_MIB", default_value_t = 16)]
     pub max_memory_mib: usize,
+    /// Threads that run decisions (0: one per core). Decisions never run on the threads that
+    /// accept connections and parse requests.
+    #[arg(long, env = "TAILOR_DECISION_THREADS", default_value_t = 0)]
+    pub decision_threads: u32,
+    /// Threads that serve HTTP: parse requests, look profiles up, write responses (0: one per
+    /// core).
+    #[arg(long, env = "TAILOR_HTTP_THREADS", default_value_t = 0)]
+    pub http_threads: u32,
+    /// A policy's weight in the decision scheduler unless its publish sets one: under
+    /// contention policies get decision CPU in proportion to their weights.
+    #[arg(long, env = "TAILOR_SHARE_WEIGHT", default_value_t = 1)]
+    pub share_weight: u32,
+    /// Decisions of one policy version that may run at once unless its publish sets it (0: all
+    /// decision threads but one, so no policy can occupy them all).
+    #[arg(long, env = "TAILOR_SHARE_MAX_CONCURRENT", default_value_t = 0)]
+    pub share_max_concurrent: u32,
+    /// CPU milliseconds per second a policy version's decisions may use unless its publish sets
+    /// it (0: no cap beyond its weight).
+    #[arg(long, env = "TAILOR_SHARE_CPU_MS_PER_SECOND", default_value_t = 0)]
+    pub share_cpu_ms_per_second: u64,
+    /// Latency guardrail: a new or canary version whose p99 decision time passes this many
+    /// milliseconds is rolled back (0: no absolute latency budget).
+    #[arg(long, env = "TAILOR_GUARD_P99_MS", default_value_t = 0.0)]
+    pub guard_p99_ms: f64,
+    /// Cost guardrail: a new or canary version whose mean CPU time per decision passes this
+    /// many milliseconds is rolled back, and a publish whose fixture cases already do is
+    /// refused (0: no absolute cost budget).
+    #[arg(long, env = "TAILOR_GUARD_CPU_MS", default_value_t = 0.0)]
+    pub guard_cpu_ms: f64,
+    /// Regression guardrail: a new or canary version whose p99 decision time or mean CPU per
+    /// decision is more than this many times the version it replaces is rolled back (0: off).
+    #[arg(long, env = "TAILOR_GUARD_REGRESSION", default_value_t = 3.0)]
+    pub guard_regression: f64,
     /// Bearer token for the admin API (`/admin/v1/*`), at least 16 characters; without one the
     /// admin API refuses every request.
     #[arg(long, env = "TAILOR_ADMIN_TOKEN", hide_env_values = true)]
@@ -268,17 +302,60 @@ impl ServeConfig {
         })
     }
 
-    /// The `auto_rollback_*` options.
+    /// The `auto_rollback_*` and `guard_*` options.
     pub fn auto_rollback(&self) -> AutoRollback {
+        let millis = |ms: f64| (ms > 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
         AutoRollback {
             error_rate: self.auto_rollback_error_rate,
             min_decisions: self.auto_rollback_min_decisions,
             window: Duration::from_secs(self.auto_rollback_window_seconds),
             watch: Duration::from_secs(self.auto_rollback_watch_seconds),
+            guard: Guardrails {
+                p99: millis(self.guard_p99_ms),
+                cpu: millis(self.guard_cpu_ms),
+                regression: (self.guard_regression > 0.0).then_some(self.guard_regression),
+            },
             ..AutoRollback::default()
         }
     }
+
+    /// Decision threads (`decision_threads`, or one per core).
+    pub fn decision_threads(&self) -> u32 {
+        match self.decision_threads {
+            0 => cores(),
+            n => n,
+        }
+    }
+
+    /// HTTP threads (`http_threads`, or one per core).
+    pub fn http_threads(&self) -> usize {
+        match self.http_threads {
+            0 => cores() as usize,
+            n => n as usize,
+        }
+    }
+
+    /// A policy's share unless its publish sets one (`share_*`).
+    pub fn default_share(&self) -> Share {
+        let threads = self.decision_threads();
+        Share {
+            weight: self.share_weight,
+            max_concurrent: match self.share_max_concurrent {
+                0 => threads.saturating_sub(1).max(1),
+                n => n,
+            },
+            cpu_per_second: (self.share_cpu_ms_per_second > 0)
+                .then(|| Duration::from_millis(self.share_cpu_ms_per_second)),
+        }
+    }
 }
+
+/// Cores this process may run on.
+fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+}
+
+impl ServeConfig {}
 
 /// This machine's host name as a fleet node name (characters a consumer name may not hold
 /// become `-`).

@@ -15,6 +15,8 @@ pub struct Harness {
     state: Arc<AppState>,
     keys: TrustedKeys,
     dir: std::path::PathBuf,
+    /// Awaits decisions (they run on the node's decision threads).
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Drop for Harness {
@@ -56,7 +58,11 @@ impl Harness {
         let secret =
             SecretKey::parse("ed25519-secret:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=")
                 .expect("fixed fuzz key");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("fuzz runtime");
         Harness {
+            runtime,
             state,
             keys: TrustedKeys::from_keys(vec![secret.public()]),
             dir,
@@ -79,7 +85,9 @@ impl Harness {
 
     /// A decide request through validation, profile lookup and every slot's policy.
     pub fn decide_body(&self, input: &[u8]) {
-        let _ = crate::server::decide::decide(&self.state, input);
+        let _ = self
+            .runtime
+            .block_on(crate::server::decide::decide(&self.state, input));
     }
 
     /// An event batch parsed, validated and applied (durably, as a 202 would).

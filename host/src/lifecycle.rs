@@ -11,6 +11,7 @@
 //! snapshot, and the change re-checks under the lock that what it built on still holds.
 
 pub mod fixtures;
+mod guard;
 mod health;
 mod load;
 mod publish;
@@ -20,6 +21,7 @@ mod state;
 mod store;
 pub mod watch_dir;
 
+pub use guard::{Guard, Guardrails};
 pub use health::{AutoRollback, monitor};
 pub use publish::{PublishError, PublishOutcome, PublishRequest};
 pub use state::{Action, CanaryRecord, HistoryEntry, PolicyRecord, StoreState, VersionRecord};
@@ -50,6 +52,10 @@ pub struct LifecycleConfig {
     /// Publish the bundled example policies into an empty store at start (not when signatures
     /// are required: they are unsigned).
     pub seed_bundled: bool,
+    /// A policy's share of the decision threads where its publish sets none.
+    pub default_share: crate::scheduler::Share,
+    /// Decision threads (what a share's CPU cap is checked against).
+    pub decision_threads: u32,
 }
 
 /// Publishes, swaps and rolls back policy versions; owns the policy store.
@@ -108,6 +114,12 @@ pub enum RestoreError {
 }
 
 impl Lifecycle {
+    /// A policy's share: what its publishes set, over the node's defaults.
+    fn share(&self, set: Option<&crate::scheduler::ShareOverride>) -> crate::scheduler::Share {
+        let defaults = self.config.default_share;
+        set.map_or(defaults, |set| set.apply(defaults))
+    }
+
     /// Opens the store and serves its last committed set (offline, from disk only), seeding the
     /// bundled examples into an empty store when configured to.
     pub fn start(

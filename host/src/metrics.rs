@@ -21,6 +21,10 @@ pub const SNAPSHOT_GENERATED: &str = "tailor_snapshot_generated_timestamp_second
 pub const POLICY_PUBLISHES: &str = "tailor_policy_publishes_total";
 pub const POLICY_SWAPS: &str = "tailor_policy_swaps_total";
 pub const POLICY_ROLLBACKS: &str = "tailor_policy_rollbacks_total";
+/// Automatic rollbacks a latency or cost guardrail caused, by `guard`.
+pub const POLICY_GUARDRAIL_ROLLBACKS: &str = "tailor_policy_guardrail_rollbacks_total";
+/// CPU time of one decision on its thread, by policy and version.
+pub const DECISION_CPU_SECONDS: &str = "tailor_decision_cpu_seconds";
 pub const POLICY_CHANGE_FAILURE_RATIO: &str = "tailor_policy_change_failure_ratio";
 pub const POLICY_PUBLISH_TO_SERVE: &str = "tailor_policy_publish_to_first_decision_seconds";
 /// 1 while the node is connected to its events broker, 0 while it is not.

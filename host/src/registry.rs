@@ -3,7 +3,12 @@
 //! versions it resolved until it ends, so in-flight decisions finish on the version they began
 //! with.
 
+mod cost;
+
+pub use cost::{CostStats, CostSummary, Quantiles};
+
 use crate::engine::LoadedPolicy;
+use crate::scheduler::{Lane, Share};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +27,13 @@ pub struct PolicyVersion {
     first_served_nanos: AtomicU64,
     /// Decisions run and failed on this version on this node (for automatic rollback).
     pub health: Health,
+    /// What its decisions cost here (for the admin API and the latency and cost guardrails).
+    pub cost: CostStats,
+    /// Its place in the decision scheduler, with its share.
+    pub lane: Arc<Lane>,
+    /// What the version it replaced cost, when it replaced one that had served: the guardrails
+    /// judge a regression against it.
+    baseline: std::sync::OnceLock<CostSummary>,
 }
 
 /// Decision counts of one version; failures are traps, timeouts, limits and invalid output.
@@ -32,14 +44,27 @@ pub struct Health {
 }
 
 impl PolicyVersion {
-    pub fn new(loaded: LoadedPolicy, digest: String) -> PolicyVersion {
+    pub fn new(loaded: LoadedPolicy, digest: String, share: Share) -> PolicyVersion {
         PolicyVersion {
             loaded,
             digest,
             installed_at: Instant::now(),
             first_served_nanos: AtomicU64::new(0),
             health: Health::default(),
+            cost: CostStats::default(),
+            lane: Arc::new(Lane::new(share)),
+            baseline: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records what the version it replaces cost (once; later calls are ignored).
+    pub fn set_baseline(&self, baseline: CostSummary) {
+        let _ = self.baseline.set(baseline);
+    }
+
+    /// What the version it replaced cost, if known.
+    pub fn baseline(&self) -> Option<&CostSummary> {
+        self.baseline.get()
     }
 
     /// Counts a decision; returns the time from install to serving for the first one.

@@ -29,6 +29,7 @@ mod admin;
 mod auth;
 mod body;
 pub(crate) mod decide;
+mod dispatch;
 mod drain;
 mod errors;
 pub(crate) mod events;
@@ -110,9 +111,9 @@ async fn dispatch(
         Route::Decide => decide::serve(state, &parts.headers, body)
             .await
             .unwrap_or_else(ApiError::into_response),
-        Route::SegmentDecide => {
-            segment::serve(state, parts.uri.query()).unwrap_or_else(ApiError::into_response)
-        }
+        Route::SegmentDecide => segment::serve(state, parts.uri.query())
+            .await
+            .unwrap_or_else(ApiError::into_response),
         Route::Events => {
             reply(StatusCode::ACCEPTED, async {
                 events::ingest(state.clone(), &read_body(body, max_body).await?).await

@@ -269,6 +269,28 @@ mod expect {
         assert_eq!(slow, 2);
     }
 
+    /// Legal work inside the deadline answers normally (tests/burn_policy.rs covers the rest).
+    pub fn burn(component: &[u8]) {
+        let engine = engine();
+        let policy = engine
+            .load(PolicySource {
+                name: "burn",
+                component,
+                config: Some(r#"{"iterations": 1000}"#),
+                limits: None,
+            })
+            .unwrap();
+        let decision = alongside_good_traffic(&engine, || {
+            engine.decide(&policy, &context(), &Arc::new(customer()), &[])
+        })
+        .unwrap();
+        assert_eq!(decision.reason, Reason::Static);
+        assert_eq!(
+            tailor_types::lookup(&decision.render, "burned").map(String::as_str),
+            Some("1000")
+        );
+    }
+
     pub fn wrong_world(component: &[u8]) {
         let error = refused("wrong-world", component);
         assert!(matches!(error, LoadError::WrongWorld { .. }), "{error}");

@@ -616,6 +616,7 @@ fn install(server: &Running, name: &str, component: &[u8], limits: Option<Limits
             active: Arc::new(tailor_host::registry::PolicyVersion::new(
                 loaded,
                 tailor_host::registry::digest(component, None),
+                server.state.config.default_share(),
             )),
             canary: None,
         },

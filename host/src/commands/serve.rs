@@ -20,6 +20,8 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     let config = ServeConfig::load(args.options, args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.http_threads())
+        .thread_name("tailor-http")
         .enable_all()
         .build()?;
     runtime.block_on(async move {

@@ -36,6 +36,44 @@ impl ServeConfig {
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(invalid(key, "must be greater than zero"));
         }
+        if self.share_weight == 0 || self.share_weight > crate::scheduler::MAX_WEIGHT {
+            return Err(invalid(
+                "share_weight",
+                format!("must be between 1 and {}", crate::scheduler::MAX_WEIGHT),
+            ));
+        }
+        let cpu_most = u64::from(self.decision_threads()) * 1000;
+        if self.share_cpu_ms_per_second > cpu_most {
+            return Err(invalid(
+                "share_cpu_ms_per_second",
+                format!(
+                    "{} is more than the {} decision thread(s) have ({cpu_most})",
+                    self.share_cpu_ms_per_second,
+                    self.decision_threads()
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("guard_p99_ms", self.guard_p99_ms),
+            ("guard_cpu_ms", self.guard_cpu_ms),
+            ("guard_regression", self.guard_regression),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(invalid(
+                    key,
+                    format!("{value} is not a number >= 0 (0 turns it off)"),
+                ));
+            }
+        }
+        if self.guard_regression > 0.0 && self.guard_regression <= 1.0 {
+            return Err(invalid(
+                "guard_regression",
+                format!(
+                    "{} would roll back versions no slower than the one they replace; use more than 1, or 0 to turn it off",
+                    self.guard_regression
+                ),
+            ));
+        }
         if self.max_memory_mib > 1024 {
             return Err(invalid("max_memory_mib", "must be at most 1024"));
         }
@@ -159,8 +197,16 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let cases: [(&str, Tweak); 8] = [
+        let cases: [(&str, Tweak); 13] = [
             ("max_slots", |c| c.max_slots = 0),
+            ("share_weight", |c| c.share_weight = 0),
+            ("share_cpu_ms_per_second", |c| {
+                c.decision_threads = 2;
+                c.share_cpu_ms_per_second = 2001
+            }),
+            ("guard_p99_ms", |c| c.guard_p99_ms = -1.0),
+            ("guard_cpu_ms", |c| c.guard_cpu_ms = f64::NAN),
+            ("guard_regression", |c| c.guard_regression = 0.5),
             ("deadline_ms", |c| c.deadline_ms = 0),
             ("max_memory_mib", |c| c.max_memory_mib = 2048),
             ("decision_log_rate", |c| c.decision_log_rate = 1.5),

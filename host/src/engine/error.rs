@@ -72,8 +72,12 @@ pub enum ErrorCode {
     OutputTooLarge,
     /// The policy returned an error of its own (its code is in the message).
     PolicyError,
-    /// No instance slot was free.
+    /// No instance slot or decision thread was free in time.
     Capacity,
+    /// The policy was over its share of the decision threads (its CPU per second, its bound on
+    /// decisions at once, or its weight against busier policies) for as long as the slot could
+    /// wait; nothing of it ran.
+    OverBudget,
     /// The instance could not be created for another reason.
     Instantiate,
 }
@@ -89,8 +93,16 @@ impl ErrorCode {
             ErrorCode::OutputTooLarge => "output_too_large",
             ErrorCode::PolicyError => "policy_error",
             ErrorCode::Capacity => "capacity",
+            ErrorCode::OverBudget => "over_budget",
             ErrorCode::Instantiate => "instantiate",
         }
+    }
+}
+
+impl ErrorCode {
+    /// The policy never ran (no slot or thread in time, or over its share): not its failure.
+    pub fn never_ran(self) -> bool {
+        matches!(self, ErrorCode::Capacity | ErrorCode::OverBudget)
     }
 }
 
@@ -116,7 +128,7 @@ pub struct DecisionError {
 }
 
 impl DecisionError {
-    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         DecisionError {
             code,
             message: message.into(),

@@ -1,8 +1,11 @@
 //! Automatic rollback: watches the failure rate of canaries and of newly activated versions over
-//! a sliding window, and takes a version out of service when it passes the threshold.
+//! a sliding window, and their latency and cost against the guardrails, and takes a version out
+//! of service when it passes a threshold.
 
 use super::Lifecycle;
+use super::guard::Guardrails;
 use super::rollback::Trigger;
+use crate::metrics;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,6 +25,8 @@ pub struct AutoRollback {
     pub watch: Duration,
     /// How often the monitor samples.
     pub interval: Duration,
+    /// Latency and cost budgets (judged over the version's decisions since it was installed).
+    pub guard: Guardrails,
 }
 
 impl Default for AutoRollback {
@@ -32,6 +37,7 @@ impl Default for AutoRollback {
             window: Duration::from_secs(60),
             watch: Duration::from_secs(600),
             interval: Duration::from_secs(1),
+            guard: Guardrails::default(),
         }
     }
 }
@@ -42,7 +48,7 @@ type Samples = VecDeque<(Instant, u64, u64)>;
 /// Runs until the task is dropped: every `interval`, judges each watched version.
 pub async fn monitor(lifecycle: Arc<Lifecycle>) {
     let settings = lifecycle.config.auto_rollback;
-    if settings.error_rate <= 0.0 {
+    if settings.error_rate <= 0.0 && !settings.guard.any() {
         return;
     }
     let mut samples: HashMap<String, Samples> = HashMap::new();
@@ -76,7 +82,27 @@ pub async fn monitor(lifecycle: Arc<Lifecycle>) {
                 {
                     history.pop_front();
                 }
-                if let Some(reason) = judge(history, &settings) {
+                let failing = (settings.error_rate > 0.0)
+                    .then(|| judge(history, &settings))
+                    .flatten();
+                let baseline = if is_canary {
+                    Some(entry.active.cost.summary())
+                } else {
+                    version.baseline().copied()
+                };
+                let guarded = || {
+                    let (guard, reason) = settings.guard.judge(
+                        &version.cost.summary(),
+                        baseline.as_ref(),
+                        settings.min_decisions,
+                    )?;
+                    lifecycle.metrics.inc(
+                        metrics::POLICY_GUARDRAIL_ROLLBACKS,
+                        &[("policy", &name), ("guard", guard.as_str())],
+                    );
+                    Some(format!("{} guardrail: {reason}", guard.as_str()))
+                };
+                if let Some(reason) = failing.or_else(guarded) {
                     verdicts.push((name.clone(), version.digest.clone(), is_canary, reason));
                 }
             }

@@ -43,7 +43,12 @@ impl Lifecycle {
     }
 
     /// A stored version, checked (digest, and signature where required) and loaded.
-    fn load_stored(&self, name: &str, version: &VersionRecord) -> Result<PolicyVersion, String> {
+    fn load_stored(
+        &self,
+        name: &str,
+        version: &VersionRecord,
+        share: crate::scheduler::Share,
+    ) -> Result<PolicyVersion, String> {
         let chain = |e: &dyn std::error::Error| crate::report::chain(e);
         let artifact = self.store.get(&version.digest).map_err(|e| chain(&e))?;
         if self.config.require_signatures {
@@ -58,7 +63,7 @@ impl Lifecycle {
         let (loaded, _) = self
             .load_component(name, &artifact.component, artifact.config.as_deref())
             .map_err(|e| chain(&e))?;
-        Ok(PolicyVersion::new(loaded, artifact.manifest.digest))
+        Ok(PolicyVersion::new(loaded, artifact.manifest.digest, share))
     }
 
     /// Serves the committed state. A version that cannot be loaded (corrupt, no longer trusted)
@@ -70,6 +75,7 @@ impl Lifecycle {
         let mut changed = false;
         let mut dropped = Vec::new();
         for (name, record) in next.policies.iter_mut() {
+            let share = self.share(record.share.as_ref());
             let mut candidates = std::iter::once(record.active.clone())
                 .chain(record.previous.iter().cloned())
                 .enumerate();
@@ -77,7 +83,7 @@ impl Lifecycle {
                 let Some((skipped, version)) = candidates.next() else {
                     break None;
                 };
-                match self.load_stored(name, &version) {
+                match self.load_stored(name, &version, share) {
                     Ok(loaded) => break Some((skipped, version, loaded)),
                     Err(error) => tracing::error!(
                         policy = %name, digest = %version.digest, %error,
@@ -97,7 +103,7 @@ impl Lifecycle {
                 record.canary = None;
             }
             let canary = record.canary.as_ref().and_then(|c| {
-                match self.load_stored(name, &c.version) {
+                match self.load_stored(name, &c.version, share) {
                     Ok(loaded) => Some(Canary {
                         version: Arc::new(loaded),
                         percent: c.percent,

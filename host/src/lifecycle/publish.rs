@@ -9,6 +9,7 @@ use super::{
 use crate::engine::{LoadError, LoadedPolicy};
 use crate::metrics;
 use crate::registry::{Canary, Entry, PolicyVersion};
+use crate::scheduler::ShareOverride;
 use std::sync::Arc;
 use std::time::Instant;
 use tailor_types::fixture::FixtureCase;
@@ -29,6 +30,8 @@ pub struct PublishRequest {
     /// From a watched directory or a followed tag rather than a person: a version a rollback
     /// withdrew is refused instead of coming back (an explicit publish brings it back).
     pub automated: bool,
+    /// The policy's share of the decision threads from now on; `None` keeps the one it has.
+    pub share: Option<ShareOverride>,
 }
 
 /// What a publish did.
@@ -65,6 +68,14 @@ pub enum PublishError {
     Load(#[from] LoadError),
     #[error("fixture case `{case}` failed: {detail}")]
     Fixture { case: String, detail: String },
+    #[error(
+        "fixture case `{case}` used {cpu_ms:.3} ms of CPU, over the {budget_ms:.3} ms per decision the node allows (guard_cpu_ms)"
+    )]
+    OverBudget {
+        case: String,
+        cpu_ms: f64,
+        budget_ms: f64,
+    },
     #[error("policy `{name}` has a canary in progress; promote or abort it first")]
     CanaryInProgress { name: String },
     #[error("no policy named `{name}`")]
@@ -109,12 +120,13 @@ impl Lifecycle {
         let started = Instant::now();
         // Set once the version's digest is known, so a refusal after that point names it.
         let mut digest_seen = String::new();
-        let outcome = validate_request(name, &request).and_then(|()| {
-            self.change(
-                || self.prepare(name, &request, started, &mut digest_seen),
-                |changing, prepared| self.apply(changing, name, &request, prepared, started),
-            )
-        });
+        let outcome =
+            validate_request(name, &request, self.config.decision_threads).and_then(|()| {
+                self.change(
+                    || self.prepare(name, &request, started, &mut digest_seen),
+                    |changing, prepared| self.apply(changing, name, &request, prepared, started),
+                )
+            });
         if let Err(error) = &outcome {
             self.refused(name, &digest_seen, error);
         }
@@ -181,7 +193,12 @@ impl Lifecycle {
             ),
             _ => self.load_component(name, &component, request.config.as_deref())?,
         };
-        let fixtures_passed = super::fixtures::run(&self.engine, &loaded, &request.fixtures)?;
+        let fixtures_passed = super::fixtures::run(
+            &self.engine,
+            &loaded,
+            &request.fixtures,
+            self.config.auto_rollback.guard.cpu,
+        )?;
         #[cfg(test)]
         self.prepared_hook.call(name);
         Ok(Step::Ready(Prepared {
@@ -240,7 +257,15 @@ impl Lifecycle {
         };
         let mut next = StoreState::clone(&state);
         let previous = record.map(|r| r.active.digest.clone());
-        let servable = Arc::new(PolicyVersion::new(loaded, digest.clone()));
+        let share_override = request
+            .share
+            .or_else(|| record.and_then(|r| r.share))
+            .filter(|s| !s.is_empty());
+        let servable = Arc::new(PolicyVersion::new(
+            loaded,
+            digest.clone(),
+            self.share(share_override.as_ref()),
+        ));
         let (status, new_entry) = match (request.canary_percent, entry) {
             (Some(percent), Some(entry)) => {
                 let record = next
@@ -248,6 +273,7 @@ impl Lifecycle {
                     .get_mut(name)
                     .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
                 record.canary = Some(CanaryRecord { version, percent });
+                record.share = share_override;
                 record.record(
                     now,
                     Action::CanaryStarted,
@@ -264,14 +290,19 @@ impl Lifecycle {
                 ("canary", new_entry)
             }
             (Some(_), None) => return Err(no_active_version(name)),
-            (None, _) => {
+            (None, entry) => {
                 let keep = self.config.keep_versions;
                 let record = next
                     .policies
                     .entry(name.to_owned())
                     .and_modify(|r| r.activate(version.clone(), keep))
                     .or_insert_with(|| PolicyRecord::new(version));
+                record.share = share_override;
                 record.record(now, Action::Activated, &digest, None);
+                // What the version it replaces cost: the regression guardrail's baseline.
+                if let Some(entry) = &entry {
+                    servable.set_baseline(entry.active.cost.summary());
+                }
                 record.withdrawn.retain(|d| *d != digest);
                 (
                     "active",
@@ -333,8 +364,20 @@ impl Lifecycle {
 }
 
 /// What needs no state: the name, the canary share, the config's syntax.
-fn validate_request(name: &str, request: &PublishRequest) -> Result<(), PublishError> {
+fn validate_request(
+    name: &str,
+    request: &PublishRequest,
+    decision_threads: u32,
+) -> Result<(), PublishError> {
     validate_name(name)?;
+    if let Some(share) = &request.share {
+        share
+            .validate(decision_threads)
+            .map_err(|error| PublishError::Invalid {
+                field: "share",
+                message: error.to_string(),
+            })?;
+    }
     if let Some(percent) = request.canary_percent
         && !(percent > 0.0 && percent < 100.0)
     {

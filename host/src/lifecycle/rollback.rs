@@ -322,9 +322,12 @@ impl Lifecycle {
         let artifact = self.store.get(digest)?;
         let (loaded, _) =
             self.load_component(name, &artifact.component, artifact.config.as_deref())?;
+        let state = self.state();
+        let share = self.share(state.policies.get(name).and_then(|r| r.share.as_ref()));
         Ok(Arc::new(PolicyVersion::new(
             loaded,
             artifact.manifest.digest,
+            share,
         )))
     }
 }

@@ -32,6 +32,10 @@ pub struct PolicyRecord {
     /// automated sources (a watched directory, a followed tag) do not bring them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withdrawn: Vec<String>,
+    /// The policy's share of the decision threads, where a publish set one (the node's
+    /// defaults fill in the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<crate::scheduler::ShareOverride>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +124,7 @@ impl PolicyRecord {
             previous: Vec::new(),
             history: Vec::new(),
             withdrawn: Vec::new(),
+            share: None,
         }
     }
 

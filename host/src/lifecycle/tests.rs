@@ -55,6 +55,8 @@ fn start(tag: &str) -> (Arc<Lifecycle>, PathBuf) {
             keep_versions: 5,
             auto_rollback: AutoRollback::default(),
             seed_bundled: false,
+            default_share: crate::config::ServeConfig::default().default_share(),
+            decision_threads: 2,
         },
     )
     .unwrap();

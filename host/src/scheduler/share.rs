@@ -37,12 +37,24 @@ impl Share {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShareOverride {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tailor_types::integer::option"
+    )]
     pub weight: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tailor_types::integer::option"
+    )]
     pub max_concurrent: Option<u32>,
     /// Milliseconds of CPU per second; 0 removes the cap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tailor_types::integer::option"
+    )]
     pub cpu_ms_per_second: Option<u64>,
 }
 

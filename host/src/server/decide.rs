@@ -1,9 +1,9 @@
 //! `POST /v1/decide`: every slot of a page or screen decided in one call.
 
 use super::body::read_body;
+use super::dispatch::{self, SlotWork};
 use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
-use crate::engine::ErrorCode;
 use crate::metrics;
 use crate::profiles::ProfileSource;
 use crate::registry::PolicyVersion;
@@ -211,7 +211,7 @@ pub(super) async fn serve(
     let body = read_body(body, state.config.max_body_bytes).await?;
     let _permit = state.admit()?;
     let started = Instant::now();
-    let response = decide(state, &body)?;
+    let response = decide(state, &body).await?;
     let elapsed = started.elapsed();
     let body = serde_json::to_string(&response)
         .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))?;
@@ -228,8 +228,8 @@ pub(super) async fn serve(
 
 /// Decides every slot; a slot whose policy fails gets its default with reason `ERROR` and never
 /// affects the others. Slots answer in request order.
-pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
-    let request: DecideRequest = super::parse_json(body)?;
+pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
+    let mut request: DecideRequest = super::parse_json(body)?;
     let versions = validate(&request, state)?;
     let now_ms = request.context.now_ms.unwrap_or_else(crate::clock::now_ms);
 
@@ -265,33 +265,50 @@ pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
     }
 
     let ctx = &request.context;
+    // Every slot goes to the decision threads at once (they may run side by side), and the
+    // answers come back in request order.
+    let work = request
+        .slots
+        .iter_mut()
+        .zip(&versions)
+        .map(|(slot, version)| {
+            let context = Context {
+                channel: request.channel.clone(),
+                slot: slot.id.clone(),
+                page: ctx.page.clone(),
+                locale: ctx.locale.clone(),
+                store_id: ctx.store_id.clone(),
+                device: ctx.device.clone(),
+                now_ms,
+                anonymous_id: request.unit.anonymous_id.clone(),
+                attributes: ctx.attributes.clone(),
+            };
+            dispatch::evaluate(
+                state,
+                SlotWork {
+                    version: version.clone(),
+                    context,
+                    profile: lookup.profile.clone(),
+                    candidates: std::mem::take(&mut slot.candidates),
+                    fallback: fallback(slot),
+                },
+            )
+        });
+    let evaluations = futures_util::future::join_all(work).await;
     let mut slots = Vec::with_capacity(request.slots.len());
-    for (slot, version) in request.slots.iter().zip(&versions) {
-        let context = Context {
-            channel: request.channel.clone(),
-            slot: slot.id.clone(),
-            page: ctx.page.clone(),
-            locale: ctx.locale.clone(),
-            store_id: ctx.store_id.clone(),
-            device: ctx.device.clone(),
-            now_ms,
-            anonymous_id: request.unit.anonymous_id.clone(),
-            attributes: ctx.attributes.clone(),
-        };
-        let started = Instant::now();
-        let evaluation = state.engine.evaluate(
-            &version.loaded,
-            &context,
-            &lookup.profile,
-            &slot.candidates,
-            &fallback(slot),
-        );
+    for ((slot, version), evaluation) in request.slots.iter().zip(&versions).zip(evaluations) {
         let policy = slot.policy.as_str();
-        state.metrics.observe(
-            metrics::DECISION_SECONDS,
-            &[("policy", policy)],
-            started.elapsed(),
-        );
+        if evaluation
+            .error
+            .as_ref()
+            .is_none_or(|e| !e.code.never_ran())
+        {
+            state.metrics.observe(
+                metrics::DECISION_SECONDS,
+                &[("policy", policy)],
+                evaluation.cost.wall,
+            );
+        }
         state.metrics.inc(
             metrics::DECISIONS,
             &[
@@ -304,7 +321,7 @@ pub(crate) fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, Ap
         let failed = evaluation
             .error
             .as_ref()
-            .is_some_and(|e| e.code != ErrorCode::Capacity);
+            .is_some_and(|e| !e.code.never_ran());
         if let Some(first) = version.record_decision(failed) {
             state.metrics.set(
                 metrics::POLICY_PUBLISH_TO_SERVE,

@@ -144,6 +144,11 @@ impl From<crate::lifecycle::PublishError> for ApiError {
                 "fixture_failed",
                 Some("fixtures"),
             ),
+            PublishError::OverBudget { .. } => (
+                ApiErrorKind::Unprocessable,
+                "fixture_over_budget",
+                Some("fixtures"),
+            ),
             PublishError::CanaryInProgress { .. } => {
                 (ApiErrorKind::Conflict, "canary_in_progress", None)
             }

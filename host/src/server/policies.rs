@@ -5,6 +5,7 @@ use super::AppState;
 use super::errors::{ApiError, ApiErrorKind};
 use crate::lifecycle::rollback::Trigger;
 use crate::lifecycle::{Lifecycle, PublishError, PublishRequest};
+use crate::scheduler::ShareOverride;
 use base64::Engine as _;
 use serde::Deserialize;
 use tailor_types::fixture::FixtureCase;
@@ -50,6 +51,7 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
     };
     let count = |actions: &[crate::lifecycle::Action]| record.count(|a| actions.contains(&a));
     use crate::lifecycle::Action::*;
+    let share = entry.active.lane.share();
     Ok(serde_json::json!({
         "name": name,
         "active": {
@@ -57,12 +59,22 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
             "published_at_ms": record.active.published_at_ms,
             "signed_by": record.active.signed_by,
             "publish_to_first_decision_ms": first_decision_ms(&entry.active),
+            "cost": entry.active.cost.summary(),
+            "scheduling": entry.active.lane.usage(),
         },
         "canary": entry.canary.as_ref().map(|c| serde_json::json!({
             "digest": c.version.digest,
             "percent": c.percent,
             "publish_to_first_decision_ms": first_decision_ms(&c.version),
+            "cost": c.version.cost.summary(),
+            "scheduling": c.version.lane.usage(),
         })),
+        "share": {
+            "weight": share.weight,
+            "max_concurrent": share.max_concurrent,
+            "cpu_ms_per_second": share.cpu_per_second.map(|cpu| cpu.as_millis() as u64),
+            "set_by_publish": record.share,
+        },
         "previous": record.previous,
         "history": record.history,
         "refused": state.lifecycle.refusals(name),
@@ -88,6 +100,9 @@ pub(super) struct PublishBody {
     #[serde(default, deserialize_with = "tailor_types::object::list")]
     fixtures: Vec<FixtureCase>,
     canary_percent: Option<f64>,
+    /// The policy's share of the decision threads from now on (kept when absent).
+    #[serde(default, deserialize_with = "tailor_types::object::option")]
+    share: Option<ShareOverride>,
 }
 
 /// Parses a publish request body into what the lifecycle takes.
@@ -112,6 +127,7 @@ pub(crate) fn parse_publish(body: &[u8]) -> Result<PublishRequest, ApiError> {
         fixtures: body.fixtures,
         canary_percent: body.canary_percent,
         automated: false,
+        share: body.share,
     })
 }
 

@@ -7,6 +7,7 @@
 //! personal, whatever the policy does: sharing it across the segment is safe by construction.
 //! A slot that fell back is never cacheable.
 
+use super::dispatch::{self, SlotWork};
 use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
 use crate::metrics;
@@ -46,9 +47,9 @@ pub(super) struct SegmentDecision {
 }
 
 /// A segment decision over HTTP, with the shared-cache headers its TTL allows.
-pub(super) fn serve(state: &AppState, query: Option<&str>) -> Result<Response, ApiError> {
+pub(super) async fn serve(state: &AppState, query: Option<&str>) -> Result<Response, ApiError> {
     let _permit = state.admit()?;
-    let (decision, max_age) = decide(state, query.unwrap_or_default())?;
+    let (decision, max_age) = decide(state, query.unwrap_or_default()).await?;
     let body = serde_json::to_string(&decision)
         .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))?;
     let mut response = json(StatusCode::OK, body);
@@ -63,7 +64,7 @@ pub(super) fn serve(state: &AppState, query: Option<&str>) -> Result<Response, A
 }
 
 /// The decision and how long a shared cache may keep it (`None`: not at all).
-fn decide(state: &AppState, query: &str) -> Result<(SegmentDecision, Option<u32>), ApiError> {
+async fn decide(state: &AppState, query: &str) -> Result<(SegmentDecision, Option<u32>), ApiError> {
     let query: SegmentQuery = serde_urlencoded::from_str(query).map_err(|e| {
         ApiError::new(
             ApiErrorKind::BadRequest,
@@ -126,14 +127,23 @@ fn decide(state: &AppState, query: &str) -> Result<(SegmentDecision, Option<u32>
             crate::clock::now_ms(),
         )
     };
-    let evaluation = state.engine.evaluate(
-        &version.loaded,
-        &context,
-        &profile,
-        &[],
-        &Decision::new(Reason::Default),
+    let evaluation = dispatch::evaluate(
+        state,
+        SlotWork {
+            version: version.clone(),
+            context,
+            profile,
+            candidates: Vec::new(),
+            fallback: Decision::new(Reason::Default),
+        },
+    )
+    .await;
+    version.record_decision(
+        evaluation
+            .error
+            .as_ref()
+            .is_some_and(|e| !e.code.never_ran()),
     );
-    version.record_decision(evaluation.error.is_some());
     state.metrics.inc(
         metrics::DECISIONS,
         &[

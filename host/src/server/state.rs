@@ -9,6 +9,7 @@ use crate::lifecycle::{Lifecycle, LifecycleConfig, RestoreError};
 use crate::metrics::{self, Metrics};
 use crate::profiles::{self, Profiles, StoreError};
 use crate::registry::Registry;
+use crate::scheduler::Scheduler;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,8 @@ pub enum StartError {
     TrustedKeys(#[from] KeyError),
     #[error(transparent)]
     Profiles(#[from] StoreError),
+    #[error(transparent)]
+    Scheduler(#[from] crate::scheduler::SpawnError),
     #[error("{what}")]
     Io {
         what: String,
@@ -51,6 +54,8 @@ pub struct AppState {
     pub(super) drain: Drain,
     /// The link to the fleet's broker, once started (never, without a broker configured).
     pub fleet: std::sync::OnceLock<crate::fleet::Fleet>,
+    /// The decision threads, and each policy version's share of them.
+    pub scheduler: Scheduler,
     permits: Semaphore,
     node_tag: u64,
     sequence: AtomicU64,
@@ -93,6 +98,12 @@ impl AppState {
             "profile snapshot loaded"
         );
         let metrics = Arc::new(Metrics::default());
+        // A lane may hold a quarter of the node's admission slots waiting, so one policy's
+        // backlog can never take every slot from the others.
+        let scheduler = Scheduler::start(
+            config.decision_threads(),
+            (config.max_concurrent_decisions as usize / 4).max(1),
+        )?;
         record_snapshot(&metrics, &generation.store);
         let registry = Arc::new(Registry::default());
         let lifecycle = Arc::new(Lifecycle::start(
@@ -106,6 +117,8 @@ impl AppState {
                 keep_versions: config.keep_versions,
                 auto_rollback: config.auto_rollback(),
                 seed_bundled: config.seed_bundled,
+                default_share: config.default_share(),
+                decision_threads: config.decision_threads(),
             },
         )?);
         Ok(AppState {
@@ -117,6 +130,7 @@ impl AppState {
             snapshot_path,
             drain: Drain::default(),
             fleet: std::sync::OnceLock::new(),
+            scheduler,
             permits: Semaphore::new(config.max_concurrent_decisions as usize),
             config,
             node_tag: (crate::clock::now_ms() as u64) << 16 ^ u64::from(std::process::id()),
