@@ -109,10 +109,7 @@ fn a_heavy_policy_at_full_demand_waits_for_its_share_and_hero_banner_is_answered
                 })
             })
             .collect();
-        let hero: Vec<Value> = heroes
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect();
+        let hero: Vec<Value> = heroes.into_iter().flat_map(|h| h.join().unwrap()).collect();
         done.store(true, Ordering::Relaxed);
         let heavy: Vec<Value> = hammers
             .into_iter()
@@ -164,10 +161,11 @@ fn a_heavy_policy_at_full_demand_waits_for_its_share_and_hero_banner_is_answered
     // Within its cap: what it banks (20 ms/s over 100 ms) plus its rate over the run, plus
     // one decision that starts inside the budget and runs past it.
     let cpu = Duration::from_nanos(usage["cpu_nanos"].as_u64().unwrap());
-    let cost = heavy_detail["active"]["cost"]["cpu_ms"]["p99"].as_f64().unwrap();
-    let allowed = Duration::from_millis(2)
-        + elapsed.mul_f64(0.02)
-        + Duration::from_secs_f64(cost / 1000.0);
+    let cost = heavy_detail["active"]["cost"]["cpu_ms"]["p99"]
+        .as_f64()
+        .unwrap();
+    let allowed =
+        Duration::from_millis(2) + elapsed.mul_f64(0.02) + Duration::from_secs_f64(cost / 1000.0);
     assert!(cpu <= allowed, "used {cpu:?} of CPU, allowed {allowed:?}");
     let hero_usage = &describe(addr, "hero-banner")["active"]["scheduling"];
     assert_eq!(hero_usage["shed_over_budget"], 0);
@@ -197,9 +195,8 @@ fn a_version_ten_times_slower_than_its_predecessor_is_rolled_back_with_the_reaso
     );
     let short = &first_digest[7..19];
     let exported = metrics(addr);
-    let line = format!(
-        "tailor_decision_cpu_seconds_count{{policy=\"burner\",version=\"{short}\"}} 40"
-    );
+    let line =
+        format!("tailor_decision_cpu_seconds_count{{policy=\"burner\",version=\"{short}\"}} 40");
     assert!(exported.contains(&line), "no `{line}` in:\n{exported}");
 
     let second = publish(addr, "burner", &burn(HEAVY / 2));
@@ -288,7 +285,10 @@ fn a_bad_share_is_refused_naming_the_field() {
     for (share, field) in [
         (json!({"weight": 0}), "share.weight"),
         (json!({"max_concurrent": 0}), "share.max_concurrent"),
-        (json!({"cpu_ms_per_second": 5000}), "share.cpu_ms_per_second"),
+        (
+            json!({"cpu_ms_per_second": 5000}),
+            "share.cpu_ms_per_second",
+        ),
     ] {
         let mut body = burn(1000);
         body["share"] = share;
@@ -302,5 +302,9 @@ fn a_bad_share_is_refused_naming_the_field() {
     unknown["share"] = json!({"cpu": 1});
     let refused = publish(node.addr, "bad-share", &unknown);
     assert_eq!(refused.status, 400, "{}", refused.body);
-    assert_eq!(refused.body["error"]["field"], "share.cpu", "{}", refused.body);
+    assert_eq!(
+        refused.body["error"]["field"], "share.cpu",
+        "{}",
+        refused.body
+    );
 }

@@ -270,3 +270,103 @@ fn check_output(decision: Decision, policy: &LoadedPolicy) -> Result<Decision, D
     }
     Ok(decision)
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::engine::{EngineConfig, Limits, PolicySource};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Pins the calling thread to one CPU.
+    #[expect(
+        unsafe_code,
+        reason = "sched_setaffinity on a zeroed, then filled, cpu_set_t"
+    )]
+    fn pin_to(cpu: usize) {
+        // SAFETY: the set is plain data, zeroed then filled by the libc helpers; pid 0 is the
+        // calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            assert_eq!(
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
+                0,
+                "sched_setaffinity"
+            );
+        }
+    }
+
+    /// A CPU this process may run on.
+    #[expect(unsafe_code, reason = "sched_getaffinity into a zeroed cpu_set_t")]
+    fn some_cpu() -> usize {
+        // SAFETY: as above; the kernel fills the set.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            (0..libc::CPU_SETSIZE as usize)
+                .find(|cpu| libc::CPU_ISSET(*cpu, &set))
+                .unwrap_or(0)
+        }
+    }
+
+    #[test]
+    fn a_decision_kept_off_the_cpu_is_judged_by_the_cpu_it_used() {
+        let deadline = Duration::from_millis(40);
+        let engine = Engine::new(EngineConfig {
+            max_concurrent_decisions: 4,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        // About 15 ms of CPU (the burn loop runs ~466k rounds per ms on this machine kind).
+        let policy = engine
+            .load(PolicySource {
+                name: "burn",
+                component: tailor_test_policies::BURN,
+                config: Some(r#"{"iterations": 7000000}"#),
+                limits: Some(Limits {
+                    deadline,
+                    ..Limits::default()
+                }),
+            })
+            .unwrap();
+        let context = Context::new(tailor_types::Channel::Web, "s", 0);
+        let profile = Arc::new(Profile::default());
+        // Warm the slot so the measured run is the policy's work.
+        engine.decide(&policy, &context, &profile, &[]).unwrap();
+
+        let cpu = some_cpu();
+        let stop = AtomicBool::new(false);
+        let (result, cost) = std::thread::scope(|scope| {
+            // Two spinners share the decision's CPU: it gets about a third of the wall clock.
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    pin_to(cpu);
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                });
+            }
+            let decided = scope
+                .spawn(|| {
+                    pin_to(cpu);
+                    engine.decide_measured(&policy, &context, &profile, &[])
+                })
+                .join()
+                .unwrap();
+            stop.store(true, Ordering::Relaxed);
+            decided
+        });
+        assert!(
+            cost.wall > deadline,
+            "the decision was not kept off the CPU past its deadline ({cost:?}): the test proves nothing"
+        );
+        assert!(cost.cpu < deadline, "{cost:?}");
+        assert!(
+            result.is_ok(),
+            "killed for time it did not use ({cost:?}): {result:?}"
+        );
+    }
+}
