@@ -79,9 +79,7 @@ fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 }
 
 fn lock_lane(lane: &Lane) -> MutexGuard<'_, lane::LaneState> {
-    lane.state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    lane.lock()
 }
 
 /// Why the scheduler could not start.
@@ -134,7 +132,7 @@ impl Scheduler {
                 Shed::OverBudget(format!(
                     "{} of its decisions were already waiting ({})",
                     state.queue.len(),
-                    lane.share.describe()
+                    state.share.describe()
                 ))
             } else {
                 state.queue.push_back(Queued {
@@ -212,7 +210,7 @@ impl Shared {
             let mut state = lock_lane(lane);
             state.running -= 1;
             state.tokens = state.tokens.saturating_sub(nanos(cost));
-            state.pass += cost.as_nanos() * WEIGHT_SCALE / u128::from(lane.share.weight.max(1));
+            state.pass += cost.as_nanos() * WEIGHT_SCALE / u128::from(state.share.weight.max(1));
         }
         let counters = &lane.counters;
         counters.running.fetch_sub(1, Ordering::Relaxed);
@@ -234,7 +232,7 @@ impl Shared {
             let threads_busy = inner.idle == 0;
             inner.lanes.retain(|lane| {
                 let mut state = lock_lane(lane);
-                state.refill(&lane.share, now);
+                state.refill(now);
                 while let Some(queued) = state
                     .queue
                     .pop_front_if(|queued| stopping || queued.until <= now)
@@ -243,7 +241,7 @@ impl Shared {
                     let reason = if stopping {
                         Shed::Capacity("the node is shutting down".into())
                     } else {
-                        why_waiting(lane, &state, threads_busy)
+                        why_waiting(&state, threads_busy)
                     };
                     expired.push((lane.clone(), queued, reason));
                 }
@@ -257,13 +255,13 @@ impl Shared {
             let mut soonest: Option<Instant> = None;
             for (index, lane) in inner.lanes.iter().enumerate() {
                 let state = lock_lane(lane);
-                if state.eligible(&lane.share) {
+                if state.eligible() {
                     if best.is_none_or(|(_, pass)| state.pass < pass) {
                         best = Some((index, state.pass));
                     }
                 } else if let Some(front) = state.queue.front() {
                     let wake = state
-                        .back_in_budget(&lane.share, now)
+                        .back_in_budget(now)
                         .map_or(front.until, |at| at.min(front.until));
                     soonest = Some(soonest.map_or(wake, |s| s.min(wake)));
                 }
@@ -311,9 +309,9 @@ impl Shared {
 }
 
 /// Why a job's wait ran out: its own share, or a node with every thread busy.
-fn why_waiting(lane: &Lane, state: &lane::LaneState, threads_busy: bool) -> Shed {
-    let share = &lane.share;
-    if !state.within_budget(share) {
+fn why_waiting(state: &lane::LaneState, threads_busy: bool) -> Shed {
+    let share = &state.share;
+    if !state.within_budget() {
         Shed::OverBudget(format!(
             "over its CPU budget ({}) for as long as the slot could wait",
             share.describe()

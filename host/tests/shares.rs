@@ -298,6 +298,19 @@ fn a_bad_share_is_refused_naming_the_field() {
         let message = refused.body["error"]["message"].as_str().unwrap();
         assert!(message.starts_with(field), "{message}");
     }
+    // A share for a version already serving applies without a new version.
+    let first = publish(node.addr, "reshared", &burn(1000));
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(describe(node.addr, "reshared")["share"]["weight"], 1);
+    let mut again = burn(1000);
+    again["share"] = json!({"weight": 5});
+    let reshared = publish(node.addr, "reshared", &again);
+    assert_eq!(reshared.status, 200, "{}", reshared.body);
+    assert_eq!(reshared.body["unchanged"], true);
+    let share = describe(node.addr, "reshared")["share"].clone();
+    assert_eq!(share["weight"], 5, "{share}");
+    assert_eq!(share["set_by_publish"], json!({"weight": 5}));
+
     let mut unknown = burn(1000);
     unknown["share"] = json!({"cpu": 1});
     let refused = publish(node.addr, "bad-share", &unknown);

@@ -130,7 +130,39 @@ impl Lifecycle {
         if let Err(error) = &outcome {
             self.refused(name, &digest_seen, error);
         }
-        outcome
+        // The version was already serving: a share it names still applies.
+        match (outcome, request.share) {
+            (Ok(outcome), Some(share)) if outcome.unchanged => {
+                self.update_share(name, share)?;
+                Ok(outcome)
+            }
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// Sets a policy's share without a new version: committed with the policy, applied at once
+    /// to the versions serving it.
+    fn update_share(&self, name: &str, share: ShareOverride) -> Result<(), PublishError> {
+        let changing = self.lock_changes();
+        let state = self.state();
+        let set = Some(share).filter(|s| !s.is_empty());
+        if state.policies.get(name).is_none_or(|r| r.share == set) {
+            return Ok(());
+        }
+        let mut next = StoreState::clone(&state);
+        if let Some(record) = next.policies.get_mut(name) {
+            record.share = set;
+        }
+        self.commit(&changing, next, None)?;
+        let resolved = self.share(set.as_ref());
+        if let Some(entry) = self.registry.entry(name) {
+            entry.active.lane.set_share(resolved);
+            if let Some(canary) = &entry.canary {
+                canary.version.lane.set_share(resolved);
+            }
+        }
+        tracing::info!(policy = name, share = %resolved.describe(), "policy share changed");
+        Ok(())
     }
 
     /// The slow part of a publish, on a snapshot of the state and registry: ends early when

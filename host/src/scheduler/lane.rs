@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 /// scheduler (which runs from it); dropped with the version.
 #[derive(Debug)]
 pub struct Lane {
-    pub(super) share: Share,
-    /// Locked only under the scheduler's own lock (so never contended).
+    /// Locked under the scheduler's own lock (so hardly ever contended).
     pub(super) state: Mutex<LaneState>,
     pub(super) counters: Counters,
 }
@@ -20,6 +19,7 @@ pub struct Lane {
 /// What the scheduler keeps per lane.
 #[derive(Debug)]
 pub(super) struct LaneState {
+    pub(super) share: Share,
     pub(super) queue: VecDeque<Queued>,
     pub(super) running: u32,
     /// CPU budget left, in nanoseconds (negative: in debt). Unused without a CPU cap.
@@ -64,8 +64,8 @@ pub struct Usage {
 impl Lane {
     pub fn new(share: Share) -> Lane {
         Lane {
-            share,
             state: Mutex::new(LaneState {
+                share,
                 queue: VecDeque::new(),
                 running: 0,
                 tokens: burst(&share),
@@ -77,8 +77,23 @@ impl Lane {
         }
     }
 
-    pub fn share(&self) -> &Share {
-        &self.share
+    /// The share it is scheduled with now.
+    pub fn share(&self) -> Share {
+        self.lock().share
+    }
+
+    /// Schedules it with another share from now on (a budget banked under the old cap is kept
+    /// up to the new one's burst).
+    pub fn set_share(&self, share: Share) {
+        let mut state = self.lock();
+        state.share = share;
+        state.tokens = state.tokens.min(burst(&share));
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, LaneState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Totals so far.
@@ -108,29 +123,30 @@ pub(super) fn nanos(d: Duration) -> i64 {
 
 impl LaneState {
     /// Adds the budget earned since the last refill (up to the burst).
-    pub(super) fn refill(&mut self, share: &Share, now: Instant) {
+    pub(super) fn refill(&mut self, now: Instant) {
+        let share = self.share;
         let Some(cpu) = share.cpu_per_second else {
             return;
         };
         let elapsed = now.saturating_duration_since(self.refilled);
         self.refilled = now;
         let earned = nanos(cpu.mul_f64(elapsed.as_secs_f64()));
-        self.tokens = self.tokens.saturating_add(earned).min(burst(share));
+        self.tokens = self.tokens.saturating_add(earned).min(burst(&share));
     }
 
     /// Whether the CPU cap lets it start a decision now.
-    pub(super) fn within_budget(&self, share: &Share) -> bool {
-        share.cpu_per_second.is_none() || self.tokens >= 0
+    pub(super) fn within_budget(&self) -> bool {
+        self.share.cpu_per_second.is_none() || self.tokens >= 0
     }
 
     /// Whether it may start a decision now.
-    pub(super) fn eligible(&self, share: &Share) -> bool {
-        !self.queue.is_empty() && self.running < share.max_concurrent && self.within_budget(share)
+    pub(super) fn eligible(&self) -> bool {
+        !self.queue.is_empty() && self.running < self.share.max_concurrent && self.within_budget()
     }
 
     /// When a lane in debt will be back within budget.
-    pub(super) fn back_in_budget(&self, share: &Share, now: Instant) -> Option<Instant> {
-        let cpu = share.cpu_per_second?;
+    pub(super) fn back_in_budget(&self, now: Instant) -> Option<Instant> {
+        let cpu = self.share.cpu_per_second?;
         if self.tokens >= 0 || cpu.is_zero() {
             return None;
         }
