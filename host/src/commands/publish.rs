@@ -38,6 +38,15 @@ pub struct PublishArgs {
     /// Serve the new version to this share of traffic first (strictly between 0 and 100).
     #[arg(long, value_parser = parse_percent)]
     pub canary_percent: Option<f64>,
+    /// The policy's weight in the decision scheduler from now on.
+    #[arg(long)]
+    pub share_weight: Option<u32>,
+    /// Decisions of the policy that may run at once from now on.
+    #[arg(long)]
+    pub share_max_concurrent: Option<u32>,
+    /// CPU milliseconds per second the policy's decisions may use from now on (0: no cap).
+    #[arg(long)]
+    pub share_cpu_ms_per_second: Option<u64>,
 }
 
 pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
@@ -120,6 +129,19 @@ fn build_body(args: &PublishArgs) -> anyhow::Result<Value> {
     if let Some(percent) = args.canary_percent {
         body.insert("canary_percent".into(), percent.into());
     }
+    let mut share = Map::new();
+    for (key, value) in [
+        ("weight", args.share_weight.map(u64::from)),
+        ("max_concurrent", args.share_max_concurrent.map(u64::from)),
+        ("cpu_ms_per_second", args.share_cpu_ms_per_second),
+    ] {
+        if let Some(value) = value {
+            share.insert(key.into(), value.into());
+        }
+    }
+    if !share.is_empty() {
+        body.insert("share".into(), Value::Object(share));
+    }
     Ok(Value::Object(body))
 }
 
@@ -195,6 +217,9 @@ mod tests {
             signature: Some(dir.join("policy.sig")),
             fixtures: Some(dir.join("fixtures")),
             canary_percent: Some(10.0),
+            share_weight: Some(2),
+            share_max_concurrent: None,
+            share_cpu_ms_per_second: Some(300),
         };
         let body = build_body(&args);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -205,6 +230,10 @@ mod tests {
         assert_eq!(body["config"].as_str().unwrap(), config);
         assert_eq!(body["signature"], "sig-text");
         assert_eq!(body["canary_percent"], 10.0);
+        assert_eq!(
+            body["share"],
+            serde_json::json!({"weight": 2, "cpu_ms_per_second": 300})
+        );
         let cases = body["fixtures"].as_array().unwrap();
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0]["name"], "anonymous-visitor");
@@ -224,6 +253,9 @@ mod tests {
             signature: None,
             fixtures: None,
             canary_percent: Some(5.0),
+            share_weight: None,
+            share_max_concurrent: None,
+            share_cpu_ms_per_second: None,
         };
         let error = build_body(&args).unwrap_err().to_string();
         assert!(error.contains("--component, --config"), "{error}");
