@@ -23,7 +23,8 @@ done
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build --release -p tailor-host -p tailor-test-policies >&2
 target=${CARGO_TARGET_DIR:-target}
-bin=$target/release/tailor
+# TAILOR_BIN: measure another build of the scheduler (an A/B of one change) instead.
+bin=${TAILOR_BIN:-$target/release/tailor}
 burn=$(ls -t "$target"/release/build/tailor-test-policies-*/out/guests/wasm32-wasip2/guest/burn.wasm | head -1)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
