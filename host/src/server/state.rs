@@ -98,11 +98,13 @@ impl AppState {
             "profile snapshot loaded"
         );
         let metrics = Arc::new(Metrics::default());
-        // A lane may hold a quarter of the node's admission slots waiting, so one policy's
-        // backlog can never take every slot from the others.
+        // A lane may hold half the node's admission slots waiting, so one policy's backlog can
+        // never take every slot from the others, while a burst of one policy's requests (every
+        // connection at once) still queues. Refusing earlier, from the lane's measured backlog,
+        // was measured and made things worse (docs/benchmarks.md, "Fair shares").
         let scheduler = Scheduler::start(
             config.decision_threads(),
-            (config.max_concurrent_decisions as usize / 4).max(1),
+            (config.max_concurrent_decisions as usize / 2).max(1),
         )?;
         record_snapshot(&metrics, &generation.store);
         let registry = Arc::new(Registry::default());
