@@ -291,6 +291,42 @@ mod expect {
         );
     }
 
+    /// A policy that writes globals never sees them in the next decision, not even on the same
+    /// thread right after: every decision starts from a fresh instance.
+    pub fn remembers(component: &[u8]) {
+        let engine = engine();
+        let policy = engine
+            .load(PolicySource {
+                name: "remembers",
+                component,
+                config: None,
+                limits: None,
+            })
+            .unwrap();
+        std::thread::scope(|scope| {
+            for thread in 0..2 {
+                let (engine, policy) = (&engine, &policy);
+                scope.spawn(move || {
+                    for n in 0..100 {
+                        let mut profile = customer();
+                        profile.customer_id = Some(format!("cust-{thread}-{n}"));
+                        let decision = engine
+                            .decide(policy, &context(), &Arc::new(profile), &[])
+                            .unwrap();
+                        let render = |key| {
+                            tailor_types::lookup(&decision.render, key)
+                                .cloned()
+                                .unwrap_or_default()
+                        };
+                        assert_eq!(render("decisions_seen"), "1", "{decision:?}");
+                        assert_eq!(render("previous_customer"), "", "{decision:?}");
+                        assert_eq!(render("customer"), format!("cust-{thread}-{n}"));
+                    }
+                });
+            }
+        });
+    }
+
     pub fn wrong_world(component: &[u8]) {
         let error = refused("wrong-world", component);
         assert!(matches!(error, LoadError::WrongWorld { .. }), "{error}");

@@ -321,3 +321,39 @@ fn a_bad_share_is_refused_naming_the_field() {
         refused.body
     );
 }
+
+#[test]
+fn decisions_on_the_decision_threads_never_see_one_another() {
+    let node = start(|c| {
+        c.admin_token = Some(ADMIN.into());
+        c.decision_threads = 2;
+        c.share_max_concurrent = 2;
+    });
+    let addr = node.addr;
+    let body = json!({
+        "component": base64::engine::general_purpose::STANDARD.encode(tailor_test_policies::REMEMBERS),
+    });
+    let published = publish(addr, "remembers", &body);
+    assert_eq!(published.status, 200, "{}", published.body);
+    std::thread::scope(|scope| {
+        for client in 0..3 {
+            scope.spawn(move || {
+                for n in 0..100 {
+                    let customer = client * 100 + n;
+                    let slot = slot(addr, "remembers", customer);
+                    assert!(slot["error"].is_null(), "{slot}");
+                    let render = &slot["render"];
+                    assert_eq!(render["decisions_seen"], "1", "{slot}");
+                    assert_eq!(render["previous_customer"], "", "{slot}");
+                    assert_eq!(
+                        render["customer"],
+                        format!("cust-{:06}", customer % 500),
+                        "{slot}"
+                    );
+                }
+            });
+        }
+    });
+    let usage = &describe(addr, "remembers")["active"]["scheduling"];
+    assert_eq!(usage["decisions"], 300);
+}
