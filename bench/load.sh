@@ -19,7 +19,7 @@ for tool in wrk hey curl python3; do
 done
 
 cargo build --release -p tailor-host >&2
-bin=target/release/tailor
+bin=${CARGO_TARGET_DIR:-target}/release/tailor
 work=$(mktemp -d)
 # `|| true`: under `set -e` a failing command in the EXIT trap becomes the script's status.
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
