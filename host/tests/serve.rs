@@ -691,3 +691,48 @@ fn segment_decisions_are_shareable_only_for_policies_that_opt_in() {
         missing.body
     );
 }
+
+#[test]
+fn a_dedupe_slot_shows_no_item_an_earlier_slot_shows() {
+    let server = start(|_| {});
+    let candidates: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"id": format!("o{i}"), "tags": [format!("category:c{}", i % 3)],
+                   "numbers": {"discount": 0.05 * f64::from(i), "margin": 0.3}})
+        })
+        .collect();
+    let slot = |id: &str, dedupe: bool| json!({"id": id, "policy": "next-best-offer", "candidates": candidates, "dedupe": dedupe});
+    let reply = decide(
+        server.addr,
+        &json!({
+            "channel": "web",
+            "unit": {"customer_id": "cust-000042"},
+            "slots": [slot("top", false), slot("again", false), slot("more", true)],
+        }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let items = |index: usize| -> Vec<String> {
+        let slot = &reply.body["slots"][index];
+        assert!(slot["error"].is_null(), "{slot}");
+        slot["items"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (top, again, more) = (items(0), items(1), items(2));
+    assert!(!top.is_empty(), "{}", reply.body);
+    assert_eq!(
+        top, again,
+        "without dedupe two identical slots repeat each other"
+    );
+    assert!(!more.is_empty(), "{}", reply.body);
+    for item in &more {
+        assert!(
+            !top.contains(item),
+            "{item} repeats an earlier slot: {}",
+            reply.body
+        );
+    }
+}

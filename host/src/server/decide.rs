@@ -55,6 +55,10 @@ pub struct SlotRequest {
     /// What the slot shows if its policy fails; an empty `DEFAULT` decision when absent.
     #[serde(default, deserialize_with = "tailor_types::object::option")]
     pub default: Option<Decision>,
+    /// Show no item an earlier slot of the request shows: the slot is decided after them, on
+    /// the candidates they did not rank.
+    #[serde(default)]
+    pub dedupe: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,36 +269,52 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
     }
 
     let ctx = &request.context;
-    // Every slot goes to the decision threads at once (they may run side by side), and the
-    // answers come back in request order.
-    let work = request
-        .slots
-        .iter_mut()
-        .zip(&versions)
-        .map(|(slot, version)| {
-            let context = Context {
-                channel: request.channel.clone(),
-                slot: slot.id.clone(),
-                page: ctx.page.clone(),
-                locale: ctx.locale.clone(),
-                store_id: ctx.store_id.clone(),
-                device: ctx.device.clone(),
-                now_ms,
-                anonymous_id: request.unit.anonymous_id.clone(),
-                attributes: ctx.attributes.clone(),
-            };
-            dispatch::evaluate(
-                state,
-                SlotWork {
-                    version: version.clone(),
-                    context,
-                    profile: lookup.profile.clone(),
-                    candidates: std::mem::take(&mut slot.candidates),
-                    fallback: fallback(slot),
-                },
-            )
-        });
-    let evaluations = futures_util::future::join_all(work).await;
+    let work = |slot: &mut SlotRequest, version: &Arc<PolicyVersion>| {
+        let context = Context {
+            channel: request.channel.clone(),
+            slot: slot.id.clone(),
+            page: ctx.page.clone(),
+            locale: ctx.locale.clone(),
+            store_id: ctx.store_id.clone(),
+            device: ctx.device.clone(),
+            now_ms,
+            anonymous_id: request.unit.anonymous_id.clone(),
+            attributes: ctx.attributes.clone(),
+        };
+        SlotWork {
+            version: version.clone(),
+            context,
+            profile: lookup.profile.clone(),
+            candidates: std::mem::take(&mut slot.candidates),
+            fallback: fallback(slot),
+        }
+    };
+    // Slots go to the decision threads as soon as they can (side by side); a `dedupe` slot
+    // waits for the slots before it, and neither gets nor shows an item they show. Answers
+    // come back in request order.
+    let mut evaluations = Vec::with_capacity(request.slots.len());
+    let mut running = Vec::new();
+    for (slot, version) in request.slots.iter_mut().zip(&versions) {
+        if !slot.dedupe {
+            running.push(dispatch::evaluate(state, work(slot, version)));
+            continue;
+        }
+        evaluations.extend(futures_util::future::join_all(running.drain(..)).await);
+        let shown: HashSet<String> = evaluations
+            .iter()
+            .flat_map(|e: &crate::engine::Evaluation| e.decision.items.iter())
+            .map(|item| item.id.clone())
+            .collect();
+        let mut unique = work(slot, version);
+        unique.candidates.retain(|c| !shown.contains(&c.id));
+        let mut evaluation = dispatch::evaluate(state, unique).await;
+        evaluation
+            .decision
+            .items
+            .retain(|item| !shown.contains(&item.id));
+        evaluations.push(evaluation);
+    }
+    evaluations.extend(futures_util::future::join_all(running).await);
     let mut slots = Vec::with_capacity(request.slots.len());
     for ((slot, version), evaluation) in request.slots.iter().zip(&versions).zip(evaluations) {
         let policy = slot.policy.as_str();
