@@ -114,11 +114,6 @@ impl Scheduler {
         })
     }
 
-    /// Decision threads.
-    pub fn threads(&self) -> u32 {
-        self.shared.threads
-    }
-
     /// Queues `job` on `lane`; it waits at most `wait` for a thread and its share. The job is
     /// called exactly once: on a decision thread with [`Verdict::Run`], or (on this or a
     /// decision thread) with [`Verdict::Shed`].

@@ -9,7 +9,10 @@
 mod common;
 
 use base64::Engine as _;
-use common::{ADMIN, Reply, Running, admin, decide, spawn_binary, start};
+use common::{
+    ADMIN, Reply, Running, admin, decide, describe_policy as describe, publish_policy as publish,
+    spawn_binary, start,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,30 +41,8 @@ fn hero_config(default_variant: &str) -> String {
     serde_json::to_string_pretty(&config).unwrap()
 }
 
-fn publish(addr: SocketAddr, name: &str, body: &Value) -> Reply {
-    admin(
-        addr,
-        "PUT",
-        &format!("/admin/v1/policies/{name}"),
-        Some(ADMIN),
-        body.to_string().as_bytes(),
-    )
-}
-
 fn component_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn describe(addr: SocketAddr, name: &str) -> Value {
-    let reply = admin(
-        addr,
-        "GET",
-        &format!("/admin/v1/policies/{name}"),
-        Some(ADMIN),
-        b"",
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
 }
 
 fn action(addr: SocketAddr, name: &str, verb: &str) -> Reply {

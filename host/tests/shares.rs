@@ -5,39 +5,19 @@
 mod common;
 
 use base64::Engine as _;
-use common::{ADMIN, Reply, admin, decide, request, start};
+use common::{
+    ADMIN, decide, describe_policy as describe, publish_policy as publish, request, start,
+};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn publish(addr: SocketAddr, name: &str, body: &Value) -> Reply {
-    admin(
-        addr,
-        "PUT",
-        &format!("/admin/v1/policies/{name}"),
-        Some(ADMIN),
-        body.to_string().as_bytes(),
-    )
-}
 
 fn burn(iterations: u64) -> Value {
     json!({
         "component": base64::engine::general_purpose::STANDARD.encode(tailor_test_policies::BURN),
         "config": json!({"iterations": iterations}).to_string(),
     })
-}
-
-fn describe(addr: SocketAddr, name: &str) -> Value {
-    let reply = admin(
-        addr,
-        "GET",
-        &format!("/admin/v1/policies/{name}"),
-        Some(ADMIN),
-        b"",
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
 }
 
 fn slot(addr: SocketAddr, policy: &str, customer: usize) -> Value {

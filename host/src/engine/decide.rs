@@ -9,11 +9,11 @@
 
 use super::cpu;
 use super::state::{
-    DeadlineHit, DecisionState, PROFILE_HANDLE, ProfileHandle, WALL_CEILING_FACTOR,
+    DeadlineHit, DecisionState, PROFILE_HANDLE, ProfileHandle, Started, WALL_CEILING_FACTOR,
 };
 use super::{DecisionError, Engine, ErrorCode, LoadedPolicy};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tailor_types::{Candidate, Context, Decision, Profile, Reason};
 use wasmtime::component::Resource;
 use wasmtime::{Store, StoreContextMut, Trap, UpdateDeadline};
@@ -71,12 +71,11 @@ impl Engine {
         profile: &Arc<Profile>,
         candidates: &[Candidate],
     ) -> (Result<Decision, DecisionError>, Cost) {
-        let cpu_started = cpu::thread_time();
-        let wall_started = Instant::now();
-        let result = self.run(policy, context, profile, candidates);
+        let started = Started::now();
+        let result = self.run(policy, context, profile, candidates, started);
         let cost = Cost {
-            cpu: cpu::thread_time().saturating_sub(cpu_started),
-            wall: wall_started.elapsed(),
+            cpu: cpu::thread_time().saturating_sub(started.cpu),
+            wall: started.wall.elapsed(),
         };
         (result, cost)
     }
@@ -87,6 +86,7 @@ impl Engine {
         context: &Context,
         profile: &Arc<Profile>,
         candidates: &[Candidate],
+        started: Started,
     ) -> Result<Decision, DecisionError> {
         let tick = self.inner.config.epoch_tick;
         let state = DecisionState::new(
@@ -94,6 +94,7 @@ impl Engine {
             policy.config.clone(),
             policy.limits,
             profile.clone(),
+            started,
             tick,
         );
         let mut store = Store::new(&self.inner.wasmtime, state);
@@ -156,12 +157,12 @@ fn on_epoch_deadline(
 ) -> wasmtime::Result<UpdateDeadline> {
     let state = store.data_mut();
     let deadline = state.limits.deadline;
-    let used = cpu::thread_time().saturating_sub(state.cpu_started);
+    let used = cpu::thread_time().saturating_sub(state.started.cpu);
     if used >= deadline {
         state.deadline_hit = Some(DeadlineHit::Cpu);
         return Ok(UpdateDeadline::Interrupt);
     }
-    if state.wall_started.elapsed() >= deadline * WALL_CEILING_FACTOR {
+    if state.started.wall.elapsed() >= deadline * WALL_CEILING_FACTOR {
         state.deadline_hit = Some(DeadlineHit::Wall);
         return Ok(UpdateDeadline::Interrupt);
     }

@@ -33,6 +33,7 @@ impl Engine {
             policy.config.clone(),
             policy.limits,
             Arc::default(),
+            super::state::Started::now(),
             self.inner.config.epoch_tick,
         );
         let mut store = Store::new(&self.inner.wasmtime, state);

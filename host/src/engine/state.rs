@@ -26,13 +26,28 @@ pub(crate) struct DecisionState {
     pub(crate) log_dropped: u32,
     /// What the guest wrote to stdout/stderr (Rust panics land here), capped.
     pub(crate) stdio: Vec<u8>,
-    /// When the decision began, on the thread's CPU clock and on the wall clock.
-    pub(crate) cpu_started: Duration,
-    pub(crate) wall_started: Instant,
+    /// When the decision began.
+    pub(crate) started: Started,
     /// Length of an epoch tick (how often the deadline is checked).
     pub(crate) tick: Duration,
     /// Which deadline stopped the decision, if one did.
     pub(crate) deadline_hit: Option<DeadlineHit>,
+}
+
+/// When a decision began, on its thread's CPU clock and on the wall clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Started {
+    pub(crate) cpu: Duration,
+    pub(crate) wall: Instant,
+}
+
+impl Started {
+    pub(crate) fn now() -> Started {
+        Started {
+            cpu: super::cpu::thread_time(),
+            wall: Instant::now(),
+        }
+    }
 }
 
 /// Which of a decision's two deadlines it ran past.
@@ -57,6 +72,7 @@ impl DecisionState {
         config: Arc<ConfigDocument>,
         limits: Limits,
         profile: Arc<Profile>,
+        started: Started,
         tick: Duration,
     ) -> Self {
         DecisionState {
@@ -68,8 +84,7 @@ impl DecisionState {
             log_lines: 0,
             log_dropped: 0,
             stdio: Vec::new(),
-            cpu_started: super::cpu::thread_time(),
-            wall_started: Instant::now(),
+            started,
             tick,
             deadline_hit: None,
         }
@@ -148,6 +163,7 @@ mod tests {
             Arc::new(ConfigDocument::empty()),
             Limits::default(),
             Arc::default(),
+            Started::now(),
             Duration::from_millis(1),
         );
         state.capture_stdio(stdio.as_bytes());

@@ -96,21 +96,27 @@ pub async fn monitor(lifecycle: Arc<Lifecycle>) {
                         baseline.as_ref(),
                         settings.min_decisions,
                     )?;
-                    lifecycle.metrics.inc(
-                        metrics::POLICY_GUARDRAIL_ROLLBACKS,
-                        &[("policy", &name), ("guard", guard.as_str())],
-                    );
-                    Some(format!("{} guardrail: {reason}", guard.as_str()))
+                    Some((
+                        format!("{} guardrail: {reason}", guard.as_str()),
+                        Some(guard),
+                    ))
                 };
-                if let Some(reason) = failing.or_else(guarded) {
-                    verdicts.push((name.clone(), version.digest.clone(), is_canary, reason));
+                if let Some((reason, guard)) = failing.map(|r| (r, None)).or_else(guarded) {
+                    verdicts.push((
+                        name.clone(),
+                        version.digest.clone(),
+                        is_canary,
+                        reason,
+                        guard,
+                    ));
                 }
             }
         }
         samples.retain(|digest, _| seen.contains(digest));
-        for (name, digest, is_canary, reason) in verdicts {
+        for (name, digest, is_canary, reason, guard) in verdicts {
             samples.remove(&digest);
             let worker = lifecycle.clone();
+            let policy = name.clone();
             let acted = tokio::task::spawn_blocking(move || {
                 // Only if the judged version is still the one serving: checked under the
                 // change lock, so a version published since is not the one taken out.
@@ -122,8 +128,19 @@ pub async fn monitor(lifecycle: Arc<Lifecycle>) {
                 }
             })
             .await;
-            if let Ok(Err(error)) = acted {
-                tracing::error!(error = %crate::report::chain(&error), "automatic rollback failed");
+            match acted {
+                Ok(Ok(Some(_))) => {
+                    if let Some(guard) = guard {
+                        lifecycle.metrics.inc(
+                            metrics::POLICY_GUARDRAIL_ROLLBACKS,
+                            &[("policy", &policy), ("guard", guard.as_str())],
+                        );
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(error = %crate::report::chain(&error), "automatic rollback failed")
+                }
+                _ => {}
             }
         }
     }

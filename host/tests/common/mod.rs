@@ -165,6 +165,30 @@ pub fn admin(
     send(addr, method, path, "application/json", token, body)
 }
 
+/// `PUT /admin/v1/policies/{name}` with the admin token.
+pub fn publish_policy(addr: SocketAddr, name: &str, body: &Value) -> Reply {
+    admin(
+        addr,
+        "PUT",
+        &format!("/admin/v1/policies/{name}"),
+        Some(ADMIN),
+        body.to_string().as_bytes(),
+    )
+}
+
+/// `GET /admin/v1/policies/{name}`, which must answer 200.
+pub fn describe_policy(addr: SocketAddr, name: &str) -> Value {
+    let reply = admin(
+        addr,
+        "GET",
+        &format!("/admin/v1/policies/{name}"),
+        Some(ADMIN),
+        b"",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
 /// The names of the policies a node lists on its admin API, in the order it lists them.
 pub fn policy_names(addr: SocketAddr) -> Vec<String> {
     let listed = admin(addr, "GET", "/admin/v1/policies", Some(ADMIN), b"");
