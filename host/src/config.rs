@@ -62,10 +62,16 @@ pub struct ServeConfig {
     /// accept connections and parse requests.
     #[arg(long, env = "TAILOR_DECISION_THREADS", default_value_t = 0)]
     pub decision_threads: u32,
-    /// Threads that serve HTTP: parse requests, look profiles up, write responses (0: half the
-    /// cores, at least one; see docs/benchmarks.md, "Fair shares").
+    /// Threads that serve HTTP: parse requests, look profiles up, write responses, and run the
+    /// decisions of cheap policies inline (0: one per core; see docs/benchmarks.md).
     #[arg(long, env = "TAILOR_HTTP_THREADS", default_value_t = 0)]
     pub http_threads: u32,
+    /// A policy version whose decisions all take less than this many microseconds of CPU runs
+    /// them on the HTTP thread that parsed the request, when that jumps ahead of no waiting
+    /// decision and the version is within its share; one slower decision sends it back to the
+    /// decision threads for 10 s (0: every decision goes to a decision thread).
+    #[arg(long, env = "TAILOR_INLINE_UNDER_US", default_value_t = 250)]
+    pub inline_under_us: u64,
     /// A policy's weight in the decision scheduler unless its publish sets one: under
     /// contention policies get decision CPU in proportion to their weights.
     #[arg(long, env = "TAILOR_SHARE_WEIGHT", default_value_t = 1)]
@@ -327,12 +333,11 @@ impl ServeConfig {
         }
     }
 
-    /// HTTP threads (`http_threads`, or half the cores, at least one): beside a decision
-    /// thread per core, fewer HTTP threads than cores kept more of hero-banner's throughput
-    /// with a heavy policy at full demand on 2 cores (75–81% against 63–66%).
+    /// HTTP threads (`http_threads`, or one per core): they also run cheap policies' decisions
+    /// inline, so fewer would leave cores idle (docs/benchmarks.md, "Speed").
     pub fn http_threads(&self) -> usize {
         match self.http_threads {
-            0 => (cores() as usize / 2).max(1),
+            0 => cores() as usize,
             n => n as usize,
         }
     }

@@ -14,10 +14,12 @@
 //! its deadline), so the bound on decisions at once is what keeps a slow policy from occupying
 //! every thread: by default a version may use all but one decision thread.
 
+mod inline;
 mod lane;
 mod queue;
 mod share;
 
+pub use inline::Inline;
 pub use lane::{Lane, Usage};
 pub use queue::{Job, Shed, Verdict};
 pub use share::{InvalidShare, MAX_WEIGHT, Share, ShareOverride};
@@ -49,6 +51,8 @@ struct Shared {
     threads: u32,
     /// The most jobs one lane may have waiting.
     max_waiting: usize,
+    /// Decisions of lanes that never take longer than this may run inline (zero: never).
+    inline_under: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -92,13 +96,20 @@ pub struct SpawnError {
 }
 
 impl Scheduler {
-    /// Starts `threads` decision threads; a lane may hold at most `max_waiting` waiting jobs.
-    pub fn start(threads: u32, max_waiting: usize) -> Result<Scheduler, SpawnError> {
+    /// Starts `threads` decision threads; a lane may hold at most `max_waiting` waiting jobs,
+    /// and a lane whose decisions all take less than `inline_under` may run them on the thread
+    /// that asks ([`Scheduler::try_inline`]; zero turns that off).
+    pub fn start(
+        threads: u32,
+        max_waiting: usize,
+        inline_under: Duration,
+    ) -> Result<Scheduler, SpawnError> {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
             work: Condvar::new(),
             threads: threads.max(1),
             max_waiting: max_waiting.max(1),
+            inline_under,
         });
         let stop = Arc::new(StopOnDrop(shared.clone()));
         for index in 0..shared.threads {
@@ -206,6 +217,7 @@ impl Shared {
             state.running -= 1;
             state.tokens = state.tokens.saturating_sub(nanos(cost));
             state.pass += cost.as_nanos() * WEIGHT_SCALE / u128::from(state.share.weight.max(1));
+            inline::note_cost(&mut state, cost, self.inline_under);
         }
         let counters = &lane.counters;
         counters.running.fetch_sub(1, Ordering::Relaxed);

@@ -39,11 +39,83 @@ pub mod contract_types {
 }
 
 use super::state::ProfileHandle;
+use generated::PolicyPre;
 use generated::tailor::policy::customer;
 use generated::tailor::policy::host::{self, ConfigValue, LogLevel};
-pub(crate) use generated::{Policy as PolicyBindings, PolicyPre};
-use tailor_types::{Consent, Event, Loyalty, Value};
-use wasmtime::component::Resource;
+use tailor_types::{Candidate, Consent, Context, Decision, Event, Loyalty, PolicyError, Value};
+use wasmtime::component::{ComponentExportIndex, InstancePre, Resource, TypedFunc};
+use wasmtime::{AsContextMut, Store};
+
+/// The contract's `decide` export as wasmtime calls it: borrowed inputs, the policy's result.
+type DecideFn<'a> = TypedFunc<
+    (&'a Context, Resource<ProfileHandle>, &'a [Candidate]),
+    (Result<Decision, PolicyError>,),
+>;
+
+/// A policy component linked against the contract and type-checked once, ready for fresh
+/// instances.
+///
+/// The generated `PolicyPre` type-checks `decide` again on every instantiation (a few hundred
+/// nanoseconds of a decision that costs a few microseconds). The type of a component's export
+/// cannot change between its instances, so this checks it once, here, and afterwards only looks
+/// the export up by its pre-resolved index.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pre: InstancePre<DecisionState>,
+    decide: ComponentExportIndex,
+}
+
+/// One fresh instance's `decide`, ready to be called once.
+pub(crate) struct Instantiated {
+    decide: wasmtime::component::Func,
+}
+
+impl Prepared {
+    /// Type-checks the component's exports against the contract (the generated check) and
+    /// resolves `decide`.
+    pub(crate) fn new(pre: InstancePre<DecisionState>) -> wasmtime::Result<Prepared> {
+        PolicyPre::new(pre.clone())?;
+        let (_, decide) = pre
+            .component()
+            .get_export(None, "decide")
+            .ok_or_else(|| wasmtime::format_err!("no export `decide` found"))?;
+        Ok(Prepared { pre, decide })
+    }
+
+    /// A fresh instance in `store`.
+    pub(crate) fn instantiate(
+        &self,
+        mut store: &mut Store<DecisionState>,
+    ) -> wasmtime::Result<Instantiated> {
+        let instance = self.pre.instantiate(&mut store)?;
+        let decide = instance
+            .get_func(&mut store, self.decide)
+            .ok_or_else(|| wasmtime::format_err!("export `decide` is missing"))?;
+        Ok(Instantiated { decide })
+    }
+}
+
+impl Instantiated {
+    /// Calls the instance's `decide`.
+    #[expect(
+        unsafe_code,
+        reason = "TypedFunc::new_unchecked on an export type-checked at load; see SAFETY"
+    )]
+    pub(crate) fn call_decide(
+        &self,
+        mut store: impl AsContextMut<Data = DecisionState>,
+        context: &Context,
+        profile: Resource<ProfileHandle>,
+        candidates: &[Candidate],
+    ) -> wasmtime::Result<Result<Decision, PolicyError>> {
+        // SAFETY: `Prepared::new` type-checked this component's `decide` export against exactly
+        // this signature (the generated `PolicyPre::new` check), and `self.decide` is that
+        // export of an instance of the same component.
+        let decide: DecideFn<'_> = unsafe { TypedFunc::new_unchecked(self.decide) };
+        let (result,) = decide.call(&mut store, (context, profile, candidates))?;
+        Ok(result)
+    }
+}
 
 pub(crate) fn add_to_linker(linker: &mut Linker<DecisionState>) -> wasmtime::Result<()> {
     generated::Policy::add_to_linker::<DecisionState, HasSelf<DecisionState>>(linker, |state| state)

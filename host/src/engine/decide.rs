@@ -5,9 +5,10 @@
 //! has spent the deadline's worth of CPU on it. A decision the OS kept off the CPU is not killed
 //! for time it did not use, until it has been on the wall clock for
 //! [`WALL_CEILING_FACTOR`](super::state::WALL_CEILING_FACTOR) times its deadline: then it is
-//! stopped anyway, so that one starved decision cannot hold its slot indefinitely.
+//! stopped anyway, so that one starved decision cannot hold its slot indefinitely. The CPU clock
+//! is first read at the first check, one to two ticks in (`Started` says how the origin is
+//! fixed); a decision that ends before it is charged its wall time.
 
-use super::cpu;
 use super::state::{
     DeadlineHit, DecisionState, PROFILE_HANDLE, ProfileHandle, Started, WALL_CEILING_FACTOR,
 };
@@ -17,6 +18,9 @@ use std::time::Duration;
 use tailor_types::{Candidate, Context, Decision, Profile, Reason};
 use wasmtime::component::Resource;
 use wasmtime::{Store, StoreContextMut, Trap, UpdateDeadline};
+
+/// Epoch ticks before a decision's first deadline check.
+const FIRST_CHECK_TICKS: u64 = 2;
 
 /// What one decision cost: instantiation, the call and the output checks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,13 +75,7 @@ impl Engine {
         profile: &Arc<Profile>,
         candidates: &[Candidate],
     ) -> (Result<Decision, DecisionError>, Cost) {
-        let started = Started::now();
-        let result = self.run(policy, context, profile, candidates, started);
-        let cost = Cost {
-            cpu: cpu::thread_time().saturating_sub(started.cpu),
-            wall: started.wall.elapsed(),
-        };
-        (result, cost)
+        self.run(policy, context, profile, candidates, Started::now())
     }
 
     fn run(
@@ -87,7 +85,7 @@ impl Engine {
         profile: &Arc<Profile>,
         candidates: &[Candidate],
         started: Started,
-    ) -> Result<Decision, DecisionError> {
+    ) -> (Result<Decision, DecisionError>, Cost) {
         let tick = self.inner.config.epoch_tick;
         let state = DecisionState::new(
             policy.name.clone(),
@@ -99,12 +97,14 @@ impl Engine {
         );
         let mut store = Store::new(&self.inner.wasmtime, state);
         store.limiter(|state| state);
-        store.set_epoch_deadline(policy.limits.deadline_ticks(tick));
+        // The first check comes after one to two ticks (it fixes the CPU clock's origin, see
+        // `Started`), or at the deadline if that is sooner.
+        store.set_epoch_deadline(policy.limits.deadline_ticks(tick).min(FIRST_CHECK_TICKS));
         store.epoch_deadline_callback(on_epoch_deadline);
 
         let instance = match policy.pre.instantiate(&mut store) {
             Ok(instance) => instance,
-            Err(error) => return Err(instantiate_error(error)),
+            Err(error) => return (Err(instantiate_error(error)), store.data().started.cost()),
         };
         let returned = instance.call_decide(
             &mut store,
@@ -113,17 +113,19 @@ impl Engine {
             candidates,
         );
         let state = store.data();
+        let cost = state.started.cost();
         if state.log_dropped > 0 {
             tracing::warn!(policy = %policy.name, dropped = state.log_dropped, "policy log lines over the per-decision cap were dropped");
         }
-        match returned {
+        let result = match returned {
             Ok(Ok(decision)) => check_output(decision, policy),
             Ok(Err(error)) => Err(DecisionError::new(
                 ErrorCode::PolicyError,
                 format!("{}: {}", error.code, error.message),
             )),
             Err(error) => Err(classify(error, state)),
-        }
+        };
+        (result, cost)
     }
 
     /// Runs one decision and, if it fails, serves `fallback` with reason `ERROR`, logging the
@@ -157,7 +159,7 @@ fn on_epoch_deadline(
 ) -> wasmtime::Result<UpdateDeadline> {
     let state = store.data_mut();
     let deadline = state.limits.deadline;
-    let used = cpu::thread_time().saturating_sub(state.started.cpu);
+    let used = state.started.cpu_used();
     if used >= deadline {
         state.deadline_hit = Some(DeadlineHit::Cpu);
         return Ok(UpdateDeadline::Interrupt);

@@ -1,6 +1,6 @@
 //! One instance reused across calls: for measuring call overhead only.
 
-use super::bindings::PolicyBindings;
+use super::bindings::Instantiated;
 use super::state::{DecisionState, PROFILE_HANDLE, ProfileHandle};
 use super::{DecisionError, Engine, ErrorCode, LoadedPolicy};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use wasmtime::component::Resource;
 /// per-decision instantiation is compared with).
 pub struct PinnedInstance {
     store: Store<DecisionState>,
-    bindings: PolicyBindings,
+    bindings: Instantiated,
 }
 
 impl std::fmt::Debug for PinnedInstance {

@@ -1,7 +1,6 @@
 //! Loading a policy version: compile once, validate, keep an `InstancePre` for fresh instances.
 
-use super::bindings::PolicyPre;
-use super::state::DecisionState;
+use super::bindings::Prepared;
 use super::{ConfigDocument, Engine, Limits, LoadError, imports};
 use std::sync::Arc;
 use wasmtime::component::Component;
@@ -23,7 +22,7 @@ pub struct PolicySource<'a> {
 #[derive(Clone)]
 pub struct LoadedPolicy {
     pub(crate) name: Arc<str>,
-    pub(crate) pre: PolicyPre<DecisionState>,
+    pub(crate) pre: Prepared,
     pub(crate) config: Arc<ConfigDocument>,
     pub(crate) limits: Limits,
 }
@@ -157,7 +156,7 @@ impl Engine {
             .linker
             .instantiate_pre(component)
             .map_err(wrong_world)?;
-        let pre = PolicyPre::new(instance_pre).map_err(wrong_world)?;
+        let pre = Prepared::new(instance_pre).map_err(wrong_world)?;
         Ok(LoadedPolicy {
             name: name.into(),
             pre,

@@ -29,6 +29,8 @@ pub(super) struct LaneState {
     pub(super) pass: u128,
     /// Whether the scheduler's list of lanes with work holds it.
     pub(super) listed: bool,
+    /// When a decision last took longer than the inline bound (see `inline.rs`).
+    pub(super) slow_at: Option<Instant>,
 }
 
 /// Running totals, readable without the scheduler's lock.
@@ -40,6 +42,7 @@ pub(super) struct Counters {
     pub(super) shed_capacity: AtomicU64,
     pub(super) waiting: AtomicU64,
     pub(super) running: AtomicU64,
+    pub(super) inline: AtomicU64,
 }
 
 /// How long a capped lane may bank unused CPU time: its cap over this window.
@@ -59,6 +62,8 @@ pub struct Usage {
     /// Decisions waiting and running now.
     pub waiting: u64,
     pub running: u64,
+    /// Of `decisions`, those run on the thread that asked for them (see `Scheduler::try_inline`).
+    pub inline: u64,
 }
 
 impl Lane {
@@ -72,6 +77,7 @@ impl Lane {
                 refilled: Instant::now(),
                 pass: 0,
                 listed: false,
+                slow_at: None,
             }),
             counters: Counters::default(),
         }
@@ -106,6 +112,7 @@ impl Lane {
             shed_capacity: c.shed_capacity.load(Ordering::Relaxed),
             waiting: c.waiting.load(Ordering::Relaxed),
             running: c.running.load(Ordering::Relaxed),
+            inline: c.inline.load(Ordering::Relaxed),
         }
     }
 }

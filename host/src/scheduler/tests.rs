@@ -35,7 +35,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn jobs_run_on_the_decision_threads() {
-    let scheduler = Scheduler::start(2, 64).unwrap();
+    let scheduler = Scheduler::start(2, 64, Duration::ZERO).unwrap();
     let lane = share(1, 2, None);
     let (tx, rx) = mpsc::channel();
     scheduler.submit(
@@ -67,7 +67,7 @@ fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
 
 #[test]
 fn under_contention_lanes_get_cpu_in_proportion_to_their_weights() {
-    let scheduler = Scheduler::start(1, 1000).unwrap();
+    let scheduler = Scheduler::start(1, 1000, Duration::ZERO).unwrap();
     let (started, is_started) = mpsc::channel();
     let (release, gate) = mpsc::channel();
     // Hold the only thread until both lanes have all their work queued.
@@ -89,7 +89,7 @@ fn under_contention_lanes_get_cpu_in_proportion_to_their_weights() {
 
 #[test]
 fn a_capped_lane_waits_then_sheds_over_budget_while_others_run() {
-    let scheduler = Scheduler::start(1, 1000).unwrap();
+    let scheduler = Scheduler::start(1, 1000, Duration::ZERO).unwrap();
     // 100 ms of CPU per second banks at most 10 ms: two 5 ms decisions, then a 50 ms debt.
     let capped = share(1, 1, Some(100));
     let free = share(1, 1, None);
@@ -125,7 +125,7 @@ fn a_capped_lane_waits_then_sheds_over_budget_while_others_run() {
 
 #[test]
 fn a_lane_at_its_bound_leaves_the_other_threads_to_the_rest() {
-    let scheduler = Scheduler::start(2, 1000).unwrap();
+    let scheduler = Scheduler::start(2, 1000, Duration::ZERO).unwrap();
     let slow = share(1, 1, None);
     let (started, is_started) = mpsc::channel();
     let (release_first, first_gate) = mpsc::channel();
@@ -153,7 +153,7 @@ fn a_lane_at_its_bound_leaves_the_other_threads_to_the_rest() {
 
 #[test]
 fn a_full_lane_refuses_at_once_and_stopping_sheds_what_waits() {
-    let scheduler = Scheduler::start(2, 2).unwrap();
+    let scheduler = Scheduler::start(2, 2, Duration::ZERO).unwrap();
     let lane = share(1, 1, None);
     let (started, is_started) = mpsc::channel();
     let (release, gate) = mpsc::channel::<()>();
@@ -175,5 +175,85 @@ fn a_full_lane_refuses_at_once_and_stopping_sheds_what_waits() {
             other => panic!("{other:?}"),
         }
     }
+    drop(release);
+}
+
+/// Runs `n` decisions of `cost` on the decision threads and waits until they are charged.
+fn prove(scheduler: &Scheduler, lane: &Arc<Lane>, n: u64, cost: Duration) {
+    let (done, finished) = mpsc::channel();
+    let before = lane.usage().decisions;
+    for _ in 0..n {
+        scheduler.submit(lane, WAIT, job(cost, "proof", &done));
+    }
+    for _ in 0..n {
+        assert_eq!(finished.recv().unwrap().1, Verdict::Run);
+    }
+    wait_for(|| Some(()).filter(|()| lane.usage().decisions == before + n));
+}
+
+#[test]
+fn a_cheap_lane_runs_inline_once_proven_and_is_charged_as_usual() {
+    let scheduler = Scheduler::start(2, 64, Duration::from_micros(250)).unwrap();
+    let lane = share(1, 1, None);
+    assert!(scheduler.try_inline(&lane).is_none(), "not proven yet");
+    prove(&scheduler, &lane, inline::PROOF, Duration::from_micros(20));
+    let inline = scheduler.try_inline(&lane).expect("proven cheap");
+    assert_eq!(lane.usage().running, 1);
+    // Its bound of one decision at once counts the inline one.
+    assert!(scheduler.try_inline(&lane).is_none());
+    inline.finish(Duration::from_micros(30));
+    let usage = lane.usage();
+    assert_eq!((usage.running, usage.inline), (0, 1));
+    assert_eq!(usage.decisions, inline::PROOF + 1);
+    assert_eq!(usage.cpu_nanos, inline::PROOF * 20_000 + 30_000);
+}
+
+#[test]
+fn one_slow_decision_sends_a_lane_back_to_the_decision_threads() {
+    let scheduler = Scheduler::start(2, 64, Duration::from_micros(250)).unwrap();
+    let lane = share(1, 2, None);
+    prove(&scheduler, &lane, inline::PROOF, Duration::from_micros(20));
+    scheduler
+        .try_inline(&lane)
+        .expect("proven cheap")
+        .finish(Duration::from_millis(3));
+    assert!(
+        scheduler.try_inline(&lane).is_none(),
+        "a 3 ms decision is over the 250 µs bound"
+    );
+    // With the bound off nothing runs inline at all.
+    let off = Scheduler::start(1, 64, Duration::ZERO).unwrap();
+    let other = share(1, 1, None);
+    prove(&off, &other, inline::PROOF, Duration::from_micros(20));
+    assert!(off.try_inline(&other).is_none());
+}
+
+#[test]
+fn inline_never_jumps_ahead_of_a_lane_that_could_run() {
+    let scheduler = Scheduler::start(1, 64, Duration::from_micros(250)).unwrap();
+    let cheap = share(1, 1, None);
+    prove(&scheduler, &cheap, inline::PROOF, Duration::from_micros(20));
+    // Hold the only thread; another lane's job then waits, eligible.
+    let (started, is_started) = mpsc::channel();
+    let (release, gate) = mpsc::channel();
+    scheduler.submit(&share(1, 1, None), WAIT, blocking(&started, gate));
+    is_started.recv().unwrap();
+    let waiting = share(1, 1, None);
+    let (done, finished) = mpsc::channel();
+    scheduler.submit(&waiting, WAIT, job(Duration::ZERO, "waiting", &done));
+    assert!(
+        scheduler.try_inline(&cheap).is_none(),
+        "a runnable lane waits for a thread"
+    );
+    drop(release);
+    assert_eq!(finished.recv().unwrap().1, Verdict::Run);
+    wait_for(|| scheduler.try_inline(&cheap)).finish(Duration::ZERO);
+    // A lane blocked by its own bound does not hold the cheap one back.
+    let (release, gate) = mpsc::channel();
+    let bound = share(1, 1, None);
+    scheduler.submit(&bound, WAIT, blocking(&started, gate));
+    is_started.recv().unwrap();
+    scheduler.submit(&bound, WAIT, job(Duration::ZERO, "bound", &done));
+    assert!(scheduler.try_inline(&cheap).is_some());
     drop(release);
 }

@@ -2,8 +2,8 @@
 //! answer, the decision threads run policies.
 
 use super::AppState;
-use crate::engine::{Cost, DecisionError, ErrorCode, Evaluation};
-use crate::metrics;
+use crate::engine::{Cost, DecisionError, Engine, ErrorCode, Evaluation};
+use crate::metrics::{self, Metrics};
 use crate::registry::PolicyVersion;
 use crate::scheduler::{Shed, Verdict};
 use std::sync::Arc;
@@ -20,10 +20,17 @@ pub(super) struct SlotWork {
     pub fallback: Decision,
 }
 
-/// Runs the slot's decision on a decision thread within its version's share; a slot the share
-/// or a busy node does not let run in time gets its fallback (`over_budget` or `capacity`).
-/// The version's cost histograms and the CPU metric are updated on the decision thread.
+/// Runs the slot's decision within its version's share: inline on this thread when the
+/// scheduler allows it (a cheap version, nothing waiting ahead of it), otherwise on a decision
+/// thread; a slot the share or a busy node does not let run in time gets its fallback
+/// (`over_budget` or `capacity`). The version's cost histograms and the CPU metric are updated
+/// where the decision ran.
 pub(super) async fn evaluate(state: &AppState, work: SlotWork) -> Evaluation {
+    if let Some(inline) = state.scheduler.try_inline(&work.version.lane) {
+        let evaluation = run(&state.engine, &state.metrics, &work);
+        inline.finish(evaluation.cost.cpu);
+        return evaluation;
+    }
     let (answer, answered) = oneshot::channel();
     let engine = state.engine.clone();
     let metrics = state.metrics.clone();
@@ -35,41 +42,16 @@ pub(super) async fn evaluate(state: &AppState, work: SlotWork) -> Evaluation {
         &lane,
         wait,
         Box::new(move |verdict| {
-            let SlotWork {
-                version,
-                context,
-                profile,
-                candidates,
-                fallback,
-            } = work;
             let evaluation = match verdict {
-                Verdict::Run => {
-                    let evaluation = engine.evaluate(
-                        &version.loaded,
-                        &context,
-                        &profile,
-                        &candidates,
-                        &fallback,
-                    );
-                    version.cost.record(evaluation.cost);
-                    metrics.observe(
-                        metrics::DECISION_CPU_SECONDS,
-                        &[
-                            ("policy", version.loaded.name()),
-                            ("version", version.short_digest()),
-                        ],
-                        evaluation.cost.cpu,
-                    );
-                    evaluation
-                }
+                Verdict::Run => run(&engine, &metrics, &work),
                 Verdict::Shed(shed) => {
                     let (code, message) = match shed {
                         Shed::OverBudget(why) => (ErrorCode::OverBudget, why),
                         Shed::Capacity(why) => (ErrorCode::Capacity, why),
                     };
-                    tracing::debug!(policy = %version.loaded.name(), %code, %message, "slot not run; serving its fallback");
+                    tracing::debug!(policy = %work.version.loaded.name(), %code, %message, "slot not run; serving its fallback");
                     Evaluation::failed(
-                        &fallback,
+                        &work.fallback,
                         DecisionError::new(code, message),
                         Cost::default(),
                     )
@@ -90,4 +72,26 @@ pub(super) async fn evaluate(state: &AppState, work: SlotWork) -> Evaluation {
             Cost::default(),
         )
     })
+}
+
+/// Runs the decision and records what it cost.
+fn run(engine: &Engine, metrics: &Metrics, work: &SlotWork) -> Evaluation {
+    let version = &work.version;
+    let evaluation = engine.evaluate(
+        &version.loaded,
+        &work.context,
+        &work.profile,
+        &work.candidates,
+        &work.fallback,
+    );
+    version.cost.record(evaluation.cost);
+    metrics.observe(
+        metrics::DECISION_CPU_SECONDS,
+        &[
+            ("policy", version.loaded.name()),
+            ("version", version.short_digest()),
+        ],
+        evaluation.cost.cpu,
+    );
+    evaluation
 }

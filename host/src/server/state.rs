@@ -105,6 +105,7 @@ impl AppState {
         let scheduler = Scheduler::start(
             config.decision_threads(),
             (config.max_concurrent_decisions as usize / 2).max(1),
+            std::time::Duration::from_micros(config.inline_under_us),
         )?;
         record_snapshot(&metrics, &generation.store);
         let registry = Arc::new(Registry::default());
