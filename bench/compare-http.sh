@@ -8,6 +8,9 @@
 # in the same order (taken from tailor's sample snapshot):
 #   tailor        `tailor serve`, POST /v1/decide, profile from its cached store
 #   tailor-3      `tailor serve`, three slots per request (hero, next-best-offer, kiosk greeting)
+#   tailor-5      `tailor serve`, a five-slot page (two hero-banner slots, two next-best-offer,
+#                 one kiosk greeting)
+#   base, base-3, base-5   the same three on BASELINE_BIN (another tailor build), when set
 #   wasmtime      `wasmtime serve` 48 running bench/compare/http-guest, a wasi:http component
 #                 computing the same decision; the request carries the profile's fields
 #   unleash-edge  Unleash Edge (offline mode, bootstrap file) evaluating the policy as a feature
@@ -20,6 +23,9 @@
 # within a round. Reported: medians over rounds of requests/s, p50 and p99, CPU time of the
 # server process per request (from /proc, during the saturation run) and the server's RSS after
 # the rounds (and its peak). The load generator shares the 2 cores with the server.
+#
+#   BASELINE_BIN=/path/to/old/tailor bench/compare-http.sh   adds the base* rows (an A/B)
+#   SYSTEMS="tailor tailor-5 unleash-edge" bench/compare-http.sh   runs only those systems
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -90,6 +96,14 @@ TAILOR_LOG=warn start_tailor target/release/tailor "$work" --data-dir "$work/tai
   --max-concurrent-decisions 256 --decision-log-rate 0
 tailor_pid=$pid tailor_addr=$addr
 pids+=("$pid")
+base_pid="" base_addr=""
+if [ -n "${BASELINE_BIN:-}" ]; then
+  mkdir -p "$work/base"
+  TAILOR_LOG=warn start_tailor "$BASELINE_BIN" "$work/base" --data-dir "$work/base/tailor" \
+    --max-concurrent-decisions 256 --decision-log-rate 0
+  base_pid=$pid base_addr=$addr
+  pids+=("$pid")
+fi
 python3 bench/compare/http_requests.py "$work/tailor/sample-10000.ndjson" \
   policies/hero-banner/config.json "$work" >/dev/null
 
@@ -111,6 +125,7 @@ unleash_pid=$! unleash_addr="http://127.0.0.1:$port"
 pids+=("$unleash_pid")
 
 wait_http "$tailor_addr/readyz"
+[ -z "$base_addr" ] || wait_http "$base_addr/readyz"
 wait_http "$wasmtime_addr/" -X POST -d '{}'
 wait_http "$unleash_addr/internal-backstage/health"
 
@@ -166,35 +181,56 @@ LUA
 python3 - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
-three = []
-for line in open(f"{work}/tailor.txt"):
-    body = json.loads(line)
-    body["channel"] = "app"
-    body["context"] = {"store_id": "store-0042"}
-    body["slots"] = [
+offers = [
+    {"id": "o1", "tags": ["category:shoes"], "numbers": {"discount": 0.2, "margin": 0.3}},
+    {"id": "o2", "tags": ["category:bags"], "numbers": {"discount": 0.1, "margin": 0.5}},
+    {"id": "o3", "tags": ["category:outerwear"], "numbers": {"discount": 0.25, "margin": 0.3}}]
+more_offers = [
+    {"id": "o4", "tags": ["category:shoes"], "numbers": {"discount": 0.15, "margin": 0.4}},
+    {"id": "o5", "tags": ["category:beauty"], "numbers": {"discount": 0.3, "margin": 0.2}},
+    {"id": "o6", "tags": ["category:bags"], "numbers": {"discount": 0.05, "margin": 0.6}}]
+pages = {
+    "tailor-3": [
         {"id": "hero", "policy": "hero-banner"},
-        {"id": "offers", "policy": "next-best-offer", "candidates": [
-            {"id": "o1", "tags": ["category:shoes"], "numbers": {"discount": 0.2, "margin": 0.3}},
-            {"id": "o2", "tags": ["category:bags"], "numbers": {"discount": 0.1, "margin": 0.5}},
-            {"id": "o3", "tags": ["category:outerwear"], "numbers": {"discount": 0.25, "margin": 0.3}}]},
-        {"id": "greet", "policy": "kiosk-greeting"}]
-    three.append(json.dumps(body, separators=(",", ":")))
-open(f"{work}/tailor-3.txt", "w").write("\n".join(three) + "\n")
+        {"id": "offers", "policy": "next-best-offer", "candidates": offers},
+        {"id": "greet", "policy": "kiosk-greeting"}],
+    "tailor-5": [
+        {"id": "hero", "policy": "hero-banner"},
+        {"id": "hero-footer", "policy": "hero-banner"},
+        {"id": "offers", "policy": "next-best-offer", "candidates": offers},
+        {"id": "offers-more", "policy": "next-best-offer", "candidates": more_offers},
+        {"id": "greet", "policy": "kiosk-greeting"}],
+}
+for name, slots in pages.items():
+    out = []
+    for line in open(f"{work}/tailor.txt"):
+        body = json.loads(line)
+        body["channel"] = "app"
+        body["context"] = {"store_id": "store-0042"}
+        body["slots"] = slots
+        out.append(json.dumps(body, separators=(",", ":")))
+    open(f"{work}/{name}.txt", "w").write("\n".join(out) + "\n")
 PY
-lua tailor POST /v1/decide "$work/tailor.txt"
-lua tailor-3 POST /v1/decide "$work/tailor-3.txt"
+for page in tailor tailor-3 tailor-5; do
+  lua "$page" POST /v1/decide "$work/$page.txt"
+  cp "$work/$page.lua" "$work/${page/tailor/base}.lua"
+done
 lua wasmtime POST / "$work/wasmtime.txt"
 lua unleash-edge GET "/api/frontend/features/hero-banner?" "$work/unleash.txt" \
   "wrk.headers[\"authorization\"] = \"$unleash_token\""
 
-declare -A addr_of=([tailor]=$tailor_addr [tailor-3]=$tailor_addr [wasmtime]=$wasmtime_addr [unleash-edge]=$unleash_addr)
-declare -A pid_of=([tailor]=$tailor_pid [tailor-3]=$tailor_pid [wasmtime]=$wasmtime_pid [unleash-edge]=$unleash_pid)
+declare -A addr_of=([tailor]=$tailor_addr [tailor-3]=$tailor_addr [tailor-5]=$tailor_addr
+  [base]=$base_addr [base-3]=$base_addr [base-5]=$base_addr
+  [wasmtime]=$wasmtime_addr [unleash-edge]=$unleash_addr)
+declare -A pid_of=([tailor]=$tailor_pid [tailor-3]=$tailor_pid [tailor-5]=$tailor_pid
+  [base]=$base_pid [base-3]=$base_pid [base-5]=$base_pid
+  [wasmtime]=$wasmtime_pid [unleash-edge]=$unleash_pid)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run_hey() { # system rate-per-worker → hey's report; every request is customer 42's
   local common=(-z "${duration}s" -c "$connections" -q "$2")
   case $1 in
-    tailor | tailor-3)
-      hey "${common[@]}" -m POST -T application/json -d "$(sed -n 43p "$work/$1.txt")" "${addr_of[$1]}/v1/decide" ;;
+    tailor | tailor-3 | tailor-5 | base | base-3 | base-5)
+      hey "${common[@]}" -m POST -T application/json -d "$(sed -n 43p "$work/${1/base/tailor}.txt")" "${addr_of[$1]}/v1/decide" ;;
     wasmtime)
       hey "${common[@]}" -m POST -T application/json -d "$(sed -n 43p "$work/wasmtime.txt")" "${addr_of[$1]}/" ;;
     unleash-edge)
@@ -203,7 +239,14 @@ run_hey() { # system rate-per-worker → hey's report; every request is customer
   esac
 }
 results=$work/results.jsonl
-systems=(tailor tailor-3 wasmtime unleash-edge)
+if [ -n "${SYSTEMS:-}" ]; then
+  read -r -a systems <<<"$SYSTEMS"
+else
+  systems=(tailor tailor-3 tailor-5)
+  [ -z "$base_addr" ] || systems+=(base base-3 base-5)
+  systems+=(wasmtime unleash-edge)
+fi
+[[ " ${systems[*]} " == *" tailor "* ]] || { echo "SYSTEMS must include tailor (the 80% rate is taken from it)" >&2; exit 1; }
 ticks_per_second=$(getconf CLK_TCK)
 for round in $(seq 1 "$rounds"); do
   tailor_rps=""
@@ -251,8 +294,9 @@ PY
 done
 
 rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-for system in tailor wasmtime unleash-edge; do
+for system in tailor base wasmtime unleash-edge; do
   pid=${pid_of[$system]}
+  [ -n "$pid" ] || continue
   echo "{\"system\":\"$system\",\"mode\":\"memory\",\"rss_kib\":$(rss "$pid" VmRSS),\"peak_kib\":$(rss "$pid" VmHWM)}" >>"$results"
 done
 
@@ -263,6 +307,10 @@ rounds, duration, conns, wt, ue = sys.argv[2:7]
 labels = {
     "tailor": "tailor serve, 1 slot (hero-banner)",
     "tailor-3": "tailor serve, 3 slots",
+    "tailor-5": "tailor serve, 5-slot page",
+    "base": "baseline build, 1 slot (hero-banner)",
+    "base-3": "baseline build, 3 slots",
+    "base-5": "baseline build, 5-slot page",
     "wasmtime": f"wasmtime serve {wt}, wasi:http component",
     "unleash-edge": f"Unleash Edge {ue}, offline, frontend API",
 }
@@ -277,6 +325,8 @@ def ratio(system):
 print(f"Saturation (wrk, {conns} connections, {duration} s, median of {rounds} interleaved rounds):\n")
 print("| system | requests/s (min–max) | p50 ms | p99 ms | CPU µs/request | tailor 1-slot ÷ this, req/s (median of per-round ratios) | non-2xx |")
 print("|---|---|---|---|---|---|---|")
+ran = {r["system"] for r in rows}
+labels = {k: v for k, v in labels.items() if k in ran}
 for s in labels:
     rps, all_rps = med(s, "saturation", "rps")
     p50 = med(s, "saturation", "p50_ms")[0]
@@ -296,6 +346,6 @@ for s in labels:
     print(f"| {labels[s]} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {bad} |")
 print("\n| server | RSS after the rounds | peak RSS |\n|---|---|---|")
 for r in rows:
-    if r["mode"] == "memory":
+    if r["mode"] == "memory" and r["system"] in labels:
         print(f"| {labels[r['system']].split(',')[0]} | {r['rss_kib'] / 1024:.0f} MiB | {r['peak_kib'] / 1024:.0f} MiB |")
 PY

@@ -66,10 +66,11 @@ pub struct ServeConfig {
     /// decisions of cheap policies inline (0: one per core; see docs/benchmarks.md).
     #[arg(long, env = "TAILOR_HTTP_THREADS", default_value_t = 0)]
     pub http_threads: u32,
-    /// A policy version whose decisions all take less than this many microseconds of CPU runs
-    /// them on the HTTP thread that parsed the request, when that jumps ahead of no waiting
-    /// decision and the version is within its share; one slower decision sends it back to the
-    /// decision threads for 10 s (0: every decision goes to a decision thread).
+    /// A policy version whose decisions take less than this many microseconds runs them on the
+    /// HTTP thread that parsed the request, when that jumps ahead of no other policy's waiting
+    /// decision and the version is within its CPU budget; a version with more than a tenth of
+    /// its recent decisions over it goes back to the decision threads (0: every decision goes
+    /// to a decision thread).
     #[arg(long, env = "TAILOR_INLINE_UNDER_US", default_value_t = 250)]
     pub inline_under_us: u64,
     /// A policy's weight in the decision scheduler unless its publish sets one: under

@@ -211,10 +211,17 @@ impl Shared {
 
     /// Charges a finished job to its lane.
     fn finish(&self, lane: &Arc<Lane>, cost: Duration) {
+        self.charge(lane, cost, false);
+    }
+
+    /// Charges a finished decision to its lane; `inline` ones did not hold a decision thread.
+    fn charge(&self, lane: &Arc<Lane>, cost: Duration, inline: bool) {
         {
             let _inner = lock(&self.inner);
             let mut state = lock_lane(lane);
-            state.running -= 1;
+            if !inline {
+                state.running -= 1;
+            }
             state.tokens = state.tokens.saturating_sub(nanos(cost));
             state.pass += cost.as_nanos() * WEIGHT_SCALE / u128::from(state.share.weight.max(1));
             inline::note_cost(&mut state, cost, self.inline_under);

@@ -2,15 +2,21 @@
 //!
 //! Handing a decision to a decision thread and waking the HTTP task with its answer costs two
 //! thread wake-ups, several microseconds: as much as the decision itself for a typical policy
-//! (docs/benchmarks.md, "Fair shares"). So a lane whose decisions are proven cheap runs them
-//! where they were asked for, when that jumps ahead of nobody: nothing of its own waits, it is
-//! within its share (concurrency bound and CPU budget), and no other lane that could run now
-//! has work waiting. It is charged exactly as on a decision thread, so weights and caps hold.
+//! (docs/benchmarks.md, "Speed"). So a lane whose decisions are proven cheap runs them where
+//! they were asked for, when that jumps ahead of no other policy: it is within its CPU budget
+//! and no other lane that could run now has work waiting. It is charged exactly as on a
+//! decision thread, so weights and caps hold. Inline decisions do not count against the lane's
+//! bound on decisions at once: that bound keeps a slow policy from occupying every decision
+//! thread, and an inline decision occupies none.
 //!
-//! A lane is proven cheap after [`PROOF`] decisions, as long as none of its decisions in the
-//! last [`COOLDOWN`] took longer than the scheduler's inline bound. A decision that does
-//! sends its lane back to the decision threads: the most an HTTP thread can be held by one is
-//! that decision's own deadline, once per cooldown.
+//! A lane is proven cheap after [`PROOF`] decisions, as long as few of its recent decisions
+//! took longer than the scheduler's inline bound: it keeps a decaying share of decisions over
+//! the bound (each decision weighs 1/[`SLOW_SHARE_WINDOW`]), goes to the decision threads when
+//! that share passes [`SLOW_SHARE_OFF`] and comes back when it falls below [`SLOW_SHARE_ON`].
+//! A single decision over the bound does not demote a lane: short decisions are charged their
+//! wall time (see `engine::state::Started`), so an otherwise cheap one the OS preempted looks
+//! slow now and then; a policy that is slow for a tenth of its customers is demoted after a
+//! handful of them, and one that is always slow never runs inline.
 
 use super::lane::LaneState;
 use super::{Lane, Scheduler, Shared, lock, lock_lane};
@@ -21,8 +27,14 @@ use std::time::{Duration, Instant};
 /// Decisions a lane runs on the decision threads before it may run inline.
 pub(super) const PROOF: u64 = 32;
 
-/// How long a decision over the inline bound keeps its lane on the decision threads.
-pub(super) const COOLDOWN: Duration = Duration::from_secs(10);
+/// Decisions the slow share is averaged over (the weight of the newest is one over this).
+pub(super) const SLOW_SHARE_WINDOW: f32 = 32.0;
+
+/// Share of recent decisions over the bound above which a lane stops running inline.
+pub(super) const SLOW_SHARE_OFF: f32 = 0.10;
+
+/// Share below which a lane that stopped may run inline again.
+pub(super) const SLOW_SHARE_ON: f32 = 0.05;
 
 /// Leave to run one decision on the calling thread; charged to its lane when finished (with
 /// zero if dropped unfinished, for example by a panic).
@@ -43,13 +55,13 @@ impl Inline {
 impl Drop for Inline {
     fn drop(&mut self) {
         self.lane.counters.inline.fetch_add(1, Ordering::Relaxed);
-        self.shared.finish(&self.lane, self.cost);
+        self.shared.charge(&self.lane, self.cost, true);
     }
 }
 
 impl Scheduler {
     /// Leave to run a decision of `lane` on this thread now, if it is cheap and that jumps
-    /// ahead of nobody (see the module documentation); `None` means submit it.
+    /// ahead of no other policy (see the module documentation); `None` means submit it.
     pub fn try_inline(&self, lane: &Arc<Lane>) -> Option<Inline> {
         let bound = self.shared.inline_under;
         if bound.is_zero() || lane.counters.decisions.load(Ordering::Relaxed) < PROOF {
@@ -67,14 +79,9 @@ impl Scheduler {
         }
         let mut state = lock_lane(lane);
         state.refill(now);
-        if !state.queue.is_empty()
-            || state.running >= state.share.max_concurrent
-            || !state.within_budget()
-            || state.slow_at.is_some_and(|at| now < at + COOLDOWN)
-        {
+        if !state.within_budget() || !state.inline_ok {
             return None;
         }
-        state.running += 1;
         drop(state);
         drop(inner);
         lane.counters.running.fetch_add(1, Ordering::Relaxed);
@@ -88,7 +95,14 @@ impl Scheduler {
 
 /// Notes a finished decision's cost against the inline bound.
 pub(super) fn note_cost(state: &mut LaneState, cost: Duration, bound: Duration) {
-    if !bound.is_zero() && cost > bound {
-        state.slow_at = Some(Instant::now());
+    if bound.is_zero() {
+        return;
+    }
+    let slow = if cost > bound { 1.0 } else { 0.0 };
+    state.slow_share += (slow - state.slow_share) / SLOW_SHARE_WINDOW;
+    if state.inline_ok && state.slow_share > SLOW_SHARE_OFF {
+        state.inline_ok = false;
+    } else if !state.inline_ok && state.slow_share < SLOW_SHARE_ON {
+        state.inline_ok = true;
     }
 }

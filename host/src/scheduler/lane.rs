@@ -29,8 +29,10 @@ pub(super) struct LaneState {
     pub(super) pass: u128,
     /// Whether the scheduler's list of lanes with work holds it.
     pub(super) listed: bool,
-    /// When a decision last took longer than the inline bound (see `inline.rs`).
-    pub(super) slow_at: Option<Instant>,
+    /// Decaying share of recent decisions over the inline bound, and whether the lane may run
+    /// inline now (see `inline.rs`).
+    pub(super) slow_share: f32,
+    pub(super) inline_ok: bool,
 }
 
 /// Running totals, readable without the scheduler's lock.
@@ -77,7 +79,8 @@ impl Lane {
                 refilled: Instant::now(),
                 pass: 0,
                 listed: false,
-                slow_at: None,
+                slow_share: 0.0,
+                inline_ok: true,
             }),
             counters: Counters::default(),
         }
