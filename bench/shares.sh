@@ -115,9 +115,10 @@ def window(addr, proc, new, runs):
                           cpu_per_decision_us=(cpu / d / 1e3) if d else 0.0, shed=shed)
     return results, per, node_cpu / elapsed
 
-layouts = [("scheduler, 1 HTTP + 2 decision threads (the default on 2 cores)", bin_, ["--http-threads", "1", "--decision-threads", "2"], True),
-           ("scheduler, 2 HTTP + 2 decision threads", bin_, ["--http-threads", "2", "--decision-threads", "2"], True),
-           ("scheduler, 2 HTTP + 1 decision thread", bin_, ["--http-threads", "2", "--decision-threads", "1"], True)]
+layouts = [("2 HTTP + 2 decision threads, cheap policies inline (the default on 2 cores)", bin_, ["--http-threads", "2", "--decision-threads", "2"], True),
+           ("1 HTTP + 2 decision threads, cheap policies inline", bin_, ["--http-threads", "1", "--decision-threads", "2"], True),
+           ("2 HTTP + 2 decision threads, nothing inline", bin_, ["--http-threads", "2", "--decision-threads", "2", "--inline-under-us", "0"], True),
+           ("1 HTTP + 2 decision threads, nothing inline", bin_, ["--http-threads", "1", "--decision-threads", "2", "--inline-under-us", "0"], True)]
 if baseline:
     layouts.append(("before: decisions inline on 2 runtime workers", baseline, [], False))
 

@@ -140,6 +140,10 @@ fn a_heavy_policy_at_full_demand_waits_for_its_share_and_hero_banner_is_answered
     );
     // Within its cap: what it banks (20 ms/s over 100 ms) plus its rate over the run, plus
     // one decision that starts inside the budget and runs past it.
+    assert_eq!(
+        usage["inline"], 0,
+        "a policy slower than the inline bound never runs on the HTTP threads"
+    );
     let cpu = Duration::from_nanos(usage["cpu_nanos"].as_u64().unwrap());
     let cost = heavy_detail["active"]["cost"]["cpu_ms"]["p99"]
         .as_f64()
@@ -303,11 +307,13 @@ fn a_bad_share_is_refused_naming_the_field() {
 }
 
 #[test]
-fn decisions_on_the_decision_threads_never_see_one_another() {
+fn decisions_inline_and_on_the_decision_threads_never_see_one_another() {
     let node = start(|c| {
         c.admin_token = Some(ADMIN.into());
         c.decision_threads = 2;
         c.share_max_concurrent = 2;
+        // So that a loaded test machine cannot keep it off the HTTP threads.
+        c.inline_under_us = 100_000;
     });
     let addr = node.addr;
     let body = json!({
@@ -336,4 +342,9 @@ fn decisions_on_the_decision_threads_never_see_one_another() {
     });
     let usage = &describe(addr, "remembers")["active"]["scheduling"];
     assert_eq!(usage["decisions"], 300);
+    let inline = usage["inline"].as_u64().unwrap();
+    assert!(
+        (1..=300 - 32).contains(&inline),
+        "the first 32 on the decision threads, then inline: {inline} inline"
+    );
 }
