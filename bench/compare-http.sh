@@ -25,7 +25,8 @@
 # the rounds (and its peak). The load generator shares the 2 cores with the server.
 #
 #   BASELINE_BIN=/path/to/old/tailor bench/compare-http.sh   adds the base* rows (an A/B)
-#   SYSTEMS="tailor tailor-5 unleash-edge" bench/compare-http.sh   runs only those systems
+#   SYSTEMS="tailor tailor-5 unleash-edge" bench/compare-http.sh   runs only those systems (a
+#                                               peer left out is neither installed nor started)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -34,6 +35,16 @@ connections=32
 for tool in wrk hey curl python3 npm; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk hey curl python3 npm >/dev/null; }
 done
+
+if [ -n "${SYSTEMS:-}" ]; then
+  read -r -a systems <<<"$SYSTEMS"
+else
+  systems=(tailor tailor-3 tailor-5)
+  [ -z "${BASELINE_BIN:-}" ] || systems+=(base base-3 base-5)
+  systems+=(wasmtime unleash-edge)
+fi
+[[ " ${systems[*]} " == *" tailor "* ]] || { echo "SYSTEMS must include tailor (the 80% rate is taken from it)" >&2; exit 1; }
+wants() { [[ " ${systems[*]} " == *" $1 "* ]]; }
 
 peers=$PWD/target/compare-peers
 wasmtime_version=48.0.8
@@ -49,31 +60,37 @@ install_peer() { # crate version [cargo install args…]
     rm -rf "$peers/build"
   fi
 }
-# Only what `wasmtime serve` needs (the full default feature set triples the build).
-install_peer wasmtime-cli "$wasmtime_version" \
-  --no-default-features --features run,serve,cranelift,pooling-allocator,parallel-compilation,component-model-async
-# Unleash Edge's Swagger UI dependency (utoipa-swagger-ui) downloads Swagger UI from GitHub at
-# build time; the same release is on npm, so it is packed into the zip layout the build expects.
-if ! installed unleash-edge "$unleash_version"; then
-  swagger=$peers/swagger
-  rm -rf "$swagger" && mkdir -p "$swagger"
-  (cd "$swagger" && npm pack --silent swagger-ui-dist@5.17.14 >/dev/null && tar xzf swagger-ui-dist-5.17.14.tgz)
-  python3 - "$swagger" <<'PY'
+if wants wasmtime; then
+  # Only what `wasmtime serve` needs (the full default feature set triples the build).
+  install_peer wasmtime-cli "$wasmtime_version" \
+    --no-default-features --features run,serve,cranelift,pooling-allocator,parallel-compilation,component-model-async
+fi
+if wants unleash-edge; then
+  # Unleash Edge's Swagger UI dependency (utoipa-swagger-ui) downloads Swagger UI from GitHub at
+  # build time; the same release is on npm, so it is packed into the zip layout the build expects.
+  if ! installed unleash-edge "$unleash_version"; then
+    swagger=$peers/swagger
+    rm -rf "$swagger" && mkdir -p "$swagger"
+    (cd "$swagger" && npm pack --silent swagger-ui-dist@5.17.14 >/dev/null && tar xzf swagger-ui-dist-5.17.14.tgz)
+    python3 - "$swagger" <<'PY'
 import os, sys, zipfile
 root = sys.argv[1]
 with zipfile.ZipFile(f"{root}/swagger-ui.zip", "w", zipfile.ZIP_DEFLATED) as z:
     for name in sorted(os.listdir(f"{root}/package")):
         z.write(f"{root}/package/{name}", f"swagger-ui-5.17.14/dist/{name}")
 PY
-  export SWAGGER_UI_DOWNLOAD_URL="file://$swagger/swagger-ui.zip"
+    export SWAGGER_UI_DOWNLOAD_URL="file://$swagger/swagger-ui.zip"
+  fi
+  # Without the S3 backup backend, which offline mode does not use.
+  install_peer unleash-edge "$unleash_version" --no-default-features
 fi
-# Without the S3 backup backend, which offline mode does not use.
-install_peer unleash-edge "$unleash_version" --no-default-features
 
 cargo build --quiet --release -p tailor-host >&2
-(cd bench/compare/http-guest && CARGO_TARGET_DIR="$PWD/../../../target" \
-  cargo build --quiet --release --locked --target wasm32-wasip2 >&2)
-guest=target/wasm32-wasip2/release/tailor_compare_http_guest.wasm
+if wants wasmtime; then
+  (cd bench/compare/http-guest && CARGO_TARGET_DIR="$PWD/../../../target" \
+    cargo build --quiet --release --locked --target wasm32-wasip2 >&2)
+  guest=target/wasm32-wasip2/release/tailor_compare_http_guest.wasm
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -107,33 +124,37 @@ fi
 python3 bench/compare/http_requests.py "$work/tailor/sample-10000.ndjson" \
   policies/hero-banner/config.json "$work" >/dev/null
 
-port=$(free_port)
-# Defaults otherwise: a WASIp2 component gets a fresh instance per request, as in tailor. `-S
-# cli=y` links the wasi:cli interfaces Rust's std imports (tailor links inert ones).
-"$peers/bin/wasmtime" serve --addr "127.0.0.1:$port" -O pooling-allocator=y -S cli=y "$guest" \
-  >"$work/wasmtime.out" 2>"$work/wasmtime.err" &
-wasmtime_pid=$! wasmtime_addr="http://127.0.0.1:$port"
-pids+=("$wasmtime_pid")
-
-port=$(free_port)
-unleash_token='*:development.tailor-compare'
-"$peers/bin/unleash-edge" --port "$port" --interface 127.0.0.1 --workers "$(nproc)" offline \
-  --bootstrap-file "$work/unleash-features.json" --frontend-tokens "$unleash_token" \
-  --client-tokens '*:development.tailor-compare-backend' \
-  >"$work/unleash.out" 2>"$work/unleash.err" &
-unleash_pid=$! unleash_addr="http://127.0.0.1:$port"
-pids+=("$unleash_pid")
+wasmtime_pid="" wasmtime_addr=""
+if wants wasmtime; then
+  port=$(free_port)
+  # Defaults otherwise: a WASIp2 component gets a fresh instance per request, as in tailor. `-S
+  # cli=y` links the wasi:cli interfaces Rust's std imports (tailor links inert ones).
+  "$peers/bin/wasmtime" serve --addr "127.0.0.1:$port" -O pooling-allocator=y -S cli=y "$guest" \
+    >"$work/wasmtime.out" 2>"$work/wasmtime.err" &
+  wasmtime_pid=$! wasmtime_addr="http://127.0.0.1:$port"
+  pids+=("$wasmtime_pid")
+fi
+unleash_pid="" unleash_addr="" unleash_token='*:development.tailor-compare'
+if wants unleash-edge; then
+  port=$(free_port)
+  "$peers/bin/unleash-edge" --port "$port" --interface 127.0.0.1 --workers "$(nproc)" offline \
+    --bootstrap-file "$work/unleash-features.json" --frontend-tokens "$unleash_token" \
+    --client-tokens '*:development.tailor-compare-backend' \
+    >"$work/unleash.out" 2>"$work/unleash.err" &
+  unleash_pid=$! unleash_addr="http://127.0.0.1:$port"
+  pids+=("$unleash_pid")
+fi
 
 wait_http "$tailor_addr/readyz"
 [ -z "$base_addr" ] || wait_http "$base_addr/readyz"
-wait_http "$wasmtime_addr/" -X POST -d '{}'
-wait_http "$unleash_addr/internal-backstage/health"
+[ -z "$wasmtime_addr" ] || wait_http "$wasmtime_addr/" -X POST -d '{}'
+[ -z "$unleash_addr" ] || wait_http "$unleash_addr/internal-backstage/health"
 
 # Every system must give the policy's answer before anything is timed: the same variant for
 # every customer whose variant does not depend on the experiment's hash (tailor, wasmtime and
 # the expectation share tailor-bucketing; Unleash hashes its own way, so its split is only
 # checked for shape).
-python3 - "$work" "$tailor_addr" "$wasmtime_addr" "$unleash_addr" "$unleash_token" <<'PY'
+python3 - "$work" "$tailor_addr" "${wasmtime_addr:-}" "${unleash_addr:-}" "$unleash_token" <<'PY'
 import json, sys, urllib.request
 work, tailor, wasmtime, unleash, token = sys.argv[1:6]
 def call(url, body=None, headers={}):
@@ -147,12 +168,16 @@ queries = open(f"{work}/unleash.txt").read().splitlines()
 json_header = {"content-type": "application/json"}
 for i, (customer, want) in enumerate(expected):
     t = call(f"{tailor}/v1/decide", tailor_bodies[i].encode(), json_header)["slots"][0]
-    w = call(wasmtime, wasm_bodies[i].encode(), json_header)["slots"][0]
+    if wasmtime:
+        w = call(wasmtime, wasm_bodies[i].encode(), json_header)["slots"][0]
+        assert t["variant"] == w["variant"], (customer, t, w)
+        assert t["reason"] == w["reason"], (customer, t, w)
+        assert t.get("render") == w.get("render"), (customer, t, w)
+    if not unleash:
+        assert want == "*" or t["variant"] == want, (customer, want, t)
+        continue
     u = call(f"{unleash}/api/frontend/features/hero-banner?{queries[i]}", headers={"authorization": token})
     u_variant = u["variant"]["name"]
-    assert t["variant"] == w["variant"], (customer, t, w)
-    assert t["reason"] == w["reason"], (customer, t, w)
-    assert t.get("render") == w.get("render"), (customer, t, w)
     if want != "*":
         assert t["variant"] == want and u_variant == want, (customer, want, t, u)
     else:
@@ -239,14 +264,7 @@ run_hey() { # system rate-per-worker → hey's report; every request is customer
   esac
 }
 results=$work/results.jsonl
-if [ -n "${SYSTEMS:-}" ]; then
-  read -r -a systems <<<"$SYSTEMS"
-else
-  systems=(tailor tailor-3 tailor-5)
-  [ -z "$base_addr" ] || systems+=(base base-3 base-5)
-  systems+=(wasmtime unleash-edge)
-fi
-[[ " ${systems[*]} " == *" tailor "* ]] || { echo "SYSTEMS must include tailor (the 80% rate is taken from it)" >&2; exit 1; }
+
 ticks_per_second=$(getconf CLK_TCK)
 for round in $(seq 1 "$rounds"); do
   tailor_rps=""
