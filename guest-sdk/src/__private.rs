@@ -1,8 +1,8 @@
 //! Generated bindings and the glue between them and the SDK's types. Not part of the API.
 
 wit_bindgen::generate!({
-    path: "../wit/policy-0.1.0",
-    world: "tailor:policy/policy@0.1.0",
+    path: "../wit/policy-0.2.0",
+    world: "tailor:policy/policy@0.2.0",
     pub_export_macro: true,
     export_macro_name: "export",
     default_bindings_module: "tailor_guest::__private",
@@ -11,6 +11,7 @@ wit_bindgen::generate!({
 
 /// The generated types, under one short path for the export macro.
 pub mod wit {
+    pub use super::PageSlot;
     pub use super::tailor::policy::customer::Profile;
     pub use super::tailor::policy::types::*;
 }
@@ -44,6 +45,17 @@ mod convert {
                 message: error.message,
             }),
         }
+    }
+
+    /// Runs a policy for one `decide-page` call: each slot in turn, in the same instance.
+    pub fn decide_page<P: Policy>(
+        slots: Vec<wit::PageSlot>,
+        profile: &wit::Profile,
+    ) -> Vec<Result<wit::Decision, wit::PolicyError>> {
+        slots
+            .into_iter()
+            .map(|slot| decide::<P>(slot.context, profile, slot.candidates))
+            .collect()
     }
 
     pub(crate) fn value_from(value: wit::Value) -> t::Value {

@@ -164,6 +164,18 @@ macro_rules! export_policy {
                 > {
                     $crate::__private::decide::<$policy>(context, profile, candidates)
                 }
+
+                fn decide_page(
+                    slots: ::std::vec::Vec<$crate::__private::wit::PageSlot>,
+                    profile: &$crate::__private::wit::Profile,
+                ) -> ::std::vec::Vec<
+                    ::std::result::Result<
+                        $crate::__private::wit::Decision,
+                        $crate::__private::wit::PolicyError,
+                    >,
+                > {
+                    $crate::__private::decide_page::<$policy>(slots, profile)
+                }
             }
 
     $crate::__private::export!(TailorPolicyExport with_types_in $crate::__private);

@@ -4,6 +4,8 @@
 //! - `<policy>/fresh`: fresh Store + instance + `decide`, as tailor serves every decision;
 //! - `<policy>/reused`: `decide` on one long-lived instance (the call-overhead floor);
 //! - `<policy>/native`: the same policy code compiled into the host (the floor of the logic);
+//! - `page/*`: one slot against a 5-slot page, decided as the server does (`decide-page`) and
+//!   with an instance per slot;
 //! - `contract/*`: what passing a profile and calling the host cost (the design choice of a
 //!   profile record per call rather than host resource handles, docs/design.md);
 //! - `tuning/*`: the hero banner under engine settings tailor does not use by default.
@@ -20,7 +22,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 use tailor_guest::{Policy, Request};
-use tailor_host::{Engine, EngineConfig, LoadedPolicy, PolicySource};
+use tailor_host::{Engine, EngineConfig, LoadedPolicy, PolicySource, SlotInput};
 use tailor_types::fixture::{self, FixtureCase};
 use tailor_types::{Channel, Consent, Context, Event, Loyalty, PolicyError, Profile, Value};
 
@@ -104,6 +106,77 @@ fn policies(c: &mut Criterion) {
         });
         group.finish();
     }
+}
+
+/// A page, in-process: one hero-banner slot against the 5-slot page of the HTTP benchmark (two
+/// hero-banner slots, two next-best-offer, one kiosk greeting), each policy's slots through
+/// `evaluate_page` as the server runs them (one instance per policy for 0.2.0 components), and
+/// the same 5 slots each in its own fresh instance (what 0.1.0 components get).
+fn page(c: &mut Criterion) {
+    let engine = engine(EngineConfig::default());
+    let policy = |name| {
+        let bundled = tailor_host::bundled::find(name).unwrap();
+        (load(&engine, bundled), first_case(bundled))
+    };
+    let (hero, hero_case) = policy("hero-banner");
+    let (offers, offers_case) = policy("next-best-offer");
+    let (kiosk, kiosk_case) = policy("kiosk-greeting");
+    let profile = Arc::new(hero_case.profile.clone());
+    let slot = |case: &FixtureCase, name: &str| SlotInput {
+        context: Context {
+            slot: name.into(),
+            ..case.context.clone()
+        },
+        candidates: case.candidates.clone(),
+        fallback: tailor_types::Decision::new(tailor_types::Reason::Default),
+    };
+    let groups = [
+        (
+            &hero,
+            vec![slot(&hero_case, "hero"), slot(&hero_case, "hero-footer")],
+        ),
+        (
+            &offers,
+            vec![
+                slot(&offers_case, "offers"),
+                slot(&offers_case, "offers-more"),
+            ],
+        ),
+        (&kiosk, vec![slot(&kiosk_case, "greet")]),
+    ];
+    for (policy, slots) in &groups {
+        for evaluation in engine.evaluate_page(policy, &profile, slots.clone()) {
+            assert!(evaluation.error.is_none(), "{evaluation:?}");
+        }
+    }
+    let mut group = c.benchmark_group("page");
+    let one = vec![slot(&hero_case, "hero")];
+    group.bench_function("1-slot", |b| {
+        b.iter(|| black_box(engine.evaluate_page(&hero, &profile, one.clone())))
+    });
+    group.bench_function("5-slot-page", |b| {
+        b.iter(|| {
+            for (policy, slots) in &groups {
+                black_box(engine.evaluate_page(policy, &profile, slots.clone()));
+            }
+        })
+    });
+    group.bench_function("5-slot-instance-each", |b| {
+        b.iter(|| {
+            for (policy, slots) in &groups {
+                for slot in slots {
+                    black_box(engine.evaluate(
+                        policy,
+                        &slot.context,
+                        &profile,
+                        &slot.candidates,
+                        &slot.fallback,
+                    ));
+                }
+            }
+        })
+    });
+    group.finish();
 }
 
 /// A profile with `traits` traits and proportionate other fields.
@@ -216,6 +289,6 @@ fn tuning(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = policies, contract, tuning
+    targets = policies, page, contract, tuning
 }
 criterion_main!(benches);

@@ -12,16 +12,19 @@ mod decide;
 mod error;
 mod imports;
 mod limits;
+mod page;
 mod pinned;
 mod policy;
 mod state;
 mod std_shim;
 mod ticker;
 
+pub use bindings::Contract;
 pub use config_doc::{ConfigDocument, ConfigNode, ConfigObject};
 pub use decide::{Cost, Evaluation};
 pub use error::{DecisionError, EngineError, ErrorCode, LoadError};
 pub use limits::Limits;
+pub use page::SlotInput;
 pub use pinned::PinnedInstance;
 pub use policy::{LoadedPolicy, PolicySource};
 

@@ -27,6 +27,6 @@ pub mod scheduler;
 pub mod server;
 
 pub use engine::{
-    DecisionError, Engine, EngineConfig, ErrorCode, Evaluation, Limits, LoadError, LoadedPolicy,
-    PinnedInstance, PolicySource,
+    Contract, DecisionError, Engine, EngineConfig, ErrorCode, Evaluation, Limits, LoadError,
+    LoadedPolicy, PinnedInstance, PolicySource, SlotInput,
 };

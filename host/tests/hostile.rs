@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tailor_host::{
-    DecisionError, Engine, EngineConfig, ErrorCode, Limits, LoadError, LoadedPolicy, PolicySource,
+    Contract, DecisionError, Engine, EngineConfig, ErrorCode, Limits, LoadError, LoadedPolicy,
+    PolicySource, SlotInput,
 };
 use tailor_types::{
     Candidate, Channel, Consent, Context, Decision, DeviceClass, Profile, Reason, Value,
@@ -325,15 +326,96 @@ mod expect {
                 });
             }
         });
+        // A 0.2.0 component (the SDK's) decides a page's slots in one instance: they share it,
+        // in order, and the next page starts from nothing.
+        assert_eq!(policy.contract(), Contract::V0_2);
+        for customer in ["cust-a", "cust-b"] {
+            let (profile, slots) = page(customer);
+            let evaluations = engine.evaluate_page(&policy, &profile, slots);
+            let seen: Vec<String> = evaluations
+                .iter()
+                .map(|e| rendered(&e.decision, "decisions_seen"))
+                .collect();
+            assert_eq!(seen, ["1", "2", "3"], "{evaluations:?}");
+            let previous: Vec<String> = evaluations
+                .iter()
+                .map(|e| rendered(&e.decision, "previous_customer"))
+                .collect();
+            assert_eq!(
+                previous,
+                ["", customer, customer],
+                "never another customer's"
+            );
+        }
     }
 
     pub fn wrong_world(component: &[u8]) {
         let error = refused("wrong-world", component);
         assert!(matches!(error, LoadError::WrongWorld { .. }), "{error}");
         assert!(
-            error.to_string().contains("tailor:policy/policy@0.1.0"),
+            error
+                .to_string()
+                .contains("tailor:policy/policy world (0.1.0 or 0.2.0)"),
             "{error}"
         );
+    }
+
+    /// Three slots of one page for `customer`, each with its own slot name.
+    fn page(customer: &str) -> (Arc<Profile>, Vec<SlotInput>) {
+        let mut profile = self::customer();
+        profile.customer_id = Some(customer.into());
+        let slots = ["top", "middle", "bottom"]
+            .into_iter()
+            .map(|slot| SlotInput {
+                context: Context::new(Channel::Web, slot, 0),
+                candidates: vec![Candidate {
+                    id: "c1".into(),
+                    tags: Vec::new(),
+                    numbers: Vec::new(),
+                }],
+                fallback: Decision::new(Reason::Default),
+            })
+            .collect();
+        (Arc::new(profile), slots)
+    }
+
+    fn rendered(decision: &Decision, key: &str) -> String {
+        tailor_types::lookup(&decision.render, key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A component built against 0.1.0 directly (not with the SDK, which targets 0.2.0) keeps
+    /// loading and deciding, reading config and profile through the 0.1.0 interfaces; a page of
+    /// it gets a fresh instance per slot.
+    pub fn contract_0_1(component: &[u8]) {
+        let engine = engine();
+        let policy = engine
+            .load(PolicySource {
+                name: "contract-0-1",
+                component,
+                config: Some(r#"{"greeting": "hi"}"#),
+                limits: None,
+            })
+            .unwrap();
+        assert_eq!(policy.contract(), Contract::V0_1);
+        let (profile, slots) = page("cust-7");
+        let evaluations = engine.evaluate_page(&policy, &profile, slots);
+        assert_eq!(evaluations.len(), 3);
+        for (evaluation, slot) in evaluations.iter().zip(["top", "middle", "bottom"]) {
+            assert!(evaluation.error.is_none(), "{evaluation:?}");
+            let decision = &evaluation.decision;
+            assert_eq!(decision.variant.as_deref(), Some("v0-1"));
+            assert_eq!(rendered(decision, "greeting"), "hi");
+            assert_eq!(rendered(decision, "customer"), "cust-7");
+            assert_eq!(rendered(decision, "slot"), slot);
+            assert_eq!(rendered(decision, "candidates"), "1");
+            assert_eq!(
+                rendered(decision, "decisions_seen"),
+                "1",
+                "a fresh instance per slot"
+            );
+        }
     }
 
     pub fn log_flood(component: &[u8]) {

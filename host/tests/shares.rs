@@ -348,3 +348,79 @@ fn decisions_inline_and_on_the_decision_threads_never_see_one_another() {
         "the first 32 on the decision threads, then inline: {inline} inline"
     );
 }
+
+#[test]
+fn a_pages_slots_of_one_policy_share_one_instance_and_nothing_else() {
+    let node = start(|c| {
+        c.admin_token = Some(ADMIN.into());
+        c.decision_threads = 2;
+    });
+    let addr = node.addr;
+    for (name, component) in [
+        ("remembers", tailor_test_policies::REMEMBERS),
+        ("contract-0-1", tailor_test_policies::CONTRACT_0_1),
+    ] {
+        let body = json!({
+            "component": base64::engine::general_purpose::STANDARD.encode(component),
+        });
+        let published = publish(addr, name, &body);
+        assert_eq!(published.status, 200, "{}", published.body);
+    }
+    for customer in 0..40 {
+        let reply = decide(
+            addr,
+            &json!({
+                "channel": "web",
+                "unit": {"customer_id": format!("cust-{customer:06}")},
+                "slots": [
+                    {"id": "a", "policy": "remembers"},
+                    {"id": "old-1", "policy": "contract-0-1"},
+                    {"id": "b", "policy": "remembers"},
+                    {"id": "old-2", "policy": "contract-0-1"},
+                    {"id": "c", "policy": "remembers"},
+                ],
+            }),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let slots = reply.body["slots"].as_array().unwrap();
+        let seen = |index: usize| slots[index]["render"]["decisions_seen"].clone();
+        // The 0.2.0 policy's three slots were decided in one instance, in order, for this
+        // customer only; each 0.1.0 slot had a fresh instance.
+        assert_eq!(
+            [seen(0), seen(2), seen(4)],
+            [json!("1"), json!("2"), json!("3")],
+            "{}",
+            reply.body
+        );
+        assert_eq!(
+            slots[0]["render"]["previous_customer"], "",
+            "{}",
+            reply.body
+        );
+        assert_eq!(
+            slots[4]["render"]["previous_customer"],
+            format!("cust-{customer:06}")
+        );
+        assert_eq!(
+            [seen(1), seen(3)],
+            [json!("1"), json!("1")],
+            "{}",
+            reply.body
+        );
+        assert_eq!(slots[3]["render"]["slot"], "old-2");
+    }
+    let remembers = describe(addr, "remembers");
+    assert_eq!(remembers["active"]["contract"], "0.2.0");
+    assert_eq!(
+        remembers["active"]["scheduling"]["decisions"], 40,
+        "one job per page of its slots"
+    );
+    assert_eq!(
+        remembers["active"]["cost"]["decisions"], 120,
+        "each slot's cost"
+    );
+    assert_eq!(
+        describe(addr, "contract-0-1")["active"]["contract"],
+        "0.1.0"
+    );
+}

@@ -1,9 +1,10 @@
 //! The data of a tailor decision, defined once.
 //!
-//! These types mirror the records of the `tailor:policy@0.1.0` WIT package field for field. The
-//! host lowers them straight into a guest (feature `wasmtime`), the guest SDK hands them to policy
-//! authors, and both read and write them as JSON with the same field names, so a fixture written
-//! for a policy's native unit test is also a valid `tailor run-policy` input.
+//! These types mirror the records of the `tailor:policy` WIT package (0.1.0 and 0.2.0 alike)
+//! field for field. The host lowers them straight into a guest (feature `wasmtime`), the guest
+//! SDK hands them to policy authors, and both read and write them as JSON with the same field
+//! names, so a fixture written for a policy's native unit test is also a valid `tailor
+//! run-policy` input.
 //!
 //! JSON conventions: snake_case field names; list-of-pair fields (`attributes`, `traits`,
 //! `affinities`, `numbers`, `render`) are JSON objects; channels, device classes and reasons are

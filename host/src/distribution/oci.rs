@@ -55,6 +55,23 @@ pub struct PolicyArtifact {
     pub signature: Option<String>,
 }
 
+/// The contract version a component was built against, for the artifact's config: a 0.2.0
+/// component names 0.2.0 interfaces among its imports (their names are plain strings in the
+/// binary). Only descriptive: what a node runs is decided by loading the component.
+fn contract_version(component: &[u8]) -> &'static str {
+    const V0_2: [&[u8]; 3] = [
+        b"tailor:policy/types@0.2.0",
+        b"tailor:policy/host@0.2.0",
+        b"tailor:policy/customer@0.2.0",
+    ];
+    let names = |needle: &[u8]| component.windows(needle.len()).any(|w| w == needle);
+    if V0_2.iter().any(|needle| names(needle)) {
+        "0.2.0"
+    } else {
+        "0.1.0"
+    }
+}
+
 /// Pushes a policy version; returns the manifest digest.
 pub async fn push_policy(
     client: &HttpClient,
@@ -62,11 +79,15 @@ pub async fn push_policy(
     artifact: &PolicyArtifact,
 ) -> Result<String> {
     let digest = crate::registry::digest(&artifact.component, artifact.config.as_deref());
+    let contract = contract_version(&artifact.component);
     let config = serde_json::json!({
         "architecture": "wasm",
         "os": "wasip2",
         "layerDigests": [sha256(&artifact.component)],
-        "component": { "exports": ["tailor:policy/types@0.1.0"], "target": "tailor:policy/policy@0.1.0" },
+        "component": {
+            "exports": [format!("tailor:policy/types@{contract}")],
+            "target": format!("tailor:policy/policy@{contract}"),
+        },
     })
     .to_string();
     let mut annotations = BTreeMap::new();
@@ -300,4 +321,19 @@ async fn fetch_layer(
         ));
     }
     Ok(response.body.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contract_version;
+
+    #[test]
+    fn the_artifact_names_the_contract_the_component_was_built_against() {
+        let hero = crate::bundled::find("hero-banner").map(|p| p.component);
+        assert_eq!(hero.map(contract_version), Some("0.2.0"));
+        assert_eq!(
+            contract_version(tailor_test_policies::CONTRACT_0_1),
+            "0.1.0"
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! The host side of the `tailor:policy@0.1.0` contract: generated bindings (private) and the
+//! The host side of the `tailor:policy` contract, 0.1.0 and 0.2.0: generated bindings (private) and the
 //! host functions a policy may call.
 
 use super::state::DecisionState;
@@ -9,6 +9,18 @@ mod generated {
         path: "../wit/policy-0.1.0",
         world: "tailor:policy/policy@0.1.0",
         // The contract's records are the shared `tailor-types`, lowered without conversion.
+        with: {
+            "tailor:policy/types": crate::engine::bindings::contract_types,
+            "tailor:policy/customer.profile": crate::engine::state::ProfileHandle,
+        },
+    });
+}
+
+/// Contract 0.2.0: 0.1.0's interfaces under the new version, and `decide-page`.
+mod generated_v2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/policy-0.2.0",
+        world: "tailor:policy/policy@0.2.0",
         with: {
             "tailor:policy/types": crate::engine::bindings::contract_types,
             "tailor:policy/customer.profile": crate::engine::state::ProfileHandle,
@@ -39,12 +51,29 @@ pub mod contract_types {
 }
 
 use super::state::ProfileHandle;
-use generated::PolicyPre;
-use generated::tailor::policy::customer;
-use generated::tailor::policy::host::{self, ConfigValue, LogLevel};
-use tailor_types::{Candidate, Consent, Context, Decision, Event, Loyalty, PolicyError, Value};
-use wasmtime::component::{ComponentExportIndex, InstancePre, Resource, TypedFunc};
+use tailor_types::{Candidate, Context, Decision, PolicyError};
+use wasmtime::component::{ComponentExportIndex, Func, InstancePre, Resource, TypedFunc};
 use wasmtime::{AsContextMut, Store};
+
+pub(crate) use generated_v2::PageSlot;
+
+/// Which version of the contract a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// `tailor:policy@0.1.0`: `decide` only; every slot gets a fresh instance.
+    V0_1,
+    /// `tailor:policy@0.2.0`: `decide` and `decide-page`.
+    V0_2,
+}
+
+impl Contract {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+}
 
 /// The contract's `decide` export as wasmtime calls it: borrowed inputs, the policy's result.
 type DecideFn<'a> = TypedFunc<
@@ -52,34 +81,64 @@ type DecideFn<'a> = TypedFunc<
     (Result<Decision, PolicyError>,),
 >;
 
+/// Contract 0.2.0's `decide-page` export as wasmtime calls it.
+type DecidePageFn<'a> =
+    TypedFunc<(&'a [PageSlot], Resource<ProfileHandle>), (Vec<Result<Decision, PolicyError>>,)>;
+
 /// A policy component linked against the contract and type-checked once, ready for fresh
 /// instances.
 ///
-/// The generated `PolicyPre` type-checks `decide` again on every instantiation (a few hundred
-/// nanoseconds of a decision that costs a few microseconds). The type of a component's export
-/// cannot change between its instances, so this checks it once, here, and afterwards only looks
-/// the export up by its pre-resolved index.
+/// The generated `PolicyPre` type-checks the exports again on every instantiation (a few
+/// hundred nanoseconds of a decision that costs a few microseconds). The type of a component's
+/// export cannot change between its instances, so this checks them once, here, and afterwards
+/// only looks them up by their pre-resolved indices.
 #[derive(Clone)]
 pub(crate) struct Prepared {
     pre: InstancePre<DecisionState>,
+    contract: Contract,
     decide: ComponentExportIndex,
+    decide_page: Option<ComponentExportIndex>,
 }
 
-/// One fresh instance's `decide`, ready to be called once.
+/// One fresh instance's exports, ready to be called.
 pub(crate) struct Instantiated {
-    decide: wasmtime::component::Func,
+    decide: Func,
+    decide_page: Option<Func>,
+}
+
+fn export_index(
+    pre: &InstancePre<DecisionState>,
+    name: &str,
+) -> wasmtime::Result<ComponentExportIndex> {
+    pre.component()
+        .get_export(None, name)
+        .map(|(_, index)| index)
+        .ok_or_else(|| wasmtime::format_err!("no export `{name}` found"))
 }
 
 impl Prepared {
-    /// Type-checks the component's exports against the contract (the generated check) and
-    /// resolves `decide`.
+    /// Type-checks the component's exports against its contract version (the generated check:
+    /// a component with `decide-page` is held to 0.2.0, any other to 0.1.0) and resolves them.
     pub(crate) fn new(pre: InstancePre<DecisionState>) -> wasmtime::Result<Prepared> {
-        PolicyPre::new(pre.clone())?;
-        let (_, decide) = pre
-            .component()
-            .get_export(None, "decide")
-            .ok_or_else(|| wasmtime::format_err!("no export `decide` found"))?;
-        Ok(Prepared { pre, decide })
+        let pages = pre.component().get_export(None, "decide-page").is_some();
+        let (contract, decide_page) = if pages {
+            generated_v2::PolicyPre::new(pre.clone())?;
+            (Contract::V0_2, Some(export_index(&pre, "decide-page")?))
+        } else {
+            generated::PolicyPre::new(pre.clone())?;
+            (Contract::V0_1, None)
+        };
+        let decide = export_index(&pre, "decide")?;
+        Ok(Prepared {
+            pre,
+            contract,
+            decide,
+            decide_page,
+        })
+    }
+
+    pub(crate) fn contract(&self) -> Contract {
+        self.contract
     }
 
     /// A fresh instance in `store`.
@@ -88,10 +147,22 @@ impl Prepared {
         mut store: &mut Store<DecisionState>,
     ) -> wasmtime::Result<Instantiated> {
         let instance = self.pre.instantiate(&mut store)?;
+        let missing = |name| wasmtime::format_err!("export `{name}` is missing");
         let decide = instance
             .get_func(&mut store, self.decide)
-            .ok_or_else(|| wasmtime::format_err!("export `decide` is missing"))?;
-        Ok(Instantiated { decide })
+            .ok_or_else(|| missing("decide"))?;
+        let decide_page = match self.decide_page {
+            Some(index) => Some(
+                instance
+                    .get_func(&mut store, index)
+                    .ok_or_else(|| missing("decide-page"))?,
+            ),
+            None => None,
+        };
+        Ok(Instantiated {
+            decide,
+            decide_page,
+        })
     }
 }
 
@@ -109,115 +180,144 @@ impl Instantiated {
         candidates: &[Candidate],
     ) -> wasmtime::Result<Result<Decision, PolicyError>> {
         // SAFETY: `Prepared::new` type-checked this component's `decide` export against exactly
-        // this signature (the generated `PolicyPre::new` check), and `self.decide` is that
-        // export of an instance of the same component.
+        // this signature (the generated `PolicyPre::new` check, which is the same for both
+        // contract versions), and `self.decide` is that export of an instance of the same
+        // component.
         let decide: DecideFn<'_> = unsafe { TypedFunc::new_unchecked(self.decide) };
         let (result,) = decide.call(&mut store, (context, profile, candidates))?;
         Ok(result)
     }
+
+    /// Calls the instance's `decide-page`; `None` for a 0.1.0 component, which has none.
+    #[expect(
+        unsafe_code,
+        reason = "TypedFunc::new_unchecked on an export type-checked at load; see SAFETY"
+    )]
+    pub(crate) fn call_decide_page(
+        &self,
+        mut store: impl AsContextMut<Data = DecisionState>,
+        slots: &[PageSlot],
+        profile: Resource<ProfileHandle>,
+    ) -> Option<wasmtime::Result<Vec<Result<Decision, PolicyError>>>> {
+        let func = self.decide_page?;
+        // SAFETY: `Prepared::new` resolved `decide_page` only for a component whose exports the
+        // generated 0.2.0 `PolicyPre::new` type-checked, `decide-page` against exactly this
+        // signature; `func` is that export of an instance of the same component.
+        let decide_page: DecidePageFn<'_> = unsafe { TypedFunc::new_unchecked(func) };
+        Some(
+            decide_page
+                .call(&mut store, (slots, profile))
+                .map(|(results,)| results),
+        )
+    }
 }
 
 pub(crate) fn add_to_linker(linker: &mut Linker<DecisionState>) -> wasmtime::Result<()> {
-    generated::Policy::add_to_linker::<DecisionState, HasSelf<DecisionState>>(linker, |state| state)
+    generated::Policy::add_to_linker::<DecisionState, HasSelf<DecisionState>>(linker, |state| {
+        state
+    })?;
+    generated_v2::Policy::add_to_linker::<DecisionState, HasSelf<DecisionState>>(linker, |state| {
+        state
+    })
 }
 
-impl host::Host for DecisionState {
-    fn log(&mut self, level: LogLevel, message: String) {
-        if self.log_lines >= self.limits.max_log_lines {
-            self.log_dropped += 1;
-            return;
-        }
-        self.log_lines += 1;
-        let mut message = message;
-        if message.len() > self.limits.max_log_line_bytes {
-            let mut cut = self.limits.max_log_line_bytes;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
+/// The host functions, the same for every contract version (each version's bindings have their
+/// own traits and types, so the one implementation is stamped out per version).
+macro_rules! host_functions {
+    ($($contract:ident)::+) => {
+        impl $($contract)::+::host::Host for DecisionState {
+            fn log(&mut self, level: $($contract)::+::host::LogLevel, message: String) {
+                use $($contract)::+::host::LogLevel;
+                let Some(message) = self.admit_log_line(message) else {
+                    return;
+                };
+                let policy = &*self.policy;
+                match level {
+                    LogLevel::Trace => tracing::trace!(target: "tailor::policy", policy, "{message}"),
+                    LogLevel::Debug => tracing::debug!(target: "tailor::policy", policy, "{message}"),
+                    LogLevel::Info => tracing::info!(target: "tailor::policy", policy, "{message}"),
+                    LogLevel::Warn => tracing::warn!(target: "tailor::policy", policy, "{message}"),
+                    LogLevel::Error => tracing::error!(target: "tailor::policy", policy, "{message}"),
+                }
             }
-            message.truncate(cut);
-            message.push('…');
-        }
-        let policy = &*self.policy;
-        match level {
-            LogLevel::Trace => tracing::trace!(target: "tailor::policy", policy, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "tailor::policy", policy, "{message}"),
-            LogLevel::Info => tracing::info!(target: "tailor::policy", policy, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "tailor::policy", policy, "{message}"),
-            LogLevel::Error => tracing::error!(target: "tailor::policy", policy, "{message}"),
-        }
-    }
 
-    fn config_get(&mut self, pointer: String) -> Option<ConfigValue> {
-        use super::config_doc::ConfigNode;
-        self.config.get(&pointer).map(|node| match node {
-            ConfigNode::Null => ConfigValue::Null,
-            ConfigNode::Boolean(b) => ConfigValue::Boolean(*b),
-            ConfigNode::Number(n) => ConfigValue::Number(*n),
-            ConfigNode::Text(s) => ConfigValue::Text(s.clone()),
-            ConfigNode::Array(items) => {
-                ConfigValue::Array(items.len().try_into().unwrap_or(u32::MAX))
+            fn config_get(&mut self, pointer: String) -> Option<$($contract)::+::host::ConfigValue> {
+                use super::config_doc::ConfigNode;
+                use $($contract)::+::host::ConfigValue;
+                self.config.get(&pointer).map(|node| match node {
+                    ConfigNode::Null => ConfigValue::Null,
+                    ConfigNode::Boolean(b) => ConfigValue::Boolean(*b),
+                    ConfigNode::Number(n) => ConfigValue::Number(*n),
+                    ConfigNode::Text(s) => ConfigValue::Text(s.clone()),
+                    ConfigNode::Array(items) => {
+                        ConfigValue::Array(items.len().try_into().unwrap_or(u32::MAX))
+                    }
+                    ConfigNode::Object(object) => ConfigValue::Object(object.keys().to_vec()),
+                })
             }
-            ConfigNode::Object(object) => ConfigValue::Object(object.keys().to_vec()),
-        })
-    }
 
-    fn config_json(&mut self, pointer: String) -> Option<String> {
-        self.config.get_json(&pointer)
-    }
+            fn config_json(&mut self, pointer: String) -> Option<String> {
+                self.config.get_json(&pointer)
+            }
+        }
+
+        /// The decision's profile snapshot, lent to the policy as the `customer.profile`
+        /// resource. There is one per decision (handle 0); every accessor reads the shared
+        /// snapshot without copying more than it returns.
+        impl $($contract)::+::customer::HostProfile for DecisionState {
+            fn customer_id(&mut self, _: Resource<ProfileHandle>) -> Option<String> {
+                self.profile.customer_id.clone()
+            }
+
+            fn segments(&mut self, _: Resource<ProfileHandle>) -> Vec<String> {
+                self.profile.segments.clone()
+            }
+
+            fn in_segment(&mut self, _: Resource<ProfileHandle>, segment: String) -> bool {
+                self.profile.in_segment(&segment)
+            }
+
+            fn get_trait(&mut self, _: Resource<ProfileHandle>, key: String) -> Option<tailor_types::Value> {
+                self.profile.trait_value(&key).cloned()
+            }
+
+            fn traits(&mut self, _: Resource<ProfileHandle>) -> Vec<(String, tailor_types::Value)> {
+                self.profile.traits.clone()
+            }
+
+            fn loyalty(&mut self, _: Resource<ProfileHandle>) -> Option<tailor_types::Loyalty> {
+                self.profile.loyalty.clone()
+            }
+
+            fn consent(&mut self, _: Resource<ProfileHandle>) -> tailor_types::Consent {
+                self.profile.consent
+            }
+
+            fn recent_events(&mut self, _: Resource<ProfileHandle>, limit: u32) -> Vec<tailor_types::Event> {
+                self.profile
+                    .recent_events
+                    .iter()
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()
+            }
+
+            fn affinity(&mut self, _: Resource<ProfileHandle>, category: String) -> Option<f64> {
+                tailor_types::lookup(&self.profile.affinities, &category).copied()
+            }
+
+            fn affinities(&mut self, _: Resource<ProfileHandle>) -> Vec<(String, f64)> {
+                self.profile.affinities.clone()
+            }
+
+            fn drop(&mut self, _: Resource<ProfileHandle>) -> wasmtime::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl $($contract)::+::customer::Host for DecisionState {}
+    };
 }
 
-/// The decision's profile snapshot, lent to the policy as the `customer.profile` resource. There
-/// is one per decision (handle 0); every accessor reads the shared snapshot without copying
-/// more than it returns.
-impl customer::HostProfile for DecisionState {
-    fn customer_id(&mut self, _: Resource<ProfileHandle>) -> Option<String> {
-        self.profile.customer_id.clone()
-    }
-
-    fn segments(&mut self, _: Resource<ProfileHandle>) -> Vec<String> {
-        self.profile.segments.clone()
-    }
-
-    fn in_segment(&mut self, _: Resource<ProfileHandle>, segment: String) -> bool {
-        self.profile.in_segment(&segment)
-    }
-
-    fn get_trait(&mut self, _: Resource<ProfileHandle>, key: String) -> Option<Value> {
-        self.profile.trait_value(&key).cloned()
-    }
-
-    fn traits(&mut self, _: Resource<ProfileHandle>) -> Vec<(String, Value)> {
-        self.profile.traits.clone()
-    }
-
-    fn loyalty(&mut self, _: Resource<ProfileHandle>) -> Option<Loyalty> {
-        self.profile.loyalty.clone()
-    }
-
-    fn consent(&mut self, _: Resource<ProfileHandle>) -> Consent {
-        self.profile.consent
-    }
-
-    fn recent_events(&mut self, _: Resource<ProfileHandle>, limit: u32) -> Vec<Event> {
-        self.profile
-            .recent_events
-            .iter()
-            .take(limit as usize)
-            .cloned()
-            .collect()
-    }
-
-    fn affinity(&mut self, _: Resource<ProfileHandle>, category: String) -> Option<f64> {
-        tailor_types::lookup(&self.profile.affinities, &category).copied()
-    }
-
-    fn affinities(&mut self, _: Resource<ProfileHandle>) -> Vec<(String, f64)> {
-        self.profile.affinities.clone()
-    }
-
-    fn drop(&mut self, _: Resource<ProfileHandle>) -> wasmtime::Result<()> {
-        Ok(())
-    }
-}
-
-impl customer::Host for DecisionState {}
+host_functions!(generated::tailor::policy);
+host_functions!(generated_v2::tailor::policy);

@@ -86,22 +86,7 @@ impl Engine {
         candidates: &[Candidate],
         started: Started,
     ) -> (Result<Decision, DecisionError>, Cost) {
-        let tick = self.inner.config.epoch_tick;
-        let state = DecisionState::new(
-            policy.name.clone(),
-            policy.config.clone(),
-            policy.limits,
-            profile.clone(),
-            started,
-            tick,
-        );
-        let mut store = Store::new(&self.inner.wasmtime, state);
-        store.limiter(|state| state);
-        // The first check comes after one to two ticks (it fixes the CPU clock's origin, see
-        // `Started`), or at the deadline if that is sooner.
-        store.set_epoch_deadline(policy.limits.deadline_ticks(tick).min(FIRST_CHECK_TICKS));
-        store.epoch_deadline_callback(on_epoch_deadline);
-
+        let mut store = self.store(policy, profile, policy.limits, started);
         let instance = match policy.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(error) => return (Err(instantiate_error(error)), store.data().started.cost()),
@@ -126,6 +111,32 @@ impl Engine {
             Err(error) => Err(classify(error, state)),
         };
         (result, cost)
+    }
+
+    /// A fresh store for a decision (or a page of them) under `limits`, its deadline armed.
+    pub(super) fn store(
+        &self,
+        policy: &LoadedPolicy,
+        profile: &Arc<Profile>,
+        limits: super::Limits,
+        started: Started,
+    ) -> Store<DecisionState> {
+        let tick = self.inner.config.epoch_tick;
+        let state = DecisionState::new(
+            policy.name.clone(),
+            policy.config.clone(),
+            limits,
+            profile.clone(),
+            started,
+            tick,
+        );
+        let mut store = Store::new(&self.inner.wasmtime, state);
+        store.limiter(|state| state);
+        // The first check comes after one to two ticks (it fixes the CPU clock's origin, see
+        // `Started`), or at the deadline if that is sooner.
+        store.set_epoch_deadline(limits.deadline_ticks(tick).min(FIRST_CHECK_TICKS));
+        store.epoch_deadline_callback(on_epoch_deadline);
+        store
     }
 
     /// Runs one decision and, if it fails, serves `fallback` with reason `ERROR`, logging the
@@ -175,7 +186,7 @@ fn on_epoch_deadline(
     ))
 }
 
-fn instantiate_error(error: wasmtime::Error) -> DecisionError {
+pub(super) fn instantiate_error(error: wasmtime::Error) -> DecisionError {
     if error
         .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
         .is_some()
@@ -186,7 +197,7 @@ fn instantiate_error(error: wasmtime::Error) -> DecisionError {
     }
 }
 
-fn classify(error: wasmtime::Error, state: &DecisionState) -> DecisionError {
+pub(super) fn classify(error: wasmtime::Error, state: &DecisionState) -> DecisionError {
     if state.memory_limit_hit {
         return DecisionError::new(
             ErrorCode::MemoryLimit,
@@ -223,7 +234,10 @@ fn classify(error: wasmtime::Error, state: &DecisionState) -> DecisionError {
 }
 
 /// Refuses decisions a channel could not use or that exceed the policy's output cap.
-fn check_output(decision: Decision, policy: &LoadedPolicy) -> Result<Decision, DecisionError> {
+pub(super) fn check_output(
+    decision: Decision,
+    policy: &LoadedPolicy,
+) -> Result<Decision, DecisionError> {
     let limits = &policy.limits;
     let invalid = |message: String| Err(DecisionError::new(ErrorCode::InvalidOutput, message));
     let size = decision.payload_bytes();

@@ -31,7 +31,7 @@ pub enum LoadError {
         /// Further forbidden imports, less serious than `import`.
         others: Vec<String>,
     },
-    #[error("policy `{name}` does not implement the tailor:policy/policy@0.1.0 world")]
+    #[error("policy `{name}` does not implement the tailor:policy/policy world (0.1.0 or 0.2.0)")]
     WrongWorld {
         name: String,
         #[source]

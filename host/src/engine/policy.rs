@@ -48,6 +48,11 @@ impl LoadedPolicy {
     pub fn config(&self) -> &ConfigDocument {
         &self.config
     }
+
+    /// The contract version the component implements.
+    pub fn contract(&self) -> super::Contract {
+        self.pre.contract()
+    }
 }
 
 impl LoadedPolicy {

@@ -120,6 +120,25 @@ impl DecisionState {
         }
     }
 
+    /// Counts a log line against the per-decision cap and cuts it to the line-length cap;
+    /// `None` when it is over the line cap and dropped.
+    pub(crate) fn admit_log_line(&mut self, mut message: String) -> Option<String> {
+        if self.log_lines >= self.limits.max_log_lines {
+            self.log_dropped += 1;
+            return None;
+        }
+        self.log_lines += 1;
+        if message.len() > self.limits.max_log_line_bytes {
+            let mut cut = self.limits.max_log_line_bytes;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        Some(message)
+    }
+
     /// Keeps guest output up to the cap.
     pub(crate) fn capture_stdio(&mut self, bytes: &[u8]) {
         let room = STDIO_CAP.saturating_sub(self.stdio.len());

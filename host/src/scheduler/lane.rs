@@ -53,7 +53,8 @@ const BURST_WINDOW: Duration = Duration::from_millis(100);
 /// What [`Lane::usage`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Usage {
-    /// Decisions run from the lane.
+    /// Decisions run from the lane; the slots of one page a 0.2.0 policy decides together
+    /// (one instance, one job) count once.
     pub decisions: u64,
     /// CPU time those decisions used, in nanoseconds.
     pub cpu_nanos: u64,

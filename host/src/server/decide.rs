@@ -4,9 +4,11 @@ use super::body::read_body;
 use super::dispatch::{self, SlotWork};
 use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
+use crate::engine::{Contract, Cost, DecisionError, ErrorCode, Evaluation};
 use crate::metrics;
 use crate::profiles::ProfileSource;
 use crate::registry::PolicyVersion;
+use futures_util::future::BoxFuture;
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -289,34 +291,86 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
             fallback: fallback(slot),
         }
     };
-    // Slots go to the decision threads as soon as they can (side by side); a `dedupe` slot
-    // waits for the slots before it, and neither gets nor shows an item they show. Answers
-    // come back in request order.
-    let mut evaluations = Vec::with_capacity(request.slots.len());
-    let mut running = Vec::new();
-    for (slot, version) in request.slots.iter_mut().zip(&versions) {
-        if !slot.dedupe {
-            running.push(dispatch::evaluate(state, work(slot, version)));
+    // Slots are decided as soon as they can (side by side on the decision threads, or inline);
+    // slots of one 0.2.0 version are decided together, in one instance (`decide-page`). A
+    // `dedupe` slot waits for the slots before it, and neither gets nor shows an item they show.
+    // Answers come back in request order.
+    let count = request.slots.len();
+    let mut evaluations: Vec<Option<Evaluation>> = (0..count).map(|_| None).collect();
+    let mut pending = Vec::new();
+    for index in 0..count {
+        if !request.slots[index].dedupe {
+            pending.push(index);
+            if index + 1 < count {
+                continue;
+            }
+        }
+        // The slots since the last `dedupe` slot, grouped by version in order of first use.
+        let mut groups: Vec<(&Arc<PolicyVersion>, Vec<usize>)> = Vec::new();
+        for slot in pending.drain(..) {
+            let version = &versions[slot];
+            match groups.iter_mut().find(|(v, _)| Arc::ptr_eq(v, version)) {
+                Some((_, slots)) => slots.push(slot),
+                None => groups.push((version, vec![slot])),
+            }
+        }
+        let mut running: Vec<BoxFuture<'_, Vec<(usize, Evaluation)>>> = Vec::new();
+        for (version, slots) in groups {
+            if slots.len() > 1 && version.loaded.contract() != Contract::V0_1 {
+                let works = slots
+                    .iter()
+                    .map(|&slot| work(&mut request.slots[slot], version))
+                    .collect();
+                running.push(Box::pin(async move {
+                    slots
+                        .into_iter()
+                        .zip(dispatch::evaluate_page(state, works).await)
+                        .collect()
+                }));
+            } else {
+                for slot in slots {
+                    let work = work(&mut request.slots[slot], version);
+                    running.push(Box::pin(async move {
+                        vec![(slot, dispatch::evaluate(state, work).await)]
+                    }));
+                }
+            }
+        }
+        for (slot, evaluation) in futures_util::future::join_all(running)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            evaluations[slot] = Some(evaluation);
+        }
+        if !request.slots[index].dedupe {
             continue;
         }
-        evaluations.extend(futures_util::future::join_all(running.drain(..)).await);
-        let shown: HashSet<String> = evaluations
+        let shown: HashSet<String> = evaluations[..index]
             .iter()
-            .flat_map(|e: &crate::engine::Evaluation| e.decision.items.iter())
+            .flatten()
+            .flat_map(|e| e.decision.items.iter())
             .map(|item| item.id.clone())
             .collect();
-        let mut unique = work(slot, version);
+        let mut unique = work(&mut request.slots[index], &versions[index]);
         unique.candidates.retain(|c| !shown.contains(&c.id));
         let mut evaluation = dispatch::evaluate(state, unique).await;
         evaluation
             .decision
             .items
             .retain(|item| !shown.contains(&item.id));
-        evaluations.push(evaluation);
+        evaluations[index] = Some(evaluation);
     }
-    evaluations.extend(futures_util::future::join_all(running).await);
     let mut slots = Vec::with_capacity(request.slots.len());
     for ((slot, version), evaluation) in request.slots.iter().zip(&versions).zip(evaluations) {
+        // Every slot was decided above; a gap would be a bug, answered as a fallback.
+        let evaluation = evaluation.unwrap_or_else(|| {
+            Evaluation::failed(
+                &fallback(slot),
+                DecisionError::new(ErrorCode::Capacity, "the slot was not decided"),
+                Cost::default(),
+            )
+        });
         let policy = slot.policy.as_str();
         if evaluation
             .error

@@ -2,7 +2,7 @@
 //! answer, the decision threads run policies.
 
 use super::AppState;
-use crate::engine::{Cost, DecisionError, Engine, ErrorCode, Evaluation};
+use crate::engine::{Cost, DecisionError, Engine, ErrorCode, Evaluation, SlotInput};
 use crate::metrics::{self, Metrics};
 use crate::registry::PolicyVersion;
 use crate::scheduler::{Shed, Verdict};
@@ -74,6 +74,95 @@ pub(super) async fn evaluate(state: &AppState, work: SlotWork) -> Evaluation {
     })
 }
 
+/// Runs several slots of one version together (see `Engine::evaluate_page`): one job, inline or
+/// on a decision thread, within the version's share like a single slot; answers in order.
+pub(super) async fn evaluate_page(state: &AppState, works: Vec<SlotWork>) -> Vec<Evaluation> {
+    let Some(first) = works.first() else {
+        return Vec::new();
+    };
+    let version = first.version.clone();
+    if let Some(inline) = state.scheduler.try_inline(&version.lane) {
+        let evaluations = run_page(&state.engine, &state.metrics, works);
+        inline.finish(evaluations.iter().map(|e| e.cost.cpu).sum());
+        return evaluations;
+    }
+    let (answer, answered) = oneshot::channel();
+    let engine = state.engine.clone();
+    let metrics = state.metrics.clone();
+    let fallbacks: Vec<Decision> = works.iter().map(|work| work.fallback.clone()).collect();
+    let unanswered = fallbacks.clone();
+    let lane = version.lane.clone();
+    let wait = version.loaded.limits().deadline;
+    state.scheduler.submit(
+        &lane,
+        wait,
+        Box::new(move |verdict| {
+            let evaluations = match verdict {
+                Verdict::Run => run_page(&engine, &metrics, works),
+                Verdict::Shed(shed) => {
+                    let (code, message) = match shed {
+                        Shed::OverBudget(why) => (ErrorCode::OverBudget, why),
+                        Shed::Capacity(why) => (ErrorCode::Capacity, why),
+                    };
+                    tracing::debug!(policy = %version.loaded.name(), %code, %message, slots = fallbacks.len(), "page not run; serving its slots' fallbacks");
+                    let error = DecisionError::new(code, message);
+                    fallbacks
+                        .iter()
+                        .map(|fallback| Evaluation::failed(fallback, error.clone(), Cost::default()))
+                        .collect()
+                }
+            };
+            let cpu = evaluations.iter().map(|e: &Evaluation| e.cost.cpu).sum();
+            let _ = answer.send(evaluations);
+            cpu
+        }),
+    );
+    answered.await.unwrap_or_else(|_| {
+        let error = DecisionError::new(
+            ErrorCode::Capacity,
+            "the decision thread ended without an answer",
+        );
+        unanswered
+            .iter()
+            .map(|fallback| Evaluation::failed(fallback, error.clone(), Cost::default()))
+            .collect()
+    })
+}
+
+/// Runs a page of one version's slots and records what each cost.
+fn run_page(engine: &Engine, metrics: &Metrics, works: Vec<SlotWork>) -> Vec<Evaluation> {
+    let Some(version) = works.first().map(|work| work.version.clone()) else {
+        return Vec::new();
+    };
+    let profile = works[0].profile.clone();
+    let slots = works
+        .into_iter()
+        .map(|work| SlotInput {
+            context: work.context,
+            candidates: work.candidates,
+            fallback: work.fallback,
+        })
+        .collect();
+    let evaluations = engine.evaluate_page(&version.loaded, &profile, slots);
+    for evaluation in &evaluations {
+        record(metrics, &version, evaluation);
+    }
+    evaluations
+}
+
+/// Records a slot's cost with its version and in the CPU metric.
+fn record(metrics: &Metrics, version: &PolicyVersion, evaluation: &Evaluation) {
+    version.cost.record(evaluation.cost);
+    metrics.observe(
+        metrics::DECISION_CPU_SECONDS,
+        &[
+            ("policy", version.loaded.name()),
+            ("version", version.short_digest()),
+        ],
+        evaluation.cost.cpu,
+    );
+}
+
 /// Runs the decision and records what it cost.
 fn run(engine: &Engine, metrics: &Metrics, work: &SlotWork) -> Evaluation {
     let version = &work.version;
@@ -84,14 +173,6 @@ fn run(engine: &Engine, metrics: &Metrics, work: &SlotWork) -> Evaluation {
         &work.candidates,
         &work.fallback,
     );
-    version.cost.record(evaluation.cost);
-    metrics.observe(
-        metrics::DECISION_CPU_SECONDS,
-        &[
-            ("policy", version.loaded.name()),
-            ("version", version.short_digest()),
-        ],
-        evaluation.cost.cpu,
-    );
+    record(metrics, version, &evaluation);
     evaluation
 }

@@ -56,6 +56,7 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
         "name": name,
         "active": {
             "digest": entry.active.digest,
+            "contract": entry.active.loaded.contract().as_str(),
             "published_at_ms": record.active.published_at_ms,
             "signed_by": record.active.signed_by,
             "publish_to_first_decision_ms": first_decision_ms(&entry.active),
@@ -64,6 +65,7 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
         },
         "canary": entry.canary.as_ref().map(|c| serde_json::json!({
             "digest": c.version.digest,
+            "contract": c.version.loaded.contract().as_str(),
             "percent": c.percent,
             "publish_to_first_decision_ms": first_decision_ms(&c.version),
             "cost": c.version.cost.summary(),
