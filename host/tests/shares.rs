@@ -210,8 +210,17 @@ fn a_version_ten_times_slower_than_its_predecessor_is_rolled_back_with_the_reaso
         "{why}"
     );
     assert!(why.contains(&second_digest), "{why}");
-    let exported = metrics(addr);
+    // Counted by the health monitor once its rollback has returned: a moment after the
+    // rollback shows.
     let line = "tailor_policy_guardrail_rollbacks_total{policy=\"burner\",guard=\"cost\"} 1";
+    let mut exported = metrics(addr);
+    for _ in 0..200 {
+        if exported.contains(line) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        exported = metrics(addr);
+    }
     assert!(exported.contains(line), "no `{line}` in:\n{exported}");
 }
 
