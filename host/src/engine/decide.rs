@@ -170,7 +170,8 @@ fn on_epoch_deadline(
 ) -> wasmtime::Result<UpdateDeadline> {
     let state = store.data_mut();
     let deadline = state.limits.deadline;
-    let used = state.started.cpu_used();
+    let window = state.tick.saturating_mul(FIRST_CHECK_TICKS as u32);
+    let used = state.started.cpu_used(window);
     if used >= deadline {
         state.deadline_hit = Some(DeadlineHit::Cpu);
         return Ok(UpdateDeadline::Interrupt);

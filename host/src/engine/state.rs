@@ -38,12 +38,14 @@ pub(crate) struct DecisionState {
 ///
 /// Reading a thread's CPU clock is a system call (`CLOCK_THREAD_CPUTIME_ID` has no vDSO fast
 /// path), about half a microsecond on this machine kind: two of them were a tenth of a typical
-/// decision. So a decision starts on the wall clock only. Its first deadline check, one to two
-/// epoch ticks in, reads the CPU clock and takes the origin to be that reading minus the wall
-/// time so far, as if the thread had been on the CPU from the start; from then on every check
-/// measures real CPU time. A decision that ends before its first check (nearly all of them) is
-/// charged its wall time, which for a run of under two ticks on a decision thread is its CPU time
-/// plus whatever preemption it suffered.
+/// decision. So a decision starts on the wall clock only. Its first deadline check, due one to
+/// two epoch ticks in, reads the CPU clock and fixes the origin as that reading minus the wall
+/// time so far, but never minus more than the check's window (those ticks): a decision the OS
+/// preempted before its first check, however long, is charged at most the window for that
+/// stretch, so it is not stopped for time it spent off the CPU. (A decision that really ran on
+/// the CPU past the window because the ticker itself was late is undercharged by that delay;
+/// every later check measures real CPU time.) A decision that ends before its first check
+/// (nearly all of them) is charged its wall time.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Started {
     pub(crate) wall: Instant,
@@ -59,13 +61,13 @@ impl Started {
         }
     }
 
-    /// CPU time used since the start, reading the thread's CPU clock (and fixing the origin on
-    /// the first call).
-    pub(crate) fn cpu_used(&mut self) -> Duration {
+    /// CPU time used since the start, reading the thread's CPU clock; the first call fixes the
+    /// origin, counting at most `window` of the wall time before it as CPU.
+    pub(crate) fn cpu_used(&mut self, window: Duration) -> Duration {
         let now = super::cpu::thread_time();
         let origin = *self
             .cpu_origin
-            .get_or_insert_with(|| now.saturating_sub(self.wall.elapsed()));
+            .get_or_insert_with(|| now.saturating_sub(self.wall.elapsed().min(window)));
         now.saturating_sub(origin)
     }
 
@@ -73,7 +75,7 @@ impl Started {
     pub(crate) fn cost(mut self) -> super::Cost {
         let wall = self.wall.elapsed();
         let cpu = match self.cpu_origin {
-            Some(_) => self.cpu_used(),
+            Some(_) => self.cpu_used(Duration::ZERO),
             None => wall,
         };
         super::Cost { cpu, wall }
@@ -233,6 +235,29 @@ mod tests {
             state_with("plain words").panic_message().as_deref(),
             Some("plain words")
         );
+    }
+
+    #[test]
+    fn time_off_the_cpu_before_the_first_check_counts_at_most_its_window() {
+        // A decision that started 50 ms ago and was (as far as this thread's CPU clock knows)
+        // off the CPU all along: at most the 2 ms window is taken as CPU.
+        let mut started = Started {
+            wall: Instant::now()
+                .checked_sub(Duration::from_millis(50))
+                .unwrap_or_else(Instant::now),
+            cpu_origin: None,
+        };
+        let used = started.cpu_used(Duration::from_millis(2));
+        assert!(used < Duration::from_millis(3), "{used:?}");
+        // From then on the origin is fixed: only CPU spent since counts.
+        let mut x = 1u64;
+        let until = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let later = started.cpu_used(Duration::from_millis(2));
+        assert!(later > used + Duration::from_millis(5), "{used:?} then {later:?}");
+        assert!(started.cost().wall >= Duration::from_millis(70));
     }
 
     #[test]
