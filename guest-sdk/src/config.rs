@@ -103,6 +103,26 @@ impl Config {
         }
     }
 
+    /// The text members of the object at a pointer, in document order, in one host call (a
+    /// whole creative at once); members that are not text are left out. Empty if absent or not
+    /// an object.
+    pub fn texts(&self, pointer: &str) -> Vec<(String, String)> {
+        match &self.source {
+            #[cfg(target_arch = "wasm32")]
+            Source::Host => {
+                crate::__private::tailor::policy::host::config_texts(pointer).unwrap_or_default()
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Source::Document(doc) => match doc.pointer(pointer) {
+                Some(serde_json::Value::Object(object)) => object
+                    .iter()
+                    .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
     /// The keys of the object at a pointer (empty if absent or not an object).
     pub fn keys(&self, pointer: &str) -> Vec<String> {
         match self.get(pointer) {

@@ -222,9 +222,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<DecisionState>) -> wasmtime::Res
 }
 
 /// The host functions, the same for every contract version (each version's bindings have their
-/// own traits and types, so the one implementation is stamped out per version).
+/// own traits and types, so the one implementation is stamped out per version), plus the ones a
+/// version added.
 macro_rules! host_functions {
-    ($($contract:ident)::+) => {
+    ($($contract:ident)::+ $(, $($added:item)*)?) => {
         impl $($contract)::+::host::Host for DecisionState {
             fn log(&mut self, level: $($contract)::+::host::LogLevel, message: String) {
                 use $($contract)::+::host::LogLevel;
@@ -259,6 +260,8 @@ macro_rules! host_functions {
             fn config_json(&mut self, pointer: String) -> Option<String> {
                 self.config.get_json(&pointer)
             }
+
+            $($($added)*)?
         }
 
         /// The decision's profile snapshot, lent to the policy as the `customer.profile`
@@ -320,4 +323,9 @@ macro_rules! host_functions {
 }
 
 host_functions!(generated::tailor::policy);
-host_functions!(generated_v2::tailor::policy);
+host_functions!(
+    generated_v2::tailor::policy,
+    fn config_texts(&mut self, pointer: String) -> Option<Vec<(String, String)>> {
+        self.config.texts(&pointer)
+    }
+);

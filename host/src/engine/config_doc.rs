@@ -129,6 +129,23 @@ impl ConfigDocument {
         Some(node)
     }
 
+    /// The text members of the object at `pointer`, in document order (others left out);
+    /// `None` when it names no object.
+    pub fn texts(&self, pointer: &str) -> Option<Vec<(String, String)>> {
+        match self.get(pointer)? {
+            ConfigNode::Object(object) => Some(
+                object
+                    .iter()
+                    .filter_map(|(key, node)| match node {
+                        ConfigNode::Text(text) => Some((key.to_owned(), text.clone())),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     /// The JSON text of the subtree at a pointer.
     pub fn get_json(&self, pointer: &str) -> Option<String> {
         if pointer.is_empty() {
@@ -232,6 +249,20 @@ mod tests {
         assert!(object.index.is_some());
         assert_eq!(object.keys()[0], "k19");
         assert_eq!(d.get("/k3"), Some(&ConfigNode::Number(3.0)));
+    }
+
+    #[test]
+    fn an_objects_text_members_come_back_in_order() {
+        let d = doc(r#"{"v": {"headline": "Hi", "rank": 2, "cta": "Go", "nested": {"x": "y"}}}"#);
+        assert_eq!(
+            d.texts("/v"),
+            Some(vec![
+                ("headline".to_owned(), "Hi".to_owned()),
+                ("cta".to_owned(), "Go".to_owned())
+            ])
+        );
+        assert_eq!(d.texts("/v/headline"), None, "not an object");
+        assert_eq!(d.texts("/missing"), None);
     }
 
     #[test]

@@ -256,7 +256,10 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
         let later = started.cpu_used(Duration::from_millis(2));
-        assert!(later > used + Duration::from_millis(5), "{used:?} then {later:?}");
+        assert!(
+            later > used + Duration::from_millis(5),
+            "{used:?} then {later:?}"
+        );
         assert!(started.cost().wall >= Duration::from_millis(70));
     }
 

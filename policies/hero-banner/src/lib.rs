@@ -18,7 +18,8 @@ impl Policy for HeroBanner {
         let (variant, reason, experiment) = choose(request)?;
         let config = &request.config;
         let creative = pointer(&["variants", &variant]);
-        let fields = config.keys(&creative);
+        // The whole creative in one read.
+        let fields = config.texts(&creative);
         if fields.is_empty() {
             return Err(PolicyError::new(
                 "invalid_config",
@@ -26,10 +27,8 @@ impl Policy for HeroBanner {
             ));
         }
         let mut decision = Decision::new(reason);
-        for field in fields {
-            if let Some(text) = config.text(&pointer(&["variants", &variant, &field])) {
-                decision = decision.render(field, text);
-            }
+        for (field, text) in fields {
+            decision = decision.render(field, text);
         }
         if let Some(ttl) = config.number("/ttl_seconds") {
             decision = decision.ttl(ttl as u32);
