@@ -205,19 +205,15 @@ impl Shared {
                 tracing::error!("a decision job panicked; its slot got no answer");
                 Duration::ZERO
             });
-            self.finish(&lane, cost);
+            self.charge(&lane, cost, false);
         }
     }
 
-    /// Charges a finished job to its lane.
-    fn finish(&self, lane: &Arc<Lane>, cost: Duration) {
-        self.charge(lane, cost, false);
-    }
-
     /// Charges a finished decision to its lane; `inline` ones did not hold a decision thread.
+    /// Only the lane is locked, not the scheduler: a pick that reads the lane a moment before
+    /// the charge lands is at most one decision stale.
     fn charge(&self, lane: &Arc<Lane>, cost: Duration, inline: bool) {
         {
-            let _inner = lock(&self.inner);
             let mut state = lock_lane(lane);
             if !inline {
                 state.running -= 1;

@@ -123,7 +123,7 @@ impl DecisionState {
     }
 
     /// Counts a log line against the per-decision cap and cuts it to the line-length cap;
-    /// `None` when it is over the line cap and dropped.
+    /// `None` when the decision is over its cap of lines and the line is dropped.
     pub(crate) fn admit_log_line(&mut self, mut message: String) -> Option<String> {
         if self.log_lines >= self.limits.max_log_lines {
             self.log_dropped += 1;

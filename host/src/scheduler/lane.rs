@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 /// scheduler (which runs from it); dropped with the version.
 #[derive(Debug)]
 pub struct Lane {
-    /// Locked under the scheduler's own lock (so hardly ever contended).
+    /// Locked under the scheduler's own lock (so hardly ever contended), except to charge a
+    /// finished decision, which locks only the lane.
     pub(super) state: Mutex<LaneState>,
     pub(super) counters: Counters,
 }

@@ -1,5 +1,5 @@
-//! A slot's decision handed to the decision scheduler and awaited: the HTTP threads parse and
-//! answer, the decision threads run policies.
+//! A slot's decision (or a page of one version's slots) run within its version's share: inline
+//! when the scheduler allows it, otherwise handed to a decision thread and awaited.
 
 use super::AppState;
 use crate::engine::{Cost, DecisionError, Engine, ErrorCode, Evaluation, SlotInput};
@@ -7,6 +7,7 @@ use crate::metrics::{self, Metrics};
 use crate::registry::PolicyVersion;
 use crate::scheduler::{Shed, Verdict};
 use std::sync::Arc;
+use std::time::Duration;
 use tailor_types::{Candidate, Context, Decision, Profile};
 use tokio::sync::oneshot;
 
@@ -20,134 +21,171 @@ pub(super) struct SlotWork {
     pub fallback: Decision,
 }
 
-/// Runs the slot's decision within its version's share: inline on this thread when the
-/// scheduler allows it (a cheap version, nothing waiting ahead of it), otherwise on a decision
-/// thread; a slot the share or a busy node does not let run in time gets its fallback
-/// (`over_budget` or `capacity`). The version's cost histograms and the CPU metric are updated
-/// where the decision ran.
-pub(super) async fn evaluate(state: &AppState, work: SlotWork) -> Evaluation {
-    if let Some(inline) = state.scheduler.try_inline(&work.version.lane) {
-        let evaluation = run(&state.engine, &state.metrics, &work);
-        inline.finish(evaluation.cost.cpu);
-        return evaluation;
-    }
-    let (answer, answered) = oneshot::channel();
-    let engine = state.engine.clone();
-    let metrics = state.metrics.clone();
-    let lane = work.version.lane.clone();
-    // As long as the decision itself may take: a slot waits at most twice its deadline in all.
-    let wait = work.version.loaded.limits().deadline;
-    let fallback = work.fallback.clone();
-    state.scheduler.submit(
-        &lane,
-        wait,
-        Box::new(move |verdict| {
-            let evaluation = match verdict {
-                Verdict::Run => run(&engine, &metrics, &work),
-                Verdict::Shed(shed) => {
-                    let (code, message) = match shed {
-                        Shed::OverBudget(why) => (ErrorCode::OverBudget, why),
-                        Shed::Capacity(why) => (ErrorCode::Capacity, why),
-                    };
-                    tracing::debug!(policy = %work.version.loaded.name(), %code, %message, "slot not run; serving its fallback");
-                    Evaluation::failed(
-                        &work.fallback,
-                        DecisionError::new(code, message),
-                        Cost::default(),
-                    )
-                }
-            };
-            let cpu = evaluation.cost.cpu;
-            let _ = answer.send(evaluation);
-            cpu
-        }),
-    );
-    answered.await.unwrap_or_else(|_| {
-        Evaluation::failed(
-            &fallback,
-            DecisionError::new(
-                ErrorCode::Capacity,
-                "the decision thread ended without an answer",
-            ),
-            Cost::default(),
-        )
-    })
+/// What the scheduler runs for a request: one slot, or a page of one version's slots.
+trait Work: Send + Sized + 'static {
+    type Answer: Send + 'static;
+    /// What is kept, when the work is handed to a decision thread, to answer with if it never
+    /// runs there.
+    type Kept;
+    fn version(&self) -> &Arc<PolicyVersion>;
+    fn run(self, engine: &Engine, metrics: &Metrics) -> Self::Answer;
+    /// The CPU time the answer cost, charged to the version's lane.
+    fn cpu(answer: &Self::Answer) -> Duration;
+    fn keep(&self) -> Self::Kept;
+    /// The fallback answer for work that did not run, and why.
+    fn not_run(kept: Self::Kept, error: DecisionError) -> Self::Answer;
 }
 
-/// Runs several slots of one version together (see `Engine::evaluate_page`): one job, inline or
-/// on a decision thread, within the version's share like a single slot; answers in order.
+impl Work for SlotWork {
+    type Answer = Evaluation;
+    type Kept = Decision;
+
+    fn version(&self) -> &Arc<PolicyVersion> {
+        &self.version
+    }
+
+    fn run(self, engine: &Engine, metrics: &Metrics) -> Evaluation {
+        let evaluation = engine.evaluate(
+            &self.version.loaded,
+            &self.context,
+            &self.profile,
+            &self.candidates,
+            &self.fallback,
+        );
+        record(metrics, &self.version, &evaluation);
+        evaluation
+    }
+
+    fn cpu(answer: &Evaluation) -> Duration {
+        answer.cost.cpu
+    }
+
+    fn keep(&self) -> Decision {
+        self.fallback.clone()
+    }
+
+    fn not_run(fallback: Decision, error: DecisionError) -> Evaluation {
+        Evaluation::failed(&fallback, error, Cost::default())
+    }
+}
+
+/// The slots of one request for one 0.2.0 version, decided together (`Engine::evaluate_page`).
+struct PageWork {
+    version: Arc<PolicyVersion>,
+    profile: Arc<Profile>,
+    slots: Vec<SlotInput>,
+}
+
+impl Work for PageWork {
+    type Answer = Vec<Evaluation>;
+    type Kept = Vec<Decision>;
+
+    fn version(&self) -> &Arc<PolicyVersion> {
+        &self.version
+    }
+
+    fn run(self, engine: &Engine, metrics: &Metrics) -> Vec<Evaluation> {
+        let evaluations = engine.evaluate_page(&self.version.loaded, &self.profile, self.slots);
+        for evaluation in &evaluations {
+            record(metrics, &self.version, evaluation);
+        }
+        evaluations
+    }
+
+    fn cpu(answer: &Vec<Evaluation>) -> Duration {
+        answer.iter().map(|evaluation| evaluation.cost.cpu).sum()
+    }
+
+    fn keep(&self) -> Vec<Decision> {
+        self.slots
+            .iter()
+            .map(|slot| slot.fallback.clone())
+            .collect()
+    }
+
+    fn not_run(fallbacks: Vec<Decision>, error: DecisionError) -> Vec<Evaluation> {
+        fallbacks
+            .iter()
+            .map(|fallback| Evaluation::failed(fallback, error.clone(), Cost::default()))
+            .collect()
+    }
+}
+
+/// Runs the slot's decision within its version's share (see [`schedule`]).
+pub(super) async fn evaluate(state: &AppState, work: SlotWork) -> Evaluation {
+    schedule(state, work).await
+}
+
+/// Runs several slots of one version together (see `Engine::evaluate_page`): one job within
+/// the version's share like a single slot (see [`schedule`]); answers in order.
 pub(super) async fn evaluate_page(state: &AppState, works: Vec<SlotWork>) -> Vec<Evaluation> {
     let Some(first) = works.first() else {
         return Vec::new();
     };
-    let version = first.version.clone();
+    let page = PageWork {
+        version: first.version.clone(),
+        profile: first.profile.clone(),
+        slots: works
+            .into_iter()
+            .map(|work| SlotInput {
+                context: work.context,
+                candidates: work.candidates,
+                fallback: work.fallback,
+            })
+            .collect(),
+    };
+    schedule(state, page).await
+}
+
+/// Runs `work` within its version's share: inline on this thread when the scheduler allows it
+/// (a cheap version, nothing waiting ahead of it), otherwise on a decision thread. Work the
+/// share or a busy node does not let run in time gets its fallback (`over_budget` or
+/// `capacity`). The version's cost histograms and the CPU metric are updated where it ran.
+async fn schedule<W: Work>(state: &AppState, work: W) -> W::Answer {
+    let version = work.version().clone();
     if let Some(inline) = state.scheduler.try_inline(&version.lane) {
-        let evaluations = run_page(&state.engine, &state.metrics, works);
-        inline.finish(evaluations.iter().map(|e| e.cost.cpu).sum());
-        return evaluations;
+        let answer = work.run(&state.engine, &state.metrics);
+        inline.finish(W::cpu(&answer));
+        return answer;
     }
+    let kept = work.keep();
     let (answer, answered) = oneshot::channel();
     let engine = state.engine.clone();
     let metrics = state.metrics.clone();
-    let fallbacks: Vec<Decision> = works.iter().map(|work| work.fallback.clone()).collect();
-    let unanswered = fallbacks.clone();
-    let lane = version.lane.clone();
+    // As long as the decision itself may take: a slot waits at most twice its deadline in all.
     let wait = version.loaded.limits().deadline;
     state.scheduler.submit(
-        &lane,
+        &version.lane,
         wait,
-        Box::new(move |verdict| {
-            let evaluations = match verdict {
-                Verdict::Run => run_page(&engine, &metrics, works),
-                Verdict::Shed(shed) => {
-                    let (code, message) = match shed {
-                        Shed::OverBudget(why) => (ErrorCode::OverBudget, why),
-                        Shed::Capacity(why) => (ErrorCode::Capacity, why),
-                    };
-                    tracing::debug!(policy = %version.loaded.name(), %code, %message, slots = fallbacks.len(), "page not run; serving its slots' fallbacks");
-                    let error = DecisionError::new(code, message);
-                    fallbacks
-                        .iter()
-                        .map(|fallback| Evaluation::failed(fallback, error.clone(), Cost::default()))
-                        .collect()
-                }
-            };
-            let cpu = evaluations.iter().map(|e: &Evaluation| e.cost.cpu).sum();
-            let _ = answer.send(evaluations);
-            cpu
+        Box::new(move |verdict| match verdict {
+            Verdict::Run => {
+                let ran = work.run(&engine, &metrics);
+                let cpu = W::cpu(&ran);
+                let _ = answer.send(Ok(ran));
+                cpu
+            }
+            Verdict::Shed(shed) => {
+                let _ = answer.send(Err(shed));
+                Duration::ZERO
+            }
         }),
     );
-    answered.await.unwrap_or_else(|_| {
-        let error = DecisionError::new(
+    let error = match answered.await {
+        Ok(Ok(ran)) => return ran,
+        Ok(Err(shed)) => {
+            let (code, message) = match shed {
+                Shed::OverBudget(why) => (ErrorCode::OverBudget, why),
+                Shed::Capacity(why) => (ErrorCode::Capacity, why),
+            };
+            tracing::debug!(policy = %version.loaded.name(), %code, %message, "not run; serving the fallback");
+            DecisionError::new(code, message)
+        }
+        Err(_) => DecisionError::new(
             ErrorCode::Capacity,
             "the decision thread ended without an answer",
-        );
-        unanswered
-            .iter()
-            .map(|fallback| Evaluation::failed(fallback, error.clone(), Cost::default()))
-            .collect()
-    })
-}
-
-/// Runs a page of one version's slots and records what each cost.
-fn run_page(engine: &Engine, metrics: &Metrics, works: Vec<SlotWork>) -> Vec<Evaluation> {
-    let Some(version) = works.first().map(|work| work.version.clone()) else {
-        return Vec::new();
+        ),
     };
-    let profile = works[0].profile.clone();
-    let slots = works
-        .into_iter()
-        .map(|work| SlotInput {
-            context: work.context,
-            candidates: work.candidates,
-            fallback: work.fallback,
-        })
-        .collect();
-    let evaluations = engine.evaluate_page(&version.loaded, &profile, slots);
-    for evaluation in &evaluations {
-        record(metrics, &version, evaluation);
-    }
-    evaluations
+    W::not_run(kept, error)
 }
 
 /// Records a slot's cost with its version and in the CPU metric.
@@ -161,18 +199,4 @@ fn record(metrics: &Metrics, version: &PolicyVersion, evaluation: &Evaluation) {
         ],
         evaluation.cost.cpu,
     );
-}
-
-/// Runs the decision and records what it cost.
-fn run(engine: &Engine, metrics: &Metrics, work: &SlotWork) -> Evaluation {
-    let version = &work.version;
-    let evaluation = engine.evaluate(
-        &version.loaded,
-        &work.context,
-        &work.profile,
-        &work.candidates,
-        &work.fallback,
-    );
-    record(metrics, version, &evaluation);
-    evaluation
 }
