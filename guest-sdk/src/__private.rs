@@ -37,6 +37,7 @@ mod convert {
             profile: crate::Profile::host(profile),
             candidates: candidates.into_iter().map(candidate_from).collect(),
             config: Config::host(),
+            outcomes: crate::Outcomes::default(),
         };
         match P::decide(&request) {
             Ok(decision) => Ok(decision_into(decision)),

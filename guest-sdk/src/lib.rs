@@ -46,9 +46,11 @@ extern crate self as tailor_guest;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod alloc;
+pub mod bandit;
 pub mod config;
 pub mod experiment;
 pub mod log;
+pub mod outcomes;
 mod profile;
 pub mod rank;
 #[cfg(not(target_arch = "wasm32"))]
@@ -57,8 +59,10 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private;
 
+pub use bandit::{LastExposure, Stats, Thompson};
 pub use config::{Config, ConfigValue, pointer};
 pub use experiment::{Arm, assign};
+pub use outcomes::{OutcomeData, Outcomes};
 pub use profile::Profile;
 /// A profile snapshot as data: what native tests and fixtures build a [`Profile`] from.
 pub use tailor_types::Profile as ProfileData;
@@ -78,6 +82,8 @@ pub struct Request<'a> {
     pub candidates: Vec<Candidate>,
     /// This policy version's configuration document.
     pub config: Config,
+    /// What happened after this policy's earlier decisions (experiment arms' and items' counts).
+    pub outcomes: Outcomes,
 }
 
 impl Request<'_> {

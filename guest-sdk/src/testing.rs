@@ -2,7 +2,8 @@
 
 use crate::log::Level;
 use crate::{
-    Candidate, Config, Context, Decision, Policy, PolicyError, Profile, ProfileData, Request,
+    Candidate, Config, Context, Decision, OutcomeData, Outcomes, Policy, PolicyError, Profile,
+    ProfileData, Request,
 };
 use std::cell::RefCell;
 use std::path::Path;
@@ -28,11 +29,23 @@ pub fn request(
     candidates: Vec<Candidate>,
     config: serde_json::Value,
 ) -> Request<'static> {
+    request_with_outcomes(context, profile, candidates, config, OutcomeData::default())
+}
+
+/// A request whose policy reads these outcome counts (what a node would have recorded).
+pub fn request_with_outcomes(
+    context: Context,
+    profile: ProfileData,
+    candidates: Vec<Candidate>,
+    config: serde_json::Value,
+    outcomes: OutcomeData,
+) -> Request<'static> {
     Request {
         context,
         profile: Profile::local(profile),
         candidates,
         config: Config::from_json(config),
+        outcomes: Outcomes::local(outcomes),
     }
 }
 

@@ -108,6 +108,10 @@ pub struct ServeConfig {
     /// Share of decide requests written to the decision log, 0 to 1.
     #[arg(long, env = "TAILOR_DECISION_LOG_RATE", default_value_t = 0.01)]
     pub decision_log_rate: f64,
+    /// Hours the outcome log keeps exposures and conversions (experiment results and the
+    /// statistics policies learn from cover this span); 0 records none.
+    #[arg(long, env = "TAILOR_OUTCOME_RETENTION_HOURS", default_value_t = 168)]
+    pub outcome_retention_hours: u64,
     /// Seconds between checks of the snapshot file for changes (0 disables reloading on change).
     #[arg(long, env = "TAILOR_SNAPSHOT_POLL_SECONDS", default_value_t = 5)]
     pub snapshot_poll_seconds: u64,

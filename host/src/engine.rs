@@ -80,6 +80,9 @@ struct Inner {
     linker: Linker<DecisionState>,
     config: EngineConfig,
     _ticker: ticker::EpochTicker,
+    /// What policies read through the contract's `outcomes` interface (none in tools that run
+    /// a policy without a node: they read zeros).
+    outcomes: std::sync::OnceLock<Arc<crate::outcomes::Outcomes>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -109,12 +112,18 @@ impl Engine {
                 linker,
                 config,
                 _ticker: ticker,
+                outcomes: std::sync::OnceLock::new(),
             }),
         })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// Gives policies the node's outcome counts (once; later calls change nothing).
+    pub fn attach_outcomes(&self, outcomes: Arc<crate::outcomes::Outcomes>) {
+        let _ = self.inner.outcomes.set(outcomes);
     }
 
     /// The underlying wasmtime engine (for precompilation and compatibility hashing).

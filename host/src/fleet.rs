@@ -185,6 +185,8 @@ struct Link {
     config: FleetConfig,
     jetstream: async_nats::jetstream::Context,
     profiles: Arc<Profiles>,
+    /// Where events from other nodes are attributed to this node's exposures.
+    outcomes: Option<Arc<crate::outcomes::Outcomes>>,
     metrics: Arc<Metrics>,
     counters: Counters,
 }
@@ -205,6 +207,7 @@ impl Fleet {
     pub async fn start(
         config: FleetConfig,
         profiles: Arc<Profiles>,
+        outcomes: Option<Arc<crate::outcomes::Outcomes>>,
         metrics: Arc<Metrics>,
         followers: Vec<Follower>,
     ) -> Result<Fleet, connection::ConnectError> {
@@ -213,6 +216,7 @@ impl Fleet {
             config: config.clone(),
             jetstream: connection::jetstream(client.clone()),
             profiles,
+            outcomes,
             metrics: metrics.clone(),
             counters: Counters::default(),
         });

@@ -20,6 +20,7 @@ pub mod fuzzing;
 pub mod http_client;
 pub mod lifecycle;
 pub mod metrics;
+pub mod outcomes;
 pub mod profiles;
 pub mod registry;
 pub mod report;

@@ -214,12 +214,12 @@ impl Profiles {
 
     /// Records a batch of events durably (fsync'd before this returns) and makes the next
     /// lookup of each customer reflect them. Returns how many were new (re-sent ids are skipped).
-    pub fn ingest(&self, batch: &[CustomerEvent]) -> Result<usize, EventLogError> {
+    pub fn ingest(&self, batch: &[CustomerEvent]) -> Result<Appended, EventLogError> {
         let appended = self.append(batch, Origin::Local)?;
         if appended.new > 0 {
             self.accepted.notify_one();
         }
-        Ok(appended.new)
+        Ok(appended)
     }
 
     /// Records events other nodes accepted (received from the broker) the same way, without

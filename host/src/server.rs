@@ -13,6 +13,8 @@
 //! | `POST /admin/v1/policies/{name}/rollback`, `/promote`, `/abort` | admin | rollback, canaries |
 //! | `GET`, `POST /admin/v1/snapshot` | admin | the snapshot's status; reload it (`admin`) |
 //! | `GET /admin/v1/status` | admin | snapshot, policies, draining, fleet link (`admin`) |
+//! | `GET /admin/v1/experiments`, `/{key}` | admin | experiment results (`experiments`) |
+//! | `GET /admin/v1/exposures` | admin | the exposure log as NDJSON (`experiments`) |
 //!
 //! A wrong method on a known path is 405 with `Allow`; an unknown path is 404. Decisions run in
 //! fresh policy instances; the number in flight is bounded by the instance pool, and beyond it
@@ -33,6 +35,7 @@ mod dispatch;
 mod drain;
 mod errors;
 pub(crate) mod events;
+mod experiments;
 mod listener;
 mod openapi;
 pub(crate) mod policies;
@@ -47,7 +50,7 @@ pub use errors::{ApiError, ApiErrorKind};
 pub use listener::Server;
 pub use state::{AppState, StartError};
 
-pub(crate) use body::parse_json;
+pub(crate) use body::{parse_json, parse_query};
 
 use crate::metrics;
 use body::read_body;
@@ -60,7 +63,17 @@ use policies::PolicyRoute;
 use route::{Access, Route};
 use std::sync::Arc;
 
-pub(crate) type Response = hyper::Response<Full<Bytes>>;
+/// A response body: whole (most routes), or streamed (the exposure stream).
+pub(crate) type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+pub(crate) type Response = hyper::Response<Body>;
+
+/// A body that is all there already.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 /// Every request: its route parsed once, the token it needs checked, dispatched, and counted
 /// under the route's template.
@@ -162,6 +175,17 @@ async fn dispatch(
         }
         Route::SnapshotStatus => json(StatusCode::OK, admin::snapshot_status(state).to_string()),
         Route::Status => json(StatusCode::OK, admin::node_status(state).to_string()),
+        Route::ListExperiments => reply(StatusCode::OK, experiments::list(state)).await,
+        Route::DescribeExperiment(key) => {
+            reply(
+                StatusCode::OK,
+                experiments::describe(state, key, parts.uri.query()),
+            )
+            .await
+        }
+        Route::Exposures => experiments::exposures(state, parts.uri.query())
+            .await
+            .unwrap_or_else(ApiError::into_response),
         Route::ReloadSnapshot => {
             reply(StatusCode::OK, async {
                 admin::reload(state.clone(), &read_body(body, max_body).await?).await
@@ -201,7 +225,7 @@ async fn reply(
 
 /// A JSON response that no cache stores.
 fn json(status: StatusCode, body: String) -> Response {
-    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    let mut response = hyper::Response::new(full(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -83,6 +83,12 @@ impl ServeConfig {
                 format!("{} is not between 0 and 1", self.decision_log_rate),
             ));
         }
+        if self.outcome_retention_hours > 24 * 366 {
+            return Err(invalid(
+                "outcome_retention_hours",
+                format!("{} is more than a year", self.outcome_retention_hours),
+            ));
+        }
         if !(0.0..1.0).contains(&self.auto_rollback_error_rate) {
             return Err(invalid(
                 "auto_rollback_error_rate",
@@ -197,7 +203,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let cases: [(&str, Tweak); 13] = [
+        let cases: [(&str, Tweak); 14] = [
             ("max_slots", |c| c.max_slots = 0),
             ("share_weight", |c| c.share_weight = 0),
             ("share_cpu_ms_per_second", |c| {
@@ -211,6 +217,9 @@ mod tests {
             ("max_memory_mib", |c| c.max_memory_mib = 2048),
             ("decision_log_rate", |c| c.decision_log_rate = 1.5),
             ("decision_log_rate", |c| c.decision_log_rate = f64::NAN),
+            ("outcome_retention_hours", |c| {
+                c.outcome_retention_hours = 9000
+            }),
             ("auto_rollback_error_rate", |c| {
                 c.auto_rollback_error_rate = 1.0
             }),

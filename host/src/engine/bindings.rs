@@ -329,3 +329,51 @@ host_functions!(
         self.config.texts(&pointer)
     }
 );
+
+/// Contract 0.2.0's `outcomes`: the node's counts for this policy (by name, over all its
+/// versions), zeros where the node keeps none.
+mod outcomes {
+    use super::DecisionState;
+    use super::generated_v2::tailor::policy::outcomes::{Exposure, Host, OutcomeStats};
+    use crate::outcomes::tally::Counts;
+
+    fn stats(id: String, counts: Counts) -> OutcomeStats {
+        OutcomeStats {
+            id,
+            trials: counts.trials,
+            successes: counts.successes,
+            value: counts.value,
+        }
+    }
+
+    impl Host for DecisionState {
+        fn experiment_stats(&mut self, key: String) -> Vec<OutcomeStats> {
+            let Some(outcomes) = &self.outcomes else {
+                return Vec::new();
+            };
+            outcomes
+                .arms(&self.policy, &key)
+                .into_iter()
+                .map(|(id, counts)| stats(id, counts))
+                .collect()
+        }
+
+        fn last_exposure(&mut self, key: String) -> Option<Exposure> {
+            let outcomes = self.outcomes.as_ref()?;
+            let (variant, at_ms) = outcomes.last_exposure(&self.policy, &key, self.unit()?)?;
+            Some(Exposure { variant, at_ms })
+        }
+
+        fn item_stats(&mut self, items: Vec<String>) -> Vec<OutcomeStats> {
+            let counts = match &self.outcomes {
+                Some(outcomes) => outcomes.items(&self.policy, &items),
+                None => vec![Counts::default(); items.len()],
+            };
+            items
+                .into_iter()
+                .zip(counts)
+                .map(|(id, counts)| stats(id, counts))
+                .collect()
+        }
+    }
+}

@@ -86,7 +86,8 @@ impl Engine {
         candidates: &[Candidate],
         started: Started,
     ) -> (Result<Decision, DecisionError>, Cost) {
-        let mut store = self.store(policy, profile, policy.limits, started);
+        let anonymous_id = context.anonymous_id.as_deref();
+        let mut store = self.store(policy, profile, anonymous_id, policy.limits, started);
         let instance = match policy.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(error) => return (Err(instantiate_error(error)), store.data().started.cost()),
@@ -118,11 +119,12 @@ impl Engine {
         &self,
         policy: &LoadedPolicy,
         profile: &Arc<Profile>,
+        anonymous_id: Option<&str>,
         limits: super::Limits,
         started: Started,
     ) -> Store<DecisionState> {
         let tick = self.inner.config.epoch_tick;
-        let state = DecisionState::new(
+        let mut state = DecisionState::new(
             policy.name.clone(),
             policy.config.clone(),
             limits,
@@ -130,6 +132,11 @@ impl Engine {
             started,
             tick,
         );
+        // Only contract 0.2.0 has the `outcomes` interface that reads them.
+        if policy.contract() != super::Contract::V0_1 {
+            state.outcomes = self.inner.outcomes.get().cloned();
+            state.anonymous_id = anonymous_id.map(str::to_owned);
+        }
         let mut store = Store::new(&self.inner.wasmtime, state);
         store.limiter(|state| state);
         // The first check comes after one to two ticks (it fixes the CPU clock's origin, see

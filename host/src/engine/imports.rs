@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("tailor:policy/host", "0.2."),
     ("tailor:policy/types", "0.2."),
     ("tailor:policy/customer", "0.2."),
+    ("tailor:policy/outcomes", "0.2."),
     ("wasi:io/error", "0.2."),
     ("wasi:io/poll", "0.2."),
     ("wasi:io/streams", "0.2."),

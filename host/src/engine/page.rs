@@ -98,7 +98,8 @@ impl Engine {
         let slots = u32::try_from(count).unwrap_or(u32::MAX);
         limits.deadline = limits.deadline.saturating_mul(slots);
         limits.max_log_lines = limits.max_log_lines.saturating_mul(slots);
-        let mut store = self.store(policy, profile, limits, Started::now());
+        let anonymous_id = page.first().and_then(|s| s.context.anonymous_id.as_deref());
+        let mut store = self.store(policy, profile, anonymous_id, limits, Started::now());
         let instance = match policy.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(error) => {

@@ -32,6 +32,10 @@ pub(crate) struct DecisionState {
     pub(crate) tick: Duration,
     /// Which deadline stopped the decision, if one did.
     pub(crate) deadline_hit: Option<DeadlineHit>,
+    /// The node's outcome counts, which contract 0.2.0's `outcomes` interface reads.
+    pub(crate) outcomes: Option<Arc<crate::outcomes::Outcomes>>,
+    /// The context's anonymous id: with the profile's customer id, the unit decided for.
+    pub(crate) anonymous_id: Option<String>,
 }
 
 /// When a decision began, and where its thread's CPU clock stood then once that is known.
@@ -119,7 +123,17 @@ impl DecisionState {
             started,
             tick,
             deadline_hit: None,
+            outcomes: None,
+            anonymous_id: None,
         }
+    }
+
+    /// The unit the decision is for: the profile's customer id, else the anonymous id.
+    pub(crate) fn unit(&self) -> Option<&str> {
+        self.profile
+            .customer_id
+            .as_deref()
+            .or(self.anonymous_id.as_deref())
     }
 
     /// Counts a log line against the per-decision cap and cuts it to the line-length cap;

@@ -25,6 +25,7 @@ pub(super) async fn run(link: Arc<Link>) {
         config,
         jetstream,
         profiles,
+        outcomes,
         metrics,
         counters,
     } = &*link;
@@ -62,7 +63,16 @@ pub(super) async fn run(link: Arc<Link>) {
                 }
                 continue;
             }
-            if !apply(config, profiles, metrics, counters, &messages).await {
+            if !apply(
+                config,
+                profiles,
+                outcomes.as_deref(),
+                metrics,
+                counters,
+                &messages,
+            )
+            .await
+            {
                 tokio::time::sleep(backoff(3)).await;
             }
         }
@@ -130,6 +140,7 @@ async fn consumer_gone(consumer: &PullConsumer) -> bool {
 async fn apply(
     config: &FleetConfig,
     profiles: &Arc<Profiles>,
+    outcomes: Option<&crate::outcomes::Outcomes>,
     metrics: &Metrics,
     counters: &Counters,
     messages: &[Message],
@@ -161,10 +172,19 @@ async fn apply(
     }
     if !events.is_empty() {
         let worker = profiles.clone();
-        let applied = tokio::task::spawn_blocking(move || worker.ingest_remote(&events)).await;
+        let applied = tokio::task::spawn_blocking(move || {
+            let appended = worker.ingest_remote(&events);
+            (appended, events)
+        })
+        .await;
         let appended = match applied {
-            Ok(Ok(appended)) => appended,
-            Ok(Err(error)) => {
+            Ok((Ok(appended), events)) => {
+                if let Some(outcomes) = outcomes {
+                    outcomes.observe(appended.fresh_of(events));
+                }
+                appended
+            }
+            Ok((Err(error), _)) => {
                 tracing::error!(%error, "cannot record events from the fleet; they will be re-delivered");
                 for message in messages {
                     let _ = message.ack_with(AckKind::Nak(None)).await;

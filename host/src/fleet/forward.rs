@@ -34,6 +34,7 @@ pub(super) async fn run(link: Arc<Link>) {
         profiles,
         metrics,
         counters,
+        ..
     } = &*link;
     let mut failures = 0u32;
     let mut stream_ready = false;

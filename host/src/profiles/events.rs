@@ -58,6 +58,13 @@ pub struct CustomerEvent {
         skip_serializing_if = "Option::is_none"
     )]
     pub loyalty: Option<Loyalty>,
+    /// The decision this event is an outcome of (`decision_id` of a `/v1/decide` answer): the
+    /// event is attributed to that decision's exposures only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    /// With `decision_id`: the slot of that decision the event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
 }
 
 /// An event log operation failed; names the file.
@@ -96,6 +103,24 @@ pub struct Appended {
     pub duplicates: usize,
     /// The customers whose new events these are.
     pub touched: Vec<String>,
+    /// The positions in the batch of the events that were new.
+    pub fresh: Vec<usize>,
+}
+
+impl Appended {
+    /// The events of the batch that were new, in order.
+    pub fn fresh_of(&self, batch: Vec<CustomerEvent>) -> Vec<CustomerEvent> {
+        if self.fresh.len() == batch.len() {
+            return batch;
+        }
+        let mut fresh = self.fresh.iter().peekable();
+        batch
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| fresh.next_if_eq(&i).is_some())
+            .map(|(_, event)| event)
+            .collect()
+    }
 }
 
 /// Where a batch of events was accepted.
@@ -217,7 +242,7 @@ impl EventLog {
                     .map_or(1, |v| v.value()),
                 false => 0,
             };
-            for event in batch {
+            for (position, event) in batch.iter().enumerate() {
                 if t.ids
                     .get(event.event_id.as_str())
                     .map_err(|e| self.error(e))?
@@ -249,6 +274,7 @@ impl EventLog {
                     seq += 1;
                 }
                 appended.new += 1;
+                appended.fresh.push(position);
                 if touched.insert(event.customer_id.as_str()) {
                     appended.touched.push(event.customer_id.clone());
                 }
@@ -440,6 +466,8 @@ mod tests {
             value: None,
             consent: None,
             loyalty: None,
+            decision_id: None,
+            slot: None,
         }
     }
 

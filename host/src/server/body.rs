@@ -112,3 +112,20 @@ mod tests {
         assert_eq!(field.as_deref(), Some("context.now_ms"), "{message}");
     }
 }
+
+/// Parses a query string (none: the defaults); a malformed one is a 400 saying what is wrong.
+pub(crate) fn parse_query<T: serde::de::DeserializeOwned + Default>(
+    query: Option<&str>,
+) -> Result<T, ApiError> {
+    match query {
+        None | Some("") => Ok(T::default()),
+        Some(query) => serde_urlencoded::from_str(query).map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::BadRequest,
+                "invalid_query",
+                None,
+                e.to_string(),
+            )
+        }),
+    }
+}

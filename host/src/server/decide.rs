@@ -6,6 +6,7 @@ use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
 use crate::engine::{Contract, Cost, DecisionError, ErrorCode, Evaluation};
 use crate::metrics;
+use crate::outcomes::record::Exposure;
 use crate::profiles::ProfileSource;
 use crate::registry::PolicyVersion;
 use futures_util::future::BoxFuture;
@@ -361,6 +362,21 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
             .retain(|item| !shown.contains(&item.id));
         evaluations[index] = Some(evaluation);
     }
+    // Exposures are recorded for a unit the policies could bucket (the profile's customer id,
+    // else the anonymous id) that consented to analytics.
+    let exposed_unit = state
+        .outcomes
+        .as_ref()
+        .filter(|_| lookup.profile.consent.analytics)
+        .and_then(|outcomes| {
+            let unit = lookup
+                .profile
+                .customer_id
+                .as_deref()
+                .or(request.unit.anonymous_id.as_deref())?;
+            Some((outcomes, unit))
+        });
+    let mut exposures = Vec::new();
     let mut slots = Vec::with_capacity(request.slots.len());
     for ((slot, version), evaluation) in request.slots.iter().zip(&versions).zip(evaluations) {
         // Every slot was decided above; a gap would be a bug, answered as a fallback.
@@ -423,6 +439,29 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
                 "slot decided"
             );
         }
+        if let Some((_, unit)) = exposed_unit
+            && evaluation.error.is_none()
+            && (evaluation.decision.experiment.is_some() || !evaluation.decision.items.is_empty())
+        {
+            let experiment = evaluation.decision.experiment.as_ref();
+            exposures.push(Exposure {
+                decision_id: decision_id.clone(),
+                slot: slot.id.clone(),
+                policy: slot.policy.clone(),
+                version: version.digest.clone(),
+                experiment: experiment.map(|e| e.key.clone()),
+                arm: experiment.map(|e| e.variant.clone()),
+                items: evaluation
+                    .decision
+                    .items
+                    .iter()
+                    .map(|item| item.id.clone())
+                    .collect(),
+                unit: unit.to_owned(),
+                channel: request.channel.as_str().to_owned(),
+                at_ms: now_ms,
+            });
+        }
         slots.push(SlotResult {
             id: slot.id.clone(),
             policy: slot.policy.clone(),
@@ -433,6 +472,9 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
                 message: e.message,
             }),
         });
+    }
+    if let Some((outcomes, _)) = exposed_unit {
+        outcomes.expose(exposures);
     }
     Ok(DecideResponse {
         decision_id,

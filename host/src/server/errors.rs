@@ -1,9 +1,7 @@
 //! API errors and the one place they become HTTP responses.
 
 use super::Response;
-use http_body_util::Full;
 use hyper::StatusCode;
-use hyper::body::Bytes;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 
 /// A request the API refuses, with the field it is about when there is one.
@@ -88,7 +86,7 @@ impl ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code, "field": self.field, "message": self.message }
         });
-        let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+        let mut response = hyper::Response::new(super::full(body.to_string()));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

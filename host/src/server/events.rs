@@ -54,6 +54,22 @@ fn validate(batch: &EventBatch) -> Result<(), ApiError> {
                 );
             }
         }
+        for (name, value) in [("decision_id", &event.decision_id), ("slot", &event.slot)] {
+            if value.as_deref() == Some("") {
+                return bad(
+                    format!("events[{i}].{name}"),
+                    "empty_field",
+                    "must not be empty when present",
+                );
+            }
+        }
+        if event.slot.is_some() && event.decision_id.is_none() {
+            return bad(
+                format!("events[{i}].slot"),
+                "missing_field",
+                "a slot names a slot of the decision in decision_id",
+            );
+        }
         if event.kind == "consent_change" && event.consent.is_none() {
             return bad(
                 format!("events[{i}].consent"),
@@ -92,20 +108,27 @@ pub(super) async fn ingest(
     })?;
     let received = events.len();
     let worker = state.clone();
-    let applied = tokio::task::spawn_blocking(move || worker.profiles.ingest(&events))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                ApiErrorKind::Internal,
-                "ingest_aborted",
-                None,
-                e.to_string(),
-            )
-        })?
-        .map_err(|e| {
-            let message = crate::report::chain(&e);
-            ApiError::new(ApiErrorKind::Internal, "event_log", None, message)
-        })?;
+    let (appended, events) = tokio::task::spawn_blocking(move || {
+        let appended = worker.profiles.ingest(&events);
+        (appended, events)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            ApiErrorKind::Internal,
+            "ingest_aborted",
+            None,
+            e.to_string(),
+        )
+    })?;
+    let appended = appended.map_err(|e| {
+        let message = crate::report::chain(&e);
+        ApiError::new(ApiErrorKind::Internal, "event_log", None, message)
+    })?;
+    let applied = appended.new;
+    if let Some(outcomes) = &state.outcomes {
+        outcomes.observe(appended.fresh_of(events));
+    }
     for _ in 0..applied {
         state
             .metrics

@@ -7,9 +7,7 @@
 use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
 use crate::metrics;
-use http_body_util::Full;
 use hyper::StatusCode;
-use hyper::body::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 
 pub(super) fn health() -> Response {
@@ -41,7 +39,7 @@ pub(super) fn metrics(state: &AppState) -> Response {
     state
         .metrics
         .set(metrics::HTTP_IN_FLIGHT, &[], state.drain.in_flight() as f64);
-    let mut response = hyper::Response::new(Full::new(Bytes::from(state.metrics.render())));
+    let mut response = hyper::Response::new(super::full(state.metrics.render()));
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -37,6 +37,12 @@ pub(super) enum Route<'a> {
     ReloadSnapshot,
     /// `GET /admin/v1/status`
     Status,
+    /// `GET /admin/v1/experiments`
+    ListExperiments,
+    /// `GET /admin/v1/experiments/{key}`
+    DescribeExperiment(&'a str),
+    /// `GET /admin/v1/exposures`
+    Exposures,
     /// `GET /openapi.json`
     OpenApi,
     /// A known path with a method it does not take; `allow` lists those it does.
@@ -70,6 +76,9 @@ enum Resource<'a> {
     Policy(&'a str, PolicyAction),
     Snapshot,
     Status,
+    Experiments,
+    Experiment(&'a str),
+    Exposures,
 }
 
 /// What follows `/admin/v1/policies/{name}`: nothing (the policy itself) or an action.
@@ -83,7 +92,7 @@ enum PolicyAction {
 
 /// The paths without parameters. The parser matches these and nothing else (the OpenAPI
 /// document's test walks them).
-const FIXED_PATHS: [(&str, Resource<'static>); 10] = [
+const FIXED_PATHS: [(&str, Resource<'static>); 12] = [
     ("/v1/decide", Resource::Decide),
     ("/v1/segment-decide", Resource::SegmentDecide),
     ("/v1/events", Resource::Events),
@@ -94,7 +103,12 @@ const FIXED_PATHS: [(&str, Resource<'static>); 10] = [
     ("/admin/v1/policies", Resource::Policies),
     ("/admin/v1/snapshot", Resource::Snapshot),
     ("/admin/v1/status", Resource::Status),
+    ("/admin/v1/experiments", Resource::Experiments),
+    ("/admin/v1/exposures", Resource::Exposures),
 ];
+
+/// Under `/admin/v1/experiments/`: an experiment's key.
+const EXPERIMENT_PREFIX: &str = "/admin/v1/experiments/";
 
 /// Under `/admin/v1/policies/`: the policy's name, then one of these suffixes.
 const POLICY_PREFIX: &str = "/admin/v1/policies/";
@@ -109,6 +123,9 @@ impl<'a> Resource<'a> {
     fn parse(path: &'a str) -> Option<Resource<'a>> {
         if let Some((_, resource)) = FIXED_PATHS.iter().find(|(fixed, _)| *fixed == path) {
             return Some(*resource);
+        }
+        if let Some(key) = path.strip_prefix(EXPERIMENT_PREFIX) {
+            return (!key.is_empty() && !key.contains('/')).then_some(Resource::Experiment(key));
         }
         let rest = path.strip_prefix(POLICY_PREFIX)?;
         let (name, suffix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -133,7 +150,10 @@ impl<'a> Resource<'a> {
             | Resource::Metrics
             | Resource::OpenApi
             | Resource::Policies
-            | Resource::Status => "GET",
+            | Resource::Status
+            | Resource::Experiments
+            | Resource::Experiment(_)
+            | Resource::Exposures => "GET",
             Resource::Policy(_, PolicyAction::Itself) => "GET, PUT",
             Resource::Snapshot => "GET, POST",
         }
@@ -170,6 +190,9 @@ impl<'a> Route<'a> {
             (&Method::GET, Resource::Snapshot) => Route::SnapshotStatus,
             (&Method::POST, Resource::Snapshot) => Route::ReloadSnapshot,
             (&Method::GET, Resource::Status) => Route::Status,
+            (&Method::GET, Resource::Experiments) => Route::ListExperiments,
+            (&Method::GET, Resource::Experiment(key)) => Route::DescribeExperiment(key),
+            (&Method::GET, Resource::Exposures) => Route::Exposures,
             (_, resource) => Route::MethodNotAllowed {
                 allow: resource.allow(),
             },
@@ -195,6 +218,9 @@ impl<'a> Route<'a> {
             Route::SnapshotStatus => "/admin/v1/snapshot",
             Route::ReloadSnapshot => "/admin/v1/snapshot:reload",
             Route::Status => "/admin/v1/status",
+            Route::ListExperiments => "/admin/v1/experiments",
+            Route::DescribeExperiment(_) => "/admin/v1/experiments/{key}",
+            Route::Exposures => "/admin/v1/exposures",
             Route::OpenApi => "/openapi.json",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
@@ -212,7 +238,10 @@ impl<'a> Route<'a> {
             | Route::AbortCanary(_)
             | Route::SnapshotStatus
             | Route::ReloadSnapshot
-            | Route::Status => Access::Admin,
+            | Route::Status
+            | Route::ListExperiments
+            | Route::DescribeExperiment(_)
+            | Route::Exposures => Access::Admin,
             Route::Health
             | Route::Ready
             | Route::Metrics
@@ -233,7 +262,8 @@ pub(super) fn known_paths(name: &str) -> Vec<String> {
         "" => format!("{POLICY_PREFIX}{name}"),
         suffix => format!("{POLICY_PREFIX}{name}/{suffix}"),
     });
-    fixed.chain(policy).collect()
+    let experiment = std::iter::once(format!("{EXPERIMENT_PREFIX}{name}"));
+    fixed.chain(policy).chain(experiment).collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::engine::{Engine, EngineConfig, EngineError, Limits};
 use crate::lifecycle::signing::{KeyError, TrustedKeys};
 use crate::lifecycle::{Lifecycle, LifecycleConfig, RestoreError};
 use crate::metrics::{self, Metrics};
+use crate::outcomes::Outcomes;
 use crate::profiles::{self, Profiles, StoreError};
 use crate::registry::Registry;
 use crate::scheduler::Scheduler;
@@ -31,6 +32,8 @@ pub enum StartError {
     Profiles(#[from] StoreError),
     #[error(transparent)]
     Scheduler(#[from] crate::scheduler::SpawnError),
+    #[error(transparent)]
+    Outcomes(#[from] crate::outcomes::log::LogError),
     #[error("{what}")]
     Io {
         what: String,
@@ -56,6 +59,8 @@ pub struct AppState {
     pub fleet: std::sync::OnceLock<crate::fleet::Fleet>,
     /// The decision threads, and each policy version's share of them.
     pub scheduler: Scheduler,
+    /// Exposures, outcomes and their counts (none with `outcome_retention_hours = 0`).
+    pub outcomes: Option<Arc<Outcomes>>,
     permits: Semaphore,
     node_tag: u64,
     sequence: AtomicU64,
@@ -124,7 +129,21 @@ impl AppState {
                 decision_threads: config.decision_threads(),
             },
         )?);
+        let outcomes = match config.outcome_retention_hours {
+            0 => None,
+            hours => {
+                let retention_ms = i64::try_from(hours).unwrap_or(i64::MAX / 3_600_000) * 3_600_000;
+                let outcomes = Outcomes::start(
+                    &config.data_dir.join("outcomes"),
+                    retention_ms,
+                    registry.clone(),
+                )?;
+                engine.attach_outcomes(outcomes.clone());
+                Some(outcomes)
+            }
+        };
         Ok(AppState {
+            outcomes,
             engine,
             registry,
             lifecycle,

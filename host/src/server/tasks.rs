@@ -60,7 +60,15 @@ pub(super) fn spawn(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
         let state = state.clone();
         tasks.push(tokio::spawn(async move {
             let profiles = state.profiles.clone();
-            match Fleet::start(fleet, profiles, state.metrics.clone(), followers).await {
+            match Fleet::start(
+                fleet,
+                profiles,
+                state.outcomes.clone(),
+                state.metrics.clone(),
+                followers,
+            )
+            .await
+            {
                 Ok(fleet) => {
                     let _ = state.fleet.set(fleet);
                 }
