@@ -418,13 +418,18 @@ fn validate_request(
             message: format!("canary_percent must be above 0 and below 100, not {percent}"),
         });
     }
-    if let Some(config) = &request.config
-        && let Err(e) = serde_json::from_str::<serde_json::Value>(config)
-    {
-        return Err(PublishError::Invalid {
+    if let Some(config) = &request.config {
+        let document = serde_json::from_str::<serde_json::Value>(config).map_err(|e| {
+            PublishError::Invalid {
+                field: "config",
+                message: format!("config is not valid JSON: {e}"),
+            }
+        })?;
+        // The experiments and outcome rules the node reads from it (results, attribution).
+        crate::outcomes::definition::parse(&document).map_err(|e| PublishError::Invalid {
             field: "config",
-            message: format!("config is not valid JSON: {e}"),
-        });
+            message: e.to_string(),
+        })?;
     }
     Ok(())
 }

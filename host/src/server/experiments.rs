@@ -218,6 +218,7 @@ pub(super) async fn exposures(
             return;
         }
         let last = match result {
+            Ok(()) if chunk.is_empty() => return,
             Ok(()) => Ok(Frame::data(Bytes::from(chunk))),
             Err(error) => {
                 tracing::error!(error = %crate::report::chain(&error), "the exposure stream stopped early");

@@ -95,18 +95,31 @@ impl Server {
             );
         }
         let _ = stop.send(());
-        let Some(acceptor) = acceptor else { return };
-        let graceful = match tokio::task::spawn_blocking(move || acceptor.join()).await {
-            Ok(Ok(graceful)) => graceful,
-            _ => {
-                tracing::error!("the accept thread failed; not waiting for requests in flight");
-                return;
-            }
-        };
-        tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all requests drained"),
-            () = tokio::time::sleep_until(deadline) => tracing::warn!("shutdown timed out with requests in flight"),
+        finish(acceptor, deadline).await;
+        // What the answered requests exposed and the accepted events earned is on disk before
+        // the node stops.
+        if let Some(outcomes) = state.outcomes.clone() {
+            let _ = tokio::task::spawn_blocking(move || outcomes.stop()).await;
         }
+    }
+}
+
+/// Stops accepting and waits (until `deadline`) for the responses being written.
+async fn finish(
+    acceptor: Option<std::thread::JoinHandle<GracefulShutdown>>,
+    deadline: tokio::time::Instant,
+) {
+    let Some(acceptor) = acceptor else { return };
+    let graceful = match tokio::task::spawn_blocking(move || acceptor.join()).await {
+        Ok(Ok(graceful)) => graceful,
+        _ => {
+            tracing::error!("the accept thread failed; not waiting for requests in flight");
+            return;
+        }
+    };
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all requests drained"),
+        () = tokio::time::sleep_until(deadline) => tracing::warn!("shutdown timed out with requests in flight"),
     }
 }
 

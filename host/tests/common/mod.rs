@@ -296,3 +296,11 @@ pub fn run(command: &mut std::process::Command) -> std::process::Output {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
 }
+
+/// The wall clock in ms since the Unix epoch (what the node stamps decisions with).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
