@@ -315,3 +315,43 @@ fn the_bandit_learns_the_best_creative_from_the_clicks() {
         "{results}"
     );
 }
+
+#[test]
+fn counted_outcomes_survive_a_crash() {
+    let scratch = common::Scratch::new("outcomes-crash");
+    let args = ["--admin-token", ADMIN, "--sample-profiles", "200"];
+    let mut node = common::spawn_binary(&scratch.0, &args);
+    for i in 0..12 {
+        let body = visit(node.addr, &format!("v-{i}"), true);
+        if i % 3 == 0 {
+            post_events(
+                node.addr,
+                json!([{"event_id": format!("click-{i}"), "customer_id": format!("v-{i}"),
+                    "kind": "click", "at_ms": common::now_ms(), "decision_id": body["decision_id"]}]),
+            );
+        }
+    }
+    // Results count what the node acknowledged, and what they count is on disk.
+    let before = results(node.addr, KEY);
+    node.kill();
+    let node = common::spawn_binary(&scratch.0, &args);
+    let after = results(node.addr, KEY);
+    let counts = |r: &Value| -> Vec<(String, u64, u64)> {
+        r["arms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["variant"].as_str().unwrap().to_owned(),
+                    a["exposures"].as_u64().unwrap(),
+                    a["conversions"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(counts(&after), counts(&before));
+    let total: u64 = counts(&after).iter().map(|(_, n, _)| n).sum();
+    let converted: u64 = counts(&after).iter().map(|(_, _, c)| c).sum();
+    assert_eq!((total, converted), (12, 4), "{after}");
+}

@@ -75,7 +75,19 @@ impl Engine {
         profile: &Arc<Profile>,
         candidates: &[Candidate],
     ) -> (Result<Decision, DecisionError>, Cost) {
-        self.run(policy, context, profile, candidates, Started::now())
+        self.run(policy, context, profile, candidates, Started::now(), true)
+    }
+
+    /// [`Engine::decide_measured`] as a policy's fixture cases run natively: reading no outcome
+    /// counts, so what a node has learned never changes a case's expected decision.
+    pub fn decide_detached_measured(
+        &self,
+        policy: &LoadedPolicy,
+        context: &Context,
+        profile: &Arc<Profile>,
+        candidates: &[Candidate],
+    ) -> (Result<Decision, DecisionError>, Cost) {
+        self.run(policy, context, profile, candidates, Started::now(), false)
     }
 
     fn run(
@@ -85,9 +97,13 @@ impl Engine {
         profile: &Arc<Profile>,
         candidates: &[Candidate],
         started: Started,
+        outcomes: bool,
     ) -> (Result<Decision, DecisionError>, Cost) {
         let anonymous_id = context.anonymous_id.as_deref();
         let mut store = self.store(policy, profile, anonymous_id, policy.limits, started);
+        if !outcomes {
+            store.data_mut().outcomes = None;
+        }
         let instance = match policy.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(error) => return (Err(instantiate_error(error)), store.data().started.cost()),

@@ -34,7 +34,7 @@ fn check_case_measured(
         None => policy.clone(),
     };
     policy.limits.deadline = policy.limits.deadline.max(FIXTURE_DEADLINE);
-    let (outcome, cost) = engine.decide_measured(
+    let (outcome, cost) = engine.decide_detached_measured(
         &policy,
         &case.context,
         &Arc::new(case.profile.clone()),

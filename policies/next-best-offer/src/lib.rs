@@ -11,14 +11,21 @@
 //! channel listed in `/marketing_consent_channels` a customer without marketing consent gets no
 //! offers at all (reason `DISABLED`).
 //!
+//! With `/learning` in the config the ranking also learns online: an offer shown at least
+//! `/learning/min_trials` times is scored by a Thompson draw of its conversion rate, from a Beta
+//! posterior whose prior is the model's score (worth `/learning/prior_weight` impressions) and
+//! whose data are the impressions and conversions the node attributed to it (contract 0.2.0's
+//! `outcomes`). The draws are seeded by the unit and the minute, so a page's slots agree.
+//!
 //! The config is read whole into a `#[derive(Deserialize)]` struct (`Settings`) with
 //! `request.config.parse()`: the struct documents the config's shape, and a missing weight or a
 //! mistyped setting fails the decision with an error naming its JSON pointer.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use tailor_guest::bandit::{Draws, sample_rate};
 use tailor_guest::rank::{diversify, rank, top_k};
-use tailor_guest::{Candidate, Decision, Event, Policy, PolicyError, Reason, Request};
+use tailor_guest::{Candidate, Decision, Event, Policy, PolicyError, Reason, Request, Stats};
 
 #[derive(Debug)]
 pub struct NextBestOffer;
@@ -48,6 +55,41 @@ struct Settings {
     #[serde(default)]
     marketing_consent_channels: Vec<String>,
     model: Model,
+    /// Online learning on top of the model; off when absent.
+    #[serde(default)]
+    learning: Option<Learning>,
+}
+
+/// `/learning`: how much the model's score counts against what the node observed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Learning {
+    /// The model's score counts as this many impressions of evidence.
+    #[serde(default = "Learning::default_prior_weight")]
+    prior_weight: f64,
+    /// Offers shown fewer times than this are scored by the model alone.
+    #[serde(default = "Learning::default_min_trials")]
+    min_trials: u64,
+}
+
+impl Learning {
+    fn default_prior_weight() -> f64 {
+        50.0
+    }
+    fn default_min_trials() -> u64 {
+        30
+    }
+
+    /// The learned score of an offer the model scored `prior`: a draw from its posterior once
+    /// it has been shown often enough, the model's score before.
+    fn score(&self, draws: &mut Draws, prior: f64, stats: Option<&Stats>) -> f64 {
+        match stats {
+            Some(stats) if stats.trials >= self.min_trials => {
+                sample_rate(draws, prior, self.prior_weight, stats)
+            }
+            _ => prior,
+        }
+    }
 }
 
 impl Settings {
@@ -185,6 +227,24 @@ impl Policy for NextBestOffer {
         } else {
             Vec::new()
         };
+        // What the node observed of each offer, in one host call, and the seeded draws.
+        let observed: BTreeMap<String, Stats> = match &settings.learning {
+            Some(_) => {
+                let ids: Vec<String> = request.candidates.iter().map(|c| c.id.clone()).collect();
+                request
+                    .outcomes
+                    .items(&ids)
+                    .into_iter()
+                    .map(|s| (s.id.clone(), s))
+                    .collect()
+            }
+            None => BTreeMap::new(),
+        };
+        let minute = context.now_ms.div_euclid(60_000) as u64;
+        let mut draws = Draws::new(
+            &["next-best-offer", request.unit_id().unwrap_or("")],
+            minute,
+        );
         let ranked = rank(&request.candidates, |candidate| {
             let features = personal.then(|| {
                 let affinity = category(candidate).map_or(0.0, |c| profile.affinity(c));
@@ -193,8 +253,12 @@ impl Policy for NextBestOffer {
                     signals(&events, candidate, context.now_ms, half_life),
                 )
             });
-            Some(score(&settings.model, tier_boost, candidate, features))
-                .filter(|s| *s >= min_score)
+            let prior = score(&settings.model, tier_boost, candidate, features);
+            let learned = match &settings.learning {
+                Some(learning) => learning.score(&mut draws, prior, observed.get(&candidate.id)),
+                None => prior,
+            };
+            Some(learned).filter(|s| *s >= min_score)
         });
         let diverse = diversify(ranked, "category:", settings.max_per_category);
         let items = top_k(&diverse, settings.top_k);
@@ -287,6 +351,42 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code, "missing_config");
         assert!(err.message.contains("/model/margin"), "{}", err.message);
+    }
+
+    #[test]
+    fn offers_that_convert_rise_once_shown_often_enough() {
+        let config = testing::load_config(env!("CARGO_MANIFEST_DIR").as_ref());
+        let candidates = vec![candidate("a", "bags", 0.3), candidate("b", "shoes", 0.2)];
+        let stats = |id: &str, trials, successes| Stats {
+            id: id.into(),
+            trials,
+            successes,
+            value: 0.0,
+        };
+        let first = |outcomes: tailor_guest::OutcomeData| {
+            let request = testing::request_with_outcomes(
+                tailor_guest::Context::new(tailor_guest::Channel::App, "nbo", 0),
+                Profile::default(),
+                candidates.clone(),
+                config.clone(),
+                outcomes,
+            );
+            NextBestOffer::decide(&request).unwrap().items[0].id.clone()
+        };
+        // The model prefers the bigger discount.
+        assert_eq!(first(Default::default()), "a");
+        // "b" converts far better than the model thought, over many impressions.
+        let learned = tailor_guest::OutcomeData {
+            items: vec![stats("a", 2_000, 20), stats("b", 2_000, 900)],
+            ..Default::default()
+        };
+        assert_eq!(first(learned), "b");
+        // Too few impressions: the model alone decides.
+        let early = tailor_guest::OutcomeData {
+            items: vec![stats("a", 5, 0), stats("b", 5, 5)],
+            ..Default::default()
+        };
+        assert_eq!(first(early), "a");
     }
 
     #[test]

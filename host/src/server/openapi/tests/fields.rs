@@ -6,6 +6,8 @@ use super::document;
 use crate::fleet::FleetStatus;
 use crate::lifecycle::PublishOutcome;
 use crate::lifecycle::rollback::ChangeOutcome;
+use crate::outcomes::record::{Exposure, Record};
+use crate::outcomes::stats::{Analysis, ArmResult, Comparison, Srm};
 use crate::profiles::ProfileSource;
 use crate::profiles::events::CustomerEvent;
 use crate::server::admin::ReloadRequest;
@@ -259,5 +261,115 @@ fn response_schemas_name_the_fields_the_server_writes() {
             remote_events_applied: 0,
             duplicates_dropped: 0,
         },
+    );
+}
+
+/// A comparison, an arm against control with it, and a sample-ratio check: every field present.
+fn full_analysis() -> Analysis {
+    let comparison = Comparison {
+        lift: 0.1,
+        lift_interval_95: [-0.2, 0.4],
+        probability_to_beat_control: 0.7,
+    };
+    let arm = |variant: &str, versus_control: Option<Comparison>| ArmResult {
+        variant: variant.into(),
+        weight: 50.0,
+        exposures: 10,
+        conversions: 2,
+        conversion_rate: 0.2,
+        value: 30.0,
+        value_per_unit: 3.0,
+        versus_control,
+    };
+    Analysis {
+        control: "a".into(),
+        arms: vec![arm("a", None), arm("b", Some(comparison))],
+        srm: Some(Srm {
+            expected_shares: vec![0.5, 0.5],
+            observed: vec![10, 10],
+            chi_square: 0.0,
+            degrees_of_freedom: 1,
+            p_value: 1.0,
+            mismatch: false,
+        }),
+    }
+}
+
+#[test]
+fn experiment_schemas_name_the_fields_the_server_writes() {
+    let doc = document();
+    let analysis = full_analysis();
+    let srm = analysis.srm.clone().unwrap();
+    let versus = analysis.arms[1].versus_control.clone().unwrap();
+    assert_response(&doc, "ArmResult", &analysis.arms[1]);
+    assert_response(&doc, "Comparison", &versus);
+    assert_response(&doc, "Srm", &srm);
+    // The control arm has no comparison, so the schema must not require one.
+    let control = serde_json::to_value(&analysis.arms[0]).unwrap();
+    assert!(control.get("versus_control").is_none(), "{control}");
+    let arm = schema(&doc, "ArmResult");
+    assert!(
+        !arm["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"versus_control".into())
+    );
+    // serde_json writes the infinite statistic (a zero-weight arm with exposures) as null.
+    let infinite = serde_json::to_value(Srm {
+        chi_square: f64::INFINITY,
+        ..srm
+    })
+    .unwrap();
+    assert!(infinite["chi_square"].is_null(), "{infinite}");
+    let chi_square = &schema(&doc, "Srm")["properties"]["chi_square"]["type"];
+    assert!(
+        chi_square.as_array().unwrap().contains(&"null".into()),
+        "Srm.chi_square: {chi_square}"
+    );
+    // `analyse()` puts these fields before the analysis's own (a JSON object, not a type).
+    let mut written: BTreeSet<String> = ["key", "policy", "defined", "outcomes", "method"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let value = serde_json::to_value(&analysis).unwrap();
+    written.extend(value.as_object().unwrap().keys().cloned());
+    let results = schema(&doc, "ExperimentResults");
+    assert_eq!(properties(&results), written, "schema ExperimentResults");
+    assert_eq!(
+        properties(&results["properties"]["outcomes"]),
+        BTreeSet::from(["kinds".to_owned(), "window_hours".to_owned()])
+    );
+    assert_eq!(
+        results["properties"]["method"]["enum"],
+        serde_json::json!(["bayesian-beta-binomial"])
+    );
+    assert_eq!(
+        properties(&schema(&doc, "ExperimentList")),
+        BTreeSet::from(["experiments".to_owned()])
+    );
+}
+
+#[test]
+fn the_exposure_schema_names_the_fields_of_a_log_line() {
+    let doc = document();
+    let exposure = Exposure {
+        decision_id: "d".into(),
+        slot: "hero".into(),
+        policy: "p".into(),
+        version: "sha256:0".into(),
+        experiment: Some("k".into()),
+        arm: Some("a".into()),
+        items: vec!["i".into()],
+        unit: "c".into(),
+        channel: "web".into(),
+        at_ms: 1,
+    };
+    // The stream's lines are the log's own: records, tagged with their type.
+    let line = Record::Exposure(exposure);
+    assert_response(&doc, "ExposureRecord", &line);
+    let value = serde_json::to_value(&line).unwrap();
+    assert_eq!(
+        schema(&doc, "ExposureRecord")["properties"]["type"]["enum"],
+        serde_json::json!([value["type"]])
     );
 }
