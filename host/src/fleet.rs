@@ -9,6 +9,9 @@
 //!   same log and overlay as local ones (event-id dedupe), durably, before the broker is told.
 //! - [`notices`]: policy-change notices, so every node following a tag checks it as soon as
 //!   one node has published the version it moved to.
+//! - [`outcomes`]: exposures and conversions each node recorded, published from its outcome
+//!   log (`<prefix>.outcomes.<node>`, stream `<events stream>_OUTCOMES`) and applied by every
+//!   other node to its fleet-wide counts.
 //!
 //! Subject layout: `<prefix>.events.<partition>`, where the partition is a stable hash of the
 //! customer id (`tailor-bucketing`'s MurmurHash3 under the salt `tailor-fleet`) modulo the
@@ -21,6 +24,7 @@ mod connection;
 mod consume;
 mod forward;
 mod notices;
+mod outcomes;
 
 pub use connection::Credentials;
 pub use notices::{Follower, PolicyNotice, subject as notice_subject};
@@ -220,7 +224,7 @@ impl Fleet {
             metrics: metrics.clone(),
             counters: Counters::default(),
         });
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(forward::run(link.clone())),
             tokio::spawn(consume::run(link.clone())),
             tokio::spawn(connection::watch(client.clone(), metrics)),
@@ -230,6 +234,16 @@ impl Fleet {
                 Arc::new(followers),
             )),
         ];
+        if let Some(outcomes) = &link.outcomes {
+            tasks.push(tokio::spawn(outcomes::forward(
+                link.clone(),
+                outcomes.clone(),
+            )));
+            tasks.push(tokio::spawn(outcomes::consume(
+                link.clone(),
+                outcomes.clone(),
+            )));
+        }
         Ok(Fleet {
             link,
             client,

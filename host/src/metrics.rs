@@ -45,6 +45,22 @@ pub const FLEET_MESSAGES_REJECTED: &str = "tailor_fleet_messages_rejected_total"
 /// the next decision.
 pub const FLEET_REPLICATION_SECONDS: &str = "tailor_fleet_event_replication_seconds";
 
+/// Exposures recorded (served slots with an experiment arm or ranked items).
+pub const OUTCOME_EXPOSURES: &str = "tailor_outcome_exposures_total";
+/// Conversions attributed to exposures (one per arm or item an event earned).
+pub const OUTCOME_CONVERSIONS: &str = "tailor_outcome_conversions_total";
+/// Exposures and events not counted because the outcome queue was full.
+pub const OUTCOME_DROPPED: &str = "tailor_outcome_dropped_total";
+/// Batches of outcome records the log could not write (their counts stay in memory).
+pub const OUTCOME_WRITE_ERRORS: &str = "tailor_outcome_write_errors_total";
+/// Bytes of the outcome log on disk.
+pub const OUTCOME_LOG_BYTES: &str = "tailor_outcome_log_bytes";
+
+/// This node's outcome records the broker acknowledged.
+pub const FLEET_OUTCOMES_FORWARDED: &str = "tailor_fleet_outcomes_forwarded_total";
+/// Other nodes' outcome records applied here.
+pub const FLEET_OUTCOMES_RECEIVED: &str = "tailor_fleet_outcomes_received_total";
+
 /// Upper bounds of the decision-latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,

@@ -5,6 +5,12 @@
 //! a queue, and one outcome thread counts them, attributes events, and writes both to the
 //! outcome log ([`log`]) in synced batches. Policies read the counts ([`tally`]) through the
 //! contract's `outcomes` interface; `/admin/v1/experiments` analyses them ([`stats`]).
+//!
+//! With a fleet broker, each node publishes its own records (`crate::fleet`) and applies every
+//! other node's to a fleet-wide tally: the unit maps are keyed by unit id, so a unit seen on
+//! two nodes is one unit (exact, at the cost of every node holding every unit of the fleet's
+//! experiments). Attribution stays local: an event is attributed only where its exposure was
+//! recorded (every node receives every event), and the conversion travels as a record.
 
 pub mod definition;
 pub mod log;
@@ -12,6 +18,7 @@ pub mod record;
 pub mod stats;
 pub mod tally;
 
+use crate::metrics::{self, Metrics};
 use crate::profiles::events::CustomerEvent;
 use crate::registry::Registry;
 use definition::Definitions;
@@ -32,6 +39,90 @@ const BATCH_WAIT: Duration = Duration::from_millis(20);
 enum Job {
     Exposures(Vec<Exposure>),
     Events(Vec<CustomerEvent>),
+    /// Records other nodes published, each marked with its node.
+    Remote(Vec<Record>),
+}
+
+/// Remote records remembered, to drop a re-delivered one.
+const REMOTE_SEEN: usize = 1 << 20;
+
+/// The counts: this node's (which attribution reads), and with a broker the fleet's and each
+/// other node's.
+#[derive(Debug)]
+struct Counted {
+    local: Tally,
+    fleet: Option<Fleetwide>,
+}
+
+#[derive(Debug)]
+struct Fleetwide {
+    node: String,
+    all: Tally,
+    nodes: rustc_hash::FxHashMap<String, Tally>,
+    seen: lru::LruCache<String, ()>,
+}
+
+impl Counted {
+    fn new(node: Option<String>) -> Counted {
+        Counted {
+            local: Tally::default(),
+            fleet: node.map(|node| Fleetwide {
+                node,
+                all: Tally::default(),
+                nodes: Default::default(),
+                seen: lru::LruCache::new(
+                    std::num::NonZeroUsize::new(REMOTE_SEEN).unwrap_or(std::num::NonZeroUsize::MIN),
+                ),
+            }),
+        }
+    }
+
+    /// Counts a record: this node's own, or (marked with its node) another's. Returns false
+    /// for another node's record counted already (a re-delivery).
+    fn apply(&mut self, record: &Record) -> bool {
+        match (record.node(), &mut self.fleet) {
+            (None, fleet) => {
+                self.local.apply(record);
+                if let Some(fleet) = fleet {
+                    fleet.all.apply(record);
+                }
+                true
+            }
+            (Some(node), Some(fleet)) => {
+                if fleet.seen.put(remote_key(node, record), ()).is_some() {
+                    return false;
+                }
+                fleet.all.apply(record);
+                fleet
+                    .nodes
+                    .entry(node.to_owned())
+                    .or_default()
+                    .apply(record);
+                true
+            }
+            // Records from a fleet this node no longer belongs to.
+            (Some(_), None) => false,
+        }
+    }
+
+    /// What policies and results read: the fleet's counts with a broker, else this node's.
+    fn counting(&self) -> &Tally {
+        self.fleet.as_ref().map_or(&self.local, |f| &f.all)
+    }
+}
+
+/// A record's identity across the fleet.
+fn remote_key(node: &str, record: &Record) -> String {
+    match record {
+        Record::Exposure(e) => format!("{node}\0x\0{}\0{}", e.decision_id, e.slot),
+        Record::Conversion(c) => format!(
+            "{node}\0c\0{}\0{}\0{}\0{}",
+            c.event_id,
+            c.policy,
+            c.experiment.as_deref().unwrap_or_default(),
+            c.item.as_deref().unwrap_or_default()
+        ),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,21 +133,10 @@ struct Queue {
     stopping: bool,
 }
 
-/// Counters of what the outcome thread did, for `/metrics` and the node's status.
-#[derive(Debug, Default)]
-pub struct OutcomeCounters {
-    pub exposures: AtomicU64,
-    pub conversions: AtomicU64,
-    /// Exposures and events dropped because the queue was full.
-    pub dropped: AtomicU64,
-    /// Batches the log could not write (their counts stay in memory).
-    pub write_errors: AtomicU64,
-}
-
 /// The node's outcome store.
 #[derive(Debug)]
 pub struct Outcomes {
-    tally: Mutex<Tally>,
+    tally: Mutex<Counted>,
     log: log::OutcomeLog,
     queue: Mutex<Queue>,
     wake: Condvar,
@@ -68,7 +148,7 @@ pub struct Outcomes {
     registry: Arc<Registry>,
     /// Parsed outcome definitions by policy version digest.
     definitions: Mutex<rustc_hash::FxHashMap<String, Arc<Definitions>>>,
-    pub counters: OutcomeCounters,
+    metrics: Arc<Metrics>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,8 +162,10 @@ impl Outcomes {
         dir: &Path,
         retention_ms: i64,
         registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+        fleet_node: Option<String>,
     ) -> Result<Arc<Outcomes>, log::LogError> {
-        let mut tally = Tally::default();
+        let mut tally = Counted::new(fleet_node);
         let mut replayed = 0u64;
         let log = log::OutcomeLog::open(dir, retention_ms, crate::clock::now_ms(), |record| {
             tally.apply(&record);
@@ -102,7 +184,7 @@ impl Outcomes {
             applied_changed: Condvar::new(),
             registry,
             definitions: Mutex::default(),
-            counters: OutcomeCounters::default(),
+            metrics,
         });
         let worker = outcomes.clone();
         std::thread::Builder::new()
@@ -121,9 +203,8 @@ impl Outcomes {
             return;
         }
         if queue.len + len > QUEUE_LIMIT {
-            self.counters
-                .dropped
-                .fetch_add(len as u64, Ordering::Relaxed);
+            drop(queue);
+            self.metrics.add(metrics::OUTCOME_DROPPED, &[], len as f64);
             return;
         }
         queue.len += len;
@@ -149,21 +230,38 @@ impl Outcomes {
         }
     }
 
+    /// Counts records another node published (each marked with its node) and keeps them in the
+    /// log, so a restart counts them again without the broker.
+    pub fn receive(&self, records: Vec<Record>) {
+        if !records.is_empty() {
+            let len = records.len();
+            self.enqueue(Job::Remote(records), len);
+        }
+    }
+
+    /// This node's name in the fleet, when it has a broker.
+    pub fn fleet_node(&self) -> Option<String> {
+        lock(&self.tally).fleet.as_ref().map(|f| f.node.clone())
+    }
+
     /// Waits (at most `timeout`) until everything queued before the call is counted, so an
     /// operator reading results sees the decisions and events the node has acknowledged.
-    pub fn settle(&self, timeout: Duration) {
+    /// Returns whether it was all counted (and written) in time.
+    pub fn settle(&self, timeout: Duration) -> bool {
         let target = self.queued.load(Ordering::Acquire);
         let applied = lock(&self.applied);
-        let _ = self
+        let (applied, _) = self
             .applied_changed
-            .wait_timeout_while(applied, timeout, |applied| *applied < target);
+            .wait_timeout_while(applied, timeout, |applied| *applied < target)
+            .unwrap_or_else(PoisonError::into_inner);
+        *applied >= target
     }
 
     /// Stops the outcome thread after it has written what is queued.
     pub fn stop(&self) {
         lock(&self.queue).stopping = true;
         self.wake.notify_one();
-        self.settle(Duration::from_secs(5));
+        let _ = self.settle(Duration::from_secs(5));
     }
 
     fn definitions(&self, policy: &str) -> Arc<Definitions> {
@@ -201,26 +299,33 @@ impl Outcomes {
             };
             let count = jobs.len() as u64;
             let mut records = Vec::new();
+            let (mut exposed, mut converted) = (0usize, 0usize);
             {
                 let mut tally = lock(&self.tally);
                 for job in jobs {
                     match job {
                         Job::Exposures(exposures) => {
-                            self.counters
-                                .exposures
-                                .fetch_add(exposures.len() as u64, Ordering::Relaxed);
+                            exposed += exposures.len();
                             for exposure in exposures {
                                 let record = Record::Exposure(exposure);
                                 tally.apply(&record);
                                 records.push(record);
                             }
                         }
+                        Job::Remote(remote) => {
+                            for record in remote {
+                                if tally.apply(&record) {
+                                    records.push(record);
+                                }
+                            }
+                        }
                         Job::Events(events) => {
                             for event in &events {
-                                let earned =
-                                    tally.attribute(event, &mut |policy| self.definitions(policy));
+                                let earned = tally
+                                    .local
+                                    .attribute(event, &mut |policy| self.definitions(policy));
                                 for conversion in earned {
-                                    self.counters.conversions.fetch_add(1, Ordering::Relaxed);
+                                    converted += 1;
                                     let record = Record::Conversion(conversion);
                                     tally.apply(&record);
                                     records.push(record);
@@ -230,8 +335,12 @@ impl Outcomes {
                     }
                 }
             }
+            self.metrics
+                .add(metrics::OUTCOME_EXPOSURES, &[], exposed as f64);
+            self.metrics
+                .add(metrics::OUTCOME_CONVERSIONS, &[], converted as f64);
             if let Err(error) = self.log.append(&records, crate::clock::now_ms()) {
-                self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                self.metrics.inc(metrics::OUTCOME_WRITE_ERRORS, &[]);
                 tracing::error!(error = %crate::report::chain(&error), records = records.len(), "cannot write outcome records; their counts are kept in memory only");
             }
             *lock(&self.applied) += count;
@@ -245,23 +354,44 @@ impl Outcomes {
     }
 
     /// The arms of a policy's experiment and their counts.
+    /// (Fleet-wide with a broker, as everything below.)
     pub fn arms(&self, policy: &str, key: &str) -> Vec<(String, Counts)> {
-        lock(&self.tally).arms(policy, key)
+        lock(&self.tally).counting().arms(policy, key)
+    }
+
+    /// Each node's own counts of a policy's experiment, this node first (only with a broker).
+    pub fn arms_by_node(&self, policy: &str, key: &str) -> Vec<(String, Vec<(String, Counts)>)> {
+        let counted = lock(&self.tally);
+        let Some(fleet) = &counted.fleet else {
+            return Vec::new();
+        };
+        let mut nodes = vec![(fleet.node.clone(), counted.local.arms(policy, key))];
+        let mut others: Vec<_> = fleet
+            .nodes
+            .iter()
+            .map(|(node, tally)| (node.clone(), tally.arms(policy, key)))
+            .filter(|(_, arms)| !arms.is_empty())
+            .collect();
+        others.sort_by(|a, b| a.0.cmp(&b.0));
+        nodes.extend(others);
+        nodes
     }
 
     /// The arm of a policy's experiment a unit was last exposed to, and when.
     pub fn last_exposure(&self, policy: &str, key: &str, unit: &str) -> Option<(String, i64)> {
-        lock(&self.tally).last_exposure(policy, key, unit)
+        lock(&self.tally)
+            .counting()
+            .last_exposure(policy, key, unit)
     }
 
     /// A policy's counts of these items.
     pub fn items(&self, policy: &str, items: &[String]) -> Vec<Counts> {
-        lock(&self.tally).items(policy, items)
+        lock(&self.tally).counting().items(policy, items)
     }
 
     /// Every experiment with exposures, as (policy, key), sorted.
     pub fn experiments(&self) -> Vec<(String, String)> {
-        lock(&self.tally).experiments()
+        lock(&self.tally).counting().experiments()
     }
 
     /// A policy's outcome definitions, as its serving version's config gives them.

@@ -355,3 +355,91 @@ fn counted_outcomes_survive_a_crash() {
     let converted: u64 = counts(&after).iter().map(|(_, _, c)| c).sum();
     assert_eq!((total, converted), (12, 4), "{after}");
 }
+
+/// Polls `check` on the node's results until it holds (replication takes a moment).
+fn wait_for_results(addr: SocketAddr, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let results = results(addr, KEY);
+        if check(&results) {
+            return results;
+        }
+        assert!(
+            started.elapsed() < common::fleet::PATIENCE,
+            "{what}: never; last {results}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn total(results: &Value, field: &str) -> u64 {
+    results["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a[field].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn fleet_results_count_a_unit_seen_on_two_nodes_once() {
+    let scratch = common::Scratch::new("outcomes-fleet");
+    let broker = common::nats::Broker::start("127.0.0.71", &scratch.0);
+    let url = broker.url();
+    let node = |name: &str| {
+        common::spawn_binary(
+            &scratch.0.join(name),
+            &[
+                "--sample-profiles",
+                "200",
+                "--admin-token",
+                ADMIN,
+                "--events-broker",
+                &url,
+                "--node-id",
+                name,
+            ],
+        )
+    };
+    let web = node("web");
+    let app = node("app");
+    // Ten visitors on the web, four of them on the app too (the same arm: bucketing is the
+    // same on every node during burn-in), two only on the app.
+    let mut web_decisions = Vec::new();
+    for i in 0..10 {
+        web_decisions.push(visit(web.addr, &format!("v-{i}"), true)["decision_id"].clone());
+    }
+    for i in 6..12 {
+        visit(app.addr, &format!("v-{i}"), true);
+    }
+    // Three clicks, posted to the app node, naming decisions the web node made: the events
+    // reach the web node through the broker, it attributes them, and the conversions travel.
+    let clicks: Vec<Value> = (0..3)
+        .map(|i| {
+            json!({"event_id": format!("click-{i}"), "customer_id": format!("v-{i}"),
+                "kind": "click", "at_ms": common::now_ms(), "decision_id": web_decisions[i]})
+        })
+        .collect();
+    post_events(app.addr, Value::Array(clicks));
+    for addr in [web.addr, app.addr] {
+        let results = wait_for_results(addr, "the fleet's counts", |r| {
+            total(r, "exposures") == 12 && total(r, "conversions") == 3
+        });
+        let nodes = results["nodes"].as_array().unwrap();
+        let own = |name: &str| -> u64 {
+            let node = nodes.iter().find(|n| n["node"] == name).unwrap();
+            node["arms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["exposures"].as_u64().unwrap())
+                .sum()
+        };
+        assert_eq!((own("web"), own("app")), (10, 6), "{results}");
+    }
+    // A node that joins later reads the fleet's history from the stream.
+    let late = node("kiosk");
+    wait_for_results(late.addr, "a late joiner's counts", |r| {
+        total(r, "exposures") == 12 && total(r, "conversions") == 3
+    });
+}

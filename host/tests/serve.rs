@@ -162,7 +162,7 @@ fn probes_answer() {
     );
     let ready = request(server.addr, "GET", "/readyz", "text/plain", b"");
     assert_eq!(ready.status, 200);
-    assert_eq!(ready.body["policies"], 3);
+    assert_eq!(ready.body["policies"], 4);
     assert_eq!(ready.body["profiles"], 500);
 }
 
@@ -271,7 +271,12 @@ fn the_admin_api_requires_its_bearer_token_and_counts_failures() {
     assert!(wrong.headers.contains("www-authenticate: bearer"));
     assert_eq!(
         common::policy_names(addr),
-        ["hero-banner", "kiosk-greeting", "next-best-offer"]
+        [
+            "hero-bandit",
+            "hero-banner",
+            "kiosk-greeting",
+            "next-best-offer"
+        ]
     );
     let status = admin(addr, "GET", "/admin/v1/snapshot", Some(ADMIN), b"");
     assert_eq!(status.body["profiles"], 500);

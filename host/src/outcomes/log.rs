@@ -15,6 +15,16 @@ use std::sync::Mutex;
 const SEGMENT_MS: i64 = 3_600_000;
 const SEGMENT_BYTES: u64 = 64 << 20;
 
+/// The file (beside the segments) holding how far the fleet forwarder has published.
+const FORWARDED: &str = "forwarded";
+
+/// A position in the log: a segment file's name and a byte offset in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub segment: String,
+    pub offset: u64,
+}
+
 /// The outcome log cannot be read or written; names the file.
 #[derive(Debug, thiserror::Error)]
 #[error("outcome log {path}")]
@@ -249,6 +259,95 @@ impl OutcomeLog {
         Ok(())
     }
 
+    /// This node's own records after `cursor` (none recorded elsewhere), at most `max`, each
+    /// with the cursor just past it, oldest first: what the fleet forwarder publishes next.
+    pub fn local_after(
+        &self,
+        cursor: &Cursor,
+        max: usize,
+    ) -> Result<Vec<(Cursor, Vec<u8>)>, LogError> {
+        let segments: Vec<Segment> = lock(&self.segments).clone();
+        let mut found = Vec::new();
+        for segment in &segments {
+            let name = segment
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            if name < cursor.segment {
+                continue;
+            }
+            let start = if name == cursor.segment {
+                cursor.offset
+            } else {
+                0
+            };
+            let file = match File::open(&segment.path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&segment.path)(e)),
+            };
+            let mut reader = BufReader::new(file);
+            std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(start))
+                .map_err(io_error(&segment.path))?;
+            let mut offset = start;
+            let mut buffer = Vec::with_capacity(512);
+            loop {
+                buffer.clear();
+                let read = reader
+                    .read_until(b'\n', &mut buffer)
+                    .map_err(io_error(&segment.path))?;
+                if read == 0 || buffer.last() != Some(&b'\n') {
+                    break;
+                }
+                offset += read as u64;
+                let line = &buffer[..buffer.len() - 1];
+                let local =
+                    serde_json::from_slice::<Record>(line).is_ok_and(|r| r.node().is_none());
+                if local {
+                    let next = Cursor {
+                        segment: name.clone(),
+                        offset,
+                    };
+                    found.push((next, line.to_vec()));
+                    if found.len() == max {
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Where the fleet forwarder stopped, as it last saved it (the start of the log when never).
+    pub fn forwarded(&self) -> Cursor {
+        std::fs::read_to_string(self.dir.join(FORWARDED))
+            .ok()
+            .and_then(|text| {
+                let (segment, offset) = text.trim().split_once(' ')?;
+                Some(Cursor {
+                    segment: segment.to_owned(),
+                    offset: offset.parse().ok()?,
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    /// Saves where the fleet forwarder has got to (written aside and renamed into place).
+    pub fn set_forwarded(&self, cursor: &Cursor) -> Result<(), LogError> {
+        let path = self.dir.join(FORWARDED);
+        let aside = self.dir.join(format!("{FORWARDED}.new"));
+        std::fs::write(&aside, format!("{} {}\n", cursor.segment, cursor.offset))
+            .map_err(io_error(&aside))?;
+        std::fs::rename(&aside, &path).map_err(io_error(&path))
+    }
+
+    /// The directory of the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Bytes on disk, over every segment.
     pub fn bytes(&self) -> u64 {
         lock(&self.segments)
@@ -297,6 +396,7 @@ mod tests {
             unit: "c-1".into(),
             channel: "web".into(),
             at_ms,
+            node: None,
         })
     }
 
@@ -329,6 +429,7 @@ mod tests {
             decision_id: None,
             value: 12.5,
             at_ms: 1_500,
+            node: None,
         });
         log.append(&[exposure("d-1", 1_000), conversion.clone()], 1_000)
             .unwrap();
@@ -346,6 +447,42 @@ mod tests {
             2,
             "a restart writes a new segment"
         );
+    }
+
+    #[test]
+    fn the_forwarder_reads_local_records_from_its_cursor_across_segments() {
+        let dir = scratch("cursor");
+        let (log, _) = open(&dir, 0);
+        let mut remote = exposure("from-b", 5);
+        remote.set_node("b".into());
+        log.append(&[exposure("d-1", 1), remote, exposure("d-2", 2)], 0)
+            .unwrap();
+        log.append(&[exposure("d-3", SEGMENT_MS)], SEGMENT_MS)
+            .unwrap();
+        let ids = |found: &[(Cursor, Vec<u8>)]| -> Vec<String> {
+            found
+                .iter()
+                .map(
+                    |(_, line)| match serde_json::from_slice::<Record>(line).unwrap() {
+                        Record::Exposure(e) => e.decision_id,
+                        Record::Conversion(c) => c.event_id,
+                    },
+                )
+                .collect()
+        };
+        assert_eq!(log.forwarded(), Cursor::default());
+        let first = log.local_after(&Cursor::default(), 2).unwrap();
+        assert_eq!(
+            ids(&first),
+            ["d-1", "d-2"],
+            "a record from another node is not forwarded"
+        );
+        log.set_forwarded(&first[1].0).unwrap();
+        let cursor = log.forwarded();
+        assert_eq!(cursor, first[1].0);
+        let rest = log.local_after(&cursor, 10).unwrap();
+        assert_eq!(ids(&rest), ["d-3"]);
+        assert!(log.local_after(&rest[0].0, 10).unwrap().is_empty());
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct Exposure {
     pub channel: String,
     /// Decision time (the request's `now_ms`).
     pub at_ms: i64,
+    /// The node that recorded it, when another node of the fleet did (received from the
+    /// broker); absent for this node's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// An event attributed to an exposure: to an experiment arm, to a shown item, or both.
@@ -46,6 +50,9 @@ pub struct Conversion {
     #[serde(default)]
     pub value: f64,
     pub at_ms: i64,
+    /// The node that attributed it, when another node of the fleet did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// One line of the outcome log.
@@ -61,6 +68,22 @@ impl Record {
         match self {
             Record::Exposure(e) => e.at_ms,
             Record::Conversion(c) => c.at_ms,
+        }
+    }
+
+    /// The node that recorded it (`None`: this one).
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Record::Exposure(e) => e.node.as_deref(),
+            Record::Conversion(c) => c.node.as_deref(),
+        }
+    }
+
+    /// Marks it as recorded by another node.
+    pub fn set_node(&mut self, node: String) {
+        match self {
+            Record::Exposure(e) => e.node = Some(node),
+            Record::Conversion(c) => c.node = Some(node),
         }
     }
 }

@@ -237,6 +237,7 @@ impl Tally {
             decision_id: decision_id.map(str::to_owned),
             value: event.value.filter(|v| v.is_finite()).unwrap_or(0.0),
             at_ms: event.at_ms,
+            node: None,
         };
         let mut earned = Vec::new();
         if let Some(decision_id) = &event.decision_id {

@@ -460,6 +460,7 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
                 unit: unit.to_owned(),
                 channel: request.channel.as_str().to_owned(),
                 at_ms: now_ms,
+                node: None,
             });
         }
         slots.push(SlotResult {

@@ -85,6 +85,29 @@ fn analyse(outcomes: &Outcomes, policy: &str, key: &str) -> serde_json::Value {
         );
         head.insert("method".into(), "bayesian-beta-binomial".into());
         head.append(object);
+        // With a broker the arms above are the fleet's (a unit seen on two nodes is one
+        // unit); each node's own counts follow.
+        let nodes = outcomes.arms_by_node(policy, key);
+        if !nodes.is_empty() {
+            let nodes: Vec<serde_json::Value> = nodes
+                .into_iter()
+                .map(|(node, arms)| {
+                    let arms: Vec<serde_json::Value> = arms
+                        .into_iter()
+                        .map(|(variant, c)| {
+                            serde_json::json!({
+                                "variant": variant,
+                                "exposures": c.trials,
+                                "conversions": c.successes,
+                                "value": c.value,
+                            })
+                        })
+                        .collect();
+                    serde_json::json!({"node": node, "arms": arms})
+                })
+                .collect();
+            head.insert("nodes".into(), nodes.into());
+        }
         *object = head;
     }
     value
@@ -94,7 +117,7 @@ fn analyse(outcomes: &Outcomes, policy: &str, key: &str) -> serde_json::Value {
 pub(super) async fn list(state: &Arc<AppState>) -> Result<serde_json::Value, ApiError> {
     let outcomes = outcomes(state)?.clone();
     let results = tokio::task::spawn_blocking(move || {
-        outcomes.settle(SETTLE);
+        let _ = outcomes.settle(SETTLE);
         outcomes
             .experiments()
             .into_iter()
@@ -130,7 +153,7 @@ pub(super) async fn describe(
     let outcomes = outcomes(state)?.clone();
     let key = key.to_owned();
     tokio::task::spawn_blocking(move || {
-        outcomes.settle(SETTLE);
+        let _ = outcomes.settle(SETTLE);
         let mut policies: Vec<String> = outcomes
             .experiments()
             .into_iter()
@@ -199,7 +222,7 @@ pub(super) async fn exposures(
     let since = query.since.unwrap_or(i64::MIN);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
     tokio::task::spawn_blocking(move || {
-        outcomes.settle(SETTLE);
+        let _ = outcomes.settle(SETTLE);
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024);
         let mut open = true;
         let result = outcomes.log().exposures_since(since, |line| {

@@ -39,6 +39,13 @@ pub(super) fn metrics(state: &AppState) -> Response {
     state
         .metrics
         .set(metrics::HTTP_IN_FLIGHT, &[], state.drain.in_flight() as f64);
+    if let Some(outcomes) = &state.outcomes {
+        state.metrics.set(
+            metrics::OUTCOME_LOG_BYTES,
+            &[],
+            outcomes.log().bytes() as f64,
+        );
+    }
     let mut response = hyper::Response::new(super::full(state.metrics.render()));
     response.headers_mut().insert(
         CONTENT_TYPE,

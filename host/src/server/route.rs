@@ -252,8 +252,8 @@ impl<'a> Route<'a> {
     }
 }
 
-/// Every path the parser knows, with `name` in place of a policy's name: the fixed paths and
-/// each suffix under a policy. The OpenAPI document's tests walk these; a new family of paths
+/// Every path the parser knows, with `name` in place of a policy's name (and `{key}` in place
+/// of an experiment's): the fixed paths, each suffix under a policy, an experiment. The OpenAPI document's tests walk these; a new family of paths
 /// (another prefix with a parameter) belongs in a table like `POLICY_ACTIONS` and here.
 #[cfg(test)]
 pub(super) fn known_paths(name: &str) -> Vec<String> {
@@ -262,7 +262,8 @@ pub(super) fn known_paths(name: &str) -> Vec<String> {
         "" => format!("{POLICY_PREFIX}{name}"),
         suffix => format!("{POLICY_PREFIX}{name}/{suffix}"),
     });
-    let experiment = std::iter::once(format!("{EXPERIMENT_PREFIX}{name}"));
+    // `{key}` is itself a key the parser takes: the experiment path is its own template.
+    let experiment = std::iter::once(format!("{EXPERIMENT_PREFIX}{{key}}"));
     fixed.chain(policy).chain(experiment).collect()
 }
 

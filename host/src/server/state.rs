@@ -137,6 +137,8 @@ impl AppState {
                     &config.data_dir.join("outcomes"),
                     retention_ms,
                     registry.clone(),
+                    metrics.clone(),
+                    config.fleet().map(|fleet| fleet.node_id),
                 )?;
                 engine.attach_outcomes(outcomes.clone());
                 Some(outcomes)

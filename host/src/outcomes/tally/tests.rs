@@ -14,6 +14,7 @@ fn exposure(decision: &str, unit: &str, arm: Option<&str>, items: &[&str], at_ms
         unit: unit.into(),
         channel: "web".into(),
         at_ms,
+        node: None,
     })
 }
 

@@ -326,8 +326,9 @@ fn experiment_schemas_name_the_fields_the_server_writes() {
         chi_square.as_array().unwrap().contains(&"null".into()),
         "Srm.chi_square: {chi_square}"
     );
-    // `analyse()` puts these fields before the analysis's own (a JSON object, not a type).
-    let mut written: BTreeSet<String> = ["key", "policy", "defined", "outcomes", "method"]
+    // `analyse()` puts these fields before the analysis's own (a JSON object, not a type);
+    // `nodes` only with a fleet broker.
+    let mut written: BTreeSet<String> = ["key", "policy", "defined", "outcomes", "method", "nodes"]
         .into_iter()
         .map(str::to_owned)
         .collect();
@@ -335,6 +336,12 @@ fn experiment_schemas_name_the_fields_the_server_writes() {
     written.extend(value.as_object().unwrap().keys().cloned());
     let results = schema(&doc, "ExperimentResults");
     assert_eq!(properties(&results), written, "schema ExperimentResults");
+    assert!(
+        !results["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"nodes".into())
+    );
     assert_eq!(
         properties(&results["properties"]["outcomes"]),
         BTreeSet::from(["kinds".to_owned(), "window_hours".to_owned()])
@@ -363,6 +370,7 @@ fn the_exposure_schema_names_the_fields_of_a_log_line() {
         unit: "c".into(),
         channel: "web".into(),
         at_ms: 1,
+        node: Some("n2".into()),
     };
     // The stream's lines are the log's own: records, tagged with their type.
     let line = Record::Exposure(exposure);
