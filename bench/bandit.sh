@@ -80,15 +80,19 @@ echo "What the bandit node reports (\`GET /admin/v1/experiments/hero-bandit-2026
 echo
 echo "| arm | exposures | conversions | rate | lift vs control (95%) | P(beat control) |"
 echo "|---|---|---|---|---|---|"
-python3 -c '
+python3 - "$results" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
 for a in r["arms"]:
     v = a.get("versus_control")
-    lift = f"{v[\"lift\"]:+.1%} ({v[\"lift_interval_95\"][0]:+.1%} … {v[\"lift_interval_95\"][1]:+.1%})" if v else "control"
-    p = f"{v[\"probability_to_beat_control\"]:.3f}" if v else "—"
-    print(f"| {a[\"variant\"]} | {a[\"exposures\"]:,} | {a[\"conversions\"]:,} | {a[\"conversion_rate\"]:.2%} | {lift} | {p} |")
-' "$results"
+    if v:
+        low, high = v["lift_interval_95"]
+        lift = f'{v["lift"]:+.1%} ({low:+.1%} … {high:+.1%})'
+        p = f'{v["probability_to_beat_control"]:.3f}'
+    else:
+        lift, p = "control", "—"
+    print(f'| {a["variant"]} | {a["exposures"]:,} | {a["conversions"]:,} | {a["conversion_rate"]:.2%} | {lift} | {p} |')
+PY
 du_bandit=$(du -sb "$work/bandit/data/outcomes" | cut -f1)
 echo
 echo "Outcome log on the bandit node: $du_bandit bytes for $visitors exposures and their clicks ($(( du_bandit / visitors )) bytes per exposure)."
@@ -96,34 +100,64 @@ kill "$pid_bandit" "$pid_split" 2>/dev/null || true
 wait "$pid_bandit" "$pid_split" 2>/dev/null || true
 
 # What recording exposures costs: hero-banner for anonymous visitors who consent to analytics
-# (every decision is an experiment exposure), with and without the outcome store.
-cat >"$work/anon.lua" <<'LUA'
+# (every decision is an experiment exposure), with and without the outcome store. UNITS
+# visitors come back again and again (a new unit per request makes the counts grow without
+# end: UNITS=0).
+units=${UNITS:-100000}
+cat >"$work/anon.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
 local n = 0
+local units = $units
 request = function()
   n = n + 1
+  if units > 0 then n = n % units end
   return wrk.format(nil, "/v1/decide", nil, string.format('{"channel":"web","unit":{"anonymous_id":"anon-%d"},"consent":{"personalization":true,"analytics":true},"slots":[{"id":"hero","policy":"hero-banner"}]}', n))
 end
 LUA
 node on
 node off --outcome-retention-hours 0
+runs=5
 echo
-echo "Exposure logging's cost: 1-slot hero-banner decisions for anonymous visitors with analytics consent (each one an exposure), wrk 2 threads, 32 connections, ${seconds} s per run, the two nodes interleaved:"
+echo "Exposure logging's cost: 1-slot hero-banner decisions for anonymous visitors with analytics consent (each one an exposure; $( [ "$units" -gt 0 ] && echo "$units visitors coming back" || echo "a new unit every request")), wrk 2 threads, 32 connections, ${seconds} s per run, the two nodes interleaved; CPU is the node's own (user + system) per request:"
 echo
-echo "| run | exposures recorded: requests/s | outcome store off: requests/s |"
-echo "|---|---|---|"
-on_total=0; off_total=0
-for run in 1 2 3; do
-  wrk -t2 -c32 -d"${seconds}s" -s "$work/anon.lua" "$addr_on" >"$work/wrk-on" 2>&1
-  wrk -t2 -c32 -d"${seconds}s" -s "$work/anon.lua" "$addr_off" >"$work/wrk-off" 2>&1
-  on=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-on")
-  off=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-off")
-  echo "| $run | $on | $off |"
-  on_total=$(python3 -c "print($on_total + $on)")
-  off_total=$(python3 -c "print($off_total + $off)")
+echo "| run | exposures recorded: requests/s | CPU µs/request | outcome store off: requests/s | CPU µs/request |"
+echo "|---|---|---|---|---|"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+measure() { # pid addr -> "requests/s cpu_us_per_request"
+  local before after
+  before=$(cpu_ticks "$1")
+  wrk -t2 -c32 -d"${seconds}s" -s "$work/anon.lua" "$2" >"$work/wrk" 2>&1
+  after=$(cpu_ticks "$1")
+  python3 - "$work/wrk" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+requests = int(re.search(r"(\d+) requests in", text).group(1))
+rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+ticks = int(sys.argv[3]) - int(sys.argv[2])
+print(f"{rate:.0f} {ticks / int(sys.argv[4]) / requests * 1e6:.1f}")
+PY
+}
+: >"$work/on.txt"; : >"$work/off.txt"
+# Warm both up first (the first seconds of a node are slower).
+wrk -t2 -c32 -d3s -s "$work/anon.lua" "$addr_on" >/dev/null 2>&1
+wrk -t2 -c32 -d3s -s "$work/anon.lua" "$addr_off" >/dev/null 2>&1
+for run in $(seq 1 $runs); do
+  read -r on_rate on_cpu < <(measure "$pid_on" "$addr_on")
+  read -r off_rate off_cpu < <(measure "$pid_off" "$addr_off")
+  echo "$on_rate $on_cpu" >>"$work/on.txt"
+  echo "$off_rate $off_cpu" >>"$work/off.txt"
+  echo "| $run | $on_rate | $on_cpu | $off_rate | $off_cpu |"
 done
 echo
-python3 -c "print(f'Mean: {($on_total)/3:,.0f} against {($off_total)/3:,.0f} requests/s: {($on_total)/($off_total) - 1:+.1%} with exposures recorded.')"
+python3 - "$work/on.txt" "$work/off.txt" <<'PY'
+import statistics, sys
+on = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
+off = [tuple(map(float, l.split())) for l in open(sys.argv[2])]
+med = lambda rows, i: statistics.median(r[i] for r in rows)
+print(f"Medians: {med(on, 0):,.0f} against {med(off, 0):,.0f} requests/s ({med(on, 0) / med(off, 0) - 1:+.1%}), "
+      f"{med(on, 1):.1f} against {med(off, 1):.1f} CPU µs per request ({med(on, 1) / med(off, 1) - 1:+.1%}) with exposures recorded.")
+PY
 exposed=$(curl -sf "$addr_on/metrics" | awk '/^tailor_outcome_exposures_total/ {print $2}')
-echo "Exposures the recording node counted: ${exposed:-unknown}."
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid_on/status")
+echo "The recording node counted ${exposed:-?} exposures and held ${rss} kB resident at the end (the node without the outcome store: $(awk '/VmRSS/ {print $2}' "/proc/$pid_off/status") kB)."

@@ -5,6 +5,12 @@ mod commands;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: the request threads allocate what the outcome thread
+/// frees, and glibc's per-arena locks made that cross-thread traffic cost a sixth of the
+/// decisions per second (docs/benchmarks.md, "The loop").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
     match commands::init_logging(&cli.global).and_then(|()| commands::run(cli)) {

@@ -105,6 +105,14 @@ impl Counted {
         }
     }
 
+    /// Counts one of this node's own records, keeping parts of it.
+    fn apply_owned(&mut self, record: Record) {
+        if let Some(fleet) = &mut self.fleet {
+            fleet.all.apply(&record);
+        }
+        self.local.apply_owned(record);
+    }
+
     /// What policies and results read: the fleet's counts with a broker, else this node's.
     fn counting(&self) -> &Tally {
         self.fleet.as_ref().map_or(&self.local, |f| &f.all)
@@ -131,6 +139,9 @@ struct Queue {
     /// Exposures and events in `jobs`.
     len: usize,
     stopping: bool,
+    /// The outcome thread is waiting for work (only then is it woken: a wake-up is a system
+    /// call, and the request path enqueues often).
+    idle: bool,
 }
 
 /// The node's outcome store.
@@ -210,8 +221,11 @@ impl Outcomes {
         queue.len += len;
         queue.jobs.push(job);
         self.queued.fetch_add(1, Ordering::Release);
+        let idle = std::mem::take(&mut queue.idle);
         drop(queue);
-        self.wake.notify_one();
+        if idle {
+            self.wake.notify_one();
+        }
     }
 
     /// Records a decision's exposures (the request path: an append to the queue).
@@ -288,17 +302,20 @@ impl Outcomes {
             let (jobs, stopping) = {
                 let mut queue = lock(&self.queue);
                 while queue.jobs.is_empty() && !queue.stopping {
+                    queue.idle = true;
                     queue = self
                         .wake
                         .wait(queue)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
+                queue.idle = false;
                 let stopping = queue.stopping;
                 queue.len = 0;
                 (std::mem::take(&mut queue.jobs), stopping)
             };
             let count = jobs.len() as u64;
-            let mut records = Vec::new();
+            // The batch as the log will hold it, encoded while it is counted.
+            let mut batch = log::Batch::default();
             let (mut exposed, mut converted) = (0usize, 0usize);
             {
                 let mut tally = lock(&self.tally);
@@ -308,14 +325,14 @@ impl Outcomes {
                             exposed += exposures.len();
                             for exposure in exposures {
                                 let record = Record::Exposure(exposure);
-                                tally.apply(&record);
-                                records.push(record);
+                                batch.push(&record);
+                                tally.apply_owned(record);
                             }
                         }
                         Job::Remote(remote) => {
                             for record in remote {
                                 if tally.apply(&record) {
-                                    records.push(record);
+                                    batch.push(&record);
                                 }
                             }
                         }
@@ -327,8 +344,8 @@ impl Outcomes {
                                 for conversion in earned {
                                     converted += 1;
                                     let record = Record::Conversion(conversion);
-                                    tally.apply(&record);
-                                    records.push(record);
+                                    batch.push(&record);
+                                    tally.apply_owned(record);
                                 }
                             }
                         }
@@ -339,9 +356,10 @@ impl Outcomes {
                 .add(metrics::OUTCOME_EXPOSURES, &[], exposed as f64);
             self.metrics
                 .add(metrics::OUTCOME_CONVERSIONS, &[], converted as f64);
-            if let Err(error) = self.log.append(&records, crate::clock::now_ms()) {
+            let records = batch.len();
+            if let Err(error) = self.log.write(batch, crate::clock::now_ms()) {
                 self.metrics.inc(metrics::OUTCOME_WRITE_ERRORS, &[]);
-                tracing::error!(error = %crate::report::chain(&error), records = records.len(), "cannot write outcome records; their counts are kept in memory only");
+                tracing::error!(error = %crate::report::chain(&error), records, "cannot write outcome records; their counts are kept in memory only");
             }
             *lock(&self.applied) += count;
             self.applied_changed.notify_all();

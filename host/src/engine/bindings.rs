@@ -98,6 +98,8 @@ pub(crate) struct Prepared {
     contract: Contract,
     decide: ComponentExportIndex,
     decide_page: Option<ComponentExportIndex>,
+    /// Whether it imports `outcomes` (only then does a decision's store hold the counts).
+    reads_outcomes: bool,
 }
 
 /// One fresh instance's exports, ready to be called.
@@ -129,16 +131,26 @@ impl Prepared {
             (Contract::V0_1, None)
         };
         let decide = export_index(&pre, "decide")?;
+        let component = pre.component();
+        let reads_outcomes = component
+            .component_type()
+            .imports(component.engine())
+            .any(|(name, _)| name.starts_with("tailor:policy/outcomes@"));
         Ok(Prepared {
             pre,
             contract,
             decide,
             decide_page,
+            reads_outcomes,
         })
     }
 
     pub(crate) fn contract(&self) -> Contract {
         self.contract
+    }
+
+    pub(crate) fn reads_outcomes(&self) -> bool {
+        self.reads_outcomes
     }
 
     /// A fresh instance in `store`.

@@ -148,8 +148,8 @@ impl Engine {
             started,
             tick,
         );
-        // Only contract 0.2.0 has the `outcomes` interface that reads them.
-        if policy.contract() != super::Contract::V0_1 {
+        // Only a component that imports `outcomes` (contract 0.2.0) reads them.
+        if policy.pre.reads_outcomes() {
             state.outcomes = self.inner.outcomes.get().cloned();
             state.anonymous_id = anonymous_id.map(str::to_owned);
         }

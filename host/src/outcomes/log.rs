@@ -41,6 +41,45 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     }
 }
 
+/// Records encoded as the log holds them (one JSON line each), ready to be written at once.
+#[derive(Debug)]
+pub struct Batch {
+    bytes: Vec<u8>,
+    records: usize,
+    max_at_ms: i64,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            bytes: Vec::new(),
+            records: 0,
+            max_at_ms: i64::MIN,
+        }
+    }
+}
+
+impl Batch {
+    /// Encodes a record onto the batch.
+    pub fn push(&mut self, record: &Record) {
+        // A record is plain data: encoding it into memory cannot fail.
+        if serde_json::to_writer(&mut self.bytes, record).is_ok() {
+            self.bytes.push(b'\n');
+            self.records += 1;
+            self.max_at_ms = self.max_at_ms.max(record.at_ms());
+        }
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+}
+
 /// One segment file and the span of record times it holds.
 #[derive(Debug, Clone)]
 struct Segment {
@@ -156,7 +195,16 @@ impl OutcomeLog {
 
     /// Appends records and syncs them to disk.
     pub fn append(&self, records: &[Record], now_ms: i64) -> Result<(), LogError> {
-        if records.is_empty() {
+        let mut batch = Batch::default();
+        for record in records {
+            batch.push(record);
+        }
+        self.write(batch, now_ms)
+    }
+
+    /// Appends an encoded batch and syncs it to disk.
+    pub fn write(&self, batch: Batch, now_ms: i64) -> Result<(), LogError> {
+        if batch.records == 0 {
             return Ok(());
         }
         let mut writer = lock(&self.writer);
@@ -169,20 +217,11 @@ impl OutcomeLog {
         let Some(current) = writer.as_mut() else {
             return Ok(());
         };
-        let mut max_at = i64::MIN;
-        for record in records {
-            let mut line = serde_json::to_vec(record).map_err(|e| LogError {
-                path: current.path.clone(),
-                source: std::io::Error::other(e),
-            })?;
-            line.push(b'\n');
-            current
-                .file
-                .write_all(&line)
-                .map_err(io_error(&current.path))?;
-            current.bytes += line.len() as u64;
-            max_at = max_at.max(record.at_ms());
-        }
+        current
+            .file
+            .write_all(&batch.bytes)
+            .map_err(io_error(&current.path))?;
+        current.bytes += batch.bytes.len() as u64;
         current.file.flush().map_err(io_error(&current.path))?;
         current
             .file
@@ -190,7 +229,7 @@ impl OutcomeLog {
             .sync_data()
             .map_err(io_error(&current.path))?;
         if let Some(last) = lock(&self.segments).last_mut() {
-            last.max_at_ms = last.max_at_ms.max(max_at);
+            last.max_at_ms = last.max_at_ms.max(batch.max_at_ms);
         }
         Ok(())
     }

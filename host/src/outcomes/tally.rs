@@ -85,7 +85,8 @@ struct Shown {
 /// Every count, and the state attribution reads.
 #[derive(Debug)]
 pub struct Tally {
-    experiments: FxHashMap<(String, String), ExperimentTally>,
+    /// Policy → experiment key → counts (looked up by `&str`, without allocating).
+    experiments: FxHashMap<String, FxHashMap<String, ExperimentTally>>,
     items: FxHashMap<String, FxHashMap<String, Counts>>,
     impressions: FxHashMap<String, VecDeque<Impression>>,
     decisions: lru::LruCache<String, Vec<Shown>>,
@@ -108,24 +109,46 @@ fn within(exposed_ms: i64, event_ms: i64, window_ms: i64) -> bool {
     event_ms >= exposed_ms - SKEW_MS && event_ms <= exposed_ms.saturating_add(window_ms)
 }
 
+/// The entry of `key` in `map`, inserted (with its key allocated) only when missing.
+fn entry<'m, V: Default>(map: &'m mut FxHashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key)
+        .unwrap_or_else(|| unreachable!("inserted above"))
+}
+
 impl Tally {
     /// Counts a record (a new one, or one replayed from the log).
     pub fn apply(&mut self, record: &Record) {
         match record {
-            Record::Exposure(exposure) => self.expose(exposure),
+            Record::Exposure(exposure) => self.expose(exposure.clone()),
             Record::Conversion(conversion) => self.convert(conversion),
         }
     }
 
-    fn expose(&mut self, exposure: &Exposure) {
+    /// Counts a record it may keep parts of (no copies of what it keeps).
+    pub fn apply_owned(&mut self, record: Record) {
+        match record {
+            Record::Exposure(exposure) => self.expose(exposure),
+            Record::Conversion(conversion) => self.convert(&conversion),
+        }
+    }
+
+    fn experiment_mut(&mut self, policy: &str, key: &str) -> &mut ExperimentTally {
+        entry(entry(&mut self.experiments, policy), key)
+    }
+
+    fn experiment(&self, policy: &str, key: &str) -> Option<&ExperimentTally> {
+        self.experiments.get(policy)?.get(key)
+    }
+
+    fn expose(&mut self, exposure: Exposure) {
         let mut experiment = None;
-        if let (Some(key), Some(variant)) = (&exposure.experiment, &exposure.arm) {
-            let tally = self
-                .experiments
-                .entry((exposure.policy.clone(), key.clone()))
-                .or_default();
-            let arm = tally.arm(variant);
-            let unit = tally.units.entry(exposure.unit.clone()).or_default();
+        if let (Some(key), Some(variant)) = (exposure.experiment, exposure.arm) {
+            let tally = self.experiment_mut(&exposure.policy, &key);
+            let arm = tally.arm(&variant);
+            let unit = entry(&mut tally.units, &exposure.unit);
             if !unit.arms.iter().any(|(a, _)| *a == arm) {
                 unit.arms.push((arm, false));
                 tally.arms[arm as usize].1.trials += 1;
@@ -134,13 +157,13 @@ impl Tally {
                 unit.latest_arm = arm;
                 unit.latest_ms = exposure.at_ms;
             }
-            experiment = Some((key.clone(), variant.clone()));
+            experiment = Some((key, variant));
         }
         if !exposure.items.is_empty() {
-            let items = self.items.entry(exposure.policy.clone()).or_default();
-            let recent = self.impressions.entry(exposure.unit.clone()).or_default();
+            let items = entry(&mut self.items, &exposure.policy);
+            let recent = entry(&mut self.impressions, &exposure.unit);
             for item in &exposure.items {
-                items.entry(item.clone()).or_default().trials += 1;
+                entry(items, item).trials += 1;
                 if recent.len() == IMPRESSIONS_PER_UNIT {
                     recent.pop_front();
                 }
@@ -154,30 +177,26 @@ impl Tally {
             }
         }
         let shown = Shown {
-            slot: exposure.slot.clone(),
-            policy: exposure.policy.clone(),
-            unit: exposure.unit.clone(),
+            slot: exposure.slot,
+            policy: exposure.policy,
+            unit: exposure.unit,
             experiment,
-            items: exposure.items.clone(),
+            items: exposure.items,
             at_ms: exposure.at_ms,
         };
         match self.decisions.get_mut(&exposure.decision_id) {
             Some(list) => list.push(shown),
             None => {
-                self.decisions
-                    .put(exposure.decision_id.clone(), vec![shown]);
+                self.decisions.put(exposure.decision_id, vec![shown]);
             }
         }
     }
 
     fn convert(&mut self, conversion: &Conversion) {
         if let (Some(key), Some(variant)) = (&conversion.experiment, &conversion.arm) {
-            let tally = self
-                .experiments
-                .entry((conversion.policy.clone(), key.clone()))
-                .or_default();
+            let tally = self.experiment_mut(&conversion.policy, key);
             let arm = tally.arm(variant);
-            let unit = tally.units.entry(conversion.unit.clone()).or_default();
+            let unit = entry(&mut tally.units, &conversion.unit);
             let counts = &mut tally.arms[arm as usize].1;
             counts.value += conversion.value;
             match unit.arms.iter_mut().find(|(a, _)| *a == arm) {
@@ -284,7 +303,11 @@ impl Tally {
             return earned;
         }
         let unit = event.customer_id.as_str();
-        for ((policy, key), tally) in &self.experiments {
+        let experiments = self
+            .experiments
+            .iter()
+            .flat_map(|(policy, keys)| keys.iter().map(move |(key, t)| (policy, key, t)));
+        for (policy, key, tally) in experiments {
             let Some(state) = tally.units.get(unit) else {
                 continue;
             };
@@ -323,15 +346,14 @@ impl Tally {
 
     /// An experiment's arms (in the order first seen) and their counts.
     pub fn arms(&self, policy: &str, key: &str) -> Vec<(String, Counts)> {
-        self.experiments
-            .get(&(policy.to_owned(), key.to_owned()))
+        self.experiment(policy, key)
             .map(|t| t.arms.clone())
             .unwrap_or_default()
     }
 
     /// The arm a unit was last exposed to in an experiment, and when.
     pub fn last_exposure(&self, policy: &str, key: &str, unit: &str) -> Option<(String, i64)> {
-        let tally = self.experiments.get(&(policy.to_owned(), key.to_owned()))?;
+        let tally = self.experiment(policy, key)?;
         let state = tally.units.get(unit)?;
         Some((
             tally.arms[state.latest_arm as usize].0.clone(),
@@ -355,7 +377,11 @@ impl Tally {
 
     /// Every experiment seen: (policy, key).
     pub fn experiments(&self) -> Vec<(String, String)> {
-        let mut keys: Vec<_> = self.experiments.keys().cloned().collect();
+        let mut keys: Vec<_> = self
+            .experiments
+            .iter()
+            .flat_map(|(policy, keys)| keys.keys().map(|key| (policy.clone(), key.clone())))
+            .collect();
         keys.sort();
         keys
     }
