@@ -232,7 +232,6 @@ pub fn parse(config: &Value) -> Result<Definitions, DefinitionError> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -418,7 +418,6 @@ fn read_lines(path: &Path, mut line: impl FnMut(&[u8]) -> bool) -> Result<(), Lo
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
     use crate::outcomes::record::{Conversion, Exposure};

@@ -302,10 +302,6 @@ pub fn chi_square_sf(x: f64, k: u32) -> f64 {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::unwrap_used,
-    reason = "a malformed fixture should fail the test loudly"
-)]
 mod tests {
     use super::*;
     use serde_json::Value;

@@ -74,6 +74,23 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     Ok(value)
 }
 
+/// Parses a query string (none: the defaults); a malformed one is a 400 saying what is wrong.
+pub(crate) fn parse_query<T: serde::de::DeserializeOwned + Default>(
+    query: Option<&str>,
+) -> Result<T, ApiError> {
+    match query {
+        None | Some("") => Ok(T::default()),
+        Some(query) => serde_urlencoded::from_str(query).map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::BadRequest,
+                "invalid_query",
+                None,
+                e.to_string(),
+            )
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_json;
@@ -110,22 +127,5 @@ mod tests {
         assert_eq!(read.context.now_ms, Some(1_764_547_200_000));
         let (message, field) = refusal(&body("1.5"));
         assert_eq!(field.as_deref(), Some("context.now_ms"), "{message}");
-    }
-}
-
-/// Parses a query string (none: the defaults); a malformed one is a 400 saying what is wrong.
-pub(crate) fn parse_query<T: serde::de::DeserializeOwned + Default>(
-    query: Option<&str>,
-) -> Result<T, ApiError> {
-    match query {
-        None | Some("") => Ok(T::default()),
-        Some(query) => serde_urlencoded::from_str(query).map_err(|e| {
-            ApiError::new(
-                ApiErrorKind::BadRequest,
-                "invalid_query",
-                None,
-                e.to_string(),
-            )
-        }),
     }
 }

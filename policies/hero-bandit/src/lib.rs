@@ -93,7 +93,6 @@ fn choose(request: &Request<'_>) -> Result<Option<Experiment>, PolicyError> {
 tailor_guest::export_policy!(HeroBandit);
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
     use tailor_guest::{
