@@ -68,7 +68,7 @@ impl Counted {
             local: Tally::default(),
             fleet: node.map(|node| Fleetwide {
                 node,
-                all: Tally::default(),
+                all: Tally::counting_only(),
                 nodes: Default::default(),
                 seen: lru::LruCache::new(
                     std::num::NonZeroUsize::new(REMOTE_SEEN).unwrap_or(std::num::NonZeroUsize::MIN),

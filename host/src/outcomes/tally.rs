@@ -12,20 +12,26 @@
 //!   [`SKEW_MS`] before the exposure to the end of its window;
 //! - a unit converts at most once per arm (conversions are unique units) and an impression at
 //!   most once (an item's successes never exceed its trials); every counted event adds its value.
+//!
+//! Everything is counted on the outcome thread, at the rate decisions are made, so the state is
+//! kept lean: policy names, experiment keys, arms, slots and items are interned to numbers, and
+//! recent decisions sit in a fixed, direct-mapped table (a decision id's hash picks its entry; a
+//! newer decision that lands on the same entry replaces it, as an LRU would have evicted it).
 
 use super::definition::Definitions;
 use super::record::{Conversion, Exposure, Record};
 use crate::profiles::events::CustomerEvent;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
-use std::num::NonZeroUsize;
+use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// An event may be stamped this much before the exposure it follows (channel clocks differ).
 pub const SKEW_MS: i64 = 60_000;
 /// Recent impressions kept per unit, for attribution without a decision id.
 const IMPRESSIONS_PER_UNIT: usize = 64;
-/// Recent decisions kept by id, for attribution with one.
-const DECISIONS_KEPT: usize = 200_000;
+/// Entries of the table of recent decisions, for attribution with a decision id.
+const DECISION_ENTRIES: usize = 1 << 18;
 
 /// Trials, successes and value of an arm or an item.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -35,73 +41,110 @@ pub struct Counts {
     pub value: f64,
 }
 
+/// A string the counts refer to by number.
+type Name = u32;
+
+/// Names interned to numbers, and back.
+#[derive(Debug, Default)]
+struct Names {
+    ids: FxHashMap<Arc<str>, Name>,
+    names: Vec<Arc<str>>,
+}
+
+impl Names {
+    fn id(&mut self, name: &str) -> Name {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as Name;
+        let name: Arc<str> = name.into();
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+
+    fn find(&self, name: &str) -> Option<Name> {
+        self.ids.get(name).copied()
+    }
+
+    fn name(&self, id: Name) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
+}
+
 #[derive(Debug, Default)]
 struct UnitArms {
-    /// (arm index, converted), one per arm the unit was exposed to.
-    arms: Vec<(u32, bool)>,
-    latest_arm: u32,
+    /// (arm, converted), one per arm the unit was exposed to.
+    arms: Vec<(Name, bool)>,
+    latest_arm: Name,
     latest_ms: i64,
 }
 
 #[derive(Debug, Default)]
 struct ExperimentTally {
-    arms: Vec<(String, Counts)>,
+    /// Arms in the order first seen.
+    arms: Vec<(Name, Counts)>,
     units: FxHashMap<String, UnitArms>,
 }
 
 impl ExperimentTally {
-    fn arm(&mut self, variant: &str) -> u32 {
-        match self.arms.iter().position(|(v, _)| v == variant) {
-            Some(index) => index as u32,
+    fn arm(&mut self, arm: Name) -> &mut Counts {
+        let index = match self.arms.iter().position(|(a, _)| *a == arm) {
+            Some(index) => index,
             None => {
-                self.arms.push((variant.to_owned(), Counts::default()));
-                (self.arms.len() - 1) as u32
+                self.arms.push((arm, Counts::default()));
+                self.arms.len() - 1
             }
-        }
+        };
+        &mut self.arms[index].1
     }
 }
 
 /// One impression of an item to a unit.
 #[derive(Debug)]
 struct Impression {
-    policy: String,
-    item: String,
-    decision_id: String,
+    policy: Name,
+    item: Name,
+    /// The decision's entry check (its id's hash), to tell which decision showed it.
+    decision: u64,
     at_ms: i64,
     credited: bool,
 }
 
-/// What one decision showed, for events that name it.
+/// What one slot of a decision showed, for events that name the decision.
 #[derive(Debug, Clone)]
 struct Shown {
-    slot: String,
-    policy: String,
-    unit: String,
-    experiment: Option<(String, String)>,
-    items: Vec<String>,
+    slot: Name,
+    policy: Name,
+    unit: Arc<str>,
+    experiment: Option<(Name, Name)>,
+    items: Box<[Name]>,
     at_ms: i64,
+}
+
+#[derive(Debug)]
+struct DecisionEntry {
+    id: Box<str>,
+    shown: Vec<Shown>,
 }
 
 /// Every count, and the state attribution reads.
 #[derive(Debug)]
 pub struct Tally {
-    /// Policy → experiment key → counts (looked up by `&str`, without allocating).
-    experiments: FxHashMap<String, FxHashMap<String, ExperimentTally>>,
-    items: FxHashMap<String, FxHashMap<String, Counts>>,
+    names: Names,
+    experiments: FxHashMap<(Name, Name), ExperimentTally>,
+    items: FxHashMap<(Name, Name), Counts>,
+    /// Only in a tally that attributes (this node's own).
     impressions: FxHashMap<String, VecDeque<Impression>>,
-    decisions: lru::LruCache<String, Vec<Shown>>,
+    decisions: Vec<Option<DecisionEntry>>,
 }
 
 impl Default for Tally {
+    /// A tally that attributes events (this node's own).
     fn default() -> Self {
-        Tally {
-            experiments: FxHashMap::default(),
-            items: FxHashMap::default(),
-            impressions: FxHashMap::default(),
-            decisions: lru::LruCache::new(
-                NonZeroUsize::new(DECISIONS_KEPT).unwrap_or(NonZeroUsize::MIN),
-            ),
-        }
+        let mut tally = Tally::counting_only();
+        tally.decisions = (0..DECISION_ENTRIES).map(|_| None).collect();
+        tally
     }
 }
 
@@ -119,6 +162,32 @@ fn entry<'m, V: Default>(map: &'m mut FxHashMap<String, V>, key: &str) -> &'m mu
 }
 
 impl Tally {
+    /// A tally that only counts (the fleet's, another node's): it keeps no impressions or
+    /// decisions, since events are attributed only where the exposure was recorded.
+    pub fn counting_only() -> Tally {
+        Tally {
+            names: Names::default(),
+            experiments: FxHashMap::default(),
+            items: FxHashMap::default(),
+            impressions: FxHashMap::default(),
+            decisions: Vec::new(),
+        }
+    }
+
+    fn attributes(&self) -> bool {
+        !self.decisions.is_empty()
+    }
+
+    fn decision_hash(&self, id: &str) -> u64 {
+        rustc_hash::FxBuildHasher.hash_one(id)
+    }
+
+    /// A decision's entry: the hash's high bits, mixed (a multiplicative hash's low bits are
+    /// its weakest).
+    fn decision_index(&self, hash: u64) -> usize {
+        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % self.decisions.len()
+    }
+
     /// Counts a record (a new one, or one replayed from the log).
     pub fn apply(&mut self, record: &Record) {
         match record {
@@ -135,101 +204,111 @@ impl Tally {
         }
     }
 
-    fn experiment_mut(&mut self, policy: &str, key: &str) -> &mut ExperimentTally {
-        entry(entry(&mut self.experiments, policy), key)
-    }
-
-    fn experiment(&self, policy: &str, key: &str) -> Option<&ExperimentTally> {
-        self.experiments.get(policy)?.get(key)
-    }
-
     fn expose(&mut self, exposure: Exposure) {
+        let policy = self.names.id(&exposure.policy);
         let mut experiment = None;
-        if let (Some(key), Some(variant)) = (exposure.experiment, exposure.arm) {
-            let tally = self.experiment_mut(&exposure.policy, &key);
-            let arm = tally.arm(&variant);
+        if let (Some(key), Some(variant)) = (&exposure.experiment, &exposure.arm) {
+            let (key, arm) = (self.names.id(key), self.names.id(variant));
+            let tally = self.experiments.entry((policy, key)).or_default();
             let unit = entry(&mut tally.units, &exposure.unit);
-            if !unit.arms.iter().any(|(a, _)| *a == arm) {
+            let first = !unit.arms.iter().any(|(a, _)| *a == arm);
+            if first {
                 unit.arms.push((arm, false));
-                tally.arms[arm as usize].1.trials += 1;
             }
             if exposure.at_ms >= unit.latest_ms || unit.arms.len() == 1 {
                 unit.latest_arm = arm;
                 unit.latest_ms = exposure.at_ms;
             }
-            experiment = Some((key, variant));
+            if first {
+                tally.arm(arm).trials += 1;
+            }
+            experiment = Some((key, arm));
         }
-        if !exposure.items.is_empty() {
-            let items = entry(&mut self.items, &exposure.policy);
+        let attributes = self.attributes();
+        let decision = self.decision_hash(&exposure.decision_id);
+        let mut items = Vec::with_capacity(exposure.items.len());
+        for item in &exposure.items {
+            let item = self.names.id(item);
+            self.items.entry((policy, item)).or_default().trials += 1;
+            items.push(item);
+        }
+        if !attributes {
+            return;
+        }
+        if !items.is_empty() {
             let recent = entry(&mut self.impressions, &exposure.unit);
-            for item in &exposure.items {
-                entry(items, item).trials += 1;
+            for &item in &items {
                 if recent.len() == IMPRESSIONS_PER_UNIT {
                     recent.pop_front();
                 }
                 recent.push_back(Impression {
-                    policy: exposure.policy.clone(),
-                    item: item.clone(),
-                    decision_id: exposure.decision_id.clone(),
+                    policy,
+                    item,
+                    decision,
                     at_ms: exposure.at_ms,
                     credited: false,
                 });
             }
         }
         let shown = Shown {
-            slot: exposure.slot,
-            policy: exposure.policy,
-            unit: exposure.unit,
+            slot: self.names.id(&exposure.slot),
+            policy,
+            unit: exposure.unit.into(),
             experiment,
-            items: exposure.items,
+            items: items.into_boxed_slice(),
             at_ms: exposure.at_ms,
         };
-        match self.decisions.get_mut(&exposure.decision_id) {
-            Some(list) => list.push(shown),
-            None => {
-                self.decisions.put(exposure.decision_id, vec![shown]);
+        let index = self.decision_index(decision);
+        match &mut self.decisions[index] {
+            Some(entry) if *entry.id == *exposure.decision_id => entry.shown.push(shown),
+            slot => {
+                *slot = Some(DecisionEntry {
+                    id: exposure.decision_id.into_boxed_str(),
+                    shown: vec![shown],
+                });
             }
         }
     }
 
     fn convert(&mut self, conversion: &Conversion) {
+        let policy = self.names.id(&conversion.policy);
         if let (Some(key), Some(variant)) = (&conversion.experiment, &conversion.arm) {
-            let tally = self.experiment_mut(&conversion.policy, key);
-            let arm = tally.arm(variant);
+            let (key, arm) = (self.names.id(key), self.names.id(variant));
+            let tally = self.experiments.entry((policy, key)).or_default();
             let unit = entry(&mut tally.units, &conversion.unit);
-            let counts = &mut tally.arms[arm as usize].1;
-            counts.value += conversion.value;
-            match unit.arms.iter_mut().find(|(a, _)| *a == arm) {
+            let newly = match unit.arms.iter_mut().find(|(a, _)| *a == arm) {
                 Some((_, converted)) if !*converted => {
                     *converted = true;
-                    counts.successes += 1;
+                    true
                 }
-                Some(_) => {}
+                Some(_) => false,
                 // Its exposure is past the retention: counted, as it was when it was attributed.
                 None => {
                     unit.arms.push((arm, true));
-                    counts.successes += 1;
+                    true
                 }
+            };
+            let counts = tally.arm(arm);
+            counts.value += conversion.value;
+            if newly {
+                counts.successes += 1;
             }
         }
         if let Some(item) = &conversion.item {
-            let counts = self
-                .items
-                .entry(conversion.policy.clone())
-                .or_default()
-                .entry(item.clone())
-                .or_default();
+            let item = self.names.id(item);
+            let counts = self.items.entry((policy, item)).or_default();
             counts.successes += 1;
             counts.value += conversion.value;
+            let decision = conversion
+                .decision_id
+                .as_deref()
+                .map(|d| self.decision_hash(d));
             if let Some(recent) = self.impressions.get_mut(&conversion.unit) {
                 let impression = recent.iter_mut().rev().find(|i| {
                     !i.credited
-                        && &i.item == item
-                        && i.policy == conversion.policy
-                        && conversion
-                            .decision_id
-                            .as_ref()
-                            .is_none_or(|d| *d == i.decision_id)
+                        && i.item == item
+                        && i.policy == policy
+                        && decision.is_none_or(|d| d == i.decision)
                 });
                 if let Some(impression) = impression {
                     impression.credited = true;
@@ -238,17 +317,30 @@ impl Tally {
         }
     }
 
+    /// The slots of a decision this node recorded, if it is still in the table.
+    fn shown(&self, decision_id: &str) -> &[Shown] {
+        if !self.attributes() {
+            return &[];
+        }
+        let index = self.decision_index(self.decision_hash(decision_id));
+        match &self.decisions[index] {
+            Some(entry) if *entry.id == *decision_id => &entry.shown,
+            _ => &[],
+        }
+    }
+
     /// The conversions a new event earns, under the rules of the module doc. `definitions`
     /// gives a policy's outcome definitions. Nothing is counted yet: [`Tally::apply`] does.
     pub fn attribute(
         &mut self,
         event: &CustomerEvent,
-        definitions: &mut dyn FnMut(&str) -> std::sync::Arc<Definitions>,
+        definitions: &mut dyn FnMut(&str) -> Arc<Definitions>,
     ) -> Vec<Conversion> {
-        let conversion = |policy: &str, unit: &str, decision_id: Option<&str>| Conversion {
+        let names = &self.names;
+        let conversion = |policy: Name, unit: &str, decision_id: Option<&str>| Conversion {
             event_id: event.event_id.clone(),
             kind: event.kind.clone(),
-            policy: policy.to_owned(),
+            policy: names.name(policy).to_owned(),
             unit: unit.to_owned(),
             experiment: None,
             arm: None,
@@ -259,84 +351,79 @@ impl Tally {
             node: None,
         };
         let mut earned = Vec::new();
+        let item = event.item_id.as_deref().and_then(|i| names.find(i));
         if let Some(decision_id) = &event.decision_id {
-            let shown: Vec<Shown> = self
-                .decisions
-                .get(decision_id)
-                .map(|list| {
-                    list.iter()
-                        .filter(|s| event.slot.as_ref().is_none_or(|slot| *slot == s.slot))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            for shown in shown {
-                let defs = definitions(&shown.policy);
-                if let Some((key, arm)) = &shown.experiment {
-                    let rule = defs.experiment(key).map_or(&defs.items, |e| &e.outcomes);
+            let slot = event.slot.as_deref().map(|s| names.find(s));
+            let decision = self.decision_hash(decision_id);
+            for shown in self.shown(decision_id) {
+                if slot.is_some_and(|slot| slot != Some(shown.slot)) {
+                    continue;
+                }
+                let defs = definitions(names.name(shown.policy));
+                if let Some((key, arm)) = shown.experiment {
+                    let rule = defs
+                        .experiment(names.name(key))
+                        .map_or(&defs.items, |e| &e.outcomes);
                     if rule.counts(&event.kind) && within(shown.at_ms, event.at_ms, rule.window_ms)
                     {
-                        let mut c = conversion(&shown.policy, &shown.unit, Some(decision_id));
-                        c.experiment = Some(key.clone());
-                        c.arm = Some(arm.clone());
+                        let mut c = conversion(shown.policy, &shown.unit, Some(decision_id));
+                        c.experiment = Some(names.name(key).to_owned());
+                        c.arm = Some(names.name(arm).to_owned());
                         earned.push(c);
                     }
                 }
-                if let Some(item) = &event.item_id
-                    && shown.items.contains(item)
+                if let Some(item) = item
+                    && shown.items.contains(&item)
                     && defs.items.counts(&event.kind)
                     && within(shown.at_ms, event.at_ms, defs.items.window_ms)
-                    && self.impressions.get(&shown.unit).is_some_and(|recent| {
+                    && self.impressions.get(&*shown.unit).is_some_and(|recent| {
                         recent.iter().any(|i| {
                             !i.credited
-                                && &i.item == item
+                                && i.item == item
                                 && i.policy == shown.policy
-                                && i.decision_id == *decision_id
+                                && i.decision == decision
                         })
                     })
                 {
-                    let mut c = conversion(&shown.policy, &shown.unit, Some(decision_id));
-                    c.item = Some(item.clone());
+                    let mut c = conversion(shown.policy, &shown.unit, Some(decision_id));
+                    c.item = Some(names.name(item).to_owned());
                     earned.push(c);
                 }
             }
             return earned;
         }
         let unit = event.customer_id.as_str();
-        let experiments = self
-            .experiments
-            .iter()
-            .flat_map(|(policy, keys)| keys.iter().map(move |(key, t)| (policy, key, t)));
-        for (policy, key, tally) in experiments {
+        for ((policy, key), tally) in &self.experiments {
             let Some(state) = tally.units.get(unit) else {
                 continue;
             };
-            let defs = definitions(policy);
-            let rule = defs.experiment(key).map_or(&defs.items, |e| &e.outcomes);
+            let defs = definitions(names.name(*policy));
+            let rule = defs
+                .experiment(names.name(*key))
+                .map_or(&defs.items, |e| &e.outcomes);
             if rule.counts(&event.kind) && within(state.latest_ms, event.at_ms, rule.window_ms) {
-                let mut c = conversion(policy, unit, None);
-                c.experiment = Some(key.clone());
-                c.arm = Some(tally.arms[state.latest_arm as usize].0.clone());
+                let mut c = conversion(*policy, unit, None);
+                c.experiment = Some(names.name(*key).to_owned());
+                c.arm = Some(names.name(state.latest_arm).to_owned());
                 earned.push(c);
             }
         }
-        if let (Some(item), Some(recent)) = (&event.item_id, self.impressions.get(unit)) {
-            let mut credited: Vec<&str> = Vec::new();
+        if let (Some(item), Some(recent)) = (item, self.impressions.get(unit)) {
+            let mut credited: Vec<Name> = Vec::new();
             for impression in recent.iter().rev() {
                 if impression.credited
-                    || &impression.item != item
-                    || credited.contains(&impression.policy.as_str())
+                    || impression.item != item
+                    || credited.contains(&impression.policy)
                 {
                     continue;
                 }
-                let defs = definitions(&impression.policy);
+                let defs = definitions(names.name(impression.policy));
                 if defs.items.counts(&event.kind)
                     && within(impression.at_ms, event.at_ms, defs.items.window_ms)
                 {
-                    credited.push(&impression.policy);
-                    let mut c = conversion(&impression.policy, unit, None);
-                    c.item = Some(item.clone());
-                    c.decision_id = Some(impression.decision_id.clone());
+                    credited.push(impression.policy);
+                    let mut c = conversion(impression.policy, unit, None);
+                    c.item = Some(names.name(item).to_owned());
                     earned.push(c);
                 }
             }
@@ -344,31 +431,41 @@ impl Tally {
         earned
     }
 
+    fn experiment(&self, policy: &str, key: &str) -> Option<&ExperimentTally> {
+        let (policy, key) = (self.names.find(policy)?, self.names.find(key)?);
+        self.experiments.get(&(policy, key))
+    }
+
     /// An experiment's arms (in the order first seen) and their counts.
     pub fn arms(&self, policy: &str, key: &str) -> Vec<(String, Counts)> {
         self.experiment(policy, key)
-            .map(|t| t.arms.clone())
+            .map(|t| {
+                t.arms
+                    .iter()
+                    .map(|(arm, counts)| (self.names.name(*arm).to_owned(), *counts))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// The arm a unit was last exposed to in an experiment, and when.
     pub fn last_exposure(&self, policy: &str, key: &str, unit: &str) -> Option<(String, i64)> {
-        let tally = self.experiment(policy, key)?;
-        let state = tally.units.get(unit)?;
+        let state = self.experiment(policy, key)?.units.get(unit)?;
         Some((
-            tally.arms[state.latest_arm as usize].0.clone(),
+            self.names.name(state.latest_arm).to_owned(),
             state.latest_ms,
         ))
     }
 
     /// Counts of items as a policy showed them; an item never shown has zeros.
     pub fn items(&self, policy: &str, items: &[String]) -> Vec<Counts> {
-        let counts = self.items.get(policy);
+        let policy = self.names.find(policy);
         items
             .iter()
             .map(|item| {
-                counts
-                    .and_then(|c| c.get(item))
+                policy
+                    .zip(self.names.find(item))
+                    .and_then(|key| self.items.get(&key))
                     .copied()
                     .unwrap_or_default()
             })
@@ -379,8 +476,13 @@ impl Tally {
     pub fn experiments(&self) -> Vec<(String, String)> {
         let mut keys: Vec<_> = self
             .experiments
-            .iter()
-            .flat_map(|(policy, keys)| keys.keys().map(|key| (policy.clone(), key.clone())))
+            .keys()
+            .map(|(policy, key)| {
+                (
+                    self.names.name(*policy).to_owned(),
+                    self.names.name(*key).to_owned(),
+                )
+            })
             .collect();
         keys.sort();
         keys
