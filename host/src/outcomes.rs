@@ -314,8 +314,17 @@ impl Outcomes {
                 (std::mem::take(&mut queue.jobs), stopping)
             };
             let count = jobs.len() as u64;
-            // The batch as the log will hold it, encoded while it is counted.
-            let mut batch = log::Batch::default();
+            // The batch as the log will hold it, encoded while it is counted (none when the
+            // log cannot take it: the counts are kept in memory only).
+            let now_ms = crate::clock::now_ms();
+            let mut batch = match self.log.batch(now_ms) {
+                Ok(batch) => Some(batch),
+                Err(error) => {
+                    self.metrics.inc(metrics::OUTCOME_WRITE_ERRORS, &[]);
+                    tracing::error!(error = %crate::report::chain(&error), "cannot open an outcome log segment; counts are kept in memory only");
+                    None
+                }
+            };
             let (mut exposed, mut converted) = (0usize, 0usize);
             {
                 let mut tally = lock(&self.tally);
@@ -325,13 +334,17 @@ impl Outcomes {
                             exposed += exposures.len();
                             for exposure in exposures {
                                 let record = Record::Exposure(exposure);
-                                batch.push(&record);
+                                if let Some(batch) = &mut batch {
+                                    batch.push(&record);
+                                }
                                 tally.apply_owned(record);
                             }
                         }
                         Job::Remote(remote) => {
                             for record in remote {
-                                if tally.apply(&record) {
+                                if tally.apply(&record)
+                                    && let Some(batch) = &mut batch
+                                {
                                     batch.push(&record);
                                 }
                             }
@@ -344,7 +357,9 @@ impl Outcomes {
                                 for conversion in earned {
                                     converted += 1;
                                     let record = Record::Conversion(conversion);
-                                    batch.push(&record);
+                                    if let Some(batch) = &mut batch {
+                                        batch.push(&record);
+                                    }
                                     tally.apply_owned(record);
                                 }
                             }
@@ -356,10 +371,12 @@ impl Outcomes {
                 .add(metrics::OUTCOME_EXPOSURES, &[], exposed as f64);
             self.metrics
                 .add(metrics::OUTCOME_CONVERSIONS, &[], converted as f64);
-            let records = batch.len();
-            if let Err(error) = self.log.write(batch, crate::clock::now_ms()) {
-                self.metrics.inc(metrics::OUTCOME_WRITE_ERRORS, &[]);
-                tracing::error!(error = %crate::report::chain(&error), records, "cannot write outcome records; their counts are kept in memory only");
+            if let Some(batch) = batch {
+                let records = batch.len();
+                if let Err(error) = batch.commit() {
+                    self.metrics.inc(metrics::OUTCOME_WRITE_ERRORS, &[]);
+                    tracing::error!(error = %crate::report::chain(&error), records, "cannot write outcome records; their counts are kept in memory only");
+                }
             }
             *lock(&self.applied) += count;
             self.applied_changed.notify_all();
