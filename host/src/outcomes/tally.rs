@@ -80,11 +80,20 @@ struct UnitArms {
     latest_ms: i64,
 }
 
+/// A unit, by its id's 64-bit hash: no copy of the id is kept per experiment, and a lookup
+/// neither allocates nor compares strings. Two units whose hashes collide would count as one:
+/// about one chance in a million among ten million units.
+type UnitKey = u64;
+
+fn unit_key(unit: &str) -> UnitKey {
+    rustc_hash::FxBuildHasher.hash_one(unit)
+}
+
 #[derive(Debug, Default)]
 struct ExperimentTally {
     /// Arms in the order first seen.
     arms: Vec<(Name, Counts)>,
-    units: FxHashMap<String, UnitArms>,
+    units: FxHashMap<UnitKey, UnitArms>,
 }
 
 impl ExperimentTally {
@@ -116,7 +125,7 @@ struct Impression {
 struct Shown {
     slot: Name,
     policy: Name,
-    unit: Arc<str>,
+    unit: Box<str>,
     experiment: Option<(Name, Name)>,
     items: Box<[Name]>,
     at_ms: i64,
@@ -135,7 +144,7 @@ pub struct Tally {
     experiments: FxHashMap<(Name, Name), ExperimentTally>,
     items: FxHashMap<(Name, Name), Counts>,
     /// Only in a tally that attributes (this node's own).
-    impressions: FxHashMap<String, VecDeque<Impression>>,
+    impressions: FxHashMap<UnitKey, VecDeque<Impression>>,
     decisions: Vec<Option<DecisionEntry>>,
 }
 
@@ -150,15 +159,6 @@ impl Default for Tally {
 
 fn within(exposed_ms: i64, event_ms: i64, window_ms: i64) -> bool {
     event_ms >= exposed_ms - SKEW_MS && event_ms <= exposed_ms.saturating_add(window_ms)
-}
-
-/// The entry of `key` in `map`, inserted (with its key allocated) only when missing.
-fn entry<'m, V: Default>(map: &'m mut FxHashMap<String, V>, key: &str) -> &'m mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
-    }
-    map.get_mut(key)
-        .unwrap_or_else(|| unreachable!("inserted above"))
 }
 
 impl Tally {
@@ -210,7 +210,7 @@ impl Tally {
         if let (Some(key), Some(variant)) = (&exposure.experiment, &exposure.arm) {
             let (key, arm) = (self.names.id(key), self.names.id(variant));
             let tally = self.experiments.entry((policy, key)).or_default();
-            let unit = entry(&mut tally.units, &exposure.unit);
+            let unit = tally.units.entry(unit_key(&exposure.unit)).or_default();
             let first = !unit.arms.iter().any(|(a, _)| *a == arm);
             if first {
                 unit.arms.push((arm, false));
@@ -236,7 +236,10 @@ impl Tally {
             return;
         }
         if !items.is_empty() {
-            let recent = entry(&mut self.impressions, &exposure.unit);
+            let recent = self
+                .impressions
+                .entry(unit_key(&exposure.unit))
+                .or_default();
             for &item in &items {
                 if recent.len() == IMPRESSIONS_PER_UNIT {
                     recent.pop_front();
@@ -253,7 +256,7 @@ impl Tally {
         let shown = Shown {
             slot: self.names.id(&exposure.slot),
             policy,
-            unit: exposure.unit.into(),
+            unit: exposure.unit.into_boxed_str(),
             experiment,
             items: items.into_boxed_slice(),
             at_ms: exposure.at_ms,
@@ -275,7 +278,7 @@ impl Tally {
         if let (Some(key), Some(variant)) = (&conversion.experiment, &conversion.arm) {
             let (key, arm) = (self.names.id(key), self.names.id(variant));
             let tally = self.experiments.entry((policy, key)).or_default();
-            let unit = entry(&mut tally.units, &conversion.unit);
+            let unit = tally.units.entry(unit_key(&conversion.unit)).or_default();
             let newly = match unit.arms.iter_mut().find(|(a, _)| *a == arm) {
                 Some((_, converted)) if !*converted => {
                     *converted = true;
@@ -303,7 +306,7 @@ impl Tally {
                 .decision_id
                 .as_deref()
                 .map(|d| self.decision_hash(d));
-            if let Some(recent) = self.impressions.get_mut(&conversion.unit) {
+            if let Some(recent) = self.impressions.get_mut(&unit_key(&conversion.unit)) {
                 let impression = recent.iter_mut().rev().find(|i| {
                     !i.credited
                         && i.item == item
@@ -376,14 +379,17 @@ impl Tally {
                     && shown.items.contains(&item)
                     && defs.items.counts(&event.kind)
                     && within(shown.at_ms, event.at_ms, defs.items.window_ms)
-                    && self.impressions.get(&*shown.unit).is_some_and(|recent| {
-                        recent.iter().any(|i| {
-                            !i.credited
-                                && i.item == item
-                                && i.policy == shown.policy
-                                && i.decision == decision
+                    && self
+                        .impressions
+                        .get(&unit_key(&shown.unit))
+                        .is_some_and(|recent| {
+                            recent.iter().any(|i| {
+                                !i.credited
+                                    && i.item == item
+                                    && i.policy == shown.policy
+                                    && i.decision == decision
+                            })
                         })
-                    })
                 {
                     let mut c = conversion(shown.policy, &shown.unit, Some(decision_id));
                     c.item = Some(names.name(item).to_owned());
@@ -393,8 +399,9 @@ impl Tally {
             return earned;
         }
         let unit = event.customer_id.as_str();
+        let key_of_unit = unit_key(unit);
         for ((policy, key), tally) in &self.experiments {
-            let Some(state) = tally.units.get(unit) else {
+            let Some(state) = tally.units.get(&key_of_unit) else {
                 continue;
             };
             let defs = definitions(names.name(*policy));
@@ -408,7 +415,7 @@ impl Tally {
                 earned.push(c);
             }
         }
-        if let (Some(item), Some(recent)) = (item, self.impressions.get(unit)) {
+        if let (Some(item), Some(recent)) = (item, self.impressions.get(&key_of_unit)) {
             let mut credited: Vec<Name> = Vec::new();
             for impression in recent.iter().rev() {
                 if impression.credited
@@ -450,7 +457,7 @@ impl Tally {
 
     /// The arm a unit was last exposed to in an experiment, and when.
     pub fn last_exposure(&self, policy: &str, key: &str, unit: &str) -> Option<(String, i64)> {
-        let state = self.experiment(policy, key)?.units.get(unit)?;
+        let state = self.experiment(policy, key)?.units.get(&unit_key(unit))?;
         Some((
             self.names.name(state.latest_arm).to_owned(),
             state.latest_ms,
