@@ -49,10 +49,26 @@ type Name = u32;
 struct Names {
     ids: FxHashMap<Arc<str>, Name>,
     names: Vec<Arc<str>>,
+    /// The last few names asked for: consecutive exposures mostly repeat their policy,
+    /// experiment, arm and slot, and comparing is cheaper than hashing.
+    recent: [Name; 8],
+    next_recent: usize,
 }
 
 impl Names {
     fn id(&mut self, name: &str) -> Name {
+        for &id in &self.recent {
+            if self.names.get(id as usize).is_some_and(|n| **n == *name) {
+                return id;
+            }
+        }
+        let id = self.lookup(name);
+        self.recent[self.next_recent] = id;
+        self.next_recent = (self.next_recent + 1) % self.recent.len();
+        id
+    }
+
+    fn lookup(&mut self, name: &str) -> Name {
         if let Some(id) = self.ids.get(name) {
             return *id;
         }

@@ -55,7 +55,21 @@ fn frame(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
 #[derive(Debug, Default)]
 pub(super) struct Encoder {
     names: FxHashMap<String, u64>,
+    /// Per field, the last name and its number: consecutive records mostly repeat their
+    /// policy, slot, version and channel, and comparing is cheaper than hashing.
+    recent: [Option<(String, u64)>; FIELDS],
 }
+
+/// Fields of a record that are names (the index into [`Encoder::recent`]).
+const FIELDS: usize = 8;
+const F_SLOT: usize = 0;
+const F_POLICY: usize = 1;
+const F_VERSION: usize = 2;
+const F_CHANNEL: usize = 3;
+const F_EXPERIMENT: usize = 4;
+const F_ARM: usize = 5;
+const F_KIND: usize = 6;
+const F_NODE: usize = 7;
 
 impl Encoder {
     /// A new segment's first frame.
@@ -80,22 +94,34 @@ impl Encoder {
         id
     }
 
-    fn optional(&mut self, out: &mut Vec<u8>, name: Option<&str>) -> u64 {
-        name.map_or(0, |n| self.name(out, n) + 1)
+    /// [`Encoder::name`] for a field, remembering its last value.
+    fn field(&mut self, out: &mut Vec<u8>, field: usize, name: &str) -> u64 {
+        if let Some((last, id)) = &self.recent[field]
+            && last == name
+        {
+            return *id;
+        }
+        let id = self.name(out, name);
+        self.recent[field] = Some((name.to_owned(), id));
+        id
+    }
+
+    fn optional(&mut self, out: &mut Vec<u8>, field: usize, name: Option<&str>) -> u64 {
+        name.map_or(0, |n| self.field(out, field, n) + 1)
     }
 
     /// Appends a record's frames (its new names first).
     pub(super) fn encode(&mut self, record: &Record, out: &mut Vec<u8>) {
         match record {
             Record::Exposure(e) => {
-                let slot = self.name(out, &e.slot);
-                let policy = self.name(out, &e.policy);
-                let version = self.name(out, &e.version);
-                let channel = self.name(out, &e.channel);
-                let experiment = self.optional(out, e.experiment.as_deref());
-                let arm = self.optional(out, e.arm.as_deref());
+                let slot = self.field(out, F_SLOT, &e.slot);
+                let policy = self.field(out, F_POLICY, &e.policy);
+                let version = self.field(out, F_VERSION, &e.version);
+                let channel = self.field(out, F_CHANNEL, &e.channel);
+                let experiment = self.optional(out, F_EXPERIMENT, e.experiment.as_deref());
+                let arm = self.optional(out, F_ARM, e.arm.as_deref());
                 let items: Vec<u64> = e.items.iter().map(|i| self.name(out, i)).collect();
-                let node = self.optional(out, e.node.as_deref());
+                let node = self.optional(out, F_NODE, e.node.as_deref());
                 frame(out, |p| {
                     p.push(EXPOSURE);
                     text(p, &e.decision_id);
@@ -113,12 +139,12 @@ impl Encoder {
                 });
             }
             Record::Conversion(c) => {
-                let kind = self.name(out, &c.kind);
-                let policy = self.name(out, &c.policy);
-                let experiment = self.optional(out, c.experiment.as_deref());
-                let arm = self.optional(out, c.arm.as_deref());
-                let item = self.optional(out, c.item.as_deref());
-                let node = self.optional(out, c.node.as_deref());
+                let kind = self.field(out, F_KIND, &c.kind);
+                let policy = self.field(out, F_POLICY, &c.policy);
+                let experiment = self.optional(out, F_EXPERIMENT, c.experiment.as_deref());
+                let arm = self.optional(out, F_ARM, c.arm.as_deref());
+                let item = c.item.as_deref().map_or(0, |i| self.name(out, i) + 1);
+                let node = self.optional(out, F_NODE, c.node.as_deref());
                 frame(out, |p| {
                     p.push(CONVERSION);
                     text(p, &c.event_id);
