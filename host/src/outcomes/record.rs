@@ -1,6 +1,7 @@
 //! The records of the outcome log: what was shown to whom (exposures) and which later events
-//! were attributed to it (conversions). One JSON object a line, so the exposure stream for a
-//! warehouse is the log's own lines.
+//! were attributed to it (conversions). The log stores them in its own binary format
+//! (`log::codec`); the exposure stream for a warehouse and the fleet carry them as JSON, one
+//! object a line.
 
 use serde::{Deserialize, Serialize};
 

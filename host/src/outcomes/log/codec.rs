@@ -181,6 +181,10 @@ fn unzigzag(n: u64) -> i64 {
 
 /// What a frame held.
 #[derive(Debug, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a decoded record is handed on at once; boxing it would cost an allocation a record"
+)]
 pub(super) enum Decoded {
     Record(Record),
     /// A header or a name: nothing to hand on.
