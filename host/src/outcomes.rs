@@ -22,7 +22,7 @@ use crate::metrics::{self, Metrics};
 use crate::profiles::events::CustomerEvent;
 use crate::registry::Registry;
 use definition::Definitions;
-use record::{Exposure, Record};
+use record::{PackedExposures, Record};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -37,7 +37,7 @@ const BATCH_WAIT: Duration = Duration::from_millis(20);
 /// Work for the outcome thread.
 #[derive(Debug)]
 enum Job {
-    Exposures(Vec<Exposure>),
+    Exposures(PackedExposures),
     Events(Vec<CustomerEvent>),
     /// Records other nodes published, each marked with its node.
     Remote(Vec<Record>),
@@ -105,12 +105,20 @@ impl Counted {
         }
     }
 
-    /// Counts one of this node's own records, keeping parts of it.
-    fn apply_owned(&mut self, record: Record) {
+    /// Counts one of this node's own exposures.
+    fn expose(&mut self, exposure: &record::ExposureRef<'_>) {
         if let Some(fleet) = &mut self.fleet {
-            fleet.all.apply(&record);
+            fleet.all.expose(exposure);
         }
-        self.local.apply_owned(record);
+        self.local.expose(exposure);
+    }
+
+    /// Counts one of this node's own conversions.
+    fn convert(&mut self, record: &Record) {
+        if let Some(fleet) = &mut self.fleet {
+            fleet.all.apply(record);
+        }
+        self.local.apply(record);
     }
 
     /// What policies and results read: the fleet's counts with a broker, else this node's.
@@ -229,7 +237,7 @@ impl Outcomes {
     }
 
     /// Records a decision's exposures (the request path: an append to the queue).
-    pub fn expose(&self, exposures: Vec<Exposure>) {
+    pub fn expose(&self, exposures: PackedExposures) {
         if !exposures.is_empty() {
             let len = exposures.len();
             self.enqueue(Job::Exposures(exposures), len);
@@ -332,12 +340,11 @@ impl Outcomes {
                     match job {
                         Job::Exposures(exposures) => {
                             exposed += exposures.len();
-                            for exposure in exposures {
-                                let record = Record::Exposure(exposure);
+                            for exposure in exposures.iter() {
                                 if let Some(batch) = &mut batch {
-                                    batch.push(&record);
+                                    batch.push_exposure(&exposure);
                                 }
-                                tally.apply_owned(record);
+                                tally.expose(&exposure);
                             }
                         }
                         Job::Remote(remote) => {
@@ -360,7 +367,7 @@ impl Outcomes {
                                     if let Some(batch) = &mut batch {
                                         batch.push(&record);
                                     }
-                                    tally.apply_owned(record);
+                                    tally.convert(&record);
                                 }
                             }
                         }

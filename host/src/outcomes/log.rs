@@ -9,7 +9,7 @@
 
 mod codec;
 
-use super::record::Record;
+use super::record::{ExposureRef, Record};
 use codec::{Decoded, Decoder, Encoder, FRAME_HEADER};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -118,6 +118,15 @@ impl Batch<'_> {
             writer.encoder.encode(record, &mut self.bytes);
             self.records += 1;
             self.max_at_ms = self.max_at_ms.max(record.at_ms());
+        }
+    }
+
+    /// Encodes an exposure onto the batch.
+    pub fn push_exposure(&mut self, exposure: &ExposureRef<'_>) {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.encoder.encode_exposure(exposure, &mut self.bytes);
+            self.records += 1;
+            self.max_at_ms = self.max_at_ms.max(exposure.at_ms);
         }
     }
 

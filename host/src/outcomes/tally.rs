@@ -19,7 +19,7 @@
 //! newer decision that lands on the same entry replaces it, as an LRU would have evicted it).
 
 use super::definition::Definitions;
-use super::record::{Conversion, Exposure, Record};
+use super::record::{Conversion, ExposureRef, Record};
 use crate::profiles::events::CustomerEvent;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -207,26 +207,19 @@ impl Tally {
     /// Counts a record (a new one, or one replayed from the log).
     pub fn apply(&mut self, record: &Record) {
         match record {
-            Record::Exposure(exposure) => self.expose(exposure.clone()),
+            Record::Exposure(exposure) => self.expose(&exposure.as_ref()),
             Record::Conversion(conversion) => self.convert(conversion),
         }
     }
 
-    /// Counts a record it may keep parts of (no copies of what it keeps).
-    pub fn apply_owned(&mut self, record: Record) {
-        match record {
-            Record::Exposure(exposure) => self.expose(exposure),
-            Record::Conversion(conversion) => self.convert(&conversion),
-        }
-    }
-
-    fn expose(&mut self, exposure: Exposure) {
-        let policy = self.names.id(&exposure.policy);
+    /// Counts an exposure.
+    pub fn expose(&mut self, exposure: &ExposureRef<'_>) {
+        let policy = self.names.id(exposure.policy);
         let mut experiment = None;
-        if let (Some(key), Some(variant)) = (&exposure.experiment, &exposure.arm) {
+        if let (Some(key), Some(variant)) = (exposure.experiment, exposure.arm) {
             let (key, arm) = (self.names.id(key), self.names.id(variant));
             let tally = self.experiments.entry((policy, key)).or_default();
-            let unit = tally.units.entry(unit_key(&exposure.unit)).or_default();
+            let unit = tally.units.entry(unit_key(exposure.unit)).or_default();
             let first = !unit.arms.iter().any(|(a, _)| *a == arm);
             if first {
                 unit.arms.push((arm, false));
@@ -241,7 +234,7 @@ impl Tally {
             experiment = Some((key, arm));
         }
         let attributes = self.attributes();
-        let decision = self.decision_hash(&exposure.decision_id);
+        let decision = self.decision_hash(exposure.decision_id);
         let mut items = Vec::with_capacity(exposure.items.len());
         for item in &exposure.items {
             let item = self.names.id(item);
@@ -252,10 +245,7 @@ impl Tally {
             return;
         }
         if !items.is_empty() {
-            let recent = self
-                .impressions
-                .entry(unit_key(&exposure.unit))
-                .or_default();
+            let recent = self.impressions.entry(unit_key(exposure.unit)).or_default();
             for &item in &items {
                 if recent.len() == IMPRESSIONS_PER_UNIT {
                     recent.pop_front();
@@ -270,9 +260,9 @@ impl Tally {
             }
         }
         let shown = Shown {
-            slot: self.names.id(&exposure.slot),
+            slot: self.names.id(exposure.slot),
             policy,
-            unit: exposure.unit.into_boxed_str(),
+            unit: exposure.unit.into(),
             experiment,
             items: items.into_boxed_slice(),
             at_ms: exposure.at_ms,
@@ -282,7 +272,7 @@ impl Tally {
             Some(entry) if *entry.id == *exposure.decision_id => entry.shown.push(shown),
             slot => {
                 *slot = Some(DecisionEntry {
-                    id: exposure.decision_id.into_boxed_str(),
+                    id: exposure.decision_id.into(),
                     shown: vec![shown],
                 });
             }

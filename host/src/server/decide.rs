@@ -6,7 +6,7 @@ use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
 use crate::engine::{Contract, Cost, DecisionError, ErrorCode, Evaluation};
 use crate::metrics;
-use crate::outcomes::record::Exposure;
+use crate::outcomes::record::{ExposureRef, PackedExposures};
 use crate::profiles::ProfileSource;
 use crate::registry::PolicyVersion;
 use futures_util::future::BoxFuture;
@@ -376,7 +376,7 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
                 .or(request.unit.anonymous_id.as_deref())?;
             Some((outcomes, unit))
         });
-    let mut exposures = Vec::new();
+    let mut exposures = PackedExposures::default();
     let mut slots = Vec::with_capacity(request.slots.len());
     for ((slot, version), evaluation) in request.slots.iter().zip(&versions).zip(evaluations) {
         // Every slot was decided above; a gap would be a bug, answered as a fallback.
@@ -444,21 +444,24 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
             && (evaluation.decision.experiment.is_some() || !evaluation.decision.items.is_empty())
         {
             let experiment = evaluation.decision.experiment.as_ref();
-            exposures.push(Exposure {
-                decision_id: decision_id.clone(),
-                slot: slot.id.clone(),
-                policy: slot.policy.clone(),
-                version: version.digest.clone(),
-                experiment: experiment.map(|e| e.key.clone()),
-                arm: experiment.map(|e| e.variant.clone()),
+            if exposures.is_empty() {
+                exposures = PackedExposures::with_capacity(256);
+            }
+            exposures.push(&ExposureRef {
+                decision_id: &decision_id,
+                slot: &slot.id,
+                policy: &slot.policy,
+                version: &version.digest,
+                experiment: experiment.map(|e| e.key.as_str()),
+                arm: experiment.map(|e| e.variant.as_str()),
                 items: evaluation
                     .decision
                     .items
                     .iter()
-                    .map(|item| item.id.clone())
+                    .map(|item| item.id.as_str())
                     .collect(),
-                unit: unit.to_owned(),
-                channel: request.channel.as_str().to_owned(),
+                unit,
+                channel: request.channel.as_str(),
                 at_ms: now_ms,
                 node: None,
             });

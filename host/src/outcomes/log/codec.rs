@@ -10,7 +10,7 @@
 //!   [`Conversion`]; numbers are LEB128 varints, `at_ms` zigzagged, value an f64 LE; an
 //!   optional name is 0 for none or its number + 1.
 
-use crate::outcomes::record::{Conversion, Exposure, Record};
+use crate::outcomes::record::{Conversion, Exposure, ExposureRef, Record};
 use rustc_hash::FxHashMap;
 
 /// The format this code writes; a segment of another version is not read.
@@ -110,34 +110,37 @@ impl Encoder {
         name.map_or(0, |n| self.field(out, field, n) + 1)
     }
 
+    /// Appends an exposure's frames (its new names first).
+    pub(super) fn encode_exposure(&mut self, e: &ExposureRef<'_>, out: &mut Vec<u8>) {
+        let slot = self.field(out, F_SLOT, e.slot);
+        let policy = self.field(out, F_POLICY, e.policy);
+        let version = self.field(out, F_VERSION, e.version);
+        let channel = self.field(out, F_CHANNEL, e.channel);
+        let experiment = self.optional(out, F_EXPERIMENT, e.experiment);
+        let arm = self.optional(out, F_ARM, e.arm);
+        let items: Vec<u64> = e.items.iter().map(|i| self.name(out, i)).collect();
+        let node = self.optional(out, F_NODE, e.node);
+        frame(out, |p| {
+            p.push(EXPOSURE);
+            text(p, e.decision_id);
+            for n in [slot, policy, version, experiment, arm] {
+                varint(p, n);
+            }
+            varint(p, items.len() as u64);
+            for item in items {
+                varint(p, item);
+            }
+            text(p, e.unit);
+            varint(p, channel);
+            varint(p, zigzag(e.at_ms));
+            varint(p, node);
+        });
+    }
+
     /// Appends a record's frames (its new names first).
     pub(super) fn encode(&mut self, record: &Record, out: &mut Vec<u8>) {
         match record {
-            Record::Exposure(e) => {
-                let slot = self.field(out, F_SLOT, &e.slot);
-                let policy = self.field(out, F_POLICY, &e.policy);
-                let version = self.field(out, F_VERSION, &e.version);
-                let channel = self.field(out, F_CHANNEL, &e.channel);
-                let experiment = self.optional(out, F_EXPERIMENT, e.experiment.as_deref());
-                let arm = self.optional(out, F_ARM, e.arm.as_deref());
-                let items: Vec<u64> = e.items.iter().map(|i| self.name(out, i)).collect();
-                let node = self.optional(out, F_NODE, e.node.as_deref());
-                frame(out, |p| {
-                    p.push(EXPOSURE);
-                    text(p, &e.decision_id);
-                    for n in [slot, policy, version, experiment, arm] {
-                        varint(p, n);
-                    }
-                    varint(p, items.len() as u64);
-                    for item in items {
-                        varint(p, item);
-                    }
-                    text(p, &e.unit);
-                    varint(p, channel);
-                    varint(p, zigzag(e.at_ms));
-                    varint(p, node);
-                });
-            }
+            Record::Exposure(e) => self.encode_exposure(&e.as_ref(), out),
             Record::Conversion(c) => {
                 let kind = self.field(out, F_KIND, &c.kind);
                 let policy = self.field(out, F_POLICY, &c.policy);

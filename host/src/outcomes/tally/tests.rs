@@ -1,5 +1,6 @@
 use super::*;
 use crate::outcomes::definition;
+use crate::outcomes::record::Exposure;
 use std::sync::Arc;
 
 fn exposure(decision: &str, unit: &str, arm: Option<&str>, items: &[&str], at_ms: i64) -> Record {
