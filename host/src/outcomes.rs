@@ -32,7 +32,7 @@ use tally::{Counts, Tally};
 /// Exposures and events waiting for the outcome thread, at most; more are dropped and counted.
 const QUEUE_LIMIT: usize = 1 << 20;
 /// How long the outcome thread gathers work before writing a batch.
-const BATCH_WAIT: Duration = Duration::from_millis(20);
+const BATCH_WAIT: Duration = Duration::from_millis(50);
 
 /// Work for the outcome thread.
 #[derive(Debug)]
