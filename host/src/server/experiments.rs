@@ -138,7 +138,7 @@ pub(super) async fn list(state: &Arc<AppState>) -> Result<serde_json::Value, Api
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExperimentQuery {
+pub(super) struct ExperimentQuery {
     /// The policy whose experiment it is, when two policies use the same key.
     policy: Option<String>,
 }
@@ -202,7 +202,7 @@ pub(super) async fn describe(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExposureQuery {
+pub(super) struct ExposureQuery {
     /// Exposures decided at or after this time (ms since the Unix epoch); all retained ones
     /// when absent.
     since: Option<i64>,

@@ -16,6 +16,7 @@ use crate::server::decide::{
     Unit,
 };
 use crate::server::events::EventBatch;
+use crate::server::experiments::{ExperimentQuery, ExposureQuery};
 use crate::server::policies::PublishBody;
 use crate::server::segment::{SegmentDecision, SegmentQuery};
 use serde::de::{Deserialize, Visitor};
@@ -136,23 +137,41 @@ fn request_schemas_name_the_fields_serde_reads() {
     assert_request::<ReloadRequest>(&doc, "ReloadRequest");
 }
 
-#[test]
-fn segment_decide_parameters_are_the_query_fields_serde_reads() {
-    let doc = document();
-    let parameters: BTreeSet<String> = doc["paths"]["/v1/segment-decide"]["get"]["parameters"]
+/// The query parameters an operation documents (its path parameters left out).
+fn query_parameters(doc: &Value, path: &str) -> BTreeSet<String> {
+    doc["paths"][path]["get"]["parameters"]
         .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            assert_eq!(p["in"], "query");
-            p["name"].as_str().unwrap().to_owned()
+        .map(|list| {
+            list.iter()
+                .filter(|p| p["in"] != "path")
+                .map(|p| {
+                    assert_eq!(p["in"], "query", "{path}: {p}");
+                    p["name"].as_str().unwrap().to_owned()
+                })
+                .collect()
         })
-        .collect();
-    let read: BTreeSet<String> = fields_of::<SegmentQuery>()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(parameters, read);
+        .unwrap_or_default()
+}
+
+fn query_fields<'de, T: Deserialize<'de>>() -> BTreeSet<String> {
+    fields_of::<T>().into_iter().map(str::to_owned).collect()
+}
+
+#[test]
+fn query_parameters_are_the_query_fields_serde_reads() {
+    let doc = document();
+    assert_eq!(
+        query_parameters(&doc, "/v1/segment-decide"),
+        query_fields::<SegmentQuery>()
+    );
+    assert_eq!(
+        query_parameters(&doc, "/admin/v1/experiments/{key}"),
+        query_fields::<ExperimentQuery>()
+    );
+    assert_eq!(
+        query_parameters(&doc, "/admin/v1/exposures"),
+        query_fields::<ExposureQuery>()
+    );
 }
 
 /// A decision with every optional field present.
