@@ -261,11 +261,6 @@ impl Outcomes {
         }
     }
 
-    /// This node's name in the fleet, when it has a broker.
-    pub fn fleet_node(&self) -> Option<String> {
-        lock(&self.tally).fleet.as_ref().map(|f| f.node.clone())
-    }
-
     /// Waits (at most `timeout`) until everything queued before the call is counted, so an
     /// operator reading results sees the decisions and events the node has acknowledged.
     /// Returns whether it was all counted (and written) in time.
@@ -286,7 +281,9 @@ impl Outcomes {
         let _ = self.settle(Duration::from_secs(5));
     }
 
-    fn definitions(&self, policy: &str) -> Arc<Definitions> {
+    /// A policy's outcome definitions, as its serving version's config gives them (parsed
+    /// once per version).
+    pub fn definitions(&self, policy: &str) -> Arc<Definitions> {
         let Some(version) = self.registry.resolve(policy, None) else {
             return Arc::default();
         };
@@ -434,11 +431,6 @@ impl Outcomes {
     /// Every experiment with exposures, as (policy, key), sorted.
     pub fn experiments(&self) -> Vec<(String, String)> {
         lock(&self.tally).counting().experiments()
-    }
-
-    /// A policy's outcome definitions, as its serving version's config gives them.
-    pub fn definitions_of(&self, policy: &str) -> Arc<Definitions> {
-        self.definitions(policy)
     }
 
     /// The policies served, whose configs define the experiments.

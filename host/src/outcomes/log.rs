@@ -252,6 +252,7 @@ impl OutcomeLog {
     }
 
     /// Appends records and syncs them to disk.
+    #[cfg(test)]
     pub fn append(&self, records: &[Record], now_ms: i64) -> Result<(), LogError> {
         let mut batch = self.batch(now_ms)?;
         for record in records {

@@ -124,6 +124,7 @@ impl Exposure {
     }
 }
 
+#[cfg(test)]
 impl ExposureRef<'_> {
     pub fn to_owned(&self) -> Exposure {
         Exposure {

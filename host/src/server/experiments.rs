@@ -28,10 +28,24 @@ fn outcomes(state: &AppState) -> Result<&Arc<Outcomes>, ApiError> {
     })
 }
 
+/// Runs `work` off the request threads (it waits for the outcome thread, then reads the counts).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ApiError::new(
+            ApiErrorKind::Internal,
+            "results_aborted",
+            None,
+            e.to_string(),
+        )
+    })
+}
+
 /// One experiment's results: the arms its serving config defines (in its order, with their
 /// weights) and any other arm units were exposed to (weight 0: an arm since removed).
 fn analyse(outcomes: &Outcomes, policy: &str, key: &str) -> serde_json::Value {
-    let definitions = outcomes.definitions_of(policy);
+    let definitions = outcomes.definitions(policy);
     let definition = definitions.experiment(key);
     let seen = outcomes.arms(policy, key);
     let mut arms: Vec<ArmCounts> = definition
@@ -116,7 +130,7 @@ fn analyse(outcomes: &Outcomes, policy: &str, key: &str) -> serde_json::Value {
 /// Every experiment units were exposed to, on this node.
 pub(super) async fn list(state: &Arc<AppState>) -> Result<serde_json::Value, ApiError> {
     let outcomes = outcomes(state)?.clone();
-    let results = tokio::task::spawn_blocking(move || {
+    let results = blocking(move || {
         let _ = outcomes.settle(SETTLE);
         outcomes
             .experiments()
@@ -124,15 +138,7 @@ pub(super) async fn list(state: &Arc<AppState>) -> Result<serde_json::Value, Api
             .map(|(policy, key)| analyse(&outcomes, &policy, &key))
             .collect::<Vec<_>>()
     })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            ApiErrorKind::Internal,
-            "results_aborted",
-            None,
-            e.to_string(),
-        )
-    })?;
+    .await?;
     Ok(serde_json::json!({ "experiments": results }))
 }
 
@@ -152,7 +158,7 @@ pub(super) async fn describe(
     let query: ExperimentQuery = super::parse_query(query)?;
     let outcomes = outcomes(state)?.clone();
     let key = key.to_owned();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let _ = outcomes.settle(SETTLE);
         let mut policies: Vec<String> = outcomes
             .experiments()
@@ -162,9 +168,7 @@ pub(super) async fn describe(
             .collect();
         // An experiment a serving config defines has results before its first exposure.
         for (name, _) in outcomes.registry().list() {
-            if !policies.contains(&name)
-                && outcomes.definitions_of(&name).experiment(&key).is_some()
-            {
+            if !policies.contains(&name) && outcomes.definitions(&name).experiment(&key).is_some() {
                 policies.push(name);
             }
         }
@@ -189,15 +193,7 @@ pub(super) async fn describe(
             )),
         }
     })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            ApiErrorKind::Internal,
-            "results_aborted",
-            None,
-            e.to_string(),
-        )
-    })?
+    .await?
 }
 
 #[derive(Debug, Default, Deserialize)]
