@@ -24,6 +24,21 @@ impl Arm {
     }
 }
 
+/// The arms of an experiment from a config object of variant → weight (`{"a": 50, "b": 50}`)
+/// at `at`, in document order; a weight that is missing, negative or not a number counts as 0.
+pub fn arms_at(config: &crate::Config, at: &str) -> Vec<Arm> {
+    config
+        .keys(at)
+        .into_iter()
+        .map(|variant| {
+            let weight = config
+                .number(&format!("{at}{}", crate::pointer(&[&variant])))
+                .unwrap_or(0.0);
+            Arm::new(variant, weight.max(0.0) as u32)
+        })
+        .collect()
+}
+
 /// Assigns a unit to an arm of experiment `key`, using `key` as the salt.
 ///
 /// Returns `None` when no arm has weight.
@@ -45,6 +60,18 @@ pub fn assign_salted(key: &str, salt: &str, unit_id: &str, arms: &[Arm]) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arms_come_from_a_config_object_in_document_order() {
+        let config = crate::Config::from_json(
+            serde_json::json!({"e": {"arms": {"b/x": 30, "a": -2, "c": "many"}}}),
+        );
+        assert_eq!(
+            arms_at(&config, "/e/arms"),
+            [Arm::new("b/x", 30), Arm::new("a", 0), Arm::new("c", 0)]
+        );
+        assert!(arms_at(&config, "/missing").is_empty());
+    }
 
     #[test]
     fn the_sdk_passes_the_published_vectors() {

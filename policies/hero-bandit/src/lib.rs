@@ -9,9 +9,10 @@
 //! last saw for `/bandit/sticky_hours`. `"learn": false` keeps the plain weighted split: the
 //! fixed test a bandit is measured against. Everyone else sees `/default_variant`.
 
+use tailor_guest::experiment::arms_at;
 use tailor_guest::{
     Decision, Experiment, LastExposure, Policy, PolicyError, Reason, Request, Thompson, assign,
-    experiment::Arm, pointer,
+    pointer,
 };
 
 #[derive(Debug)]
@@ -57,16 +58,7 @@ fn choose(request: &Request<'_>) -> Result<Option<Experiment>, PolicyError> {
         return Ok(None);
     };
     let key = config.require_text("/experiment/key")?;
-    let arms: Vec<Arm> = config
-        .keys("/experiment/arms")
-        .into_iter()
-        .map(|variant| {
-            let weight = config
-                .number(&pointer(&["experiment", "arms", &variant]))
-                .unwrap_or(0.0);
-            Arm::new(variant, weight.max(0.0) as u32)
-        })
-        .collect();
+    let arms = arms_at(config, "/experiment/arms");
     if config.boolean("/bandit/learn") == Some(false) {
         return Ok(assign(&key, unit, &arms));
     }

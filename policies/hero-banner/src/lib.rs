@@ -7,7 +7,8 @@
 //! The creative of the chosen variant (`/variants/{name}`) is rendered as key/values.
 
 use tailor_guest::{
-    Decision, Experiment, Policy, PolicyError, Reason, Request, assign, experiment::Arm, pointer,
+    Decision, Experiment, Policy, PolicyError, Reason, Request, assign, experiment::arms_at,
+    pointer,
 };
 
 #[derive(Debug)]
@@ -60,16 +61,7 @@ fn choose(request: &Request<'_>) -> Result<(String, Reason, Option<Experiment>),
         }
     }
     if let (Some(key), Some(unit)) = (config.text("/experiment/key"), request.unit_id()) {
-        let arms: Vec<Arm> = config
-            .keys("/experiment/arms")
-            .into_iter()
-            .map(|variant| {
-                let weight = config
-                    .number(&pointer(&["experiment", "arms", &variant]))
-                    .unwrap_or(0.0);
-                Arm::new(variant, weight.max(0.0) as u32)
-            })
-            .collect();
+        let arms = arms_at(config, "/experiment/arms");
         if let Some(assignment) = assign(&key, unit, &arms) {
             return Ok((assignment.variant.clone(), Reason::Split, Some(assignment)));
         }

@@ -240,11 +240,14 @@ impl Policy for NextBestOffer {
             }
             None => BTreeMap::new(),
         };
-        let minute = context.now_ms.div_euclid(60_000) as u64;
-        let mut draws = Draws::new(
-            &["next-best-offer", request.unit_id().unwrap_or("")],
-            minute,
-        );
+        // Seeded only when learning is on: a decision without it draws nothing.
+        let mut draws = settings.learning.as_ref().map(|_| {
+            let minute = context.now_ms.div_euclid(60_000) as u64;
+            Draws::new(
+                &["next-best-offer", request.unit_id().unwrap_or("")],
+                minute,
+            )
+        });
         let ranked = rank(&request.candidates, |candidate| {
             let features = personal.then(|| {
                 let affinity = category(candidate).map_or(0.0, |c| profile.affinity(c));
@@ -254,9 +257,11 @@ impl Policy for NextBestOffer {
                 )
             });
             let prior = score(&settings.model, tier_boost, candidate, features);
-            let learned = match &settings.learning {
-                Some(learning) => learning.score(&mut draws, prior, observed.get(&candidate.id)),
-                None => prior,
+            let learned = match (&settings.learning, &mut draws) {
+                (Some(learning), Some(draws)) => {
+                    learning.score(draws, prior, observed.get(&candidate.id))
+                }
+                _ => prior,
             };
             Some(learned).filter(|s| *s >= min_score)
         });
