@@ -11,7 +11,7 @@ wit_bindgen::generate!({
 
 /// The generated types, under one short path for the export macro.
 pub mod wit {
-    pub use super::PageSlot;
+    pub use super::{ConfigProblem, PageSlot};
     pub use super::tailor::policy::customer::Profile;
     pub use super::tailor::policy::types::*;
 }
@@ -56,6 +56,17 @@ mod convert {
         slots
             .into_iter()
             .map(|slot| decide::<P>(slot.context, profile, slot.candidates))
+            .collect()
+    }
+
+    /// Runs a policy's config check for the host, on the version's own document.
+    pub fn check_config<P: Policy>() -> Vec<wit::ConfigProblem> {
+        P::check_config(&Config::host())
+            .into_iter()
+            .map(|problem| wit::ConfigProblem {
+                path: problem.path,
+                message: problem.message,
+            })
             .collect()
     }
 

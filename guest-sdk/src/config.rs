@@ -20,6 +20,34 @@ pub enum ConfigValue {
     Object(Vec<String>),
 }
 
+/// A problem [`Policy::check_config`](crate::Policy::check_config) found in a config document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Where in the document, in `rules[3].when.and[0]` form (object keys joined by `.`, array
+    /// indices in brackets); empty for the document as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigProblem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigProblem {
+        ConfigProblem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
 /// The configuration of the policy version being run.
 #[derive(Debug)]
 pub struct Config {

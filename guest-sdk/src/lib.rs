@@ -60,7 +60,7 @@ pub mod testing;
 pub mod __private;
 
 pub use bandit::{LastExposure, Stats, Thompson};
-pub use config::{Config, ConfigValue, pointer};
+pub use config::{Config, ConfigProblem, ConfigValue, pointer};
 pub use experiment::{Arm, assign};
 pub use outcomes::{OutcomeData, Outcomes};
 pub use profile::Profile;
@@ -105,6 +105,20 @@ impl Request<'_> {
 pub trait Policy {
     /// Decides the slot. An `Err` makes the host serve the slot's fallback with reason `ERROR`.
     fn decide(request: &Request<'_>) -> Result<Decision, PolicyError>;
+
+    /// Every problem with a config document, each at a path a person can find
+    /// (`rules[3].when`); none accepts it. The host refuses to publish a version whose config
+    /// has problems, naming them, and a console shows them as the document is edited. The
+    /// default accepts every document (its fields are checked as `decide` reads them).
+    fn check_config(config: &Config) -> Vec<ConfigProblem> {
+        let _ = config;
+        Vec::new()
+    }
+
+    /// The JSON Schema (draft 2020-12) of the config document, for editors; the default is none.
+    fn config_schema() -> Option<&'static str> {
+        None
+    }
 }
 
 /// Exports a [`Policy`] implementation as the component's `decide` function.
@@ -181,6 +195,14 @@ macro_rules! export_policy {
                     >,
                 > {
                     $crate::__private::decide_page::<$policy>(slots, profile)
+                }
+
+                fn check_config() -> ::std::vec::Vec<$crate::__private::wit::ConfigProblem> {
+                    $crate::__private::check_config::<$policy>()
+                }
+
+                fn config_schema() -> ::std::option::Option<::std::string::String> {
+                    <$policy as $crate::Policy>::config_schema().map(::std::string::ToString::to_string)
                 }
             }
 

@@ -59,6 +59,11 @@ pub fn decide<P: Policy>(
     P::decide(&request(context, profile, candidates, config))
 }
 
+/// Checks a config document as the host does before publishing it (`Policy::check_config`).
+pub fn check_config<P: Policy>(config: serde_json::Value) -> Vec<crate::ConfigProblem> {
+    P::check_config(&Config::from_json(config))
+}
+
 /// Reads a policy crate's `config.json` (`null` when it has none).
 pub fn load_config(crate_dir: &Path) -> serde_json::Value {
     match std::fs::read_to_string(crate_dir.join("config.json")) {

@@ -44,6 +44,7 @@ fn start(engine: &Engine, dir: &Path) -> Lifecycle {
             seed_bundled: false,
             default_share: tailor_host::config::ServeConfig::default().default_share(),
             decision_threads: 2,
+            config_signing_key: None,
         },
     )
     .unwrap()

@@ -102,6 +102,11 @@ pub struct ServeConfig {
     /// admin API refuses every request.
     #[arg(long, env = "TAILOR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Bearer token of the editor role, at least 16 characters: reads the admin API, changes
+    /// policies' configs, previews drafts, runs canaries and rollbacks (also from the console
+    /// at `/console`), but may not upload components, reload snapshots or read the exposure log.
+    #[arg(long, env = "TAILOR_EDITOR_TOKEN", hide_env_values = true)]
+    pub editor_token: Option<String>,
     /// Bearer token the decide API (`/v1/*`) requires, when set; at least 16 characters.
     #[arg(long, env = "TAILOR_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
@@ -136,6 +141,12 @@ pub struct ServeConfig {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub require_signatures: Option<bool>,
+    /// Secret key file (`tailor keygen`) with which the node signs the config changes made in
+    /// the console, where a person has no signing key at hand. Its public key must be one of
+    /// the `trusted_keys`; keep the file readable by the node only. Without it, a node that
+    /// requires signatures refuses console changes, saying so.
+    #[arg(long, env = "TAILOR_CONFIG_SIGNING_KEY", value_name = "FILE")]
+    pub config_signing_key: Option<PathBuf>,
     /// Directory watched for `<name>.wasm`, `<name>.config.json` and `<name>.sig` to publish.
     #[arg(long, env = "TAILOR_POLICIES_DIR")]
     pub policies_dir: Option<PathBuf>,

@@ -9,6 +9,7 @@ mod bindings;
 mod config_doc;
 pub mod cpu;
 mod decide;
+mod describe;
 mod error;
 mod imports;
 mod limits;
@@ -19,7 +20,7 @@ mod state;
 mod std_shim;
 mod ticker;
 
-pub use bindings::Contract;
+pub use bindings::{ConfigProblem, Contract};
 pub use config_doc::{ConfigDocument, ConfigNode, ConfigObject};
 pub use decide::{Cost, Evaluation};
 pub use error::{DecisionError, EngineError, ErrorCode, LoadError};

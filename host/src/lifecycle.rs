@@ -56,6 +56,8 @@ pub struct LifecycleConfig {
     pub default_share: crate::scheduler::Share,
     /// Decision threads (what a share's CPU cap is checked against).
     pub decision_threads: u32,
+    /// Signs console config changes (`PublishRequest::node_signs`); one of the trusted keys.
+    pub config_signing_key: Option<Arc<signing::SecretKey>>,
 }
 
 /// Publishes, swaps and rolls back policy versions; owns the policy store.

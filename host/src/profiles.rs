@@ -183,12 +183,41 @@ impl Profiles {
         })
     }
 
+    /// A customer's profile as [`Profiles::lookup`] finds it, without putting it in the
+    /// cache: for reading many profiles once (a preview's sample) without evicting the ones
+    /// decisions keep reading.
+    pub fn peek(&self, customer_id: &str) -> Result<Option<Arc<Profile>>, StoreError> {
+        let generation = self.current();
+        if let Some(profile) = generation.cache.get(customer_id) {
+            return Ok(Some(profile));
+        }
+        Ok(self
+            .read_profile(&generation, customer_id)?
+            .map(|(profile, _)| Arc::new(profile)))
+    }
+
     fn load_profile(
         &self,
         generation: &Generation,
         id: &str,
     ) -> Result<Option<(Arc<Profile>, ProfileSource)>, StoreError> {
         let epoch = self.event_epoch.load(Ordering::Acquire);
+        let Some((profile, source)) = self.read_profile(generation, id)? else {
+            return Ok(None);
+        };
+        let profile = Arc::new(profile);
+        if self.event_epoch.load(Ordering::Acquire) == epoch {
+            generation.cache.insert(id, profile.clone());
+        }
+        Ok(Some((profile, source)))
+    }
+
+    /// The snapshot's profile with the newer events applied, from the store.
+    fn read_profile(
+        &self,
+        generation: &Generation,
+        id: &str,
+    ) -> Result<Option<(Profile, ProfileSource)>, StoreError> {
         let snapshot = generation.store.get(id)?;
         let newer = self
             .events
@@ -205,10 +234,6 @@ impl Profiles {
                 (profile, ProfileSource::EventOverlay)
             }
         };
-        let profile = Arc::new(profile);
-        if self.event_epoch.load(Ordering::Acquire) == epoch {
-            generation.cache.insert(id, profile.clone());
-        }
         Ok(Some((profile, source)))
     }
 

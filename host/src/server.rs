@@ -30,6 +30,7 @@
 mod admin;
 mod auth;
 mod body;
+mod console;
 pub(crate) mod decide;
 mod dispatch;
 mod drain;
@@ -39,9 +40,11 @@ mod experiments;
 mod listener;
 mod openapi;
 pub(crate) mod policies;
+mod preview;
 mod probes;
 mod route;
 mod segment;
+mod session;
 mod state;
 mod tasks;
 mod watch;
@@ -59,6 +62,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
+use auth::{Caller, Role};
 use policies::PolicyRoute;
 use route::{Access, Route};
 use std::sync::Arc;
@@ -81,20 +85,14 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
     let _in_flight = state.drain.track();
     let (parts, body) = request.into_parts();
     let route = Route::parse(&parts.method, parts.uri.path());
-    let authorized = match route.access() {
-        Access::Open => Ok(()),
-        Access::Api if state.config.api_token.is_none() => Ok(()),
-        Access::Api => auth::check(&parts.headers, state.config.api_token.as_deref()),
-        Access::Admin => auth::check(&parts.headers, state.config.admin_token.as_deref()),
-    };
-    let mut response = match authorized {
+    let mut response = match authorize(&state, route, &parts) {
         Err(error) => {
             state
                 .metrics
                 .inc(metrics::AUTH_FAILURES, &[("route", route.label())]);
             error.into_response()
         }
-        Ok(()) => dispatch(&state, route, &parts, body).await,
+        Ok(caller) => dispatch(&state, route, &parts, body, caller).await,
     };
     state.metrics.inc(
         metrics::HTTP_REQUESTS,
@@ -113,12 +111,34 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
     response
 }
 
+/// The caller a route requires (none for open routes and, without an API token, `/v1`).
+fn authorize(state: &AppState, route: Route<'_>, parts: &Parts) -> Result<Option<Caller>, ApiError> {
+    let config = &state.config;
+    let (admin, editor) = (config.admin_token.as_deref(), config.editor_token.as_deref());
+    match route.access() {
+        Access::Open => Ok(None),
+        Access::Api if config.api_token.is_none() => Ok(None),
+        Access::Api => auth::check(&parts.headers, config.api_token.as_deref()).map(|()| None),
+        Access::Editor => auth::caller(parts, admin, editor, &state.sessions).map(Some),
+        Access::Admin => {
+            let caller = auth::caller(parts, admin, editor, &state.sessions)?;
+            match caller.role {
+                Role::Admin => Ok(Some(caller)),
+                Role::Editor => Err(auth::admin_only("authorization", route.label())),
+            }
+        }
+    }
+}
+
 async fn dispatch(
     state: &Arc<AppState>,
     route: Route<'_>,
     parts: &Parts,
     body: Incoming,
+    caller: Option<Caller>,
 ) -> Response {
+    // Routes past `authorize` with editor or admin access always have a caller.
+    let role = caller.as_ref().map_or(Role::Editor, |c| c.role);
     let max_body = state.config.max_body_bytes;
     match route {
         Route::Decide => decide::serve(state, &parts.headers, body)
@@ -148,10 +168,43 @@ async fn dispatch(
         Route::PublishPolicy(name) => {
             reply(StatusCode::OK, async {
                 let body = read_body(body, policies::MAX_PUBLISH_BYTES).await?;
-                policies::publish(state, name, &body).await
+                let console = caller.as_ref().is_some_and(|c| c.session.is_some());
+                policies::publish(state, name, &body, role, console).await
             })
             .await
         }
+        Route::PolicySchema(name) => policies::schema(state, name)
+            .await
+            .unwrap_or_else(ApiError::into_response),
+        Route::ValidateConfig(name) => {
+            reply(StatusCode::OK, async {
+                policies::validate(state, name, &read_body(body, max_body).await?).await
+            })
+            .await
+        }
+        Route::Preview(name) => {
+            reply(StatusCode::OK, async {
+                let body = read_body(body, policies::MAX_PUBLISH_BYTES).await?;
+                preview::run(state, name, &body, role).await
+            })
+            .await
+        }
+        Route::Console => console::page(),
+        Route::ConsoleAsset(file) => console::asset(file),
+        Route::SignIn => match read_body(body, max_body).await {
+            Ok(body) => console::sign_in(state, &parts.headers, &body).await,
+            Err(error) => error.into_response(),
+        },
+        Route::Session => match &caller {
+            Some(caller) => console::current(caller),
+            None => ApiError::new(ApiErrorKind::Unauthorized, "unauthorized", None, "no session")
+                .into_response(),
+        },
+        Route::SignOut => match &caller {
+            Some(caller) => console::sign_out(state, caller),
+            None => ApiError::new(ApiErrorKind::Unauthorized, "unauthorized", None, "no session")
+                .into_response(),
+        },
         Route::RollBack(name) => {
             reply(
                 StatusCode::OK,

@@ -100,11 +100,18 @@ impl ServeConfig {
         }
         for (key, token) in [
             ("admin_token", &self.admin_token),
+            ("editor_token", &self.editor_token),
             ("api_token", &self.api_token),
         ] {
             if token.as_ref().is_some_and(|token| token.len() < 16) {
                 return Err(invalid(key, "must be at least 16 characters"));
             }
+        }
+        if self.editor_token.is_some() && self.editor_token == self.admin_token {
+            return Err(invalid(
+                "editor_token",
+                "must differ from admin_token (the roles would be one)",
+            ));
         }
         self.validate_fleet()?;
         if self.require_signatures == Some(true) && self.trusted_keys.is_empty() {

@@ -56,6 +56,7 @@ use wasmtime::component::{ComponentExportIndex, Func, InstancePre, Resource, Typ
 use wasmtime::{AsContextMut, Store};
 
 pub(crate) use generated_v2::PageSlot;
+use generated_v2::ConfigProblem as WitConfigProblem;
 
 /// Which version of the contract a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,28 @@ type DecideFn<'a> = TypedFunc<
 type DecidePageFn<'a> =
     TypedFunc<(&'a [PageSlot], Resource<ProfileHandle>), (Vec<Result<Decision, PolicyError>>,)>;
 
+/// Contract 0.2.0's `check-config` and `config-schema` exports.
+type CheckConfigFn = TypedFunc<(), (Vec<WitConfigProblem>,)>;
+type ConfigSchemaFn = TypedFunc<(), (Option<String>,)>;
+
+/// A problem a policy found in its config document (its `check-config` export).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigProblem {
+    /// Where in the document, in `rules[3].when` form; empty for the whole document.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
 /// A policy component linked against the contract and type-checked once, ready for fresh
 /// instances.
 ///
@@ -98,8 +121,17 @@ pub(crate) struct Prepared {
     contract: Contract,
     decide: ComponentExportIndex,
     decide_page: Option<ComponentExportIndex>,
+    /// `check-config` and `config-schema` (contract 0.2.0).
+    describe: Option<Describe>,
     /// Whether it imports `outcomes` (only then does a decision's store hold the counts).
     reads_outcomes: bool,
+}
+
+/// The exports through which a 0.2.0 policy checks and describes its config.
+#[derive(Clone, Copy)]
+struct Describe {
+    check_config: ComponentExportIndex,
+    config_schema: ComponentExportIndex,
 }
 
 /// One fresh instance's exports, ready to be called.
@@ -123,12 +155,20 @@ impl Prepared {
     /// a component with `decide-page` is held to 0.2.0, any other to 0.1.0) and resolves them.
     pub(crate) fn new(pre: InstancePre<DecisionState>) -> wasmtime::Result<Prepared> {
         let pages = pre.component().get_export(None, "decide-page").is_some();
-        let (contract, decide_page) = if pages {
+        let (contract, decide_page, describe) = if pages {
             generated_v2::PolicyPre::new(pre.clone())?;
-            (Contract::V0_2, Some(export_index(&pre, "decide-page")?))
+            let describe = Describe {
+                check_config: export_index(&pre, "check-config")?,
+                config_schema: export_index(&pre, "config-schema")?,
+            };
+            (
+                Contract::V0_2,
+                Some(export_index(&pre, "decide-page")?),
+                Some(describe),
+            )
         } else {
             generated::PolicyPre::new(pre.clone())?;
-            (Contract::V0_1, None)
+            (Contract::V0_1, None, None)
         };
         let decide = export_index(&pre, "decide")?;
         let component = pre.component();
@@ -141,6 +181,7 @@ impl Prepared {
             contract,
             decide,
             decide_page,
+            describe,
             reads_outcomes,
         })
     }
@@ -151,6 +192,62 @@ impl Prepared {
 
     pub(crate) fn reads_outcomes(&self) -> bool {
         self.reads_outcomes
+    }
+
+    /// Calls `check-config` in a fresh instance in `store`; `None` for a 0.1.0 component.
+    #[expect(
+        unsafe_code,
+        reason = "TypedFunc::new_unchecked on an export type-checked at load; see SAFETY"
+    )]
+    pub(crate) fn check_config(
+        &self,
+        mut store: &mut Store<DecisionState>,
+    ) -> Option<wasmtime::Result<Vec<ConfigProblem>>> {
+        let describe = self.describe?;
+        Some(self.call_export(&mut store, describe.check_config).and_then(|func| {
+            // SAFETY: `Prepared::new` resolved `check_config` only for a component whose
+            // exports the generated 0.2.0 `PolicyPre::new` type-checked, `check-config` against
+            // exactly this signature; `func` is that export of an instance of this component.
+            let check: CheckConfigFn = unsafe { TypedFunc::new_unchecked(func) };
+            let (problems,) = check.call(&mut *store, ())?;
+            Ok(problems
+                .into_iter()
+                .map(|p| ConfigProblem {
+                    path: p.path,
+                    message: p.message,
+                })
+                .collect())
+        }))
+    }
+
+    /// Calls `config-schema` in a fresh instance in `store`; `None` for a 0.1.0 component.
+    #[expect(
+        unsafe_code,
+        reason = "TypedFunc::new_unchecked on an export type-checked at load; see SAFETY"
+    )]
+    pub(crate) fn config_schema(
+        &self,
+        mut store: &mut Store<DecisionState>,
+    ) -> Option<wasmtime::Result<Option<String>>> {
+        let describe = self.describe?;
+        Some(self.call_export(&mut store, describe.config_schema).and_then(|func| {
+            // SAFETY: as in `check_config`, for `config-schema`.
+            let schema: ConfigSchemaFn = unsafe { TypedFunc::new_unchecked(func) };
+            let (schema,) = schema.call(&mut *store, ())?;
+            Ok(schema)
+        }))
+    }
+
+    /// A fresh instance's export `index`.
+    fn call_export(
+        &self,
+        mut store: &mut Store<DecisionState>,
+        index: ComponentExportIndex,
+    ) -> wasmtime::Result<Func> {
+        let instance = self.pre.instantiate(&mut store)?;
+        instance
+            .get_func(&mut store, index)
+            .ok_or_else(|| wasmtime::format_err!("an export of the component is missing"))
     }
 
     /// A fresh instance in `store`.

@@ -32,6 +32,9 @@ pub struct PublishRequest {
     pub automated: bool,
     /// The policy's share of the decision threads from now on; `None` keeps the one it has.
     pub share: Option<ShareOverride>,
+    /// A config change from the console, without a signature: the node signs it with its
+    /// config-signing key when it has one (see `LifecycleConfig::config_signing_key`).
+    pub node_signs: bool,
 }
 
 /// What a publish did.
@@ -66,6 +69,12 @@ pub enum PublishError {
     Signature(#[from] SignatureError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error("config: {}", join_problems(problems))]
+    ConfigRefused {
+        problems: Vec<crate::engine::ConfigProblem>,
+    },
+    #[error("the policy could not check its config: {0}")]
+    ConfigCheck(#[source] crate::engine::DecisionError),
     #[error("fixture case `{case}` failed: {detail}")]
     Fixture { case: String, detail: String },
     #[error(
@@ -96,6 +105,8 @@ pub enum PublishError {
 struct Prepared {
     digest: String,
     component: Vec<u8>,
+    /// The signature kept with the version: the one sent, or the node's own.
+    signature: Option<String>,
     signed_by: Option<String>,
     /// For a config-only change, the active version whose component it reuses: it applies only
     /// while that version is still the active one.
@@ -210,7 +221,8 @@ impl Lifecycle {
         };
         let digest = crate::registry::digest(&component, request.config.as_deref());
         digest_seen.clone_from(&digest);
-        let signed_by = self.check_signature(&digest, request.signature.as_deref())?;
+        let signature = self.signature_for(request, &digest)?;
+        let signed_by = self.check_signature(&digest, signature.as_deref())?;
         // Refuse cheaply before compiling; `apply` checks again against the state then current.
         if check_current(name, request, state.policies.get(name), &digest)? {
             return Ok(Step::Done(unchanged(
@@ -225,6 +237,14 @@ impl Lifecycle {
             ),
             _ => self.load_component(name, &component, request.config.as_deref())?,
         };
+        // The policy's own checks of its config (contract 0.2.0), before any case runs on it.
+        let problems = self
+            .engine
+            .check_config(&loaded)
+            .map_err(PublishError::ConfigCheck)?;
+        if !problems.is_empty() {
+            return Err(PublishError::ConfigRefused { problems });
+        }
         let fixtures_passed = super::fixtures::run(
             &self.engine,
             &loaded,
@@ -236,6 +256,7 @@ impl Lifecycle {
         Ok(Step::Ready(Prepared {
             digest,
             component,
+            signature,
             signed_by,
             base,
             loaded,
@@ -264,6 +285,7 @@ impl Lifecycle {
         let Prepared {
             digest,
             component,
+            signature,
             signed_by,
             loaded,
             precompiled,
@@ -349,7 +371,7 @@ impl Lifecycle {
         let added = super::NewVersion {
             component: &component,
             config: request.config.as_deref(),
-            signature: request.signature.as_deref(),
+            signature: signature.as_deref(),
         };
         let state = self.commit(changing, next, Some(added))?;
         self.registry.install(name, new_entry);
@@ -379,6 +401,27 @@ impl Lifecycle {
         }))
     }
 
+    /// The signature a version is checked and kept with: the one sent, or for a console
+    /// change, one the node's config-signing key makes; a console change to a node that needs
+    /// signatures and holds no such key is refused saying so.
+    fn signature_for(
+        &self,
+        request: &PublishRequest,
+        digest: &str,
+    ) -> Result<Option<String>, PublishError> {
+        if !request.node_signs || request.signature.is_some() {
+            return Ok(request.signature.clone());
+        }
+        match &self.config.config_signing_key {
+            Some(key) => Ok(Some(key.sign(digest))),
+            None if self.config.require_signatures => Err(PublishError::Invalid {
+                field: "signature",
+                message: "this node requires signed versions and has no config_signing_key to sign a console change with: configure one (its public key among the trusted_keys), or publish a signed version with `tailor publish`".into(),
+            }),
+            None => Ok(None),
+        }
+    }
+
     /// The key id of a valid signature; an error when one is required and missing, or present
     /// and not valid for a trusted key.
     fn check_signature(
@@ -393,6 +436,15 @@ impl Lifecycle {
             signature => keys.verify(digest, signature).map(Some),
         }
     }
+}
+
+/// The problems of a refused config, as one line: `rules[3].when: unknown operator "~="; …`.
+fn join_problems(problems: &[crate::engine::ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What needs no state: the name, the canary share, the config's syntax.

@@ -234,6 +234,18 @@ impl TrustedKeys {
     }
 }
 
+/// Reads a secret key file (`tailor keygen`).
+pub fn load_secret(path: &Path) -> Result<SecretKey, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    SecretKey::parse(text.trim()).map_err(|source| KeyError::InFile {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })
+}
+
 fn load_public(path: &Path) -> Result<PublicKey, KeyError> {
     let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
         path: path.to_owned(),

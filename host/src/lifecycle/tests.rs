@@ -57,6 +57,7 @@ fn start(tag: &str) -> (Arc<Lifecycle>, PathBuf) {
             seed_bundled: false,
             default_share: crate::config::ServeConfig::default().default_share(),
             decision_threads: 2,
+            config_signing_key: None,
         },
     )
     .unwrap();

@@ -5,7 +5,7 @@
 //! and an edge PoP for millions, with reads that need no lock against the writer.
 
 use super::snapshot::{self, SnapshotError, SnapshotHeader};
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use tailor_types::Profile;
 
@@ -137,6 +137,30 @@ impl ProfileStore {
                 customer_id: customer_id.to_owned(),
                 source,
             })
+    }
+
+    /// Up to `n` customer ids spread evenly over the store's key order (every
+    /// `profiles / n`-th one): a sample that is the same for the same store, so two previews of
+    /// one draft compare like with like.
+    pub fn sample_ids(&self, n: usize) -> Result<Vec<String>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read().map_err(database(&self.path))?;
+        let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
+        let step = usize::try_from(self.profiles).unwrap_or(usize::MAX).div_ceil(n).max(1);
+        let mut ids = Vec::with_capacity(n.min(self.profiles as usize));
+        for (i, entry) in table.iter().map_err(database(&self.path))?.enumerate() {
+            if i % step != 0 {
+                continue;
+            }
+            let (key, _) = entry.map_err(database(&self.path))?;
+            ids.push(key.value().to_owned());
+            if ids.len() == n {
+                break;
+            }
+        }
+        Ok(ids)
     }
 
     /// Age of the snapshot's data at `now_ms`, in seconds.

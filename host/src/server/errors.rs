@@ -137,6 +137,16 @@ impl From<crate::lifecycle::PublishError> for ApiError {
             PublishError::Load(LoadError::InvalidLimits { .. }) => {
                 (ApiErrorKind::Unprocessable, "invalid_limits", None)
             }
+            PublishError::ConfigRefused { .. } => (
+                ApiErrorKind::Unprocessable,
+                "invalid_config",
+                Some("config"),
+            ),
+            PublishError::ConfigCheck(_) => (
+                ApiErrorKind::Unprocessable,
+                "config_check_failed",
+                Some("component"),
+            ),
             PublishError::Fixture { .. } => (
                 ApiErrorKind::Unprocessable,
                 "fixture_failed",

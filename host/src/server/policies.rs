@@ -2,7 +2,9 @@
 //! rollback and canaries. Changes run off the request threads and one at a time.
 
 use super::AppState;
+use super::auth::Role;
 use super::errors::{ApiError, ApiErrorKind};
+use crate::engine::ConfigProblem;
 use crate::lifecycle::rollback::Trigger;
 use crate::lifecycle::{Lifecycle, PublishError, PublishRequest};
 use crate::scheduler::ShareOverride;
@@ -60,6 +62,7 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
             "published_at_ms": record.active.published_at_ms,
             "signed_by": record.active.signed_by,
             "publish_to_first_decision_ms": first_decision_ms(&entry.active),
+            "config": config_text(&entry.active),
             "cost": entry.active.cost.summary(),
             "scheduling": entry.active.lane.usage(),
         },
@@ -68,6 +71,7 @@ pub(super) fn describe(state: &AppState, name: &str) -> Result<serde_json::Value
             "contract": c.version.loaded.contract().as_str(),
             "percent": c.percent,
             "publish_to_first_decision_ms": first_decision_ms(&c.version),
+            "config": config_text(&c.version),
             "cost": c.version.cost.summary(),
             "scheduling": c.version.lane.usage(),
         })),
@@ -130,17 +134,131 @@ pub(crate) fn parse_publish(body: &[u8]) -> Result<PublishRequest, ApiError> {
         canary_percent: body.canary_percent,
         automated: false,
         share: body.share,
+        node_signs: false,
     })
 }
 
+/// A version's config document as indented JSON text (`null` for a policy without one).
+fn config_text(version: &crate::registry::PolicyVersion) -> Option<String> {
+    let document = version.loaded.config().json();
+    (!document.is_null())
+        .then(|| serde_json::to_string_pretty(document).ok())
+        .flatten()
+}
+
+/// `PUT /admin/v1/policies/{name}`. An editor may change the config only; a change from the
+/// console is signed by the node's config-signing key when it has one.
 pub(super) async fn publish(
     state: &AppState,
     name: &str,
     body: &[u8],
+    role: Role,
+    console: bool,
 ) -> Result<serde_json::Value, ApiError> {
-    let request = parse_publish(body)?;
+    let mut request = parse_publish(body)?;
+    super::console::refuse_component(role, request.component.is_some())?;
+    request.node_signs = console && request.signature.is_none() && request.component.is_none();
     let name = name.to_owned();
     change(state, move |lifecycle| lifecycle.publish(&name, request)).await
+}
+
+/// `GET /admin/v1/policies/{name}/schema`: the JSON Schema of the active version's config.
+pub(super) async fn schema(state: &AppState, name: &str) -> Result<super::Response, ApiError> {
+    let entry = state.registry.entry(name).ok_or_else(|| unknown(name))?;
+    let engine = state.engine.clone();
+    let schema = blocking(move || engine.config_schema(&entry.active.loaded))
+        .await?
+        .map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::Unprocessable,
+                "config_schema_failed",
+                None,
+                format!("the policy could not describe its config: {e}"),
+            )
+        })?;
+    let Some(schema) = schema else {
+        return Err(ApiError::new(
+            ApiErrorKind::NotFound,
+            "no_schema",
+            None,
+            format!("policy {name:?} describes no schema for its config"),
+        ));
+    };
+    let mut response = hyper::Response::new(super::full(schema));
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/schema+json"),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// A draft config to check (`validate`) or try (`preview`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Draft {
+    /// The config document's text.
+    config: String,
+}
+
+/// `POST /admin/v1/policies/{name}/validate`: the problems the active version's component
+/// finds in a draft config — the checks a publish of it would meet.
+pub(super) async fn validate(
+    state: &AppState,
+    name: &str,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let draft: Draft = super::parse_json(body)?;
+    let entry = state.registry.entry(name).ok_or_else(|| unknown(name))?;
+    let engine = state.engine.clone();
+    let problems = blocking(move || draft_problems(&engine, &entry.active.loaded, &draft.config))
+        .await??;
+    Ok(serde_json::json!({ "valid": problems.is_empty(), "problems": problems }))
+}
+
+/// The problems of config `text` under `base`'s component: not JSON (at the line and column),
+/// the node's own rules for experiments and outcomes, then the policy's checks.
+pub(super) fn draft_problems(
+    engine: &crate::engine::Engine,
+    base: &crate::engine::LoadedPolicy,
+    text: &str,
+) -> Result<Vec<ConfigProblem>, ApiError> {
+    let problem = |message: String| ConfigProblem {
+        path: String::new(),
+        message,
+    };
+    let document = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(document) => document,
+        Err(e) => return Ok(vec![problem(format!("not valid JSON: {e}"))]),
+    };
+    if let Err(e) = crate::outcomes::definition::parse(&document) {
+        return Ok(vec![problem(e.to_string())]);
+    }
+    let draft = match base.with_config(Some(text)) {
+        Ok(draft) => draft,
+        Err(e) => return Ok(vec![problem(crate::report::chain(&e))]),
+    };
+    engine.check_config(&draft).map_err(|e| {
+        ApiError::new(
+            ApiErrorKind::Unprocessable,
+            "config_check_failed",
+            Some("config".into()),
+            format!("the policy could not check the config: {e}"),
+        )
+    })
+}
+
+/// Runs `work` on the blocking pool (instances, compilation, the profile store).
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ApiError::new(ApiErrorKind::Internal, "aborted", None, e.to_string())
+    })
 }
 
 pub(super) async fn act(
@@ -185,7 +303,7 @@ async fn change<T: serde::Serialize + Send + 'static>(
         .map_err(|e| ApiError::new(ApiErrorKind::Internal, "encode", None, e.to_string()))
 }
 
-fn unknown(name: &str) -> ApiError {
+pub(super) fn unknown(name: &str) -> ApiError {
     ApiError::new(
         ApiErrorKind::NotFound,
         "unknown_policy",

@@ -31,6 +31,12 @@ pub(super) enum Route<'a> {
     Promote(&'a str),
     /// `POST /admin/v1/policies/{name}/abort`
     AbortCanary(&'a str),
+    /// `GET /admin/v1/policies/{name}/schema`
+    PolicySchema(&'a str),
+    /// `POST /admin/v1/policies/{name}/validate`
+    ValidateConfig(&'a str),
+    /// `POST /admin/v1/policies/{name}/preview`
+    Preview(&'a str),
     /// `GET /admin/v1/snapshot`
     SnapshotStatus,
     /// `POST /admin/v1/snapshot`
@@ -45,6 +51,16 @@ pub(super) enum Route<'a> {
     Exposures,
     /// `GET /openapi.json`
     OpenApi,
+    /// `GET /console`: the console's page.
+    Console,
+    /// `GET /console/assets/{file}`
+    ConsoleAsset(&'a str),
+    /// `GET /console/session`: the signed-in session.
+    Session,
+    /// `POST /console/session`: sign in with a token.
+    SignIn,
+    /// `DELETE /console/session`: sign out.
+    SignOut,
     /// A known path with a method it does not take; `allow` lists those it does.
     MethodNotAllowed { allow: &'static str },
     /// No such path.
@@ -58,7 +74,11 @@ pub(super) enum Access {
     Open,
     /// The API token, when one is configured.
     Api,
-    /// The admin token, always (an unconfigured admin API is closed).
+    /// The editor token or the admin token (an unconfigured admin API is closed): reading
+    /// the node, previews, config changes, canaries and rollbacks.
+    Editor,
+    /// The admin token, always: everything an editor may do, and components, snapshots and
+    /// the exposure log.
     Admin,
 }
 
@@ -79,6 +99,9 @@ enum Resource<'a> {
     Experiments,
     Experiment(&'a str),
     Exposures,
+    Console,
+    ConsoleAsset(&'a str),
+    Session,
 }
 
 /// What follows `/admin/v1/policies/{name}`: nothing (the policy itself) or an action.
@@ -88,11 +111,14 @@ enum PolicyAction {
     Rollback,
     Promote,
     Abort,
+    Schema,
+    Validate,
+    Preview,
 }
 
 /// The paths without parameters. The parser matches these and nothing else (the OpenAPI
 /// document's test walks them).
-const FIXED_PATHS: [(&str, Resource<'static>); 12] = [
+const FIXED_PATHS: [(&str, Resource<'static>); 14] = [
     ("/v1/decide", Resource::Decide),
     ("/v1/segment-decide", Resource::SegmentDecide),
     ("/v1/events", Resource::Events),
@@ -105,24 +131,35 @@ const FIXED_PATHS: [(&str, Resource<'static>); 12] = [
     ("/admin/v1/status", Resource::Status),
     ("/admin/v1/experiments", Resource::Experiments),
     ("/admin/v1/exposures", Resource::Exposures),
+    ("/console", Resource::Console),
+    ("/console/session", Resource::Session),
 ];
+
+/// Under `/console/assets/`: a file of the console (one path segment).
+const ASSET_PREFIX: &str = "/console/assets/";
 
 /// Under `/admin/v1/experiments/`: an experiment's key.
 const EXPERIMENT_PREFIX: &str = "/admin/v1/experiments/";
 
 /// Under `/admin/v1/policies/`: the policy's name, then one of these suffixes.
 const POLICY_PREFIX: &str = "/admin/v1/policies/";
-const POLICY_ACTIONS: [(&str, PolicyAction); 4] = [
+const POLICY_ACTIONS: [(&str, PolicyAction); 7] = [
     ("", PolicyAction::Itself),
     ("rollback", PolicyAction::Rollback),
     ("promote", PolicyAction::Promote),
     ("abort", PolicyAction::Abort),
+    ("schema", PolicyAction::Schema),
+    ("validate", PolicyAction::Validate),
+    ("preview", PolicyAction::Preview),
 ];
 
 impl<'a> Resource<'a> {
     fn parse(path: &'a str) -> Option<Resource<'a>> {
         if let Some((_, resource)) = FIXED_PATHS.iter().find(|(fixed, _)| *fixed == path) {
             return Some(*resource);
+        }
+        if let Some(file) = path.strip_prefix(ASSET_PREFIX) {
+            return (!file.is_empty() && !file.contains('/')).then_some(Resource::ConsoleAsset(file));
         }
         if let Some(key) = path.strip_prefix(EXPERIMENT_PREFIX) {
             return (!key.is_empty() && !key.contains('/')).then_some(Resource::Experiment(key));
@@ -143,7 +180,9 @@ impl<'a> Resource<'a> {
             | Resource::Events
             | Resource::Policy(_, PolicyAction::Rollback)
             | Resource::Policy(_, PolicyAction::Promote)
-            | Resource::Policy(_, PolicyAction::Abort) => "POST",
+            | Resource::Policy(_, PolicyAction::Abort)
+            | Resource::Policy(_, PolicyAction::Validate)
+            | Resource::Policy(_, PolicyAction::Preview) => "POST",
             Resource::SegmentDecide
             | Resource::Health
             | Resource::Ready
@@ -153,7 +192,11 @@ impl<'a> Resource<'a> {
             | Resource::Status
             | Resource::Experiments
             | Resource::Experiment(_)
-            | Resource::Exposures => "GET",
+            | Resource::Exposures
+            | Resource::Console
+            | Resource::ConsoleAsset(_)
+            | Resource::Policy(_, PolicyAction::Schema) => "GET",
+            Resource::Session => "GET, POST, DELETE",
             Resource::Policy(_, PolicyAction::Itself) => "GET, PUT",
             Resource::Snapshot => "GET, POST",
         }
@@ -187,6 +230,18 @@ impl<'a> Route<'a> {
             (&Method::POST, Resource::Policy(name, PolicyAction::Abort)) => {
                 Route::AbortCanary(name)
             }
+            (&Method::GET, Resource::Policy(name, PolicyAction::Schema)) => {
+                Route::PolicySchema(name)
+            }
+            (&Method::POST, Resource::Policy(name, PolicyAction::Validate)) => {
+                Route::ValidateConfig(name)
+            }
+            (&Method::POST, Resource::Policy(name, PolicyAction::Preview)) => Route::Preview(name),
+            (&Method::GET, Resource::Console) => Route::Console,
+            (&Method::GET, Resource::ConsoleAsset(file)) => Route::ConsoleAsset(file),
+            (&Method::GET, Resource::Session) => Route::Session,
+            (&Method::POST, Resource::Session) => Route::SignIn,
+            (&Method::DELETE, Resource::Session) => Route::SignOut,
             (&Method::GET, Resource::Snapshot) => Route::SnapshotStatus,
             (&Method::POST, Resource::Snapshot) => Route::ReloadSnapshot,
             (&Method::GET, Resource::Status) => Route::Status,
@@ -215,6 +270,14 @@ impl<'a> Route<'a> {
             Route::RollBack(_) => "/admin/v1/policies/{name}/rollback",
             Route::Promote(_) => "/admin/v1/policies/{name}/promote",
             Route::AbortCanary(_) => "/admin/v1/policies/{name}/abort",
+            Route::PolicySchema(_) => "/admin/v1/policies/{name}/schema",
+            Route::ValidateConfig(_) => "/admin/v1/policies/{name}/validate",
+            Route::Preview(_) => "/admin/v1/policies/{name}/preview",
+            Route::Console => "/console",
+            Route::ConsoleAsset(_) => "/console/assets/{file}",
+            Route::Session => "/console/session",
+            Route::SignIn => "/console/session:sign-in",
+            Route::SignOut => "/console/session:sign-out",
             Route::SnapshotStatus => "/admin/v1/snapshot",
             Route::ReloadSnapshot => "/admin/v1/snapshot:reload",
             Route::Status => "/admin/v1/status",
@@ -230,18 +293,25 @@ impl<'a> Route<'a> {
     pub(super) fn access(self) -> Access {
         match self {
             Route::Decide | Route::SegmentDecide | Route::Events => Access::Api,
+            // A publish that carries a component is refused to an editor where the body is read.
             Route::ListPolicies
             | Route::DescribePolicy(_)
             | Route::PublishPolicy(_)
             | Route::RollBack(_)
             | Route::Promote(_)
             | Route::AbortCanary(_)
+            | Route::PolicySchema(_)
+            | Route::ValidateConfig(_)
+            | Route::Preview(_)
             | Route::SnapshotStatus
-            | Route::ReloadSnapshot
             | Route::Status
             | Route::ListExperiments
             | Route::DescribeExperiment(_)
-            | Route::Exposures => Access::Admin,
+            | Route::Session
+            | Route::SignOut => Access::Editor,
+            Route::ReloadSnapshot | Route::Exposures => Access::Admin,
+            // Signing in is how a token becomes a session; the page and its assets hold no data.
+            Route::SignIn | Route::Console | Route::ConsoleAsset(_) => Access::Open,
             Route::Health
             | Route::Ready
             | Route::Metrics
@@ -264,7 +334,8 @@ pub(super) fn known_paths(name: &str) -> Vec<String> {
     });
     // `{key}` is itself a key the parser takes: the experiment path is its own template.
     let experiment = std::iter::once(format!("{EXPERIMENT_PREFIX}{{key}}"));
-    fixed.chain(policy).chain(experiment).collect()
+    let asset = std::iter::once(format!("{ASSET_PREFIX}{{file}}"));
+    fixed.chain(policy).chain(experiment).chain(asset).collect()
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub enum StartError {
     Policies(#[from] RestoreError),
     #[error("config key `trusted_keys`: {0}")]
     TrustedKeys(#[from] KeyError),
+    #[error("config key `config_signing_key`: {0}")]
+    ConfigSigningKey(String),
     #[error(transparent)]
     Profiles(#[from] StoreError),
     #[error(transparent)]
@@ -61,6 +63,8 @@ pub struct AppState {
     pub scheduler: Scheduler,
     /// Exposures, outcomes and their counts (none with `outcome_retention_hours = 0`).
     pub outcomes: Option<Arc<Outcomes>>,
+    /// Console sessions (signed in with the admin or editor token).
+    pub(super) sessions: super::session::Sessions,
     permits: Semaphore,
     node_tag: u64,
     sequence: AtomicU64,
@@ -114,19 +118,22 @@ impl AppState {
         )?;
         record_snapshot(&metrics, &generation.store);
         let registry = Arc::new(Registry::default());
+        let trusted_keys = TrustedKeys::load(&config.trusted_keys)?;
+        let config_signing_key = config_signing_key(&config, &trusted_keys)?;
         let lifecycle = Arc::new(Lifecycle::start(
             engine.clone(),
             registry.clone(),
             metrics.clone(),
             LifecycleConfig {
                 store_dir: config.data_dir.join("policies"),
-                trusted_keys: TrustedKeys::load(&config.trusted_keys)?,
+                trusted_keys,
                 require_signatures: config.signatures_required(),
                 keep_versions: config.keep_versions,
                 auto_rollback: config.auto_rollback(),
                 seed_bundled: config.seed_bundled,
                 default_share: config.default_share(),
                 decision_threads: config.decision_threads(),
+                config_signing_key,
             },
         )?);
         let outcomes = match config.outcome_retention_hours {
@@ -155,6 +162,7 @@ impl AppState {
             drain: Drain::default(),
             fleet: std::sync::OnceLock::new(),
             scheduler,
+            sessions: Default::default(),
             permits: Semaphore::new(config.max_concurrent_decisions as usize),
             config,
             node_tag: (crate::clock::now_ms() as u64) << 16 ^ u64::from(std::process::id()),
@@ -200,6 +208,27 @@ impl AppState {
             )
         })
     }
+}
+
+/// The key console changes are signed with: readable, and one the node itself trusts (a
+/// signature it would refuse is worth nothing).
+fn config_signing_key(
+    config: &ServeConfig,
+    trusted: &TrustedKeys,
+) -> Result<Option<Arc<crate::lifecycle::signing::SecretKey>>, StartError> {
+    let Some(path) = &config.config_signing_key else {
+        return Ok(None);
+    };
+    let key = crate::lifecycle::signing::load_secret(path)
+        .map_err(|e| StartError::ConfigSigningKey(crate::report::chain(&e)))?;
+    let id = key.public().key_id().to_owned();
+    if !trusted.key_ids().contains(&id.as_str()) {
+        return Err(StartError::ConfigSigningKey(format!(
+            "the key in {} (key id {id}) is not one of the trusted_keys; list its public key there",
+            path.display()
+        )));
+    }
+    Ok(Some(Arc::new(key)))
 }
 
 /// The configured snapshot, or the sample one in `data_dir` (written on first start).

@@ -118,16 +118,34 @@ pub fn send(
     token: Option<&str>,
     body: &[u8],
 ) -> Reply {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", content_type)];
+    if let Some(auth) = &auth {
+        headers.push(("authorization", auth));
+    }
+    exchange(addr, method, path, &headers, body)
+}
+
+/// One HTTP/1.1 exchange on a fresh connection, with these request headers (content type,
+/// authorization, cookies, CSRF tokens …).
+pub fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let auth = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{auth}content-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n{extra}content-length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();

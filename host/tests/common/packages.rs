@@ -52,6 +52,16 @@ pub const SYSTEMD: Package = Package {
     provides: "/usr/bin/systemd-analyze",
 };
 
+pub const CHROMIUM: Package = Package {
+    name: "chromium",
+    provides: "/usr/bin/chromium",
+};
+
+pub const CHROMIUM_DRIVER: Package = Package {
+    name: "chromium-driver",
+    provides: "/usr/bin/chromedriver",
+};
+
 /// The file `package` provides, installing the package first when it is missing.
 pub fn require(package: Package) -> PathBuf {
     let provided = Path::new(package.provides);
