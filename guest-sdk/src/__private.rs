@@ -11,9 +11,9 @@ wit_bindgen::generate!({
 
 /// The generated types, under one short path for the export macro.
 pub mod wit {
-    pub use super::{ConfigProblem, PageSlot};
     pub use super::tailor::policy::customer::Profile;
     pub use super::tailor::policy::types::*;
+    pub use super::{ConfigProblem, PageSlot};
 }
 
 #[cfg(target_arch = "wasm32")]

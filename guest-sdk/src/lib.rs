@@ -202,7 +202,8 @@ macro_rules! export_policy {
                 }
 
                 fn config_schema() -> ::std::option::Option<::std::string::String> {
-                    <$policy as $crate::Policy>::config_schema().map(::std::string::ToString::to_string)
+                    <$policy as $crate::Policy>::config_schema()
+                        .map(::std::string::ToString::to_string)
                 }
             }
 

@@ -23,7 +23,7 @@ pub mod watch_dir;
 
 pub use guard::{Guard, Guardrails};
 pub use health::{AutoRollback, monitor};
-pub use publish::{PublishError, PublishOutcome, PublishRequest};
+pub use publish::{MAX_NOTE_CHARS, PublishError, PublishOutcome, PublishRequest};
 pub use state::{Action, CanaryRecord, HistoryEntry, PolicyRecord, StoreState, VersionRecord};
 pub use store::{Manifest, NewVersion, PolicyStore, StoreError};
 
@@ -257,7 +257,7 @@ impl Lifecycle {
         self.store.load_state().is_ok_and(|state| !still(&state))
     }
 
-    fn refused(&self, name: &str, digest: &str, error: &PublishError) {
+    fn refused(&self, name: &str, digest: &str, error: &PublishError, by: Option<String>) {
         let detail = crate::report::chain(error);
         tracing::warn!(policy = name, digest, error = %detail, "publish refused");
         // Labels stay bounded: a refused publish of a name no policy has counts under one label.
@@ -280,6 +280,7 @@ impl Lifecycle {
             action: Action::Refused,
             digest: digest.to_owned(),
             detail: Some(detail),
+            by,
         });
         if entries.len() > REFUSALS_KEPT {
             entries.pop_front();

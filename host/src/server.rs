@@ -56,13 +56,13 @@ pub use state::{AppState, StartError};
 pub(crate) use body::{parse_json, parse_query};
 
 use crate::metrics;
+use auth::{Caller, Role};
 use body::read_body;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
-use auth::{Caller, Role};
 use policies::PolicyRoute;
 use route::{Access, Route};
 use std::sync::Arc;
@@ -112,9 +112,16 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
 }
 
 /// The caller a route requires (none for open routes and, without an API token, `/v1`).
-fn authorize(state: &AppState, route: Route<'_>, parts: &Parts) -> Result<Option<Caller>, ApiError> {
+fn authorize(
+    state: &AppState,
+    route: Route<'_>,
+    parts: &Parts,
+) -> Result<Option<Caller>, ApiError> {
     let config = &state.config;
-    let (admin, editor) = (config.admin_token.as_deref(), config.editor_token.as_deref());
+    let (admin, editor) = (
+        config.admin_token.as_deref(),
+        config.editor_token.as_deref(),
+    );
     match route.access() {
         Access::Open => Ok(None),
         Access::Api if config.api_token.is_none() => Ok(None),
@@ -161,15 +168,17 @@ async fn dispatch(
         Route::DescribePolicy(name) => {
             reply(
                 StatusCode::OK,
-                policies::act(state, PolicyRoute::Policy(name)),
+                policies::act(state, PolicyRoute::Policy(name), caller.as_ref(), b""),
             )
             .await
         }
         Route::PublishPolicy(name) => {
             reply(StatusCode::OK, async {
                 let body = read_body(body, policies::MAX_PUBLISH_BYTES).await?;
-                let console = caller.as_ref().is_some_and(|c| c.session.is_some());
-                policies::publish(state, name, &body, role, console).await
+                match &caller {
+                    Some(caller) => policies::publish(state, name, &body, caller).await,
+                    None => Err(auth::admin_only("authorization", "publishing")),
+                }
             })
             .await
         }
@@ -197,33 +206,43 @@ async fn dispatch(
         },
         Route::Session => match &caller {
             Some(caller) => console::current(caller),
-            None => ApiError::new(ApiErrorKind::Unauthorized, "unauthorized", None, "no session")
-                .into_response(),
+            None => ApiError::new(
+                ApiErrorKind::Unauthorized,
+                "unauthorized",
+                None,
+                "no session",
+            )
+            .into_response(),
         },
         Route::SignOut => match &caller {
             Some(caller) => console::sign_out(state, caller),
-            None => ApiError::new(ApiErrorKind::Unauthorized, "unauthorized", None, "no session")
-                .into_response(),
+            None => ApiError::new(
+                ApiErrorKind::Unauthorized,
+                "unauthorized",
+                None,
+                "no session",
+            )
+            .into_response(),
         },
         Route::RollBack(name) => {
-            reply(
-                StatusCode::OK,
-                policies::act(state, PolicyRoute::Rollback(name)),
-            )
+            reply(StatusCode::OK, async {
+                let body = read_body(body, max_body).await?;
+                policies::act(state, PolicyRoute::Rollback(name), caller.as_ref(), &body).await
+            })
             .await
         }
         Route::Promote(name) => {
-            reply(
-                StatusCode::OK,
-                policies::act(state, PolicyRoute::Promote(name)),
-            )
+            reply(StatusCode::OK, async {
+                let body = read_body(body, max_body).await?;
+                policies::act(state, PolicyRoute::Promote(name), caller.as_ref(), &body).await
+            })
             .await
         }
         Route::AbortCanary(name) => {
-            reply(
-                StatusCode::OK,
-                policies::act(state, PolicyRoute::Abort(name)),
-            )
+            reply(StatusCode::OK, async {
+                let body = read_body(body, max_body).await?;
+                policies::act(state, PolicyRoute::Abort(name), caller.as_ref(), &body).await
+            })
             .await
         }
         Route::SnapshotStatus => json(StatusCode::OK, admin::snapshot_status(state).to_string()),

@@ -416,6 +416,9 @@ mod expect {
                 "a fresh instance per slot"
             );
         }
+        // It cannot check or describe its config (0.2.0 exports): it has nothing to say.
+        assert_eq!(engine.check_config(&policy).unwrap(), vec![]);
+        assert_eq!(engine.config_schema(&policy).unwrap(), None);
     }
 
     pub fn log_flood(component: &[u8]) {

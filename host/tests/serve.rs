@@ -162,7 +162,8 @@ fn probes_answer() {
     );
     let ready = request(server.addr, "GET", "/readyz", "text/plain", b"");
     assert_eq!(ready.status, 200);
-    assert_eq!(ready.body["policies"], 4);
+    assert_eq!(ready.body["policies"], tailor_policies::ALL.len());
+    assert_eq!(tailor_policies::ALL.len(), 5);
     assert_eq!(ready.body["profiles"], 500);
 }
 
@@ -275,7 +276,8 @@ fn the_admin_api_requires_its_bearer_token_and_counts_failures() {
             "hero-bandit",
             "hero-banner",
             "kiosk-greeting",
-            "next-best-offer"
+            "next-best-offer",
+            "rules"
         ]
     );
     let status = admin(addr, "GET", "/admin/v1/snapshot", Some(ADMIN), b"");

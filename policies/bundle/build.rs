@@ -8,6 +8,8 @@ fn main() {
     let policies_dir = manifest.parent().unwrap_or(&manifest);
     let workspace = gb::workspace_root(&manifest);
     let guests = gb::guests_in(policies_dir, &["bundle", "guest-build"]);
+    // A policy added or removed changes what is bundled (the directory's listing).
+    println!("cargo:rerun-if-changed={}", policies_dir.display());
     let components = gb::build(&workspace, &guests);
 
     let mut generated = gb::Generated::default();

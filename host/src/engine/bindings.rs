@@ -55,8 +55,8 @@ use tailor_types::{Candidate, Context, Decision, PolicyError};
 use wasmtime::component::{ComponentExportIndex, Func, InstancePre, Resource, TypedFunc};
 use wasmtime::{AsContextMut, Store};
 
-pub(crate) use generated_v2::PageSlot;
 use generated_v2::ConfigProblem as WitConfigProblem;
+pub(crate) use generated_v2::PageSlot;
 
 /// Which version of the contract a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,23 +201,26 @@ impl Prepared {
     )]
     pub(crate) fn check_config(
         &self,
-        mut store: &mut Store<DecisionState>,
+        store: &mut Store<DecisionState>,
     ) -> Option<wasmtime::Result<Vec<ConfigProblem>>> {
         let describe = self.describe?;
-        Some(self.call_export(&mut store, describe.check_config).and_then(|func| {
-            // SAFETY: `Prepared::new` resolved `check_config` only for a component whose
-            // exports the generated 0.2.0 `PolicyPre::new` type-checked, `check-config` against
-            // exactly this signature; `func` is that export of an instance of this component.
-            let check: CheckConfigFn = unsafe { TypedFunc::new_unchecked(func) };
-            let (problems,) = check.call(&mut *store, ())?;
-            Ok(problems
-                .into_iter()
-                .map(|p| ConfigProblem {
-                    path: p.path,
-                    message: p.message,
-                })
-                .collect())
-        }))
+        Some(
+            self.call_export(store, describe.check_config)
+                .and_then(|func| {
+                    // SAFETY: `Prepared::new` resolved `check_config` only for a component whose
+                    // exports the generated 0.2.0 `PolicyPre::new` type-checked, `check-config` against
+                    // exactly this signature; `func` is that export of an instance of this component.
+                    let check: CheckConfigFn = unsafe { TypedFunc::new_unchecked(func) };
+                    let (problems,) = check.call(&mut *store, ())?;
+                    Ok(problems
+                        .into_iter()
+                        .map(|p| ConfigProblem {
+                            path: p.path,
+                            message: p.message,
+                        })
+                        .collect())
+                }),
+        )
     }
 
     /// Calls `config-schema` in a fresh instance in `store`; `None` for a 0.1.0 component.
@@ -227,15 +230,18 @@ impl Prepared {
     )]
     pub(crate) fn config_schema(
         &self,
-        mut store: &mut Store<DecisionState>,
+        store: &mut Store<DecisionState>,
     ) -> Option<wasmtime::Result<Option<String>>> {
         let describe = self.describe?;
-        Some(self.call_export(&mut store, describe.config_schema).and_then(|func| {
-            // SAFETY: as in `check_config`, for `config-schema`.
-            let schema: ConfigSchemaFn = unsafe { TypedFunc::new_unchecked(func) };
-            let (schema,) = schema.call(&mut *store, ())?;
-            Ok(schema)
-        }))
+        Some(
+            self.call_export(store, describe.config_schema)
+                .and_then(|func| {
+                    // SAFETY: as in `check_config`, for `config-schema`.
+                    let schema: ConfigSchemaFn = unsafe { TypedFunc::new_unchecked(func) };
+                    let (schema,) = schema.call(&mut *store, ())?;
+                    Ok(schema)
+                }),
+        )
     }
 
     /// A fresh instance's export `index`.

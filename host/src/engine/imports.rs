@@ -27,6 +27,8 @@ const ALLOWED: &[(&str, &str)] = &[
     ("wasi:cli/terminal-stdin", "0.2."),
     ("wasi:cli/terminal-stdout", "0.2."),
     ("wasi:cli/terminal-stderr", "0.2."),
+    // A constant seed for std's hash maps; no other randomness (see `std_shim.rs`).
+    ("wasi:random/insecure-seed", "0.2."),
 ];
 
 /// Why a known-but-denied interface is refused, for the error message.

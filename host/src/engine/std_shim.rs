@@ -7,6 +7,12 @@
 //! filesystem, network, clock or randomness: a policy that imports those is refused at load
 //! time (see `imports.rs`), so a decision can only depend on its inputs and its config.
 //!
+//! One seed is given: `wasi:random/insecure-seed`, which std's `HashMap` (and `serde_json`'s
+//! ordered map, through `indexmap`) asks for once to key its hasher. It is the same constant for
+//! every decision, so a policy's hash maps iterate in the same order every time and decisions
+//! stay a function of their inputs; what is lost is only hash-flooding resistance inside one
+//! short, memory-capped decision.
+//!
 //! Resources need no table: every stream is a fixed handle (`rep`) and dropping one does nothing.
 
 use super::state::DecisionState;
@@ -22,6 +28,9 @@ struct InputStream;
 struct OutputStream;
 struct TerminalInput;
 struct TerminalOutput;
+
+/// What every decision's `insecure-seed` returns (see the module doc).
+const INSECURE_SEED: (u64, u64) = (0x7461_696c_6f72_2d68, 0x6173_682d_7365_6564);
 
 const STDOUT: u32 = 1;
 const STDERR: u32 = 2;
@@ -86,6 +95,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<DecisionState>) -> Result<()> {
         Ok((Vec::<String>::new(),))
     })?;
     env.func_wrap("initial-cwd", |_: Ctx, (): ()| Ok((None::<String>,)))?;
+
+    let mut seed = linker.instance(&format!("wasi:random/insecure-seed@{V}"))?;
+    seed.func_wrap("insecure-seed", |_: Ctx, (): ()| Ok(((INSECURE_SEED),)))?;
 
     let mut exit = linker.instance(&format!("wasi:cli/exit@{V}"))?;
     exit.func_wrap(

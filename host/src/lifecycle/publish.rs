@@ -32,6 +32,10 @@ pub struct PublishRequest {
     pub automated: bool,
     /// The policy's share of the decision threads from now on; `None` keeps the one it has.
     pub share: Option<ShareOverride>,
+    /// Who asks (`admin token`, `console (editor)` …), kept in the policy's history.
+    pub by: Option<String>,
+    /// Why, in the words of whoever asks; kept in the policy's history.
+    pub note: Option<String>,
     /// A config change from the console, without a signature: the node signs it with its
     /// config-signing key when it has one (see `LifecycleConfig::config_signing_key`).
     pub node_signs: bool,
@@ -139,7 +143,7 @@ impl Lifecycle {
                 )
             });
         if let Err(error) = &outcome {
-            self.refused(name, &digest_seen, error);
+            self.refused(name, &digest_seen, error, request.by.clone());
         }
         // The version was already serving: a share it names still applies.
         match (outcome, request.share) {
@@ -328,11 +332,17 @@ impl Lifecycle {
                     .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })?;
                 record.canary = Some(CanaryRecord { version, percent });
                 record.share = share_override;
-                record.record(
+                let share = format!("{percent}% of units");
+                let detail = match &request.note {
+                    Some(note) => format!("{share}: {note}"),
+                    None => share,
+                };
+                record.record_by(
                     now,
                     Action::CanaryStarted,
                     &digest,
-                    Some(format!("{percent}% of units")),
+                    Some(detail),
+                    request.by.clone(),
                 );
                 let new_entry = Entry {
                     active: entry.active.clone(),
@@ -352,7 +362,13 @@ impl Lifecycle {
                     .and_modify(|r| r.activate(version.clone(), keep))
                     .or_insert_with(|| PolicyRecord::new(version));
                 record.share = share_override;
-                record.record(now, Action::Activated, &digest, None);
+                record.record_by(
+                    now,
+                    Action::Activated,
+                    &digest,
+                    request.note.clone(),
+                    request.by.clone(),
+                );
                 // What the version it replaces cost: the regression guardrail's baseline.
                 if let Some(entry) = &entry {
                     servable.set_baseline(entry.active.cost.summary());
@@ -447,6 +463,9 @@ fn join_problems(problems: &[crate::engine::ConfigProblem]) -> String {
         .join("; ")
 }
 
+/// The longest note a change may carry into the history.
+pub const MAX_NOTE_CHARS: usize = 500;
+
 /// What needs no state: the name, the canary share, the config's syntax.
 fn validate_request(
     name: &str,
@@ -461,6 +480,14 @@ fn validate_request(
                 field: "share",
                 message: error.to_string(),
             })?;
+    }
+    if let Some(note) = &request.note
+        && note.chars().count() > MAX_NOTE_CHARS
+    {
+        return Err(PublishError::Invalid {
+            field: "note",
+            message: format!("note must be at most {MAX_NOTE_CHARS} characters"),
+        });
     }
     if let Some(percent) = request.canary_percent
         && !(percent > 0.0 && percent < 100.0)

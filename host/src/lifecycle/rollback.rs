@@ -58,8 +58,9 @@ impl Lifecycle {
         name: &str,
         trigger: Trigger,
         reason: Option<String>,
+        by: Option<String>,
     ) -> Result<ChangeOutcome, PublishError> {
-        self.roll_back(name, None, trigger, reason)?
+        self.roll_back(name, None, trigger, reason, by)?
             .ok_or_else(|| PublishError::UnknownPolicy { name: name.into() })
     }
 
@@ -72,7 +73,7 @@ impl Lifecycle {
         trigger: Trigger,
         reason: Option<String>,
     ) -> Result<Option<ChangeOutcome>, PublishError> {
-        self.roll_back(name, Some(digest), trigger, reason)
+        self.roll_back(name, Some(digest), trigger, reason, None)
     }
 
     fn roll_back(
@@ -81,6 +82,7 @@ impl Lifecycle {
         only_from: Option<&str>,
         trigger: Trigger,
         reason: Option<String>,
+        by: Option<String>,
     ) -> Result<Option<ChangeOutcome>, PublishError> {
         self.change(
             || {
@@ -132,7 +134,7 @@ impl Lifecycle {
                         .unwrap_or_else(|| format!("from {}", removed.digest)),
                 );
                 let active = record.active.digest.clone();
-                record.record(crate::clock::now_ms(), action, &active, detail);
+                record.record_by(crate::clock::now_ms(), action, &active, detail, by.clone());
                 self.finish(
                     changing,
                     name,
@@ -153,7 +155,12 @@ impl Lifecycle {
     }
 
     /// Makes the canary the active version for every unit.
-    pub fn promote(&self, name: &str) -> Result<ChangeOutcome, PublishError> {
+    pub fn promote(
+        &self,
+        name: &str,
+        note: Option<String>,
+        by: Option<String>,
+    ) -> Result<ChangeOutcome, PublishError> {
         let changing = self.lock_changes();
         let mut next = StoreState::clone(&self.state());
         let (record, canary, entry) = self.take_canary(&mut next, name)?;
@@ -165,11 +172,12 @@ impl Lifecycle {
         let removed = record.active.digest.clone();
         let digest = canary.version.digest.clone();
         record.activate(canary.version, self.config.keep_versions);
-        record.record(
+        record.record_by(
             crate::clock::now_ms(),
             Action::CanaryPromoted,
             &digest,
-            None,
+            note,
+            by,
         );
         self.finish(
             &changing,
@@ -191,8 +199,9 @@ impl Lifecycle {
         name: &str,
         trigger: Trigger,
         reason: Option<String>,
+        by: Option<String>,
     ) -> Result<ChangeOutcome, PublishError> {
-        self.end_canary(name, None, trigger, reason)?
+        self.end_canary(name, None, trigger, reason, by)?
             .ok_or_else(|| PublishError::NoCanary { name: name.into() })
     }
 
@@ -205,7 +214,7 @@ impl Lifecycle {
         trigger: Trigger,
         reason: Option<String>,
     ) -> Result<Option<ChangeOutcome>, PublishError> {
-        self.end_canary(name, Some(digest), trigger, reason)
+        self.end_canary(name, Some(digest), trigger, reason, None)
     }
 
     fn end_canary(
@@ -214,6 +223,7 @@ impl Lifecycle {
         only: Option<&str>,
         trigger: Trigger,
         reason: Option<String>,
+        by: Option<String>,
     ) -> Result<Option<ChangeOutcome>, PublishError> {
         let changing = self.lock_changes();
         let mut next = StoreState::clone(&self.state());
@@ -229,11 +239,12 @@ impl Lifecycle {
             Trigger::Automatic => Action::CanaryAutoAborted,
         };
         record.withdraw(&canary.version.digest);
-        record.record(
+        record.record_by(
             crate::clock::now_ms(),
             action,
             &canary.version.digest,
             reason,
+            by,
         );
         self.finish(
             &changing,

@@ -62,9 +62,13 @@ pub struct HistoryEntry {
     pub at_ms: i64,
     pub action: Action,
     pub digest: String,
-    /// Why (for rollbacks and refusals).
+    /// Why: a rollback's or refusal's reason, or the note a person gave with the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Who made the change (`admin token`, `console (editor)` …); absent for the node's own
+    /// changes (automatic rollbacks) and for entries older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,11 +170,24 @@ impl PolicyRecord {
     }
 
     pub fn record(&mut self, at_ms: i64, action: Action, digest: &str, detail: Option<String>) {
+        self.record_by(at_ms, action, digest, detail, None);
+    }
+
+    /// [`PolicyRecord::record`], saying who made the change.
+    pub fn record_by(
+        &mut self,
+        at_ms: i64,
+        action: Action,
+        digest: &str,
+        detail: Option<String>,
+        by: Option<String>,
+    ) {
         self.history.push(HistoryEntry {
             at_ms,
             action,
             digest: digest.to_owned(),
             detail,
+            by,
         });
         if self.history.len() > HISTORY_KEPT {
             let excess = self.history.len() - HISTORY_KEPT;

@@ -148,7 +148,10 @@ impl ProfileStore {
         }
         let txn = self.db.begin_read().map_err(database(&self.path))?;
         let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
-        let step = usize::try_from(self.profiles).unwrap_or(usize::MAX).div_ceil(n).max(1);
+        let step = usize::try_from(self.profiles)
+            .unwrap_or(usize::MAX)
+            .div_ceil(n)
+            .max(1);
         let mut ids = Vec::with_capacity(n.min(self.profiles as usize));
         for (i, entry) in table.iter().map_err(database(&self.path))?.enumerate() {
             if i % step != 0 {

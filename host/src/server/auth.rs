@@ -63,10 +63,24 @@ pub(super) struct Caller {
     pub session: Option<(String, Session)>,
 }
 
+impl Caller {
+    /// Who, as a policy's history names them.
+    pub fn describe(&self) -> &'static str {
+        match (self.role, self.session.is_some()) {
+            (Role::Admin, false) => "admin token",
+            (Role::Editor, false) => "editor token",
+            (Role::Admin, true) => "console (admin)",
+            (Role::Editor, true) => "console (editor)",
+        }
+    }
+}
+
 /// The role a bearer token grants: the admin token, else the editor token (both compared in
 /// full, so timing tells neither which one matched nor how much of one).
 pub(super) fn role_of(token: &str, admin: Option<&str>, editor: Option<&str>) -> Option<Role> {
-    let is = |expected: Option<&str>| expected.is_some_and(|e| constant_time_eq(token.as_bytes(), e.as_bytes()));
+    let is = |expected: Option<&str>| {
+        expected.is_some_and(|e| constant_time_eq(token.as_bytes(), e.as_bytes()))
+    };
     let (admin, editor) = (is(admin), is(editor));
     if admin {
         Some(Role::Admin)
@@ -144,7 +158,10 @@ pub(super) fn caller(
         || (found.role == Role::Editor && editor.is_none())
     {
         sessions.end(id);
-        return unauthorized("cookie", "the console session's token is no longer configured");
+        return unauthorized(
+            "cookie",
+            "the console session's token is no longer configured",
+        );
     }
     Ok(Caller {
         role: found.role,
@@ -158,7 +175,9 @@ pub(super) fn admin_only(field: &str, what: &str) -> ApiError {
         ApiErrorKind::Forbidden,
         "forbidden",
         Some(field.into()),
-        format!("{what} needs the admin token; an editor may change configs, preview, run canaries and roll back"),
+        format!(
+            "{what} needs the admin token; an editor may change configs, preview, run canaries and roll back"
+        ),
     )
 }
 

@@ -125,7 +125,8 @@ pub(super) fn current(caller: &Caller) -> Response {
     match &caller.session {
         Some((_, session)) => session_response(StatusCode::OK, session),
         None => {
-            let body = serde_json::json!({ "role": caller.role, "csrf": null, "expires_at_ms": null });
+            let body =
+                serde_json::json!({ "role": caller.role, "csrf": null, "expires_at_ms": null });
             json_response(StatusCode::OK, body.to_string())
         }
     }

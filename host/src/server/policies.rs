@@ -2,7 +2,7 @@
 //! rollback and canaries. Changes run off the request threads and one at a time.
 
 use super::AppState;
-use super::auth::Role;
+use super::auth::Caller;
 use super::errors::{ApiError, ApiErrorKind};
 use crate::engine::ConfigProblem;
 use crate::lifecycle::rollback::Trigger;
@@ -109,6 +109,8 @@ pub(super) struct PublishBody {
     /// The policy's share of the decision threads from now on (kept when absent).
     #[serde(default, deserialize_with = "tailor_types::object::option")]
     share: Option<ShareOverride>,
+    /// Why, kept in the policy's history (at most 500 characters).
+    note: Option<String>,
 }
 
 /// Parses a publish request body into what the lifecycle takes.
@@ -134,6 +136,8 @@ pub(crate) fn parse_publish(body: &[u8]) -> Result<PublishRequest, ApiError> {
         canary_percent: body.canary_percent,
         automated: false,
         share: body.share,
+        note: body.note,
+        by: None,
         node_signs: false,
     })
 }
@@ -152,12 +156,13 @@ pub(super) async fn publish(
     state: &AppState,
     name: &str,
     body: &[u8],
-    role: Role,
-    console: bool,
+    caller: &Caller,
 ) -> Result<serde_json::Value, ApiError> {
     let mut request = parse_publish(body)?;
-    super::console::refuse_component(role, request.component.is_some())?;
+    super::console::refuse_component(caller.role, request.component.is_some())?;
+    let console = caller.session.is_some();
     request.node_signs = console && request.signature.is_none() && request.component.is_none();
+    request.by = Some(caller.describe().to_owned());
     let name = name.to_owned();
     change(state, move |lifecycle| lifecycle.publish(&name, request)).await
 }
@@ -215,8 +220,8 @@ pub(super) async fn validate(
     let draft: Draft = super::parse_json(body)?;
     let entry = state.registry.entry(name).ok_or_else(|| unknown(name))?;
     let engine = state.engine.clone();
-    let problems = blocking(move || draft_problems(&engine, &entry.active.loaded, &draft.config))
-        .await??;
+    let problems =
+        blocking(move || draft_problems(&engine, &entry.active.loaded, &draft.config)).await??;
     Ok(serde_json::json!({ "valid": problems.is_empty(), "problems": problems }))
 }
 
@@ -256,27 +261,63 @@ pub(super) fn draft_problems(
 pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        ApiError::new(ApiErrorKind::Internal, "aborted", None, e.to_string())
-    })
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "aborted", None, e.to_string()))
+}
+
+/// The optional body of a rollback, promote or abort.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeNote {
+    /// Why, kept in the policy's history (at most 500 characters).
+    note: Option<String>,
+}
+
+/// A change's note from its body (which may be empty).
+fn change_note(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let ChangeNote { note } = super::parse_json(body)?;
+    match note {
+        Some(note) if note.chars().count() > crate::lifecycle::MAX_NOTE_CHARS => {
+            Err(ApiError::field(
+                ApiErrorKind::Unprocessable,
+                "invalid_body",
+                "note",
+                format!(
+                    "note must be at most {} characters",
+                    crate::lifecycle::MAX_NOTE_CHARS
+                ),
+            ))
+        }
+        note => Ok(note),
+    }
 }
 
 pub(super) async fn act(
     state: &AppState,
     route: PolicyRoute<'_>,
+    caller: Option<&Caller>,
+    body: &[u8],
 ) -> Result<serde_json::Value, ApiError> {
+    let by = caller.map(|c| c.describe().to_owned());
     match route {
         PolicyRoute::Rollback(name) => {
-            let name = name.to_owned();
-            change(state, move |l| l.rollback(&name, Trigger::Manual, None)).await
+            let (name, note) = (name.to_owned(), change_note(body)?);
+            change(state, move |l| l.rollback(&name, Trigger::Manual, note, by)).await
         }
         PolicyRoute::Promote(name) => {
-            let name = name.to_owned();
-            change(state, move |l| l.promote(&name)).await
+            let (name, note) = (name.to_owned(), change_note(body)?);
+            change(state, move |l| l.promote(&name, note, by)).await
         }
         PolicyRoute::Abort(name) => {
-            let name = name.to_owned();
-            change(state, move |l| l.abort_canary(&name, Trigger::Manual, None)).await
+            let (name, note) = (name.to_owned(), change_note(body)?);
+            change(state, move |l| {
+                l.abort_canary(&name, Trigger::Manual, note, by)
+            })
+            .await
         }
         PolicyRoute::Policy(name) => describe(state, name),
     }

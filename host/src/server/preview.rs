@@ -162,7 +162,13 @@ pub(super) async fn run(
             let known = profile.is_some();
             let profile = profile.unwrap_or_else(|| Arc::new(Profile::default()));
             let on = |policy: &LoadedPolicy| {
-                serve(&state.engine, policy, &context, &profile, &request.candidates)
+                serve(
+                    &state.engine,
+                    policy,
+                    &context,
+                    &profile,
+                    &request.candidates,
+                )
             };
             let (live, draft) = (on(&live.loaded), on(&draft));
             let changed = shown(&live) != shown(&draft);
@@ -182,8 +188,16 @@ pub(super) async fn run(
                 digest: live.digest.clone(),
             },
             draft: Draft {
-                component: if request.component.is_some() { "uploaded" } else { "live" },
-                config: if request.config.is_some() { "draft" } else { "live" },
+                component: if request.component.is_some() {
+                    "uploaded"
+                } else {
+                    "live"
+                },
+                config: if request.config.is_some() {
+                    "draft"
+                } else {
+                    "live"
+                },
             },
             profiles: decisions.len(),
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -247,7 +261,9 @@ fn draft(
         return Err(ApiError::field(
             ApiErrorKind::Unprocessable,
             "invalid_config",
-            format!("config.{}", first.path).trim_end_matches('.').to_owned(),
+            format!("config.{}", first.path)
+                .trim_end_matches('.')
+                .to_owned(),
             format!("config: {}", all.join("; ")),
         ));
     }
@@ -265,10 +281,7 @@ fn load_refused(field: &str, error: &crate::engine::LoadError) -> ApiError {
 }
 
 /// The customers to decide for, each with the context of their decisions.
-fn targets(
-    state: &AppState,
-    request: &PreviewRequest,
-) -> Result<Vec<(String, Context)>, ApiError> {
+fn targets(state: &AppState, request: &PreviewRequest) -> Result<Vec<(String, Context)>, ApiError> {
     let now_ms = crate::clock::now_ms();
     let slot = request.slot.clone().unwrap_or_else(|| "preview".into());
     let context_of = |channel: &Channel, ctx: &RequestContext| Context {
@@ -310,14 +323,19 @@ fn targets(
             format!("sample must be 1 to {MAX_SAMPLE}, not {sample}"),
         ));
     }
-    let ids = state.profiles.current().store.sample_ids(sample).map_err(|e| {
-        ApiError::new(
-            ApiErrorKind::Internal,
-            "profile_store",
-            None,
-            crate::report::chain(&e),
-        )
-    })?;
+    let ids = state
+        .profiles
+        .current()
+        .store
+        .sample_ids(sample)
+        .map_err(|e| {
+            ApiError::new(
+                ApiErrorKind::Internal,
+                "profile_store",
+                None,
+                crate::report::chain(&e),
+            )
+        })?;
     let context = context_of(&request.channel, &request.context);
     Ok(ids.into_iter().map(|id| (id, context.clone())).collect())
 }
@@ -398,6 +416,8 @@ fn summarize(decisions: &[CustomerPreview]) -> Summary {
         .into_iter()
         .map(|((from, to), count)| Transition { from, to, count })
         .collect();
-    summary.transitions.sort_by(|a, b| b.count.cmp(&a.count));
+    summary
+        .transitions
+        .sort_by_key(|t| std::cmp::Reverse(t.count));
     summary
 }

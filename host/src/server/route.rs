@@ -159,7 +159,8 @@ impl<'a> Resource<'a> {
             return Some(*resource);
         }
         if let Some(file) = path.strip_prefix(ASSET_PREFIX) {
-            return (!file.is_empty() && !file.contains('/')).then_some(Resource::ConsoleAsset(file));
+            return (!file.is_empty() && !file.contains('/'))
+                .then_some(Resource::ConsoleAsset(file));
         }
         if let Some(key) = path.strip_prefix(EXPERIMENT_PREFIX) {
             return (!key.is_empty() && !key.contains('/')).then_some(Resource::Experiment(key));

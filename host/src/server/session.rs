@@ -74,7 +74,9 @@ impl Sessions {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         // A panic while holding this map leaves it consistent (every change is one call).
-        self.by_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.by_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -49,6 +49,18 @@ impl Python {
         Python::Target(site)
     }
 
+    /// The interpreter that sees the installed packages, ready to run a script file.
+    pub fn interpreter(&self) -> Command {
+        match self {
+            Python::Venv(venv) => Command::new(venv.join("bin/python")),
+            Python::Target(site) => {
+                let mut command = Command::new("python3");
+                command.env("PYTHONPATH", site);
+                command
+            }
+        }
+    }
+
     /// A console script of an installed package, ready to take arguments.
     pub fn script(&self, name: &str) -> Command {
         match self {

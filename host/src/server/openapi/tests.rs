@@ -99,6 +99,11 @@ fn a_refused_method_lists_in_allow_exactly_the_documented_methods() {
     }
 }
 
+/// The security alternatives of a route open to editors: either token, or a console session.
+fn editor_security() -> Value {
+    serde_json::json!([{"adminToken": []}, {"editorToken": []}, {"consoleSession": []}])
+}
+
 #[test]
 fn each_operation_asks_for_the_token_its_route_checks_and_documents_the_refusal() {
     let doc = document();
@@ -107,10 +112,18 @@ fn each_operation_asks_for_the_token_its_route_checks_and_documents_the_refusal(
         let route = Route::parse(&method.parse().unwrap(), &path);
         let security = &op["security"];
         let unauthorized = &op["responses"]["401"];
+        let forbidden = &op["responses"]["403"];
+        // A change made with a console session needs its CSRF token (`auth::caller`): every
+        // method but GET and HEAD can be refused 403.
+        let change = method != "GET" && method != "HEAD";
         match route.access() {
             Access::Open => {
                 assert_eq!(security, &serde_json::json!([]), "{method} {path}");
-                assert!(unauthorized.is_null(), "{method} {path} is open");
+                // Signing in answers 401 for a wrong token, but never asks for a bearer token.
+                assert_ne!(
+                    unauthorized["$ref"], "#/components/responses/Unauthorized",
+                    "{method} {path} is open"
+                );
             }
             Access::Api => {
                 assert_eq!(
@@ -120,13 +133,30 @@ fn each_operation_asks_for_the_token_its_route_checks_and_documents_the_refusal(
                 );
                 assert!(!unauthorized.is_null(), "{method} {path}: no 401");
             }
+            Access::Editor => {
+                assert_eq!(security, &editor_security(), "{method} {path}");
+                assert!(!unauthorized.is_null(), "{method} {path}: no 401");
+                assert!(
+                    !change || !forbidden.is_null(),
+                    "{method} {path}: no 403 for a change without the CSRF token"
+                );
+            }
             Access::Admin => {
                 assert_eq!(
                     security,
-                    &serde_json::json!([{"adminToken": []}]),
+                    &serde_json::json!([{"adminToken": []}, {"consoleSession": []}]),
                     "{method} {path}"
                 );
                 assert!(!unauthorized.is_null(), "{method} {path}: no 401");
+                assert!(
+                    !forbidden.is_null(),
+                    "{method} {path}: no 403 for an editor"
+                );
+                let said = op["description"].as_str().unwrap_or_default();
+                assert!(
+                    said.contains("editor") && said.contains("403"),
+                    "{method} {path}: the description must say an editor is refused 403"
+                );
             }
         }
     }
@@ -185,4 +215,8 @@ fn the_limits_the_document_states_are_the_ones_the_server_applies() {
         .unwrap();
     let mib = crate::server::policies::MAX_PUBLISH_BYTES >> 20;
     assert!(publish.contains(&format!("at most {mib} MiB")), "{publish}");
+    let preview = operation(&doc, "POST", "/admin/v1/policies/{name}/preview")["description"]
+        .as_str()
+        .unwrap();
+    assert!(preview.contains(&format!("at most {mib} MiB")), "{preview}");
 }

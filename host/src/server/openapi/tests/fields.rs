@@ -3,22 +3,28 @@
 //! too), response types as a fully populated value serializes.
 
 use super::document;
+use crate::engine::ConfigProblem;
 use crate::fleet::FleetStatus;
-use crate::lifecycle::PublishOutcome;
 use crate::lifecycle::rollback::ChangeOutcome;
+use crate::lifecycle::{HistoryEntry, PublishOutcome};
 use crate::outcomes::record::{Exposure, Record};
 use crate::outcomes::stats::{Analysis, ArmResult, Comparison, Srm};
 use crate::profiles::ProfileSource;
 use crate::profiles::events::CustomerEvent;
 use crate::server::admin::ReloadRequest;
+use crate::server::auth::{Caller, Role};
+use crate::server::console::SignIn;
 use crate::server::decide::{
     DecideRequest, DecideResponse, ProfileInfo, RequestContext, SlotError, SlotRequest, SlotResult,
     Unit,
 };
 use crate::server::events::EventBatch;
 use crate::server::experiments::{ExperimentQuery, ExposureQuery};
-use crate::server::policies::PublishBody;
+use crate::server::policies::{ChangeNote, Draft, PublishBody};
+use crate::server::preview::{PreviewCustomer, PreviewRequest, Sides, Summary};
 use crate::server::segment::{SegmentDecision, SegmentQuery};
+use crate::server::session::Session;
+use crate::server::{AppState, preview};
 use serde::de::{Deserialize, Visitor};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -135,6 +141,13 @@ fn request_schemas_name_the_fields_serde_reads() {
     assert_request::<Profile>(&doc, "Profile");
     assert_request::<Event>(&doc, "Event");
     assert_request::<ReloadRequest>(&doc, "ReloadRequest");
+    // A response type, but one the store reads back: its `Deserialize` lists what it writes.
+    assert_request::<HistoryEntry>(&doc, "HistoryEntry");
+    assert_request::<ChangeNote>(&doc, "ChangeNote");
+    assert_request::<Draft>(&doc, "ConfigDraft");
+    assert_request::<PreviewRequest>(&doc, "PreviewRequest");
+    assert_request::<PreviewCustomer>(&doc, "PreviewCustomer");
+    assert_request::<SignIn>(&doc, "SignIn");
 }
 
 /// The query parameters an operation documents (its path parameters left out).
@@ -398,5 +411,191 @@ fn the_exposure_schema_names_the_fields_of_a_log_line() {
     assert_eq!(
         schema(&doc, "ExposureRecord")["properties"]["type"]["enum"],
         serde_json::json!([value["type"]])
+    );
+}
+
+#[test]
+fn console_schemas_name_the_fields_the_server_writes() {
+    let doc = document();
+    let session = Session {
+        role: Role::Editor,
+        csrf: "c".into(),
+        expires_at_ms: 1,
+    };
+    assert_response(&doc, "Session", &session);
+    // With a bearer token there is no session: the same fields, written by hand.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let bearer = crate::server::console::current(&Caller {
+        role: Role::Admin,
+        session: None,
+    });
+    let body = runtime.block_on(http_body_util::BodyExt::collect(bearer.into_body()));
+    let body: Value = serde_json::from_slice(&body.unwrap().to_bytes()).unwrap();
+    assert_response(&doc, "Session", &body);
+    assert_eq!(
+        schema(&doc, "Session")["properties"]["role"]["enum"],
+        serde_json::json!([Role::Editor, Role::Admin])
+    );
+    assert_response(
+        &doc,
+        "ConfigProblem",
+        ConfigProblem {
+            path: "rules[3].when".into(),
+            message: "m".into(),
+        },
+    );
+    let summary = Summary::default();
+    assert_response(&doc, "PreviewSummary", &summary);
+    assert_response(&doc, "PreviewErrors", Sides::<usize>::default());
+    assert_response(
+        &doc,
+        "PreviewVariants",
+        Sides::<std::collections::BTreeMap<String, usize>>::default(),
+    );
+}
+
+/// A node of its own (the bundled policies, a small sample snapshot), removed on drop.
+struct Node {
+    state: std::sync::Arc<AppState>,
+    dir: std::path::PathBuf,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Node {
+    fn start() -> Node {
+        let dir =
+            std::env::temp_dir().join(format!("tailor-openapi-fields-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = crate::config::ServeConfig {
+            data_dir: dir.clone(),
+            sample_profiles: 20,
+            snapshot_poll_seconds: 0,
+            decision_log_rate: 0.0,
+            ..crate::config::ServeConfig::default()
+        };
+        let state = std::sync::Arc::new(AppState::start(config).unwrap());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Node {
+            state,
+            dir,
+            runtime,
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The preview's types have no constructor outside their module, so a live node writes them:
+/// a draft config the policy cannot decide with (`{}`), so the draft side fails for every
+/// customer and each of them moves.
+#[test]
+fn preview_validation_and_version_schemas_name_the_fields_a_node_writes() {
+    let doc = document();
+    let node = Node::start();
+    let state = &node.state;
+    let body = br#"{"config": "{}", "sample": 5}"#;
+    let answer = node
+        .runtime
+        .block_on(preview::run(state, "hero-banner", body, Role::Admin))
+        .unwrap();
+    assert_eq!(
+        keys(&answer),
+        properties(&schema(&doc, "Preview")),
+        "Preview"
+    );
+    assert_eq!(
+        keys(&answer["live"]),
+        properties(&schema(&doc, "PreviewVersion"))
+    );
+    assert_eq!(
+        keys(&answer["draft"]),
+        properties(&schema(&doc, "PreviewDraft"))
+    );
+    let summary = &answer["summary"];
+    assert_eq!(keys(summary), properties(&schema(&doc, "PreviewSummary")));
+    assert_eq!(
+        keys(&summary["errors"]),
+        properties(&schema(&doc, "PreviewErrors"))
+    );
+    assert_eq!(
+        keys(&summary["variants"]),
+        properties(&schema(&doc, "PreviewVariants"))
+    );
+    let transition = &summary["transitions"][0];
+    assert_eq!(
+        keys(transition),
+        properties(&schema(&doc, "PreviewTransition")),
+        "{answer}"
+    );
+    let customer = &answer["decisions"][0];
+    assert_eq!(keys(customer), properties(&schema(&doc, "CustomerPreview")));
+    // A side is a decision flattened, plus its error (always written, null when none).
+    let served = properties(&schema(&doc, "PreviewServed"));
+    let mut decision = properties(&schema(&doc, "Decision"));
+    decision.insert("error".into());
+    assert_eq!(
+        served, decision,
+        "PreviewServed: Decision's fields and `error`"
+    );
+    for side in ["live", "draft"] {
+        let written = keys(&customer[side]);
+        assert!(written.is_subset(&served), "{side}: {written:?}");
+        assert!(
+            written.contains("reason") && written.contains("error"),
+            "{side}: {written:?}"
+        );
+    }
+    assert!(customer["live"]["error"].is_null(), "{customer}");
+    assert_eq!(
+        keys(&customer["draft"]["error"]),
+        properties(&schema(&doc, "PreviewError"))
+    );
+
+    let checked = node
+        .runtime
+        .block_on(crate::server::policies::validate(
+            state,
+            "hero-banner",
+            br#"{"config": "not json"}"#,
+        ))
+        .unwrap();
+    assert_eq!(
+        keys(&checked),
+        properties(&schema(&doc, "ConfigValidation"))
+    );
+    assert_eq!(checked["valid"], false);
+    assert_eq!(
+        keys(&checked["problems"][0]),
+        properties(&schema(&doc, "ConfigProblem"))
+    );
+
+    let policy = crate::server::policies::describe(state, "hero-banner").unwrap();
+    assert_eq!(keys(&policy), properties(&schema(&doc, "PolicyDetail")));
+    assert_eq!(
+        keys(&policy["active"]),
+        properties(&schema(&doc, "ActiveVersion"))
+    );
+    assert!(
+        policy["active"]["config"].is_string(),
+        "{}",
+        policy["active"]
     );
 }
