@@ -9,14 +9,21 @@ fn main() {
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).path())
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
         .filter(|path| path.is_file())
         .collect();
     files.sort();
     let mut table = String::from("&[\n");
     for path in &files {
         println!("cargo:rerun-if-changed={}", path.display());
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let content_type = match path.extension().and_then(|e| e.to_str()) {
             Some("html") => "text/html; charset=utf-8",
             Some("js") => "text/javascript; charset=utf-8",
@@ -26,7 +33,10 @@ fn main() {
             Some("json") => "application/json",
             _ => panic!("console/{name}: no content type for this kind of file"),
         };
-        let _ = writeln!(table, "    ({name:?}, {content_type:?}, include_bytes!({path:?})),");
+        let _ = writeln!(
+            table,
+            "    ({name:?}, {content_type:?}, include_bytes!({path:?})),"
+        );
     }
     table.push(']');
     let out = std::env::var("OUT_DIR").unwrap_or_else(|e| panic!("OUT_DIR: {e}"));

@@ -162,7 +162,13 @@ fn a_console_session_is_a_strict_cookie_and_changes_need_its_csrf_token() {
     }
 
     // The cookie authenticates reads; a change also needs the CSRF token.
-    let read = exchange(addr, "GET", "/admin/v1/policies", &[("cookie", &cookie)], b"");
+    let read = exchange(
+        addr,
+        "GET",
+        "/admin/v1/policies",
+        &[("cookie", &cookie)],
+        b"",
+    );
     assert_eq!(read.status, 200, "{}", read.body);
     let session = exchange(addr, "GET", "/console/session", &[("cookie", &cookie)], b"");
     assert_eq!(session.body["role"], "editor");
@@ -213,7 +219,13 @@ fn a_console_session_is_a_strict_cookie_and_changes_need_its_csrf_token() {
     );
     assert_eq!(out.status, 204);
     assert!(out.headers.contains("max-age=0"), "{}", out.headers);
-    let after = exchange(addr, "GET", "/admin/v1/policies", &[("cookie", &cookie)], b"");
+    let after = exchange(
+        addr,
+        "GET",
+        "/admin/v1/policies",
+        &[("cookie", &cookie)],
+        b"",
+    );
     assert_eq!(after.status, 401, "{}", after.body);
     let forged_cookie = exchange(
         addr,
@@ -227,7 +239,13 @@ fn a_console_session_is_a_strict_cookie_and_changes_need_its_csrf_token() {
     // The admin's session may do what the admin token may.
     let (cookie, csrf, signed_in) = sign_in(addr, ADMIN);
     assert_eq!(signed_in.body["role"], "admin");
-    let exposures = exchange(addr, "GET", "/admin/v1/exposures", &[("cookie", &cookie)], b"");
+    let exposures = exchange(
+        addr,
+        "GET",
+        "/admin/v1/exposures",
+        &[("cookie", &cookie)],
+        b"",
+    );
     assert_eq!(exposures.status, 200);
     let reload = exchange(
         addr,
@@ -263,7 +281,10 @@ fn the_console_page_is_served_with_a_strict_content_security_policy() {
     // No inline script or style for the policy to allow: every script has a source.
     for (at, _) in html.match_indices("<script") {
         let tag = &html[at..at + html[at..].find('>').unwrap()];
-        assert!(tag.contains("src=\"/console/assets/"), "inline script: {tag}");
+        assert!(
+            tag.contains("src=\"/console/assets/"),
+            "inline script: {tag}"
+        );
     }
     assert!(!html.contains(" style=") && !html.contains("<style"));
     assert!(!html.contains("onclick=") && !html.contains("onload="));
@@ -273,9 +294,18 @@ fn the_console_page_is_served_with_a_strict_content_security_policy() {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
             .collect();
-        let asset = exchange(server.addr, "GET", &format!("/console/assets/{name}"), &[], b"");
+        let asset = exchange(
+            server.addr,
+            "GET",
+            &format!("/console/assets/{name}"),
+            &[],
+            b"",
+        );
         assert_eq!(asset.status, 200, "{name}");
-        assert!(asset.headers.contains("content-security-policy: "), "{name}");
+        assert!(
+            asset.headers.contains("content-security-policy: "),
+            "{name}"
+        );
     }
     let missing = exchange(server.addr, "GET", "/console/assets/nothing.js", &[], b"");
     assert_eq!(missing.status, 404);
@@ -283,7 +313,8 @@ fn the_console_page_is_served_with_a_strict_content_security_policy() {
 
 /// A node requiring signatures, trusting `trusted`, signing console changes with `signing`.
 fn signed_node(tag: &str, signing: Option<&SecretKey>, trusted: &SecretKey) -> common::Running {
-    let keys = std::env::temp_dir().join(format!("tailor-console-keys-{tag}-{}", std::process::id()));
+    let keys =
+        std::env::temp_dir().join(format!("tailor-console-keys-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&keys).unwrap();
     let public = keys.join("console.pub");
     std::fs::write(&public, trusted.public().to_text()).unwrap();
@@ -363,7 +394,10 @@ fn a_node_that_requires_signatures_refuses_an_unsigned_console_change_saying_why
 fn a_config_signing_key_the_node_does_not_trust_stops_start_up() {
     let trusted = SecretKey::generate().unwrap();
     let other = SecretKey::generate().unwrap();
-    let keys = std::env::temp_dir().join(format!("tailor-console-keys-untrusted-{}", std::process::id()));
+    let keys = std::env::temp_dir().join(format!(
+        "tailor-console-keys-untrusted-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&keys).unwrap();
     let public = keys.join("trusted.pub");
     std::fs::write(&public, trusted.public().to_text()).unwrap();

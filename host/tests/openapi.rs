@@ -2,7 +2,8 @@
 //! `GET /openapi.json` without a token, openapi-spec-validator (PyPI) accepts it, and
 //! schemathesis (PyPI) finds nothing wrong when it drives every operation of a live node on
 //! loopback: no 5xx, every status documented, every body and content type as the document says,
-//! admin routes refusing a request without the token. Its run is bounded (examples per
+//! admin and console routes refusing a request without a token or session (the node has both
+//! the admin and the editor token, so every security scheme the document names is live). Its run is bounded (examples per
 //! operation, a fixed seed, a wall-clock limit) and its deliberate deviations are listed in
 //! `tests/openapi/schemathesis.toml`.
 //!
@@ -19,6 +20,8 @@ const PACKAGES: [&str; 2] = ["schemathesis==4.32.5", "openapi-spec-validator==0.
 /// Test cases schemathesis generates per operation and phase.
 const MAX_EXAMPLES: &str = "30";
 const SEED: &str = "1";
+/// The editor token of the node schemathesis drives (it authenticates with the admin token).
+const EDITOR: &str = "editor-token-for-tests-0001";
 /// The whole schemathesis run, well above the ~15 s it takes on a loaded machine.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
@@ -74,7 +77,17 @@ fn the_node_serves_the_committed_document_without_a_token_and_it_is_valid_openap
 fn schemathesis_finds_no_failure_in_any_operation_of_a_live_node() {
     let scratch = Scratch::new("openapi-schemathesis");
     let data = scratch.0.join("node");
-    let node = spawn_binary(&data, &["--admin-token", ADMIN, "--sample-profiles", "200"]);
+    let node = spawn_binary(
+        &data,
+        &[
+            "--admin-token",
+            ADMIN,
+            "--editor-token",
+            EDITOR,
+            "--sample-profiles",
+            "200",
+        ],
+    );
     let base = format!("http://{}", node.addr);
     let report = scratch.0.join("schemathesis.txt");
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi/schemathesis.toml");

@@ -318,6 +318,13 @@ impl EventLog {
     }
 
     /// Events in the outbox.
+    /// Events held on top of the snapshot (the ones newer than it; older ones are pruned).
+    pub fn held(&self) -> Result<u64, EventLogError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
+        table.len().map_err(|e| self.error(e))
+    }
+
     pub fn outbox_depth(&self) -> Result<u64, EventLogError> {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let table = txn.open_table(OUTBOX).map_err(|e| self.error(e))?;

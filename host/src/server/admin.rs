@@ -20,10 +20,12 @@ pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
     })
 }
 
-/// The node's snapshot, policies and fleet link (broker state, outbox, consumer lag).
+/// The node's snapshot, events, policies and fleet link (broker state, outbox, consumer lag).
 pub(super) fn node_status(state: &AppState) -> serde_json::Value {
     serde_json::json!({
         "snapshot": snapshot_status(state),
+        // Events newer than the snapshot, applied on top of it (null if the log is unreadable).
+        "events": { "held": state.profiles.event_log().held().ok() },
         "policies": state.registry.len(),
         "draining": state.drain.is_draining(),
         "fleet": state.fleet.get().map(crate::fleet::Fleet::status),

@@ -30,7 +30,8 @@ pub(crate) struct PreviewRequest {
     /// Standard base64 of a draft component (admin only); the live component when absent.
     component: Option<String>,
     /// How many of the store's profiles to sample (ignored with `customers`).
-    sample: Option<usize>,
+    #[serde(default, deserialize_with = "tailor_types::integer::option")]
+    sample: Option<u64>,
     /// These customers instead of a sample, each with its own context if given.
     #[serde(default)]
     customers: Vec<PreviewCustomer>,
@@ -314,7 +315,9 @@ fn targets(state: &AppState, request: &PreviewRequest) -> Result<Vec<(String, Co
             })
             .collect());
     }
-    let sample = request.sample.unwrap_or(DEFAULT_SAMPLE);
+    let sample = request
+        .sample
+        .map_or(DEFAULT_SAMPLE, |n| usize::try_from(n).unwrap_or(usize::MAX));
     if !(1..=MAX_SAMPLE).contains(&sample) {
         return Err(ApiError::field(
             ApiErrorKind::Unprocessable,
