@@ -48,6 +48,30 @@ fn each_method_and_path_parses_to_its_route_with_its_parameters() {
         (Method::POST, "/admin/v1/snapshot", Route::ReloadSnapshot),
         (Method::GET, "/admin/v1/status", Route::Status),
         (Method::GET, "/openapi.json", Route::OpenApi),
+        (
+            Method::GET,
+            "/admin/v1/policies/rules/schema",
+            Route::PolicySchema("rules"),
+        ),
+        (
+            Method::POST,
+            "/admin/v1/policies/rules/validate",
+            Route::ValidateConfig("rules"),
+        ),
+        (
+            Method::POST,
+            "/admin/v1/policies/rules/preview",
+            Route::Preview("rules"),
+        ),
+        (Method::GET, "/console", Route::Console),
+        (
+            Method::GET,
+            "/console/assets/app.js",
+            Route::ConsoleAsset("app.js"),
+        ),
+        (Method::GET, "/console/session", Route::Session),
+        (Method::POST, "/console/session", Route::SignIn),
+        (Method::DELETE, "/console/session", Route::SignOut),
     ];
     for (method, path, route) in cases {
         assert_eq!(Route::parse(&method, path), route, "{method} {path}");
@@ -66,6 +90,10 @@ fn unknown_paths_are_not_found() {
         "/admin/v1/policies/p/delete",
         "/admin/v1/policies/p/rollback/again",
         "/admin/v1/snapshots",
+        "/console/",
+        "/console/assets/",
+        "/console/assets/a/b.js",
+        "/console/sessions",
     ] {
         for method in &METHODS {
             assert_eq!(
@@ -142,38 +170,39 @@ fn labels_are_templates_never_the_raw_path() {
 }
 
 #[test]
-fn admin_routes_need_the_admin_token_and_probes_none() {
-    assert_eq!(
-        Route::parse(&Method::GET, "/admin/v1/policies").access(),
-        Access::Admin
-    );
-    assert_eq!(
-        Route::parse(&Method::POST, "/admin/v1/policies/p/abort").access(),
-        Access::Admin
-    );
-    assert_eq!(
-        Route::parse(&Method::POST, "/admin/v1/snapshot").access(),
-        Access::Admin
-    );
-    assert_eq!(
-        Route::parse(&Method::POST, "/v1/decide").access(),
-        Access::Api
-    );
-    assert_eq!(
-        Route::parse(&Method::GET, "/v1/segment-decide").access(),
-        Access::Api
-    );
+fn admin_routes_need_an_editor_or_the_admin_and_probes_nothing() {
+    let access = |method: Method, path: &str| Route::parse(&method, path).access();
+    // What an editor may do: read, change configs, preview, canaries, rollbacks.
+    for (method, path) in [
+        (Method::GET, "/admin/v1/policies"),
+        (Method::PUT, "/admin/v1/policies/p"),
+        (Method::POST, "/admin/v1/policies/p/abort"),
+        (Method::POST, "/admin/v1/policies/p/preview"),
+        (Method::POST, "/admin/v1/policies/p/validate"),
+        (Method::GET, "/admin/v1/policies/p/schema"),
+        (Method::GET, "/admin/v1/snapshot"),
+        (Method::GET, "/console/session"),
+        (Method::DELETE, "/console/session"),
+    ] {
+        assert_eq!(access(method.clone(), path), Access::Editor, "{method} {path}");
+    }
+    // What only the admin may do.
+    assert_eq!(access(Method::POST, "/admin/v1/snapshot"), Access::Admin);
+    assert_eq!(access(Method::GET, "/admin/v1/exposures"), Access::Admin);
+    assert_eq!(access(Method::POST, "/v1/decide"), Access::Api);
+    assert_eq!(access(Method::GET, "/v1/segment-decide"), Access::Api);
     for path in [
         "/healthz",
         "/readyz",
         "/metrics",
         "/openapi.json",
         "/nowhere",
+        "/console",
+        "/console/assets/app.js",
     ] {
-        assert_eq!(Route::parse(&Method::GET, path).access(), Access::Open);
+        assert_eq!(access(Method::GET, path), Access::Open, "{path}");
     }
-    assert_eq!(
-        Route::parse(&Method::DELETE, "/admin/v1/policies").access(),
-        Access::Open
-    );
+    // Signing in is how a token becomes a session.
+    assert_eq!(access(Method::POST, "/console/session"), Access::Open);
+    assert_eq!(access(Method::DELETE, "/admin/v1/policies"), Access::Open);
 }
