@@ -224,6 +224,8 @@ export function mountEditor(section, policy, ctx) {
   function show() {
     const { code, list } = overall();
     problems.dataset.state = code;
+    // The node's own check, apart: "problems" above may come from the schema alone.
+    problems.dataset.server = state.serverState;
     replace(problems, list.map((p, i) => el("li", { class: `problem ${p.source}`, "data-testid": "config-problem", "data-path": p.path, "data-index": i },
       el("button", { type: "button", class: "problem-link", title: "Show in the editor", onclick: () => jump(p.offset) },
         el("span", { class: `badge source ${p.source}` }, p.source),

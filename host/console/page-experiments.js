@@ -17,9 +17,10 @@ export async function renderList(view, _params, ctx) {
     replace(view, page(el("p", { class: "empty", id: "experiments-off" }, error.message)));
     return;
   }
-  if (!ctx.current()) return;
   const experiments = data.experiments ?? [];
-  const rows = experiments.map((e) => {
+  const defined = await definedExperiments(experiments);
+  if (!ctx.current()) return;
+  const rows = experiments.concat(defined).map((e) => {
     const arms = e.arms ?? [];
     const exposures = arms.reduce((sum, a) => sum + (a.exposures ?? 0), 0);
     const best = arms.filter((a) => a.versus_control)
@@ -33,10 +34,35 @@ export async function renderList(view, _params, ctx) {
       srmBadge(e.srm),
     ]);
   });
-  replace(view, page(experiments.length === 0
-    ? el("p", { class: "empty", id: "experiments-empty" }, "No experiment has exposures or a definition on this node yet.")
+  replace(view, page(rows.length === 0
+    ? el("p", { class: "empty", id: "experiments-empty" }, "No policy defines an experiment and no experiment has exposures on this node.")
     : table({ id: "experiments-table", class: "data" },
       ["Experiment", "Policy", { label: "Arms", class: "num" }, { label: "Exposed units", class: "num" }, "Best P(beats control)", "Sample ratio"], rows)));
+}
+
+/**
+ * Experiments the served policies' configs define (`experiment` or `experiments[]`) that have
+ * no exposures yet, so they are not in the node's list: `{key, policy, arms: []}`.
+ */
+async function definedExperiments(listed) {
+  const seen = new Set(listed.map((e) => `${e.policy}\u0000${e.key}`));
+  let policies = [];
+  try {
+    policies = (await get("/admin/v1/policies")).policies ?? [];
+  } catch {
+    return [];
+  }
+  const found = await Promise.all(policies.map(async (p) => {
+    try {
+      const detail = await get(`/admin/v1/policies/${seg(p.name)}`);
+      const config = JSON.parse(detail.active?.config ?? "null");
+      const list = Array.isArray(config?.experiments) ? config.experiments : [config?.experiment];
+      return list.filter((x) => x && typeof x.key === "string").map((x) => ({ key: x.key, policy: p.name, arms: [], srm: null }));
+    } catch {
+      return [];
+    }
+  }));
+  return found.flat().filter((e) => !seen.has(`${e.policy}\u0000${e.key}`));
 }
 
 function page(content) {

@@ -1,17 +1,19 @@
 // A JSON Schema (draft 2020-12) checker for the subset policy schemas use: type, enum, const,
-// properties, required, additionalProperties, patternProperties, items, min/max(Items|Length),
-// minimum, maximum, exclusiveMinimum, exclusiveMaximum, pattern, $ref to #/$defs, oneOf, anyOf,
-// allOf. Problems are `{path, message}`, paths in the form the server uses (`rules[3].when`).
+// properties, required, additionalProperties, patternProperties, propertyNames,
+// min/maxProperties, items, min/max(Items|Length), minimum, maximum, exclusiveMinimum,
+// exclusiveMaximum, pattern, format date-time, $ref to #/$defs, oneOf, anyOf, allOf, not.
+// Problems are `{path, message}`, paths in the form the server uses (`rules[3].when`).
 
 import { childPath } from "./jsondoc.js";
 
 const MAX_PROBLEMS = 100;
+const DATE_TIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
 
 /** Every problem of `value` against `schema` (at most 100). */
 export function check(schema, value) {
   const problems = [];
   validate(schema, value, "", schema, problems, 0);
-  return problems.slice(0, MAX_PROBLEMS);
+  return problems.slice(0, MAX_PROBLEMS).map(({ path, message }) => ({ path, message }));
 }
 
 function typeOf(value) {
@@ -73,12 +75,13 @@ function validate(schema, value, path, root, problems, depth) {
   if (schema.type !== undefined) {
     const types = Array.isArray(schema.type) ? schema.type : [schema.type];
     if (!types.some((t) => hasType(value, t))) {
-      add(`must be ${types.map(article).join(" or ")}, not ${article(typeOf(value))}`);
+      problems.push({ path, message: `must be ${types.map(article).join(" or ")}, not ${article(typeOf(value))}`, type: true });
       return;
     }
   }
   if (Array.isArray(schema.enum) && !schema.enum.some((e) => equal(e, value))) {
-    add(`must be one of ${schema.enum.map(show).join(", ")}`);
+    const listed = schema.enum.slice(0, 10).map(show).join(", ");
+    add(`must be one of ${listed}${schema.enum.length > 10 ? `, … (${schema.enum.length} values)` : ""}`);
   }
   if (Object.hasOwn(schema, "const") && !equal(schema.const, value)) {
     add(`must be ${show(schema.const)}`);
@@ -100,6 +103,22 @@ function validate(schema, value, path, root, problems, depth) {
   }
   if (Array.isArray(schema.anyOf)) alternatives(schema.anyOf, false, value, path, root, problems, depth, add);
   if (Array.isArray(schema.oneOf)) alternatives(schema.oneOf, true, value, path, root, problems, depth, add);
+  if (schema.not !== undefined) {
+    const found = [];
+    validate(schema.not, value, path, root, found, depth + 1);
+    if (found.length === 0) {
+      add(schema.not && Object.hasOwn(schema.not, "const") ? `must not be ${show(schema.not.const)}` : "is a value that is not allowed here");
+    }
+  }
+}
+
+/** The types a branch allows (following a $ref), for "must be a string or an object". */
+function typeNames(branch, root, depth = 0) {
+  if (!branch || typeof branch !== "object" || depth > 16) return [];
+  if (branch.type !== undefined) return Array.isArray(branch.type) ? branch.type : [branch.type];
+  if (typeof branch.$ref === "string") return typeNames(resolve(root, branch.$ref), root, depth + 1);
+  const nested = branch.anyOf ?? branch.oneOf;
+  return Array.isArray(nested) ? nested.flatMap((b) => typeNames(b, root, depth + 1)) : [];
 }
 
 function article(type) {
@@ -117,6 +136,9 @@ function textual(schema, value, add) {
   const length = [...value].length;
   if (Number.isInteger(schema.minLength) && length < schema.minLength) add(schema.minLength === 1 ? "must not be empty" : `must be at least ${schema.minLength} characters long`);
   if (Number.isInteger(schema.maxLength) && length > schema.maxLength) add(`must be at most ${schema.maxLength} characters long`);
+  if (schema.format === "date-time" && !DATE_TIME.test(value)) {
+    add("must be an RFC 3339 date-time with an offset, like 2026-12-01T00:00:00Z");
+  }
   if (typeof schema.pattern === "string") {
     let pattern = null;
     try {
@@ -130,6 +152,20 @@ function textual(schema, value, add) {
 
 function members(schema, value, path, root, problems, depth, add) {
   const properties = schema.properties && typeof schema.properties === "object" ? schema.properties : {};
+  const count = Object.keys(value).length;
+  if (Number.isInteger(schema.minProperties) && count < schema.minProperties) add(`must have at least ${schema.minProperties} member${schema.minProperties === 1 ? "" : "s"}`);
+  if (Number.isInteger(schema.maxProperties) && count > schema.maxProperties) add(`must have at most ${schema.maxProperties} member${schema.maxProperties === 1 ? "" : "s"}`);
+  if (schema.propertyNames !== undefined) {
+    for (const name of Object.keys(value)) {
+      const found = [];
+      validate(schema.propertyNames, name, path, root, found, depth + 1);
+      if (found.length) {
+        add(Array.isArray(schema.propertyNames.enum)
+          ? `has an unknown member name ${show(name)}`
+          : `has the member name ${show(name)}, which ${found[0].message}`);
+      }
+    }
+  }
   if (Array.isArray(schema.required)) {
     for (const name of schema.required) {
       if (!Object.hasOwn(value, name)) add(`is missing the required member ${show(name)}`);
@@ -168,9 +204,9 @@ function members(schema, value, path, root, problems, depth, add) {
 }
 
 /**
- * anyOf / oneOf: when no branch fits, the problems of the branch that came closest (the fewest
- * problems with the value itself, such as its type or a required member, then the fewest in
- * all) say what to fix; branch titles name the forms when none fits at all.
+ * anyOf / oneOf: when no branch fits, the problems of the branch that came closest (one of the
+ * value's type, then the fewest problems with the value itself such as a required member, then
+ * the fewest in all) say what to fix; branch titles name the forms when none fits at all.
  */
 function alternatives(branches, exactlyOne, value, path, root, problems, depth, add) {
   const results = branches.map((branch) => {
@@ -180,15 +216,16 @@ function alternatives(branches, exactlyOne, value, path, root, problems, depth, 
   });
   const fits = results.filter((r) => r.found.length === 0);
   if (fits.length === 0) {
+    const wrongType = (r) => Number(r.found.some((p) => p.path === path && p.type));
     const atRoot = (r) => r.found.filter((p) => p.path === path).length;
-    const closest = results.slice().sort((a, b) => atRoot(a) - atRoot(b) || a.found.length - b.found.length)[0];
+    const closest = results.slice().sort((a, b) =>
+      wrongType(a) - wrongType(b) || atRoot(a) - atRoot(b) || a.found.length - b.found.length)[0];
     if (!closest) return;
-    const shallow = closest.found.every((p) => p.path === path);
-    if (shallow && results.length > 1) {
+    if (wrongType(closest) && results.length > 1) {
       const names = results.map((r) => r.branch?.title).filter(Boolean);
       add(names.length === results.length
         ? `must be one of the forms ${names.join(", ")}: ${closest.found[0].message}`
-        : `matches none of the ${results.length} allowed forms (closest: ${closest.found[0].message})`);
+        : `must be ${[...new Set(results.flatMap((r) => typeNames(r.branch, root)))].map(article).join(" or ") || "of another form"}`);
     } else {
       problems.push(...closest.found);
     }

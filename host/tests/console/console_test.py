@@ -257,7 +257,7 @@ def break_an_operator(document):
     `op` member or a known operator inside it); returns the path changed."""
     rules = document.get("rules") if isinstance(document, dict) else None
     if not isinstance(rules, list) or not rules:
-        raise StepFailed("the config has no `rules` list to put an unknown operator in")
+        return break_an_arm(document)
 
     def walk(node, path):
         if isinstance(node, dict):
@@ -293,6 +293,27 @@ def break_an_operator(document):
             if found:
                 return found
     raise StepFailed("found no operator in any rule's `when` to replace")
+
+
+def break_an_arm(document):
+    """For a config without rules: gives an experiment arm a weight that is not a number (the
+    node's own experiment checks refuse it); returns the path changed."""
+    experiments = document.get("experiments") if isinstance(document.get("experiments"), list) else [document.get("experiment")]
+    for index, experiment in enumerate(experiments):
+        arms = experiment.get("arms") if isinstance(experiment, dict) else None
+        if isinstance(arms, dict) and arms:
+            arm = next(iter(arms))
+            arms[arm] = "heavy"
+            base = f"experiments[{index}]" if "experiments" in document else "experiment"
+            return f"{base}.arms.{arm}"
+    raise StepFailed("the config has neither rules nor an experiment to break")
+
+
+def names(problem, path):
+    """Whether a shown problem `(path, message)` is about `path` (or its parent, or names it)."""
+    shown, message = problem
+    parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+    return bool(shown) and (shown == path or shown.startswith(parent)) or path in message
 
 
 def run(args):
@@ -366,7 +387,7 @@ def run(args):
         c.screenshot("preview.png")
         return f"set {path}; preview-changed = {count} ({rows} decision rows shown)"
 
-    @step(4, "an unknown operator is named in the problems list")
+    @step(4, "a syntax error and an unknown operator are named in the problems list")
     def invalid_fragment():
         c.set_editor('{"rules": [')
         c.wait("a syntax problem with its line and column",
@@ -378,8 +399,9 @@ def run(args):
         c.set_editor(json.dumps(document, indent=2) + "\n")
 
         def named(_):
-            found = [(p, m) for p, m in c.problems() if p and (p == path or p.startswith(path.rsplit(".", 1)[0]))]
-            return found or None
+            if c.attr("#config-problems", "data-server") not in ("problems", "ok", "error"):
+                return None
+            return [problem for problem in c.problems() if names(problem, path)] or None
 
         try:
             found = c.wait(f"a problem at {path}", named)
@@ -390,7 +412,7 @@ def run(args):
                 raise StepFailed(f"{button} is enabled while the draft has problems")
         c.set_editor(state["edited"])
         c.wait_checked_clean("the restored draft to check clean")
-        return "; ".join(f"{p}: {m}" for p, m in found)
+        return f"changed {path}; shown: " + "; ".join(f"{p or '(document)'}: {m}" for p, m in found)
 
     @step(5, "publish as a 10% canary, then promote it")
     def canary_then_promote():
