@@ -24,9 +24,11 @@ const pct = (v, digits) => `${(v * 100).toFixed(digits)}%`;
 
 /** The chart for `arms` (`{variant, exposures, conversions, conversion_rate}`), control marked. */
 export function rateChart(arms, control, attributes = {}) {
-  const width = 720;
+  // Room on the left for the longest label (about 7 units a character at this size).
+  const longest = Math.max(...arms.map((a) => a.variant.length + (a.variant === control ? 10 : 0)));
+  const left = Math.min(320, Math.max(120, 20 + longest * 7.5));
+  const width = 570 + left;
   const barArea = 44;
-  const left = 150;
   const right = 90;
   const top = 28;
   const height = top + arms.length * barArea + 36;

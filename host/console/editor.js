@@ -52,6 +52,10 @@ export function mountEditor(section, policy, ctx) {
     id: "canary-percent", type: "number", min: "0.1", max: "99.9", step: "0.1", value: "10",
     inputmode: "decimal", "aria-describedby": "canary-percent-hint",
   });
+  const note = el("input", {
+    id: "change-note", type: "text", maxlength: "500", autocomplete: "off",
+    placeholder: "Why (kept in the history), e.g. Black Friday copy",
+  });
   const publishNow = el("button", { type: "button", id: "publish-now", class: "primary" }, "Publish now");
   const publishCanary = el("button", { type: "button", id: "publish-canary", class: "secondary" }, "Publish as canary");
   const previewButton = el("button", { type: "button", id: "preview-button", class: "secondary" }, "Preview");
@@ -77,6 +81,7 @@ export function mountEditor(section, policy, ctx) {
       publishNow,
       el("label", { class: "inline-field", for: "canary-percent" }, "Canary share (%)", percent),
       publishCanary),
+    el("label", { class: "note-field", for: "change-note" }, "Note", note),
     el("p", { id: "canary-percent-hint", class: "hint" }, canaryRunning
       ? "A canary is running: promote or abort it before publishing again."
       : "A canary serves the draft to this share of customers (each customer keeps one version); promote or abort it above."),
@@ -273,6 +278,7 @@ export function mountEditor(section, policy, ctx) {
     publishResult.hidden = true;
     const body = { config: editor.value };
     if (canaryPercent !== null) body.canary_percent = canaryPercent;
+    if (note.value.trim()) body.note = note.value.trim();
     say(canaryPercent === null ? "Publishing…" : `Publishing as a ${canaryPercent}% canary…`, "info");
     try {
       const result = await put(path, body);

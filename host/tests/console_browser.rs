@@ -11,6 +11,8 @@
     reason = "a test fails loudly on what it did not expect"
 )]
 
+use serde_json::json;
+use std::net::SocketAddr;
 use std::path::Path;
 
 mod common;
@@ -45,6 +47,7 @@ fn a_marketer_previews_publishes_as_a_canary_promotes_and_rolls_back_in_the_cons
             "2000",
         ],
     );
+    visit_hero_bandit(node.addr, 900);
     let component = scratch.0.join("rules.wasm");
     std::fs::write(&component, tailor_policies::RULES.component).unwrap();
     let screenshots = std::env::var_os("TAILOR_CONSOLE_SCREENSHOTS")
@@ -71,4 +74,38 @@ fn a_marketer_previews_publishes_as_a_canary_promotes_and_rolls_back_in_the_cons
         describe(&output),
         node.process.stderr()
     );
+}
+
+/// Sample customers shown hero-bandit, some clicking (more on one creative than the others), so
+/// the experiment page has results to chart.
+fn visit_hero_bandit(addr: SocketAddr, customers: u64) {
+    let mut clicks = Vec::new();
+    for i in 0..customers {
+        let customer = format!("cust-{i:06}");
+        let reply = common::decide(
+            addr,
+            &json!({"channel": "web", "unit": {"customer_id": customer},
+                    "slots": [{"id": "hero", "policy": "hero-bandit"}]}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let rate = match reply.body["slots"][0]["variant"].as_str() {
+            Some("summer-preview") => 14,
+            Some("spring-lifestyle") => 9,
+            _ => 5,
+        };
+        if (i * 7919 + 13) % 100 < rate {
+            clicks.push(json!({
+                "event_id": format!("click-{i}"), "customer_id": customer, "kind": "click",
+                "at_ms": common::now_ms(), "decision_id": reply.body["decision_id"], "slot": "hero",
+            }));
+        }
+    }
+    let posted = common::request(
+        addr,
+        "POST",
+        "/v1/events",
+        "application/json",
+        json!({ "events": clicks }).to_string().as_bytes(),
+    );
+    assert_eq!(posted.status, 202, "{}", posted.body);
 }

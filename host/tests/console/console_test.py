@@ -406,7 +406,8 @@ def run(args):
         try:
             found = c.wait(f"a problem at {path}", named)
         except StepFailed as failure:
-            raise StepFailed(f"{failure}; problems shown: {c.problems()}") from None
+            server = c.attr("#config-problems", "data-server")
+            raise StepFailed(f"{failure}; the node's check: {server}; problems shown: {c.problems()}") from None
         for button in ("#publish-now", "#publish-canary"):
             if c.find(button).is_enabled():
                 raise StepFailed(f"{button} is enabled while the draft has problems")
@@ -419,6 +420,9 @@ def run(args):
         share = c.visible("#canary-percent", "the canary share field")
         share.clear()
         share.send_keys("10")
+        note = c.visible("#change-note", "the note field")
+        note.clear()
+        note.send_keys("Console test: new default headline")
         c.click("#publish-canary", "Publish as canary")
         c.wait("the page to show a 10% canary",
                lambda _: c.attr("#canary-share", "data-percent") in ("10", "10.0") and c.text_of("#canary-share") == "10%")
@@ -430,6 +434,9 @@ def run(args):
         c.wait("the active digest to change", lambda _: c.active_digest() not in (None, state["original_digest"]))
         if c.active_digest() != canary:
             raise StepFailed(f"the active version {c.active_digest()} is not the promoted canary {canary}")
+        c.wait("the note and who in the history", lambda _: any(
+            "Console test: new default headline" in row.text and "console (admin)" in row.text
+            for row in c.find_all("#history-table tbody tr")))
         c.screenshot("policy.png")
         return f"canary {canary[:19]} at 10% promoted; active was {state['original_digest'][:19]}"
 
