@@ -28,7 +28,9 @@ export async function render(view, { name }, ctx) {
     button.disabled = true;
     say(`${done.pending}…`, "info");
     try {
-      const result = await post(`${path}/${action}`);
+      // The note field of the config editor says why, for the history, here too.
+      const note = document.getElementById("change-note")?.value.trim();
+      const result = await post(`${path}/${action}`, note ? { note } : undefined);
       const digest = result?.digest ?? result?.active?.digest;
       say(digest ? `${done.ok}: ${String(digest).slice(0, 19)} is active.` : `${done.ok}.`, "success");
       await ctx.refresh();
