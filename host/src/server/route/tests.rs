@@ -184,7 +184,11 @@ fn admin_routes_need_an_editor_or_the_admin_and_probes_nothing() {
         (Method::GET, "/console/session"),
         (Method::DELETE, "/console/session"),
     ] {
-        assert_eq!(access(method.clone(), path), Access::Editor, "{method} {path}");
+        assert_eq!(
+            access(method.clone(), path),
+            Access::Editor,
+            "{method} {path}"
+        );
     }
     // What only the admin may do.
     assert_eq!(access(Method::POST, "/admin/v1/snapshot"), Access::Admin);
