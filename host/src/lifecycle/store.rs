@@ -107,9 +107,11 @@ fn open_database(path: &Path) -> std::result::Result<Database, redb::DatabaseErr
 fn unreadable(error: &redb::DatabaseError) -> bool {
     match error {
         redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
-        redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
-            io.kind() == std::io::ErrorKind::InvalidData
-        }
+        // A file cut short (a truncated copy, a full disk) reads past its end.
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) => matches!(
+            io.kind(),
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+        ),
         _ => false,
     }
 }
