@@ -5,6 +5,7 @@
 //! | `POST /v1/decide` | API, if set | every slot of a page decided in one call (`decide`) |
 //! | `GET /v1/segment-decide` | API, if set | one slot for a segment, CDN-cacheable (`segment`) |
 //! | `POST /v1/events` | API, if set | customer events, acknowledged once durable (`events`) |
+//! | `POST /ofrep/v1/evaluate/flags/{key}`, `/flags` | API, if set | OpenFeature (OFREP) (`ofrep`) |
 //! | `GET /healthz`, `GET /readyz` | none | probes; `/readyz` is 503 while draining (`probes`) |
 //! | `GET /metrics` | none | Prometheus text (`probes`) |
 //! | `GET /openapi.json` | none | the OpenAPI 3.1 document of these routes (`openapi`) |
@@ -38,6 +39,7 @@ mod errors;
 pub(crate) mod events;
 mod experiments;
 mod listener;
+mod ofrep;
 mod openapi;
 pub(crate) mod policies;
 mod preview;
@@ -125,7 +127,13 @@ fn authorize(
     match route.access() {
         Access::Open => Ok(None),
         Access::Api if config.api_token.is_none() => Ok(None),
-        Access::Api => auth::check(&parts.headers, config.api_token.as_deref()).map(|()| None),
+        Access::Api => auth::check(&parts.headers, config.api_token.as_deref())
+            .map(|()| None)
+            .map_err(|error| match route {
+                // OFREP tells a wrong token (403) from none (401).
+                Route::OfrepFlag(_) | Route::OfrepFlags => ofrep::refused(&parts.headers, error),
+                _ => error,
+            }),
         Access::Editor => auth::caller(parts, admin, editor, &state.sessions).map(Some),
         Access::Admin => {
             let caller = auth::caller(parts, admin, editor, &state.sessions)?;
@@ -160,6 +168,8 @@ async fn dispatch(
             })
             .await
         }
+        Route::OfrepFlag(key) => ofrep::evaluate_flag(state, key, body).await,
+        Route::OfrepFlags => ofrep::evaluate_flags(state, &parts.headers, body).await,
         Route::Health => probes::health(),
         Route::Ready => probes::ready(state),
         Route::Metrics => probes::metrics(state),

@@ -236,7 +236,17 @@ pub(super) async fn serve(
 /// Decides every slot; a slot whose policy fails gets its default with reason `ERROR` and never
 /// affects the others. Slots answer in request order.
 pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideResponse, ApiError> {
-    let mut request: DecideRequest = super::parse_json(body)?;
+    let request: DecideRequest = super::parse_json(body)?;
+    decide_request(state, request, body).await
+}
+
+/// [`decide`] for a request already parsed (OFREP builds one from its evaluation context);
+/// `body` is what the decision log keeps to replay it.
+pub(super) async fn decide_request(
+    state: &AppState,
+    mut request: DecideRequest,
+    body: &[u8],
+) -> Result<DecideResponse, ApiError> {
     let versions = validate(&request, state)?;
     let now_ms = request.context.now_ms.unwrap_or_else(crate::clock::now_ms);
 

@@ -51,6 +51,10 @@ pub(super) enum Route<'a> {
     Exposures,
     /// `GET /openapi.json`
     OpenApi,
+    /// `POST /ofrep/v1/evaluate/flags/{key}`: one OpenFeature flag (a policy).
+    OfrepFlag(&'a str),
+    /// `POST /ofrep/v1/evaluate/flags`: every flag the node serves.
+    OfrepFlags,
     /// `GET /console`: the console's page.
     Console,
     /// `GET /console/assets/{file}`
@@ -102,6 +106,8 @@ enum Resource<'a> {
     Console,
     ConsoleAsset(&'a str),
     Session,
+    OfrepFlags,
+    OfrepFlag(&'a str),
 }
 
 /// What follows `/admin/v1/policies/{name}`: nothing (the policy itself) or an action.
@@ -118,7 +124,7 @@ enum PolicyAction {
 
 /// The paths without parameters. The parser matches these and nothing else (the OpenAPI
 /// document's test walks them).
-const FIXED_PATHS: [(&str, Resource<'static>); 14] = [
+const FIXED_PATHS: [(&str, Resource<'static>); 15] = [
     ("/v1/decide", Resource::Decide),
     ("/v1/segment-decide", Resource::SegmentDecide),
     ("/v1/events", Resource::Events),
@@ -133,7 +139,11 @@ const FIXED_PATHS: [(&str, Resource<'static>); 14] = [
     ("/admin/v1/exposures", Resource::Exposures),
     ("/console", Resource::Console),
     ("/console/session", Resource::Session),
+    ("/ofrep/v1/evaluate/flags", Resource::OfrepFlags),
 ];
+
+/// Under `/ofrep/v1/evaluate/flags/`: a flag's key (a policy's name).
+const OFREP_FLAG_PREFIX: &str = "/ofrep/v1/evaluate/flags/";
 
 /// Under `/console/assets/`: a file of the console (one path segment).
 const ASSET_PREFIX: &str = "/console/assets/";
@@ -162,6 +172,9 @@ impl<'a> Resource<'a> {
             return (!file.is_empty() && !file.contains('/'))
                 .then_some(Resource::ConsoleAsset(file));
         }
+        if let Some(key) = path.strip_prefix(OFREP_FLAG_PREFIX) {
+            return (!key.is_empty() && !key.contains('/')).then_some(Resource::OfrepFlag(key));
+        }
         if let Some(key) = path.strip_prefix(EXPERIMENT_PREFIX) {
             return (!key.is_empty() && !key.contains('/')).then_some(Resource::Experiment(key));
         }
@@ -179,6 +192,8 @@ impl<'a> Resource<'a> {
         match self {
             Resource::Decide
             | Resource::Events
+            | Resource::OfrepFlags
+            | Resource::OfrepFlag(_)
             | Resource::Policy(_, PolicyAction::Rollback)
             | Resource::Policy(_, PolicyAction::Promote)
             | Resource::Policy(_, PolicyAction::Abort)
@@ -213,6 +228,8 @@ impl<'a> Route<'a> {
             (&Method::POST, Resource::Decide) => Route::Decide,
             (&Method::GET, Resource::SegmentDecide) => Route::SegmentDecide,
             (&Method::POST, Resource::Events) => Route::Events,
+            (&Method::POST, Resource::OfrepFlag(key)) => Route::OfrepFlag(key),
+            (&Method::POST, Resource::OfrepFlags) => Route::OfrepFlags,
             (&Method::GET, Resource::Health) => Route::Health,
             (&Method::GET, Resource::Ready) => Route::Ready,
             (&Method::GET, Resource::Metrics) => Route::Metrics,
@@ -286,6 +303,8 @@ impl<'a> Route<'a> {
             Route::DescribeExperiment(_) => "/admin/v1/experiments/{key}",
             Route::Exposures => "/admin/v1/exposures",
             Route::OpenApi => "/openapi.json",
+            Route::OfrepFlag(_) => "/ofrep/v1/evaluate/flags/{key}",
+            Route::OfrepFlags => "/ofrep/v1/evaluate/flags",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
         }
@@ -293,7 +312,11 @@ impl<'a> Route<'a> {
 
     pub(super) fn access(self) -> Access {
         match self {
-            Route::Decide | Route::SegmentDecide | Route::Events => Access::Api,
+            Route::Decide
+            | Route::SegmentDecide
+            | Route::Events
+            | Route::OfrepFlag(_)
+            | Route::OfrepFlags => Access::Api,
             // A publish that carries a component is refused to an editor where the body is read.
             Route::ListPolicies
             | Route::DescribePolicy(_)
@@ -336,7 +359,13 @@ pub(super) fn known_paths(name: &str) -> Vec<String> {
     // `{key}` is itself a key the parser takes: the experiment path is its own template.
     let experiment = std::iter::once(format!("{EXPERIMENT_PREFIX}{{key}}"));
     let asset = std::iter::once(format!("{ASSET_PREFIX}{{file}}"));
-    fixed.chain(policy).chain(experiment).chain(asset).collect()
+    let flag = std::iter::once(format!("{OFREP_FLAG_PREFIX}{{key}}"));
+    fixed
+        .chain(policy)
+        .chain(experiment)
+        .chain(asset)
+        .chain(flag)
+        .collect()
 }
 
 #[cfg(test)]

@@ -62,6 +62,16 @@ pub const CHROMIUM_DRIVER: Package = Package {
     provides: "/usr/bin/chromedriver",
 };
 
+pub const NODEJS: Package = Package {
+    name: "nodejs",
+    provides: "/usr/bin/node",
+};
+
+pub const NPM: Package = Package {
+    name: "npm",
+    provides: "/usr/bin/npm",
+};
+
 /// The file `package` provides, installing the package first when it is missing.
 pub fn require(package: Package) -> PathBuf {
     let provided = Path::new(package.provides);

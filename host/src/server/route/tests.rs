@@ -15,6 +15,12 @@ fn each_method_and_path_parses_to_its_route_with_its_parameters() {
         (Method::POST, "/v1/decide", Route::Decide),
         (Method::GET, "/v1/segment-decide", Route::SegmentDecide),
         (Method::POST, "/v1/events", Route::Events),
+        (
+            Method::POST,
+            "/ofrep/v1/evaluate/flags/hero-banner",
+            Route::OfrepFlag("hero-banner"),
+        ),
+        (Method::POST, "/ofrep/v1/evaluate/flags", Route::OfrepFlags),
         (Method::GET, "/healthz", Route::Health),
         (Method::GET, "/readyz", Route::Ready),
         (Method::GET, "/metrics", Route::Metrics),
@@ -94,6 +100,9 @@ fn unknown_paths_are_not_found() {
         "/console/assets/",
         "/console/assets/a/b.js",
         "/console/sessions",
+        "/ofrep/v1/evaluate/flags/",
+        "/ofrep/v1/evaluate/flags/a/b",
+        "/ofrep/v1/evaluate",
     ] {
         for method in &METHODS {
             assert_eq!(
@@ -122,6 +131,8 @@ fn a_known_path_refuses_other_methods_listing_those_it_takes() {
         "/admin/v1/snapshot",
         "/admin/v1/status",
         "/openapi.json",
+        "/ofrep/v1/evaluate/flags",
+        "/ofrep/v1/evaluate/flags/p",
     ];
     for path in paths {
         let refuses = |m: &Method| matches!(Route::parse(m, path), Route::MethodNotAllowed { .. });
