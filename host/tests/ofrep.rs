@@ -38,7 +38,10 @@ fn creative_config() -> String {
 /// `POST` an OFREP route with the API token and these extra headers.
 fn ofrep(addr: SocketAddr, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
     let auth = format!("Bearer {API}");
-    let mut all = vec![("content-type", "application/json"), ("authorization", &auth)];
+    let mut all = vec![
+        ("content-type", "application/json"),
+        ("authorization", &auth),
+    ];
     all.extend_from_slice(headers);
     exchange(addr, "POST", path, &all, body.to_string().as_bytes())
 }
@@ -109,7 +112,10 @@ fn decided(addr: SocketAddr, policy: &str, unit: &Value, consent: Option<&Value>
         addr,
         "POST",
         "/v1/decide",
-        &[("content-type", "application/json"), ("authorization", &auth)],
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
         body.to_string().as_bytes(),
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -165,7 +171,12 @@ fn the_value_is_the_render_map_where_the_policys_config_says_so() {
     let context = json!({"targetingKey": CUSTOMER, "page": {"kind": "home"}});
     let reply = flag(server.addr, CREATIVE, &context);
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let same = decided(server.addr, CREATIVE, &json!({"customer_id": CUSTOMER}), None);
+    let same = decided(
+        server.addr,
+        CREATIVE,
+        &json!({"customer_id": CUSTOMER}),
+        None,
+    );
     assert_eq!(reply.body["value"], same["render"], "{}", reply.body);
     assert!(reply.body["value"]["headline"].is_string());
     assert_eq!(reply.body["variant"], same["variant"]);
@@ -182,11 +193,23 @@ fn refusals_are_ofreps_error_codes() {
     assert_eq!(unknown.body["errorCode"], "FLAG_NOT_FOUND");
 
     let cases = [
-        (json!({"context": {"plan": "gold"}}), "TARGETING_KEY_MISSING"),
-        (json!({"context": {"targetingKey": ""}}), "TARGETING_KEY_MISSING"),
+        (
+            json!({"context": {"plan": "gold"}}),
+            "TARGETING_KEY_MISSING",
+        ),
+        (
+            json!({"context": {"targetingKey": ""}}),
+            "TARGETING_KEY_MISSING",
+        ),
         (json!({"context": {"targetingKey": 42}}), "INVALID_CONTEXT"),
-        (json!({"context": {"targetingKey": "k", "device": 3}}), "INVALID_CONTEXT"),
-        (json!({"context": {"targetingKey": "k", "nested": {"a": 1}}}), "INVALID_CONTEXT"),
+        (
+            json!({"context": {"targetingKey": "k", "device": 3}}),
+            "INVALID_CONTEXT",
+        ),
+        (
+            json!({"context": {"targetingKey": "k", "nested": {"a": 1}}}),
+            "INVALID_CONTEXT",
+        ),
         (json!({"no": "context"}), "PARSE_ERROR"),
         (json!([1]), "PARSE_ERROR"),
     ];
@@ -250,7 +273,12 @@ fn the_api_token_is_asked_for_401_and_a_wrong_one_refused_403() {
             body.as_bytes(),
         );
         assert_eq!(wrong.status, 403, "{path}: {}", wrong.body);
-        let right = ofrep(server.addr, path, &json!({"context": {"targetingKey": CUSTOMER}}), &[]);
+        let right = ofrep(
+            server.addr,
+            path,
+            &json!({"context": {"targetingKey": CUSTOMER}}),
+            &[],
+        );
         assert_eq!(right.status, 200, "{path}: {}", right.body);
     }
 }
@@ -430,7 +458,13 @@ fn the_node_sdk_with_the_ofrep_provider_evaluates_flags() {
     let output = common::run(
         std::process::Command::new(&node_bin)
             .arg(scripts().join("node_sdk.cjs"))
-            .args([&format!("http://{}", node.addr), API, CUSTOMER, &variant, CREATIVE])
+            .args([
+                &format!("http://{}", node.addr),
+                API,
+                CUSTOMER,
+                &variant,
+                CREATIVE,
+            ])
             .env("NODE_PATH", project.join("node_modules")),
     );
     assert!(
@@ -457,7 +491,13 @@ fn the_python_sdk_with_the_ofrep_provider_evaluates_flags() {
         python
             .interpreter()
             .arg(scripts().join("python_sdk.py"))
-            .args([&format!("http://{}", node.addr), API, CUSTOMER, &variant, CREATIVE]),
+            .args([
+                &format!("http://{}", node.addr),
+                API,
+                CUSTOMER,
+                &variant,
+                CREATIVE,
+            ]),
     );
     assert!(
         output.status.success(),

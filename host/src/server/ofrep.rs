@@ -140,7 +140,11 @@ async fn flag(state: &AppState, key: &str, body: Incoming) -> Result<Response, O
 
 /// `POST /ofrep/v1/evaluate/flags`: every policy the node serves (OFREP has no filter, ADR
 /// 0004), with an `ETag` over the answers; `If-None-Match` with it is 304 without a body.
-pub(super) async fn evaluate_flags(state: &AppState, headers: &HeaderMap, body: Incoming) -> Response {
+pub(super) async fn evaluate_flags(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Response {
     match flags(state, headers, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(None),

@@ -92,9 +92,10 @@ pub(super) fn etag(evaluations: &[Value]) -> String {
 
 /// Whether an `If-None-Match` header names `etag` (a list, weak tags and `*` included).
 pub(super) fn matches(if_none_match: &str, etag: &str) -> bool {
-    if_none_match.split(',').map(str::trim).any(|given| {
-        given == "*" || given.strip_prefix("W/").unwrap_or(given) == etag
-    })
+    if_none_match
+        .split(',')
+        .map(str::trim)
+        .any(|given| given == "*" || given.strip_prefix("W/").unwrap_or(given) == etag)
 }
 
 #[cfg(test)]

@@ -101,7 +101,10 @@ pub(super) fn decide_request(
 
 /// A context key read as `T`; absent and `null` are `None`, a wrong type is `INVALID_CONTEXT`
 /// naming the key.
-fn field<T: DeserializeOwned>(context: &Map<String, Json>, key: &str) -> Result<Option<T>, OfrepError> {
+fn field<T: DeserializeOwned>(
+    context: &Map<String, Json>,
+    key: &str,
+) -> Result<Option<T>, OfrepError> {
     match context.get(key) {
         None | Some(Json::Null) => Ok(None),
         Some(value) => serde_json::from_value(value.clone())
