@@ -506,3 +506,79 @@ fn the_python_sdk_with_the_ofrep_provider_evaluates_flags() {
         node.process.stderr()
     );
 }
+
+/// The units exposed in an experiment, once the node's outcome log has them all (it records
+/// exposures off the request path): polled until `want`, for at most a minute.
+fn exposed_units(addr: SocketAddr, key: &str, want: u64) -> u64 {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = common::admin(
+            addr,
+            "GET",
+            &format!("/admin/v1/experiments/{key}"),
+            Some(ADMIN),
+            b"",
+        );
+        let units = match reply.status {
+            200 => reply.body["arms"]
+                .as_array()
+                .map(|arms| arms.iter().filter_map(|a| a["exposures"].as_u64()).sum())
+                .unwrap_or(0),
+            _ => 0,
+        };
+        if units >= want || Instant::now() > give_up {
+            return units;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_evaluation_is_an_exposure_as_any_decision_is() {
+    let server = start(|file| {
+        file.api_token = Some(API.into());
+        file.admin_token = Some(ADMIN.into());
+    });
+    let consent = json!({"personalization": true, "marketing": false, "analytics": true,
+        "third_party_sharing": false});
+    let visitor =
+        |id: &str| json!({"targetingKey": id, "page": {"kind": "home"}, "consent": consent});
+    let reply = flag(server.addr, "hero-banner", &visitor("visitor-1"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let key = reply.body["metadata"]["experiment"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(exposed_units(server.addr, &key, 1), 1);
+    // The bulk evaluation decides hero-banner too: another unit exposed.
+    let bulk = ofrep(
+        server.addr,
+        "/ofrep/v1/evaluate/flags",
+        &json!({"context": visitor("visitor-2")}),
+        &[],
+    );
+    assert_eq!(bulk.status, 200, "{}", bulk.body);
+    assert_eq!(exposed_units(server.addr, &key, 2), 2);
+    // Without analytics consent nothing is recorded, as on /v1/decide: once the exposure of
+    // a consenting unit evaluated after it is in the log, the other is not.
+    let private = json!({"targetingKey": "visitor-3", "consent": {"personalization": true}});
+    assert_eq!(flag(server.addr, "hero-banner", &private).status, 200);
+    assert_eq!(
+        flag(server.addr, "hero-banner", &visitor("visitor-4")).status,
+        200
+    );
+    assert_eq!(exposed_units(server.addr, &key, 3), 3);
+    let log = common::admin(
+        server.addr,
+        "GET",
+        "/admin/v1/exposures?since=0",
+        Some(ADMIN),
+        b"",
+    );
+    let log = log.body.to_string();
+    assert!(log.contains("visitor-4"), "{log}");
+    assert!(
+        !log.contains("visitor-3"),
+        "a unit without analytics consent was exposed: {log}"
+    );
+}
