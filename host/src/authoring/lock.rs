@@ -90,10 +90,9 @@ impl Lock {
                 .find(&entry)
                 .ok_or_else(|| format!("{entry:?} is not in the lock"))?;
             let key = (package.name.clone(), package.version.clone());
-            if !kept.contains_key(&key) {
-                let package = without_cut(package);
+            if let std::collections::btree_map::Entry::Vacant(slot) = kept.entry(key) {
+                let package = slot.insert(without_cut(package));
                 queue.extend(package.dependencies.iter().cloned());
-                kept.insert(key, package);
             }
         }
         // A dependency written `name version` where only one version is left is just `name`.
