@@ -1,7 +1,8 @@
 //! A policy author outside this repository: `tailor new` writes a crate in a scratch directory
 //! under the system's temp dir, `tailor build` builds and checks it, `tailor test` runs its
-//! fixture cases against the component (and shows the difference once a case is broken), and
-//! `tailor publish` sends the component to a running node that then decides with it.
+//! fixture cases against the component (and shows the difference once a case is broken), plain
+//! `cargo test` runs them natively, and `tailor publish` sends the component to a running node
+//! that then decides with it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,9 +24,18 @@ const CASE: &str = "gold-member-gets-the-tier-headline";
 /// outer build's flags, and a target directory under this build's, so a rerun does not compile
 /// wit-bindgen and its dependencies again.
 fn tailor(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tailor"));
+    author(Command::new(env!("CARGO_BIN_EXE_tailor")).args(args), dir)
+}
+
+/// `cargo <args>` in `dir`, as [`tailor`] runs it.
+fn cargo(dir: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    author(Command::new(cargo).args(args), dir)
+}
+
+/// Runs `command` in `dir` with a policy author's environment (see [`tailor`]).
+fn author(command: &mut Command, dir: &Path) -> Output {
     command
-        .args(args)
         .current_dir(dir)
         .env(
             "CARGO_TARGET_DIR",
@@ -43,7 +53,7 @@ fn tailor(dir: &Path, args: &[&str]) -> Output {
     ] {
         command.env_remove(var);
     }
-    common::run(&mut command)
+    common::run(command)
 }
 
 fn stdout(output: &Output) -> String {
@@ -140,6 +150,14 @@ fn a_policy_written_outside_the_workspace_builds_tests_and_publishes() {
         stdout(&tested).contains(&format!("ok      {CASE}")),
         "{}",
         describe(&tested)
+    );
+    // The same case natively, with plain `cargo test` in the crate.
+    let native = cargo(&dir, &["test"]);
+    assert!(native.status.success(), "{}", describe(&native));
+    let native_out = stdout(&native);
+    assert!(
+        native_out.contains(&format!("test {} ... ok", CASE.replace('-', "_"))),
+        "{native_out}"
     );
 
     // A broken expectation fails, naming the field, what was expected and what came out.
