@@ -24,7 +24,7 @@ pub enum ProjectError {
     },
     #[error("{}: {reason}", .path.display())]
     Manifest { path: PathBuf, reason: String },
-    #[error("the guest profile is not in {} (add `[profile.guest]`, as `tailor new` writes it)", .path.display())]
+    #[error("no `[profile.guest]` for {} (in its manifest, its workspace's or .cargo/config.toml; `tailor new` writes it)", .path.display())]
     NoGuestProfile { path: PathBuf },
     #[error("running {program}")]
     Spawn {
@@ -58,7 +58,8 @@ pub struct Project {
 }
 
 impl Project {
-    /// The crate in `dir`, which must have a manifest with a package and the guest profile.
+    /// The crate in `dir`, which must have a manifest with a package, and the guest profile
+    /// where cargo finds it.
     pub fn open(dir: &Path) -> Result<Project> {
         let manifest = dir.join("Cargo.toml");
         if !manifest.is_file() {
@@ -81,7 +82,7 @@ impl Project {
                 reason: "no [package] name".into(),
             })?
             .to_owned();
-        if parsed.get("profile").and_then(|p| p.get(PROFILE)).is_none() {
+        if !has_guest_profile(dir) {
             return Err(ProjectError::NoGuestProfile { path: manifest });
         }
         Ok(Project {
@@ -187,6 +188,20 @@ impl Project {
             Err(ProjectError::Target { status })
         }
     }
+}
+
+/// Whether cargo sees a `[profile.guest]` for a build in `dir`: in the manifest of the crate or
+/// of a workspace above it, or in a `.cargo/config.toml` there or above.
+fn has_guest_profile(dir: &Path) -> bool {
+    let defines = |path: PathBuf| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
+            .is_some_and(|table| table.get("profile").and_then(|p| p.get(PROFILE)).is_some())
+    };
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    dir.ancestors()
+        .any(|at| defines(at.join("Cargo.toml")) || defines(at.join(".cargo").join("config.toml")))
 }
 
 fn has_std(dir: &Path) -> bool {
