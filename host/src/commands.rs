@@ -1,12 +1,15 @@
 //! The `tailor` command line: one file per subcommand.
 
+mod build;
 mod keygen;
+mod new;
 mod publish;
 mod pull;
 mod push;
 mod run_policy;
 mod serve;
 mod sign;
+mod test;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -56,6 +59,12 @@ pub enum Command {
     Push(push::PushArgs),
     /// Pull a policy version or a profile snapshot from an OCI registry.
     Pull(pull::PullArgs),
+    /// Write a new policy crate in `./<name>` that builds outside this repository.
+    New(new::NewArgs),
+    /// Build the policy crate here to a component and check it as a node would.
+    Build(build::BuildArgs),
+    /// Build the policy crate here and run its fixture cases against the component.
+    Test(test::TestArgs),
 }
 
 /// A `--log` value that is a valid filter, refused at parsing rather than ignored.
@@ -89,6 +98,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => publish::run(args),
         Command::Push(args) => push::run(args),
         Command::Pull(args) => pull::run(args),
+        Command::New(args) => new::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Test(args) => test::run(args),
     }
 }
 

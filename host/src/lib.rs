@@ -7,7 +7,9 @@
 //! - [`fleet`]: customer events flowing between nodes through NATS JetStream.
 //! - [`server`]: the decision service over HTTP, with [`config`] and [`metrics`].
 //! - [`bundled`]: the example policies shipped inside the binary, for defaults and demos.
+//! - [`authoring`]: policy crates outside this repository (`tailor new`, `build`, `test`).
 
+pub mod authoring;
 pub mod bundled;
 pub mod clock;
 pub mod config;
