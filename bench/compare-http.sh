@@ -109,7 +109,7 @@ wait_http() { # url [curl args…]
 }
 
 # tailor first: its sample snapshot is where every system's customers come from.
-TAILOR_LOG=warn start_tailor target/release/tailor "$work" --data-dir "$work/tailor" \
+TAILOR_LOG=warn start_tailor "${CARGO_TARGET_DIR:-target}/release/tailor" "$work" --data-dir "$work/tailor" \
   --max-concurrent-decisions 256 --decision-log-rate 0
 tailor_pid=$pid tailor_addr=$addr
 pids+=("$pid")

@@ -28,7 +28,7 @@ pub use state::{Action, CanaryRecord, HistoryEntry, PolicyRecord, StoreState, Ve
 pub use store::{Manifest, NewVersion, PolicyStore, StoreError};
 
 use crate::engine::Engine;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use arc_swap::ArcSwap;
 use signing::TrustedKeys;
@@ -263,10 +263,7 @@ impl Lifecycle {
         // Labels stay bounded: a refused publish of a name no policy has counts under one label.
         let known = self.registry.entry(name).is_some();
         let label = if known { name } else { "(new)" };
-        self.metrics.inc(
-            metrics::POLICY_PUBLISHES,
-            &[("policy", label), ("outcome", "refused")],
-        );
+        self.metrics.policy_published(label, "refused");
         let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
         if !known && publish::validate_name(name).is_err() {
             return;
@@ -290,11 +287,7 @@ impl Lifecycle {
     /// The delivery gauges of one policy from its history: change-failure ratio.
     fn record_delivery(&self, name: &str, record: &PolicyRecord) {
         if let Some(ratio) = record.change_failure_rate() {
-            self.metrics.set(
-                metrics::POLICY_CHANGE_FAILURE_RATIO,
-                &[("policy", name)],
-                ratio,
-            );
+            self.metrics.change_failure_ratio(name, ratio);
         }
     }
 }

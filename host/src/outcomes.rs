@@ -18,7 +18,7 @@ pub mod record;
 pub mod stats;
 pub mod tally;
 
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::profiles::events::CustomerEvent;
 use crate::registry::Registry;
 use definition::Definitions;
@@ -223,7 +223,7 @@ impl Outcomes {
         }
         if queue.len + len > QUEUE_LIMIT {
             drop(queue);
-            self.metrics.add(metrics::OUTCOME_DROPPED, &[], len as f64);
+            self.metrics.outcome_dropped.inc_by(len as u64);
             return;
         }
         queue.len += len;
@@ -325,7 +325,7 @@ impl Outcomes {
             let mut batch = match self.log.batch(now_ms) {
                 Ok(batch) => Some(batch),
                 Err(error) => {
-                    self.metrics.inc(metrics::OUTCOME_WRITE_ERRORS, &[]);
+                    self.metrics.outcome_write_errors.inc();
                     tracing::error!(error = %crate::report::chain(&error), "cannot open an outcome log segment; counts are kept in memory only");
                     None
                 }
@@ -371,14 +371,12 @@ impl Outcomes {
                     }
                 }
             }
-            self.metrics
-                .add(metrics::OUTCOME_EXPOSURES, &[], exposed as f64);
-            self.metrics
-                .add(metrics::OUTCOME_CONVERSIONS, &[], converted as f64);
+            self.metrics.outcome_exposures.inc_by(exposed as u64);
+            self.metrics.outcome_conversions.inc_by(converted as u64);
             if let Some(batch) = batch {
                 let records = batch.len();
                 if let Err(error) = batch.commit() {
-                    self.metrics.inc(metrics::OUTCOME_WRITE_ERRORS, &[]);
+                    self.metrics.outcome_write_errors.inc();
                     tracing::error!(error = %crate::report::chain(&error), records, "cannot write outcome records; their counts are kept in memory only");
                 }
             }

@@ -8,8 +8,9 @@ mod cost;
 pub use cost::{CostStats, CostSummary, Quantiles};
 
 use crate::engine::LoadedPolicy;
+use crate::metrics::{Metrics, VersionMetrics};
 use crate::scheduler::{Lane, Share};
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,8 @@ pub struct PolicyVersion {
     /// What the version it replaced cost, when it replaced one that had served: the guardrails
     /// judge a regression against it.
     baseline: std::sync::OnceLock<CostSummary>,
+    /// Its metric handles while the registry serves it (none before and after).
+    metric_handles: ArcSwapOption<VersionMetrics>,
 }
 
 /// Decision counts of one version; failures are traps, timeouts, limits and invalid output.
@@ -54,6 +57,15 @@ impl PolicyVersion {
             cost: CostStats::default(),
             lane: Arc::new(Lane::new(share)),
             baseline: std::sync::OnceLock::new(),
+            metric_handles: ArcSwapOption::empty(),
+        }
+    }
+
+    /// Updates its metrics, while it serves (a decision that began before it stopped serving
+    /// updates nothing).
+    pub fn metrics(&self, update: impl FnOnce(&VersionMetrics)) {
+        if let Some(metrics) = &*self.metric_handles.load() {
+            update(metrics);
         }
     }
 
@@ -119,6 +131,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The versions it serves: the active one and any canary.
+    pub fn versions(&self) -> impl Iterator<Item = &Arc<PolicyVersion>> {
+        std::iter::once(&self.active).chain(self.canary.as_ref().map(|c| &c.version))
+    }
+
     /// The version a unit gets: the canary when the unit's bucket (stable per policy name, so
     /// raising the share keeps the units already in it) falls inside the canary's share.
     /// Requests without a unit id get the active version.
@@ -156,13 +173,24 @@ impl Snapshot {
     }
 }
 
-/// Servable policies by name. Reads are lock-free; changes replace the whole map.
+/// Servable policies by name. Reads are lock-free; changes replace the whole map. Only the
+/// versions it serves have metric series: a version gets them when it starts serving and loses
+/// them when it stops.
 #[derive(Debug, Default)]
 pub struct Registry {
     entries: ArcSwap<HashMap<String, Arc<Entry>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Registry {
+    /// An empty registry whose versions' series are in `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Registry {
+        Registry {
+            entries: ArcSwap::default(),
+            metrics,
+        }
+    }
+
     /// What a policy name serves now.
     pub fn entry(&self, name: &str) -> Option<Arc<Entry>> {
         self.entries.load().get(name).cloned()
@@ -180,16 +208,42 @@ impl Registry {
 
     /// Replaces what a name serves (callers serialize changes; see `lifecycle`).
     pub fn install(&self, name: &str, entry: Entry) {
+        for version in entry.versions() {
+            if version.metric_handles.load().is_none() {
+                let handles = self.metrics.serve_version(name, version.short_digest());
+                version.metric_handles.store(Some(Arc::new(handles)));
+            }
+        }
         let mut next = HashMap::clone(&self.entries.load());
-        next.insert(name.to_owned(), Arc::new(entry));
+        let previous = next.insert(name.to_owned(), Arc::new(entry.clone()));
         self.entries.store(Arc::new(next));
+        if let Some(previous) = previous {
+            self.retire(name, &previous, Some(&entry));
+        }
     }
 
     /// Stops serving a name.
     pub fn remove(&self, name: &str) {
         let mut next = HashMap::clone(&self.entries.load());
-        next.remove(name);
+        let previous = next.remove(name);
         self.entries.store(Arc::new(next));
+        if let Some(previous) = previous {
+            self.retire(name, &previous, None);
+        }
+    }
+
+    /// Drops the metric series of the versions `previous` served that `next` does not.
+    fn retire(&self, name: &str, previous: &Entry, next: Option<&Entry>) {
+        for old in previous.versions() {
+            let serving = next.is_some_and(|next| {
+                next.versions()
+                    .any(|new| Arc::ptr_eq(new, old) || new.digest == old.digest)
+            });
+            if !serving {
+                old.metric_handles.store(None);
+                self.metrics.retire_version(name, old.short_digest());
+            }
+        }
     }
 
     /// Every served name with its entry, sorted by name.

@@ -57,7 +57,6 @@ pub use state::{AppState, StartError};
 
 pub(crate) use body::{parse_json, parse_query};
 
-use crate::metrics;
 use auth::{Caller, Role};
 use body::read_body;
 use http_body_util::Full;
@@ -89,20 +88,14 @@ async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response {
     let route = Route::parse(&parts.method, parts.uri.path());
     let mut response = match authorize(&state, route, &parts) {
         Err(error) => {
-            state
-                .metrics
-                .inc(metrics::AUTH_FAILURES, &[("route", route.label())]);
+            state.metrics.auth_failure(route.label());
             error.into_response()
         }
         Ok(caller) => dispatch(&state, route, &parts, body, caller).await,
     };
-    state.metrics.inc(
-        metrics::HTTP_REQUESTS,
-        &[
-            ("route", route.label()),
-            ("status", response.status().as_str()),
-        ],
-    );
+    state
+        .metrics
+        .http_request(route.label(), response.status().as_u16());
     if state.drain.is_draining() {
         // A client on a kept-alive connection reconnects, and its load balancer can send it
         // to a node that is not shutting down.

@@ -703,3 +703,76 @@ fn keygen_sign_and_publish_from_the_command_line() {
     assert_eq!(outcome["status"], "active");
     assert_eq!(body["slots"][0]["variant"], "from-the-cli", "{body}");
 }
+
+/// The versions `tailor_decisions_total` and `tailor_decision_cpu_seconds` have series for.
+fn versions_with_series(addr: SocketAddr) -> std::collections::BTreeSet<String> {
+    let metrics = common::request(addr, "GET", "/metrics", "text/plain", b"").body;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("tailor_decisions_total{policy=\"hero-banner\"")
+                || l.starts_with("tailor_decision_cpu_seconds_count{policy=\"hero-banner\"")
+        })
+        .map(|l| {
+            let (_, rest) = l.split_once("version=\"").unwrap();
+            rest.split('"').next().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn short(digest: &str) -> String {
+    digest[7..19].to_owned()
+}
+
+#[test]
+fn ten_published_versions_leave_metric_series_only_for_the_versions_serving() {
+    let server = start(with_admin);
+    let addr = server.addr;
+    let mut digests = Vec::new();
+    for i in 0..10 {
+        let reply = publish(
+            addr,
+            "hero-banner",
+            &json!({"config": hero_config(&format!("v{i}"))}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        digests.push(reply.body["digest"].as_str().unwrap().to_owned());
+        anonymous_decision(addr, &format!("visitor-{i}"));
+    }
+    let serving = |digests: &[&String]| digests.iter().map(|d| short(d)).collect();
+    assert_eq!(versions_with_series(addr), serving(&[&digests[9]]));
+
+    // A canary serves beside the active version; both have series, until the canary ends.
+    let canary = publish(
+        addr,
+        "hero-banner",
+        &json!({"config": hero_config("canary"), "canary_percent": 50}),
+    );
+    assert_eq!(canary.status, 200, "{}", canary.body);
+    let canary = canary.body["digest"].as_str().unwrap().to_owned();
+    for i in 0..20 {
+        hero_decision(addr, &format!("cust-{i:06}"));
+    }
+    assert_eq!(versions_with_series(addr), serving(&[&digests[9], &canary]));
+    assert_eq!(action(addr, "hero-banner", "abort").status, 200);
+    assert_eq!(versions_with_series(addr), serving(&[&digests[9]]));
+
+    // Promoted: the canary is the active version, the one it replaced has no series.
+    let next = publish(
+        addr,
+        "hero-banner",
+        &json!({"config": hero_config("next"), "canary_percent": 50}),
+    );
+    assert_eq!(next.status, 200, "{}", next.body);
+    let next = next.body["digest"].as_str().unwrap().to_owned();
+    assert_eq!(action(addr, "hero-banner", "promote").status, 200);
+    assert_eq!(versions_with_series(addr), serving(&[&next]));
+
+    // Rolled back: the version before it serves again, and only it has series.
+    let back = action(addr, "hero-banner", "rollback");
+    assert_eq!(back.status, 200, "{}", back.body);
+    let active = back.body["active"].as_str().unwrap().to_owned();
+    assert_ne!(active, next);
+    assert_eq!(versions_with_series(addr), serving(&[&active]));
+}

@@ -2,7 +2,7 @@
 //! is away), with the fleet's credentials and TLS, and its state in the metrics.
 
 use super::FleetConfig;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use async_nats::connection::State;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -98,11 +98,7 @@ pub(super) async fn watch(client: async_nats::Client, metrics: Arc<Metrics>) {
     loop {
         tick.tick().await;
         let connected = client.connection_state() == State::Connected;
-        metrics.set(
-            metrics::FLEET_BROKER_CONNECTED,
-            &[],
-            f64::from(u8::from(connected)),
-        );
+        metrics.fleet_broker_connected.set(i64::from(connected));
     }
 }
 

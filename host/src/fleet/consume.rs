@@ -5,7 +5,7 @@
 use super::connection::{backoff, event_stream};
 use super::forward::{ACCEPTED_HEADER, ORIGIN_HEADER};
 use super::{Counters, FleetConfig, Link};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::profiles::Profiles;
 use crate::profiles::events::CustomerEvent;
 use async_nats::jetstream::consumer::{self, PullConsumer};
@@ -166,7 +166,7 @@ async fn apply(
             }
             Err(error) => {
                 tracing::warn!(subject = %message.subject, %error, "a broker message that is not an event was dropped");
-                metrics.inc(metrics::FLEET_MESSAGES_REJECTED, &[]);
+                metrics.fleet_messages_rejected.inc();
             }
         }
     }
@@ -196,11 +196,9 @@ async fn apply(
         let now = crate::clock::now_ms();
         for at in accepted_at.into_iter().flatten() {
             let millis = u64::try_from(now.saturating_sub(at)).unwrap_or(0);
-            metrics.observe(
-                metrics::FLEET_REPLICATION_SECONDS,
-                &[],
-                Duration::from_millis(millis),
-            );
+            metrics
+                .fleet_replication_seconds
+                .observe(Duration::from_millis(millis));
         }
         counters
             .applied
@@ -208,16 +206,12 @@ async fn apply(
         counters
             .duplicates
             .fetch_add(appended.duplicates as u64, Ordering::Relaxed);
-        metrics.add(
-            metrics::FLEET_REMOTE_EVENTS_APPLIED,
-            &[],
-            appended.new as f64,
-        );
-        metrics.add(
-            metrics::FLEET_DUPLICATES_DROPPED,
-            &[],
-            appended.duplicates as f64,
-        );
+        metrics
+            .fleet_remote_events_applied
+            .inc_by(appended.new as u64);
+        metrics
+            .fleet_duplicates_dropped
+            .inc_by(appended.duplicates as u64);
     }
     // Durable here: now the broker may forget them for this node.
     for message in messages {
@@ -227,7 +221,9 @@ async fn apply(
     }
     if let Some(Ok(info)) = messages.last().map(Message::info) {
         counters.lag.store(info.pending, Ordering::Relaxed);
-        metrics.set(metrics::FLEET_CONSUMER_LAG, &[], info.pending as f64);
+        metrics
+            .fleet_consumer_lag
+            .set(i64::try_from(info.pending).unwrap_or(i64::MAX));
     }
     true
 }

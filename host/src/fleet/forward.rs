@@ -8,7 +8,7 @@
 
 use super::connection::backoff;
 use super::{Counters, FleetConfig, Link};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::profiles::Profiles;
 use crate::profiles::events::Outgoing;
 use async_nats::jetstream::message::PublishMessage;
@@ -59,7 +59,9 @@ pub(super) async fn run(link: Arc<Link>) {
             }
             Err(_) => return,
         };
-        metrics.set(metrics::FLEET_OUTBOX_DEPTH, &[], depth as f64);
+        metrics
+            .fleet_outbox_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
         if pending.is_empty() {
             // Woken by the next accepted event; the timeout only bounds a missed wake-up.
             let _ =
@@ -161,5 +163,5 @@ async fn record(
         Err(_) => return,
     }
     counters.forwarded.fetch_add(count, Ordering::Relaxed);
-    metrics.add(metrics::FLEET_EVENTS_FORWARDED, &[], count as f64);
+    metrics.fleet_events_forwarded.inc_by(count);
 }

@@ -8,7 +8,6 @@
 use super::connection::backoff;
 use super::forward::ORIGIN_HEADER;
 use super::{FleetConfig, Link};
-use crate::metrics;
 use crate::outcomes::Outcomes;
 use crate::outcomes::log::Cursor;
 use crate::outcomes::record::Record;
@@ -118,7 +117,8 @@ pub(super) async fn forward(link: Arc<Link>, outcomes: Arc<Outcomes>) {
             }
             cursor = next;
             link.metrics
-                .add(metrics::FLEET_OUTCOMES_FORWARDED, &[], (index + 1) as f64);
+                .fleet_outcomes_forwarded
+                .inc_by((index + 1) as u64);
         }
         match error {
             None => failures = 0,
@@ -227,7 +227,7 @@ async fn apply(link: &Link, outcomes: &Arc<Outcomes>, messages: &[Message]) {
             }
             Err(error) => {
                 tracing::warn!(subject = %message.subject, %error, "a broker message that is not an outcome record was dropped");
-                link.metrics.inc(metrics::FLEET_MESSAGES_REJECTED, &[]);
+                link.metrics.fleet_messages_rejected.inc();
             }
         }
     }
@@ -245,8 +245,7 @@ async fn apply(link: &Link, outcomes: &Arc<Outcomes>, messages: &[Message]) {
         }
         return;
     }
-    link.metrics
-        .add(metrics::FLEET_OUTCOMES_RECEIVED, &[], received as f64);
+    link.metrics.fleet_outcomes_received.inc_by(received as u64);
     for message in messages {
         if let Err(error) = message.ack().await {
             tracing::debug!(%error, "acknowledging an applied outcome record (it will be re-delivered and dropped)");

@@ -5,7 +5,6 @@
 use super::Lifecycle;
 use super::guard::Guardrails;
 use super::rollback::Trigger;
-use crate::metrics;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -131,10 +130,9 @@ pub async fn monitor(lifecycle: Arc<Lifecycle>) {
             match acted {
                 Ok(Ok(Some(_))) => {
                     if let Some(guard) = guard {
-                        lifecycle.metrics.inc(
-                            metrics::POLICY_GUARDRAIL_ROLLBACKS,
-                            &[("policy", &policy), ("guard", guard.as_str())],
-                        );
+                        lifecycle
+                            .metrics
+                            .guardrail_rollback(&policy, guard.as_str());
                     }
                 }
                 Ok(Err(error)) => {

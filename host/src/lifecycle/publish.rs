@@ -7,7 +7,6 @@ use super::{
     VersionRecord,
 };
 use crate::engine::{LoadError, LoadedPolicy};
-use crate::metrics;
 use crate::registry::{Canary, Entry, PolicyVersion};
 use crate::scheduler::ShareOverride;
 use std::sync::Arc;
@@ -394,12 +393,9 @@ impl Lifecycle {
         if let Some(record) = state.policies.get(name) {
             self.record_delivery(name, record);
         }
-        self.metrics.inc(
-            metrics::POLICY_PUBLISHES,
-            &[("policy", name), ("outcome", status)],
-        );
+        self.metrics.policy_published(name, status);
         if status == "active" {
-            self.metrics.inc(metrics::POLICY_SWAPS, &[("policy", name)]);
+            self.metrics.policy_swapped(name);
         }
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(policy = name, %digest, status, precompiled, fixtures_passed, elapsed_ms, "policy published");

@@ -4,7 +4,6 @@ use super::{
     Action, CanaryRecord, Changing, Lifecycle, PolicyRecord, PublishError, Step, StoreState,
     VersionRecord,
 };
-use crate::metrics;
 use crate::registry::{Entry, PolicyVersion};
 use std::sync::Arc;
 
@@ -144,10 +143,7 @@ impl Lifecycle {
                         canary: None,
                     },
                 )?;
-                self.metrics.inc(
-                    metrics::POLICY_ROLLBACKS,
-                    &[("policy", name), ("kind", trigger.as_str())],
-                );
+                self.metrics.policy_rolled_back(name, trigger.as_str());
                 tracing::warn!(policy = name, trigger = trigger.as_str(), from = %removed.digest, "policy rolled back");
                 self.outcome(name, removed.digest).map(|o| Some(Some(o)))
             },
@@ -188,7 +184,7 @@ impl Lifecycle {
                 canary: None,
             },
         )?;
-        self.metrics.inc(metrics::POLICY_SWAPS, &[("policy", name)]);
+        self.metrics.policy_swapped(name);
         tracing::info!(policy = name, %digest, "canary promoted");
         self.outcome(name, removed)
     }
@@ -256,10 +252,7 @@ impl Lifecycle {
             },
         )?;
         if trigger == Trigger::Automatic {
-            self.metrics.inc(
-                metrics::POLICY_ROLLBACKS,
-                &[("policy", name), ("kind", "automatic")],
-            );
+            self.metrics.policy_rolled_back(name, "automatic");
         }
         tracing::warn!(policy = name, trigger = trigger.as_str(), digest = %canary.version.digest, "canary aborted");
         self.outcome(name, canary.version.digest).map(Some)

@@ -44,10 +44,11 @@ fn start(tag: &str) -> (Arc<Lifecycle>, PathBuf) {
         ..EngineConfig::default()
     })
     .unwrap();
+    let metrics = Arc::new(Metrics::default());
     let lifecycle = Lifecycle::start(
         engine,
-        Arc::new(Registry::default()),
-        Arc::new(Metrics::default()),
+        Arc::new(Registry::new(metrics.clone())),
+        metrics,
         LifecycleConfig {
             store_dir: dir.clone(),
             trusted_keys: TrustedKeys::default(),
@@ -291,5 +292,62 @@ fn an_automatic_rollback_takes_out_only_the_version_it_judged() {
         .unwrap();
     assert_eq!((aborted.canary, aborted.removed), (None, canary));
     assert_eq!(active(&lifecycle), judged);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The short digests `tailor_decisions_total` has series for.
+fn versions_with_series(lifecycle: &Lifecycle) -> std::collections::BTreeSet<String> {
+    lifecycle
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("tailor_decisions_total{"))
+        .filter_map(|l| {
+            l.split_once("version=\"")?
+                .1
+                .split('"')
+                .next()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn ten_published_config_versions_leave_series_only_for_the_versions_serving() {
+    use super::rollback::Trigger::{Automatic, Manual};
+    let (lifecycle, dir) = start("series");
+    let first = PublishRequest {
+        component: Some(component("hero-banner")),
+        config: Some(config(60)),
+        ..PublishRequest::default()
+    };
+    lifecycle.publish("hero-banner", first).unwrap();
+    for ttl in 61..70 {
+        lifecycle.publish("hero-banner", config_only(ttl)).unwrap();
+    }
+    let short = |digest: &str| digest[7..19].to_owned();
+    let serving = |digests: &[&str]| digests.iter().map(|d| short(d)).collect();
+    let tenth = active(&lifecycle);
+    assert_eq!(versions_with_series(&lifecycle), serving(&[&tenth]));
+
+    let canary = PublishRequest {
+        canary_percent: Some(10.0),
+        ..config_only(70)
+    };
+    let canary = lifecycle.publish("hero-banner", canary).unwrap().digest;
+    assert_eq!(
+        versions_with_series(&lifecycle),
+        serving(&[&tenth, &canary])
+    );
+    lifecycle
+        .abort_canary("hero-banner", Automatic, None, None)
+        .unwrap();
+    assert_eq!(versions_with_series(&lifecycle), serving(&[&tenth]));
+
+    let back = lifecycle
+        .rollback("hero-banner", Manual, None, None)
+        .unwrap();
+    assert_ne!(back.active, tenth);
+    assert_eq!(versions_with_series(&lifecycle), serving(&[&back.active]));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -5,7 +5,6 @@ use super::dispatch::{self, SlotWork};
 use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
 use crate::engine::{Contract, Cost, DecisionError, ErrorCode, Evaluation};
-use crate::metrics;
 use crate::outcomes::record::{ExposureRef, PackedExposures};
 use crate::profiles::ProfileSource;
 use crate::registry::PolicyVersion;
@@ -261,9 +260,7 @@ pub(super) async fn decide_request(
             ApiError::new(ApiErrorKind::Internal, "profile_store", None, message)
         })?;
     let source = lookup.source.as_str();
-    state
-        .metrics
-        .inc(metrics::PROFILE_LOOKUPS, &[("source", source)]);
+    state.metrics.profile_lookup(source);
     let store = &lookup.generation.store;
     let (decision_id, logged) = state.next_decision();
     if logged {
@@ -398,43 +395,24 @@ pub(super) async fn decide_request(
             )
         });
         let policy = slot.policy.as_str();
-        if evaluation
+        let ran = evaluation
             .error
             .as_ref()
-            .is_none_or(|e| !e.code.never_ran())
-        {
-            state.metrics.observe(
-                metrics::DECISION_SECONDS,
-                &[("policy", policy)],
-                evaluation.cost.wall,
-            );
-        }
-        state.metrics.inc(
-            metrics::DECISIONS,
-            &[
-                ("policy", policy),
-                // The digest's first 12 hex digits: bounded by the versions deployed.
-                ("version", version.short_digest()),
-                ("reason", evaluation.decision.reason.as_str()),
-            ],
-        );
-        let failed = evaluation
-            .error
-            .as_ref()
-            .is_some_and(|e| !e.code.never_ran());
-        if let Some(first) = version.record_decision(failed) {
-            state.metrics.set(
-                metrics::POLICY_PUBLISH_TO_SERVE,
-                &[("policy", policy)],
-                first.as_secs_f64(),
-            );
-        }
-        if let Some(error) = &evaluation.error {
-            state.metrics.inc(
-                metrics::FALLBACKS,
-                &[("policy", policy), ("code", error.code.as_str())],
-            );
-        }
+            .is_none_or(|e| !e.code.never_ran());
+        let failed = evaluation.error.is_some() && ran;
+        let first = version.record_decision(failed);
+        version.metrics(|m| {
+            if ran {
+                m.wall(evaluation.cost.wall);
+            }
+            m.decided(evaluation.decision.reason);
+            if let Some(first) = first {
+                m.first_served(first);
+            }
+            if let Some(error) = &evaluation.error {
+                m.fallback(error.code.as_str());
+            }
+        });
         if logged {
             tracing::info!(
                 target: "tailor::decision",

@@ -3,7 +3,6 @@
 
 use super::AppState;
 use crate::engine::{Cost, DecisionError, Engine, ErrorCode, Evaluation, SlotInput};
-use crate::metrics::{self, Metrics};
 use crate::registry::PolicyVersion;
 use crate::scheduler::{Shed, Verdict};
 use std::sync::Arc;
@@ -28,7 +27,7 @@ trait Work: Send + Sized + 'static {
     /// runs there.
     type Kept;
     fn version(&self) -> &Arc<PolicyVersion>;
-    fn run(self, engine: &Engine, metrics: &Metrics) -> Self::Answer;
+    fn run(self, engine: &Engine) -> Self::Answer;
     /// The CPU time the answer cost, charged to the version's lane.
     fn cpu(answer: &Self::Answer) -> Duration;
     fn keep(&self) -> Self::Kept;
@@ -44,7 +43,7 @@ impl Work for SlotWork {
         &self.version
     }
 
-    fn run(self, engine: &Engine, metrics: &Metrics) -> Evaluation {
+    fn run(self, engine: &Engine) -> Evaluation {
         let evaluation = engine.evaluate(
             &self.version.loaded,
             &self.context,
@@ -52,7 +51,7 @@ impl Work for SlotWork {
             &self.candidates,
             &self.fallback,
         );
-        record(metrics, &self.version, &evaluation);
+        record(&self.version, &evaluation);
         evaluation
     }
 
@@ -84,10 +83,10 @@ impl Work for PageWork {
         &self.version
     }
 
-    fn run(self, engine: &Engine, metrics: &Metrics) -> Vec<Evaluation> {
+    fn run(self, engine: &Engine) -> Vec<Evaluation> {
         let evaluations = engine.evaluate_page(&self.version.loaded, &self.profile, self.slots);
         for evaluation in &evaluations {
-            record(metrics, &self.version, evaluation);
+            record(&self.version, evaluation);
         }
         evaluations
     }
@@ -144,14 +143,13 @@ pub(super) async fn evaluate_page(state: &AppState, works: Vec<SlotWork>) -> Vec
 async fn schedule<W: Work>(state: &AppState, work: W) -> W::Answer {
     let version = work.version().clone();
     if let Some(inline) = state.scheduler.try_inline(&version.lane) {
-        let answer = work.run(&state.engine, &state.metrics);
+        let answer = work.run(&state.engine);
         inline.finish(W::cpu(&answer));
         return answer;
     }
     let kept = work.keep();
     let (answer, answered) = oneshot::channel();
     let engine = state.engine.clone();
-    let metrics = state.metrics.clone();
     // As long as the decision itself may take: a slot waits at most twice its deadline in all.
     let wait = version.loaded.limits().deadline;
     state.scheduler.submit(
@@ -159,7 +157,7 @@ async fn schedule<W: Work>(state: &AppState, work: W) -> W::Answer {
         wait,
         Box::new(move |verdict| match verdict {
             Verdict::Run => {
-                let ran = work.run(&engine, &metrics);
+                let ran = work.run(&engine);
                 let cpu = W::cpu(&ran);
                 let _ = answer.send(Ok(ran));
                 cpu
@@ -189,14 +187,7 @@ async fn schedule<W: Work>(state: &AppState, work: W) -> W::Answer {
 }
 
 /// Records a slot's cost with its version and in the CPU metric.
-fn record(metrics: &Metrics, version: &PolicyVersion, evaluation: &Evaluation) {
+fn record(version: &PolicyVersion, evaluation: &Evaluation) {
     version.cost.record(evaluation.cost);
-    metrics.observe(
-        metrics::DECISION_CPU_SECONDS,
-        &[
-            ("policy", version.loaded.name()),
-            ("version", version.short_digest()),
-        ],
-        evaluation.cost.cpu,
-    );
+    version.metrics(|m| m.cpu(evaluation.cost.cpu));
 }

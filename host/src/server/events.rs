@@ -2,7 +2,6 @@
 
 use super::AppState;
 use super::errors::{ApiError, ApiErrorKind};
-use crate::metrics;
 use crate::profiles::events::CustomerEvent;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -102,9 +101,7 @@ pub(super) async fn ingest(
     body: &[u8],
 ) -> Result<serde_json::Value, ApiError> {
     let events = parse_batch(body).inspect_err(|_| {
-        state
-            .metrics
-            .inc(metrics::EVENTS, &[("outcome", "rejected")]);
+        state.metrics.event("rejected");
     })?;
     let received = events.len();
     let worker = state.clone();
@@ -130,14 +127,10 @@ pub(super) async fn ingest(
         outcomes.observe(appended.fresh_of(events));
     }
     for _ in 0..applied {
-        state
-            .metrics
-            .inc(metrics::EVENTS, &[("outcome", "applied")]);
+        state.metrics.event("applied");
     }
     for _ in applied..received {
-        state
-            .metrics
-            .inc(metrics::EVENTS, &[("outcome", "duplicate")]);
+        state.metrics.event("duplicate");
     }
     Ok(serde_json::json!({ "accepted": applied, "duplicates": received - applied }))
 }

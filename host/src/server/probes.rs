@@ -36,20 +36,21 @@ pub(super) fn ready(state: &AppState) -> Response {
 
 /// The Prometheus text exposition; the in-flight gauge (this scrape included) is read now.
 pub(super) fn metrics(state: &AppState) -> Response {
+    let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     state
         .metrics
-        .set(metrics::HTTP_IN_FLIGHT, &[], state.drain.in_flight() as f64);
+        .http_in_flight
+        .set(gauge(state.drain.in_flight() as u64));
     if let Some(outcomes) = &state.outcomes {
-        state.metrics.set(
-            metrics::OUTCOME_LOG_BYTES,
-            &[],
-            outcomes.log().bytes() as f64,
-        );
+        state
+            .metrics
+            .outcome_log_bytes
+            .set(gauge(outcomes.log().bytes()));
     }
     let mut response = hyper::Response::new(super::full(state.metrics.render()));
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
     );
     response
 }

@@ -10,7 +10,6 @@
 use super::dispatch::{self, SlotWork};
 use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
-use crate::metrics;
 use hyper::StatusCode;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
 use serde::{Deserialize, Serialize};
@@ -144,14 +143,7 @@ async fn decide(state: &AppState, query: &str) -> Result<(SegmentDecision, Optio
             .as_ref()
             .is_some_and(|e| !e.code.never_ran()),
     );
-    state.metrics.inc(
-        metrics::DECISIONS,
-        &[
-            ("policy", query.policy.as_str()),
-            ("version", version.short_digest()),
-            ("reason", evaluation.decision.reason.as_str()),
-        ],
-    );
+    version.metrics(|m| m.decided(evaluation.decision.reason));
     let max_age = match &evaluation.error {
         Some(_) => None,
         None => evaluation

@@ -6,7 +6,7 @@ use crate::config::ServeConfig;
 use crate::engine::{Engine, EngineConfig, EngineError, Limits};
 use crate::lifecycle::signing::{KeyError, TrustedKeys};
 use crate::lifecycle::{Lifecycle, LifecycleConfig, RestoreError};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::outcomes::Outcomes;
 use crate::profiles::{self, Profiles, StoreError};
 use crate::registry::Registry;
@@ -117,7 +117,7 @@ impl AppState {
             std::time::Duration::from_micros(config.inline_under_us),
         )?;
         record_snapshot(&metrics, &generation.store);
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::new(metrics.clone()));
         let trusted_keys = TrustedKeys::load(&config.trusted_keys)?;
         let config_signing_key = config_signing_key(&config, &trusted_keys)?;
         let lifecycle = Arc::new(Lifecycle::start(
@@ -199,7 +199,7 @@ impl AppState {
     /// A decision slot from the pool, or 503 (with `Retry-After`) when every one is busy.
     pub(super) fn admit(&self) -> Result<SemaphorePermit<'_>, ApiError> {
         self.permits.try_acquire().map_err(|_| {
-            self.metrics.inc(metrics::LOAD_SHED, &[]);
+            self.metrics.load_shed.inc();
             ApiError::new(
                 ApiErrorKind::Overloaded,
                 "overloaded",
@@ -252,10 +252,10 @@ fn snapshot_path(config: &ServeConfig) -> Result<PathBuf, StartError> {
 
 /// The snapshot gauges: profiles held and when the export was generated.
 fn record_snapshot(metrics: &Metrics, store: &profiles::ProfileStore) {
-    metrics.set(metrics::SNAPSHOT_PROFILES, &[], store.profiles as f64);
-    metrics.set(
-        metrics::SNAPSHOT_GENERATED,
-        &[],
-        store.header.generated_at_ms as f64 / 1000.0,
-    );
+    metrics
+        .snapshot_profiles
+        .set(i64::try_from(store.profiles).unwrap_or(i64::MAX));
+    metrics
+        .snapshot_generated
+        .set(store.header.generated_at_ms as f64 / 1000.0);
 }
