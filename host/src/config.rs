@@ -11,7 +11,7 @@ mod values;
 
 pub use load::ServeFlags;
 
-use crate::distribution::Follow;
+use crate::distribution::{Follow, RegistryAccess};
 use crate::fleet::{Credentials, FleetConfig, Tls};
 use crate::lifecycle::{AutoRollback, Guardrails};
 use crate::scheduler::Share;
@@ -189,7 +189,7 @@ pub struct ServeConfig {
         default_value_t = 600
     )]
     pub auto_rollback_watch_seconds: u64,
-    /// Serve a policy from a registry tag, `<name>=http://<registry>/<repository>:<tag>`;
+    /// Serve a policy from a registry tag, `<name>=https://<registry>/<repository>:<tag>`;
     /// repeatable, or comma-separated in the variable. New versions are pulled, verified and
     /// swapped in as the tag moves.
     #[arg(
@@ -204,6 +204,34 @@ pub struct ServeConfig {
     /// Seconds between checks of followed tags.
     #[arg(long, env = "TAILOR_FOLLOW_POLL_SECONDS", default_value_t = 10)]
     pub follow_poll_seconds: u64,
+    /// Credentials on the followed registries, `user:password`, or `@FILE` for a file holding
+    /// `user:password`. Without them, `registry_username`/`registry_password`, then the
+    /// registry's entry in docker's `config.json`, else anonymous.
+    #[arg(long, env = "TAILOR_REGISTRY_AUTH", hide_env_values = true)]
+    pub registry_auth: Option<String>,
+    /// User name on the followed registries (with `registry_password`).
+    #[arg(long, env = "TAILOR_REGISTRY_USERNAME")]
+    pub registry_username: Option<String>,
+    /// Password or access token on the followed registries (with `registry_username`).
+    #[arg(long, env = "TAILOR_REGISTRY_PASSWORD", hide_env_values = true)]
+    pub registry_password: Option<String>,
+    /// CA certificate (PEM) the registries' TLS certificates are checked against, beside the
+    /// system's roots (a registry with a private CA).
+    #[arg(long, env = "TAILOR_REGISTRY_CA", value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+    /// Allow plain `http://` to a followed registry that is not on a loopback address (plain
+    /// HTTP is always allowed on loopback; everything else needs `https://`).
+    #[arg(
+        long,
+        env = "TAILOR_REGISTRY_INSECURE",
+        value_name = "BOOL",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub registry_insecure: bool,
     /// NATS broker of the fleet, `nats://host:port` or `tls://host:port`; repeatable (or
     /// comma-separated in the variable) for a cluster. Events and policy changes then flow
     /// between nodes; without one the node works on its own.
@@ -285,6 +313,17 @@ impl ServeConfig {
 
     pub fn follow_poll(&self) -> Duration {
         Duration::from_secs(self.follow_poll_seconds)
+    }
+
+    /// How followed registries are reached (`registry_*`).
+    pub fn registry_access(&self) -> RegistryAccess {
+        RegistryAccess {
+            registry_auth: self.registry_auth.clone(),
+            registry_username: self.registry_username.clone(),
+            registry_password: self.registry_password.clone(),
+            registry_ca: self.registry_ca.clone(),
+            registry_insecure: self.registry_insecure,
+        }
     }
 
     /// The fleet settings (`events_*`, `node_id`); `None` without a broker.

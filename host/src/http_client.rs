@@ -1,4 +1,5 @@
-//! A small async HTTP/1.1 client (plain `http` only) for CLI commands and for polling registries.
+//! A small async HTTP/1.1 client (plain `http` only) for CLI commands that talk to a node (`tailor
+//! publish`); registries are reached through `oci-client` (`crate::distribution`).
 //!
 //! Every request runs under one timeout that covers connecting, sending and reading the whole
 //! response body. Errors name the URL they were about, so a caller can report them as they are.

@@ -392,83 +392,12 @@ fn a_broker_that_requires_credentials_takes_the_right_ones_only() {
     only_the_admitted_join(&scratch.0, &broker, &good, &wrong);
 }
 
-/// A CA and a certificate it signed for `ip`, made with openssl in `dir`: `ca.pem`,
-/// `server.pem`, `server.key`.
-fn certificates(dir: &Path, ip: &str) {
-    let openssl = common::packages::require(common::packages::OPENSSL);
-    let run = |args: &[&str]| {
-        let output = common::run(
-            std::process::Command::new(&openssl)
-                .args(args)
-                .current_dir(dir),
-        );
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            common::describe(&output)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=tailor test CA",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=broker",
-        ],
-    ]
-    .concat());
-    std::fs::write(dir.join("san.ext"), format!("subjectAltName=IP:{ip}\n")).unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
-}
-
 #[test]
 fn a_tls_broker_with_a_private_ca_is_trusted_through_events_tls_ca_only() {
     let scratch = Scratch::new("fleet-tls");
     let certs = scratch.0.join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    certificates(&certs, "127.0.0.60");
+    common::pki::certificates(&certs, "127.0.0.60");
     let file = |name: &str| certs.join(name).to_str().unwrap().to_owned();
     let broker = Broker::start_with(
         "127.0.0.60",

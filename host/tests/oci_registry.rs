@@ -1,6 +1,8 @@
 //! Fleet distribution against a real OCI registry (Debian's `docker-registry`, the CNCF
 //! distribution registry) started on loopback: push and pull of policies and snapshots, and a
-//! node following a tag through signed, refused and offline versions.
+//! node following a tag through signed, refused and offline versions; the same over TLS with a
+//! private CA and htpasswd credentials (given as flags, the environment, a file or docker's
+//! `config.json`); refused credentials and untrusted certificates; blob downloads redirected.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,11 +11,15 @@
 
 mod common;
 
+use common::redirect::RedirectingProxy;
 use common::registry::{
-    push_version, start_registry, variant_served, wait_for_refusal, wait_for_variant, write_version,
+    Secured, push_args, push_version, push_version_with, start_registry, start_registry_with,
+    variant_served, wait_for_refusal, wait_for_variant, write_version,
 };
-use common::{ADMIN, run_tailor as tailor, spawn_binary};
+use common::{ADMIN, describe, run, run_tailor as tailor, spawn_binary, spawn_binary_with};
 use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
 
 #[test]
 fn policies_and_snapshots_round_trip_through_a_registry() {
@@ -164,4 +170,243 @@ fn a_node_follows_a_tag_verifies_it_and_keeps_the_last_good_version() {
     node.kill();
     let _ = std::fs::remove_dir_all(&base);
     assert_eq!(served.as_deref(), Some("second"));
+}
+
+const CI: Secured = Secured {
+    user: "ci",
+    password: "registry-s3cret",
+};
+
+/// Runs `tailor` in `dir` with `envs` (and no docker config but the one they name).
+fn tailor_output(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    run(Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_CONFIG", dir.join("no-docker-config"))
+        .envs(envs.iter().copied()))
+}
+
+fn push_spring(dir: &Path, reference: &str, extra: &[&str], envs: &[(&str, &str)]) -> Output {
+    let args = push_args(reference, "spring", true, extra);
+    tailor_output(
+        dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        envs,
+    )
+}
+
+#[test]
+fn a_tls_registry_with_credentials_serves_push_pull_and_follow() {
+    let registry = start_registry_with("secure", "127.0.0.23", Some(CI));
+    let ca = registry.ca.clone().unwrap();
+    let ca = ca.to_str().unwrap();
+    let dir = registry.dir.join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    tailor(&dir, &["keygen", "--out", "fleet"]);
+    write_version(&dir, "spring", Some("fleet.secret"));
+    let reference = format!("{}/retail/hero-banner:v1", registry.url);
+    assert!(
+        reference.starts_with("https://127.0.0.23:5000/"),
+        "{reference}"
+    );
+    let auth = format!("{}:{}", CI.user, CI.password);
+
+    // Credentials as a flag; the CA as a flag.
+    let pushed = push_spring(
+        &dir,
+        &reference,
+        &["--registry-auth", &auth, "--registry-ca", ca],
+        &[],
+    );
+    assert!(pushed.status.success(), "{}", describe(&pushed));
+    let digest = String::from_utf8_lossy(&pushed.stdout)
+        .trim()
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The same version on another tag, credentials and CA from the environment: same digest.
+    let prod = format!("{}/retail/hero-banner:prod", registry.url);
+    let again = push_spring(
+        &dir,
+        &prod,
+        &[],
+        &[
+            ("TAILOR_REGISTRY_USERNAME", CI.user),
+            ("TAILOR_REGISTRY_PASSWORD", CI.password),
+            ("TAILOR_REGISTRY_CA", ca),
+        ],
+    );
+    assert!(again.status.success(), "{}", describe(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout)
+            .trim()
+            .ends_with(&digest),
+        "{}",
+        describe(&again)
+    );
+
+    // Pull with docker's config.json (`auths.<host>.auth`, base64 user:password).
+    let docker = dir.join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let encoded = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&auth)
+    };
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths": {{"127.0.0.23:5000": {{"auth": "{encoded}"}}}}}}"#),
+    )
+    .unwrap();
+    let pulled = tailor_output(
+        &dir,
+        &[
+            "pull",
+            &reference,
+            "--out",
+            "pulled",
+            "--name",
+            "hero-banner",
+            "--registry-ca",
+            ca,
+        ],
+        &[("DOCKER_CONFIG", docker.to_str().unwrap())],
+    );
+    assert!(pulled.status.success(), "{}", describe(&pulled));
+    assert_eq!(
+        std::fs::read(dir.join("pulled/hero-banner.wasm")).unwrap(),
+        std::fs::read(dir.join("spring.wasm")).unwrap()
+    );
+
+    // A node follows the tag, credentials from a file.
+    std::fs::write(dir.join("registry.auth"), format!("{auth}\n")).unwrap();
+    let auth_file = format!("@{}", dir.join("registry.auth").display());
+    let follow = format!("hero-banner={prod}");
+    let trusted = dir.join("fleet.pub");
+    let node = spawn_binary_with(
+        &registry.dir.join("node"),
+        &[
+            "--sample-profiles",
+            "100",
+            "--admin-token",
+            ADMIN,
+            "--follow",
+            &follow,
+            "--follow-poll-seconds",
+            "1",
+            "--trusted-key",
+            trusted.to_str().unwrap(),
+            "--registry-ca",
+            ca,
+        ],
+        &[("TAILOR_REGISTRY_AUTH", &auth_file)],
+    );
+    wait_for_variant(node.addr, "spring");
+    write_version(&dir, "summer", Some("fleet.secret"));
+    push_version_with(
+        &dir,
+        &prod,
+        "summer",
+        true,
+        &["--registry-auth", &auth, "--registry-ca", ca],
+    );
+    wait_for_variant(node.addr, "summer");
+}
+
+#[test]
+fn refused_credentials_and_an_unknown_ca_say_so_naming_the_registry() {
+    let registry = start_registry_with("refusing", "127.0.0.24", Some(CI));
+    let ca = registry.ca.clone().unwrap();
+    let ca = ca.to_str().unwrap();
+    let dir = registry.dir.join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    tailor(&dir, &["keygen", "--out", "fleet"]);
+    write_version(&dir, "spring", Some("fleet.secret"));
+    let reference = format!("{}/retail/hero-banner:v1", registry.url);
+    let failed = |output: Output| {
+        assert!(!output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+
+    let wrong = failed(push_spring(
+        &dir,
+        &reference,
+        &[
+            "--registry-auth",
+            "ci:not-the-password",
+            "--registry-ca",
+            ca,
+        ],
+        &[],
+    ));
+    assert!(
+        wrong.contains("https://127.0.0.24:5000") && wrong.contains("refused the credentials"),
+        "{wrong}"
+    );
+    let none = failed(push_spring(&dir, &reference, &["--registry-ca", ca], &[]));
+    assert!(
+        none.contains("https://127.0.0.24:5000") && none.contains("refused the credentials"),
+        "{none}"
+    );
+    let pull = failed(tailor_output(
+        &dir,
+        &[
+            "pull",
+            &reference,
+            "--snapshot",
+            "s.ndjson",
+            "--registry-ca",
+            ca,
+        ],
+        &[],
+    ));
+    assert!(pull.contains("refused the credentials"), "{pull}");
+
+    let untrusted = failed(push_spring(
+        &dir,
+        &reference,
+        &["--registry-auth", &format!("{}:{}", CI.user, CI.password)],
+        &[],
+    ));
+    assert!(
+        untrusted.contains("https://127.0.0.24:5000")
+            && untrusted.contains("certificate is not trusted"),
+        "{untrusted}"
+    );
+
+    // Plain HTTP off loopback is refused before anything is sent.
+    let plain = failed(push_spring(
+        &dir,
+        "http://registry.invalid:5000/hero:v1",
+        &[],
+        &[],
+    ));
+    assert!(plain.contains("--registry-insecure"), "{plain}");
+}
+
+#[test]
+fn blob_downloads_redirected_elsewhere_are_followed() {
+    let registry = start_registry("redirect", "127.0.0.25");
+    let dir = registry.dir.join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    tailor(&dir, &["keygen", "--out", "fleet"]);
+    write_version(&dir, "spring", Some("fleet.secret"));
+    push_version(
+        &dir,
+        &format!("{}/retail/hero-banner:v1", registry.url),
+        "spring",
+        true,
+    );
+
+    let proxy = RedirectingProxy::start("127.0.0.25:5000".parse().unwrap());
+    let through = format!("http://{}/retail/hero-banner:v1", proxy.addr);
+    tailor(
+        &dir,
+        &["pull", &through, "--out", "pulled", "--name", "hero-banner"],
+    );
+    assert!(proxy.redirects() >= 1, "no blob download was redirected");
+    assert_eq!(
+        std::fs::read(dir.join("pulled/hero-banner.wasm")).unwrap(),
+        std::fs::read(dir.join("spring.wasm")).unwrap()
+    );
 }

@@ -6,12 +6,11 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tailor_host::distribution::{Reference, oci};
-use tailor_host::http_client::HttpClient;
+use tailor_host::distribution::{Reference, RegistryAccess, oci};
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// What to pull: `http://<registry>/<repository>:<tag>` or `…@sha256:<digest>`.
+    /// What to pull: `https://<registry>/<repository>:<tag>` (`http://` for plain HTTP) or `…@sha256:<digest>`.
     pub reference: String,
     /// Write the policy as `<name>.wasm`, `<name>.config.json` and `<name>.sig` in this
     /// directory (the layout of a watched policies directory).
@@ -28,6 +27,8 @@ pub struct PullArgs {
     /// Pull a profile snapshot and write it to this file instead.
     #[arg(long, env = "TAILOR_PULL_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryAccess,
 }
 
 /// Writes a file aside and renames it into place, so a watcher never reads half of it.
@@ -44,7 +45,7 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = HttpClient::default();
+    let client = args.registry.client(&reference)?;
     match (&args.out, &args.name, &args.snapshot) {
         (Some(dir), Some(name), None) => {
             let (artifact, digest) = runtime.block_on(oci::pull_policy(&client, &reference))?;

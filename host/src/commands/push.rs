@@ -5,13 +5,12 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tailor_host::distribution::{PolicyArtifact, Reference, oci};
+use tailor_host::distribution::{PolicyArtifact, Reference, RegistryAccess, oci};
 use tailor_host::fleet::{PolicyNotice, notice_subject};
-use tailor_host::http_client::HttpClient;
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Where to push: `http://<registry>/<repository>:<tag>`.
+    /// Where to push: `https://<registry>/<repository>:<tag>` (`http://` for plain HTTP).
     pub reference: String,
     /// The policy component (`.wasm`).
     #[arg(long, env = "TAILOR_PUSH_COMPONENT", conflicts_with = "snapshot")]
@@ -40,6 +39,8 @@ pub struct PushArgs {
     /// The fleet's subject prefix (the nodes' `--events-subject-prefix`).
     #[arg(long, env = "TAILOR_PUSH_ANNOUNCE_PREFIX", default_value = "tailor")]
     pub announce_prefix: String,
+    #[command(flatten)]
+    pub registry: RegistryAccess,
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
@@ -51,7 +52,7 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = HttpClient::default();
+    let client = args.registry.client(&reference)?;
     let digest = match (&args.component, &args.snapshot) {
         (Some(component), None) => {
             let config = args

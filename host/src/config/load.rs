@@ -307,7 +307,7 @@ mod tests {
     fn follow_entries_survive_the_layering() {
         let config = layered(
             &[],
-            "follow = [\"hero-banner=http://registry.local:5000/retail/hero-banner:stable\"]\n",
+            "follow = [\"hero-banner=https://registry.local:5000/retail/hero-banner:stable\"]\n",
         )
         .unwrap();
         assert_eq!(config.follow.len(), 1);

@@ -114,6 +114,7 @@ impl ServeConfig {
             ));
         }
         self.validate_fleet()?;
+        self.validate_registry()?;
         if self.require_signatures == Some(true) && self.trusted_keys.is_empty() {
             return Err(invalid(
                 "require_signatures",
@@ -125,6 +126,32 @@ impl ServeConfig {
 }
 
 impl ServeConfig {
+    /// The followed registries can be reached as the `registry_*` options say: https or a
+    /// loopback (or `registry_insecure`) for plain HTTP, a readable CA, whole credentials.
+    fn validate_registry(&self) -> Result<()> {
+        use crate::distribution::DistributionError;
+        if let Some(path) = &self.registry_ca
+            && !path.is_file()
+        {
+            return Err(invalid(
+                "registry_ca",
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+        let access = self.registry_access();
+        for followed in &self.follow {
+            if let Err(error) = access.client(&followed.reference) {
+                let key = match error {
+                    DistributionError::Insecure { .. } => "follow",
+                    DistributionError::Ca { .. } => "registry_ca",
+                    _ => "registry_auth",
+                };
+                return Err(invalid(key, crate::report::chain(&error)));
+            }
+        }
+        Ok(())
+    }
+
     /// The broker settings: usable URLs and names, and one way to authenticate.
     fn validate_fleet(&self) -> Result<()> {
         let fleet_keys = [
@@ -246,7 +273,7 @@ mod tests {
     fn bad_fleet_settings_name_the_key() {
         let with_broker =
             |c: &mut ServeConfig| c.events_broker = vec!["nats://127.0.0.1:4222".into()];
-        let cases: [(&str, Tweak); 9] = [
+        let cases: [(&str, Tweak); 12] = [
             ("node_id", |c| c.node_id = Some("web".into())),
             ("events_broker", |c| {
                 c.events_broker = vec!["nats://[::1".into()]
@@ -279,6 +306,21 @@ mod tests {
             ("events_tls_ca", |c| {
                 c.events_broker = vec!["tls://127.0.0.1:4222".into()];
                 c.events_tls_ca = Some("/nonexistent/ca.pem".into());
+            }),
+            ("registry_ca", |c| {
+                c.registry_ca = Some("/nonexistent/ca.pem".into());
+            }),
+            ("follow", |c| {
+                c.follow = vec![
+                    crate::distribution::Follow::parse("hero=http://registry.local:5000/hero:v1")
+                        .unwrap(),
+                ];
+            }),
+            ("registry_auth", |c| {
+                c.follow = vec![
+                    crate::distribution::Follow::parse("hero=registry.local:5000/hero:v1").unwrap(),
+                ];
+                c.registry_username = Some("ci".into());
             }),
         ];
         for (key, tweak) in cases {

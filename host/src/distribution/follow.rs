@@ -6,8 +6,7 @@
 //! In a fleet, the node that publishes a version it pulled announces it, and the others check
 //! their tag at once (`crate::fleet`), each still verifying what it pulls.
 
-use super::{Reference, oci};
-use crate::http_client::HttpClient;
+use super::{Reference, RegistryAccess, oci};
 use crate::lifecycle::{Lifecycle, PublishRequest};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,15 +37,26 @@ impl Follow {
 pub type OnPublished = Arc<dyn Fn(&str, &str, String) + Send + Sync>;
 
 /// Polls one followed tag every `every`, and at once whenever `wake` is notified, until the
-/// task is dropped.
+/// task is dropped. A registry that cannot be reached the way `access` says (plain HTTP off
+/// loopback, an unreadable CA) is logged and not followed.
 pub async fn follow(
     lifecycle: Arc<Lifecycle>,
     followed: Follow,
+    access: RegistryAccess,
     every: Duration,
     wake: Arc<Notify>,
     on_published: OnPublished,
 ) {
-    let client = HttpClient::new(Duration::from_secs(30));
+    let client = match access.client(&followed.reference) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(
+                policy = %followed.name, error = %crate::report::chain(&error),
+                "cannot follow the registry tag"
+            );
+            return;
+        }
+    };
     let mut last_seen: Option<String> = None;
     let mut ticker = tokio::time::interval(every);
     loop {
@@ -57,7 +67,7 @@ pub async fn follow(
         let digest = match oci::resolve(&client, &followed.reference).await {
             Ok(digest) => digest,
             Err(error) => {
-                tracing::warn!(policy = %followed.name, %error, "registry unreachable; the current version keeps serving");
+                tracing::warn!(policy = %followed.name, error = %crate::report::chain(&error), "registry unreachable; the current version keeps serving");
                 continue;
             }
         };
@@ -71,7 +81,7 @@ pub async fn follow(
         let artifact = match oci::pull_policy(&client, &pinned).await {
             Ok((artifact, _)) => artifact,
             Err(error) => {
-                tracing::warn!(policy = %followed.name, %error, "pull failed; the current version keeps serving");
+                tracing::warn!(policy = %followed.name, error = %crate::report::chain(&error), "pull failed; the current version keeps serving");
                 continue;
             }
         };
@@ -119,6 +129,6 @@ mod tests {
         assert_eq!(f.name, "hero-banner");
         assert_eq!(f.reference.reference, "prod");
         assert!(Follow::parse("hero-banner").is_err());
-        assert!(Follow::parse("hero=https://x/y:z").is_err());
+        assert!(Follow::parse("hero=ftp://x/y:z").is_err());
     }
 }

@@ -4,12 +4,14 @@
 //! signature travel as manifest annotations, so any registry and any Wasm-aware tool accepts
 //! the artifact unchanged. Profile snapshots use the same manifest with tailor media types.
 //! Artifacts are deterministic (no timestamps): pushing the same version twice, to any tag,
-//! gives the same manifest digest.
+//! gives the same manifest digest. The exchanges (auth, TLS, chunked or monolithic uploads,
+//! redirected blob downloads) are `oci-client`'s; the manifest bytes are written here, so the
+//! digest depends on nothing but the version.
 
-use super::{DistributionError, Reference};
+use super::{DistributionError, Reference, RegistryClient};
 use crate::digest::sha256;
-use crate::http_client::HttpClient;
-use hyper::Method;
+use oci_client::RegistryOperation;
+use oci_client::manifest::OciDescriptor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -74,7 +76,7 @@ fn contract_version(component: &[u8]) -> &'static str {
 
 /// Pushes a policy version; returns the manifest digest.
 pub async fn push_policy(
-    client: &HttpClient,
+    client: &RegistryClient,
     to: &Reference,
     artifact: &PolicyArtifact,
 ) -> Result<String> {
@@ -109,7 +111,11 @@ pub async fn push_policy(
 }
 
 /// Pushes a profile snapshot file (NDJSON, gzip or not); returns the manifest digest.
-pub async fn push_snapshot(client: &HttpClient, to: &Reference, snapshot: &[u8]) -> Result<String> {
+pub async fn push_snapshot(
+    client: &RegistryClient,
+    to: &Reference,
+    snapshot: &[u8],
+) -> Result<String> {
     let config = serde_json::json!({ "layerDigests": [sha256(snapshot)] }).to_string();
     push(
         client,
@@ -123,7 +129,7 @@ pub async fn push_snapshot(client: &HttpClient, to: &Reference, snapshot: &[u8])
 
 /// Pulls a policy version; returns it with the manifest digest.
 pub async fn pull_policy(
-    client: &HttpClient,
+    client: &RegistryClient,
     from: &Reference,
 ) -> Result<(PolicyArtifact, String)> {
     let (manifest, digest) = fetch_manifest(client, from).await?;
@@ -146,65 +152,51 @@ pub async fn pull_policy(
 }
 
 /// Pulls a profile snapshot; returns its bytes with the manifest digest.
-pub async fn pull_snapshot(client: &HttpClient, from: &Reference) -> Result<(Vec<u8>, String)> {
+pub async fn pull_snapshot(client: &RegistryClient, from: &Reference) -> Result<(Vec<u8>, String)> {
     let (manifest, digest) = fetch_manifest(client, from).await?;
     let bytes = fetch_layer(client, from, &manifest, SNAPSHOT_LAYER_MEDIA_TYPE).await?;
     Ok((bytes, digest))
 }
 
-/// The digest a tag points at now (a `HEAD` of the manifest: cheap to poll).
-pub async fn resolve(client: &HttpClient, reference: &Reference) -> Result<String> {
-    let url = reference.manifest_url();
-    let response = call(
-        client,
-        Method::HEAD,
-        &url,
-        &[("accept", MANIFEST_MEDIA_TYPE)],
-        Vec::new(),
-        None,
-    )
-    .await?;
-    response
-        .headers
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            DistributionError::invalid(reference, "the registry sent no Docker-Content-Digest")
-        })
+/// The digest a tag points at now (a `HEAD` of the manifest: cheap to poll; a token is asked
+/// for only when the cached one has expired).
+pub async fn resolve(client: &RegistryClient, reference: &Reference) -> Result<String> {
+    let oci = reference.to_oci();
+    client
+        .client
+        .fetch_manifest_digest(&oci, &client.auth)
+        .await
+        .map_err(|e| DistributionError::registry(reference, e))
 }
 
-/// One registry exchange; a status other than `expected` (or any success, when `None`) is an
-/// error naming the URL.
-async fn call(
-    client: &HttpClient,
-    method: Method,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-    expected: Option<u16>,
-) -> Result<crate::http_client::HttpResponse> {
-    let response = client.request(method, url, headers, body).await?;
-    let ok = match expected {
-        Some(status) => response.status.as_u16() == status,
-        None => response.status.is_success(),
-    };
-    if ok {
-        Ok(response)
-    } else {
-        Err(DistributionError::status(url, &response))
-    }
+/// Signs in for `operation` (a bearer token from the registry's `WWW-Authenticate` realm, or
+/// basic credentials where the registry asks for those), so a refused sign-in is reported as
+/// such. Pulls sign in on their first request instead.
+async fn authenticate(
+    client: &RegistryClient,
+    reference: &Reference,
+    oci: &oci_client::Reference,
+    operation: RegistryOperation,
+) -> Result<()> {
+    client
+        .client
+        .auth(oci, &client.auth, operation)
+        .await
+        .map(drop)
+        .map_err(|e| DistributionError::registry(reference, e))
 }
 
 async fn push(
-    client: &HttpClient,
+    client: &RegistryClient,
     to: &Reference,
     config: (&str, &[u8]),
     layer: (&str, &[u8]),
     annotations: BTreeMap<String, String>,
 ) -> Result<String> {
-    let config_desc = upload_blob(client, to, config.0, config.1).await?;
-    let layer_desc = upload_blob(client, to, layer.0, layer.1).await?;
+    let oci = to.to_oci();
+    authenticate(client, to, &oci, RegistryOperation::Push).await?;
+    let config_desc = upload_blob(client, to, &oci, config.0, config.1).await?;
+    let layer_desc = upload_blob(client, to, &oci, layer.0, layer.1).await?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: MANIFEST_MEDIA_TYPE.into(),
@@ -214,23 +206,23 @@ async fn push(
     };
     let body = serde_json::to_vec(&manifest).map_err(|e| DistributionError::invalid(to, e))?;
     let digest = sha256(&body);
-    let url = to.manifest_url();
-    call(
-        client,
-        Method::PUT,
-        &url,
-        &[("content-type", MANIFEST_MEDIA_TYPE)],
-        body,
-        None,
-    )
-    .await?;
+    client
+        .client
+        .push_manifest_raw(
+            &oci,
+            body,
+            hyper::header::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
+        )
+        .await
+        .map_err(|e| DistributionError::registry(to, e))?;
     Ok(digest)
 }
 
-/// Uploads a blob unless the registry has it (monolithic upload: POST then PUT).
+/// Uploads a blob unless the registry has it.
 async fn upload_blob(
-    client: &HttpClient,
+    client: &RegistryClient,
     to: &Reference,
+    oci: &oci_client::Reference,
     media_type: &str,
     bytes: &[u8],
 ) -> Result<Descriptor> {
@@ -241,62 +233,41 @@ async fn upload_blob(
         size: bytes.len() as u64,
     };
     let exists = client
-        .request(Method::HEAD, &to.blob_url(&digest), &[], Vec::new())
-        .await?;
-    if exists.status.is_success() {
-        return Ok(descriptor);
+        .client
+        .blob_exists(oci, &digest)
+        .await
+        .map_err(|e| DistributionError::registry(to, e))?;
+    if !exists {
+        client
+            .client
+            .push_blob(oci, bytes.to_vec(), &digest)
+            .await
+            .map_err(|e| DistributionError::registry(to, e))?;
     }
-    let url = to.upload_url();
-    let started = call(client, Method::POST, &url, &[], Vec::new(), Some(202)).await?;
-    let location = started
-        .headers
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| DistributionError::invalid(to, "upload started without a Location"))?;
-    let location = if location.starts_with('/') {
-        format!("{}{location}", to.registry)
-    } else {
-        location.to_owned()
-    };
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let put_url = format!("{location}{separator}digest={digest}");
-    call(
-        client,
-        Method::PUT,
-        &put_url,
-        &[("content-type", "application/octet-stream")],
-        bytes.to_vec(),
-        Some(201),
-    )
-    .await?;
     Ok(descriptor)
 }
 
-async fn fetch_manifest(client: &HttpClient, from: &Reference) -> Result<(Manifest, String)> {
-    let url = from.manifest_url();
-    let response = call(
-        client,
-        Method::GET,
-        &url,
-        &[("accept", MANIFEST_MEDIA_TYPE)],
-        Vec::new(),
-        None,
-    )
-    .await?;
-    let digest = sha256(&response.body);
+async fn fetch_manifest(client: &RegistryClient, from: &Reference) -> Result<(Manifest, String)> {
+    let oci = from.to_oci();
+    let (body, _) = client
+        .client
+        .pull_manifest_raw(&oci, &client.auth, &[MANIFEST_MEDIA_TYPE])
+        .await
+        .map_err(|e| DistributionError::registry(from, e))?;
+    let digest = sha256(&body);
     if from.reference.starts_with("sha256:") && from.reference != digest {
         return Err(DistributionError::invalid(
             from,
             format!("the manifest hashes to {digest}"),
         ));
     }
-    let manifest: Manifest = serde_json::from_slice(&response.body)
+    let manifest: Manifest = serde_json::from_slice(&body)
         .map_err(|e| DistributionError::invalid(from, format!("not an OCI image manifest: {e}")))?;
     Ok((manifest, digest))
 }
 
 async fn fetch_layer(
-    client: &HttpClient,
+    client: &RegistryClient,
     from: &Reference,
     manifest: &Manifest,
     media_type: &str,
@@ -311,16 +282,26 @@ async fn fetch_layer(
             format!("expected exactly one {media_type} layer"),
         ));
     };
-    let url = from.blob_url(&layer.digest);
-    let response = call(client, Method::GET, &url, &[], Vec::new(), None).await?;
-    let actual = sha256(&response.body);
-    if actual != layer.digest || response.body.len() as u64 != layer.size {
+    let descriptor = OciDescriptor {
+        media_type: layer.media_type.clone(),
+        digest: layer.digest.clone(),
+        size: i64::try_from(layer.size).unwrap_or(i64::MAX),
+        ..OciDescriptor::default()
+    };
+    let mut body = Vec::new();
+    client
+        .client
+        .pull_blob(&from.to_oci(), &descriptor, &mut body)
+        .await
+        .map_err(|e| DistributionError::registry(from, e))?;
+    let actual = sha256(&body);
+    if actual != layer.digest || body.len() as u64 != layer.size {
         return Err(DistributionError::invalid(
             from,
             format!("layer {} arrived as {actual}", layer.digest),
         ));
     }
-    Ok(response.body.to_vec())
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! Artifact references: `http://<registry host[:port]>/<repository>:<tag>` or `…@sha256:<hex>`.
+//! Artifact references: `https://<registry host[:port]>/<repository>:<tag>` or `…@sha256:<hex>`;
+//! `http://` for plain HTTP; without a scheme, `https://` unless the host is a loopback address.
 
 use std::fmt;
 
 /// Where an artifact lives in a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
-    /// `http://host:port`.
+    /// `https://host[:port]` or `http://host[:port]`.
     pub registry: String,
     /// Repository path, e.g. `retail/hero-banner`.
     pub repository: String,
@@ -14,14 +15,15 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// Parses `http://host[:port]/repo/path:tag`, `…@sha256:…`, or the same without the scheme
-    /// (plain http is assumed; registries are reached on a private network or through a
-    /// TLS-terminating proxy).
+    /// Parses `https://host[:port]/repo/path:tag`, `…@sha256:…`, the same with `http://`, or
+    /// without a scheme (https, or http on a loopback host such as `127.0.0.1:5000`).
     pub fn parse(text: &str) -> Result<Reference, String> {
-        let rest = text
-            .strip_prefix("http://")
-            .or_else(|| (!text.contains("://")).then_some(text))
-            .ok_or_else(|| format!("{text:?}: only http:// registries are supported"))?;
+        let (scheme, rest) = match text.split_once("://") {
+            Some(("https", rest)) => (Some("https"), rest),
+            Some(("http", rest)) => (Some("http"), rest),
+            Some(_) => return Err(format!("{text:?}: a registry is https:// or http://")),
+            None => (None, text),
+        };
         let (host, path) = rest
             .split_once('/')
             .ok_or_else(|| format!("{text:?}: expected <registry>/<repository>:<tag>"))?;
@@ -58,27 +60,48 @@ impl Reference {
                 "{text:?}: {reference:?} is not a tag or sha256 digest"
             ));
         }
+        let scheme = scheme.unwrap_or(if is_loopback(host) { "http" } else { "https" });
         Ok(Reference {
-            registry: format!("http://{host}"),
+            registry: format!("{scheme}://{host}"),
             repository: repository.to_owned(),
             reference,
         })
     }
 
-    pub fn manifest_url(&self) -> String {
-        format!(
-            "{}/v2/{}/manifests/{}",
-            self.registry, self.repository, self.reference
-        )
+    /// `host[:port]`, as registries and docker's `config.json` name it.
+    pub fn host(&self) -> &str {
+        self.registry
+            .split_once("://")
+            .map_or(self.registry.as_str(), |(_, host)| host)
     }
 
-    pub fn blob_url(&self, digest: &str) -> String {
-        format!("{}/v2/{}/blobs/{digest}", self.registry, self.repository)
+    /// Whether the registry is reached over plain HTTP.
+    pub fn is_plain_http(&self) -> bool {
+        self.registry.starts_with("http://")
     }
 
-    pub fn upload_url(&self) -> String {
-        format!("{}/v2/{}/blobs/uploads/", self.registry, self.repository)
+    /// The same artifact as `oci-client` names it.
+    pub(super) fn to_oci(&self) -> oci_client::Reference {
+        let (host, repository) = (self.host().to_owned(), self.repository.clone());
+        if self.reference.starts_with("sha256:") {
+            oci_client::Reference::with_digest(host, repository, self.reference.clone())
+        } else {
+            oci_client::Reference::with_tag(host, repository, self.reference.clone())
+        }
     }
+}
+
+/// Whether `host` (`name[:port]`) is a loopback address or `localhost`.
+pub(super) fn is_loopback(host: &str) -> bool {
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl fmt::Display for Reference {
@@ -106,22 +129,27 @@ mod tests {
         assert_eq!(r.registry, "http://127.0.0.1:5000");
         assert_eq!(r.repository, "retail/hero-banner");
         assert_eq!(r.reference, "v3");
-        assert_eq!(
-            r.manifest_url(),
-            "http://127.0.0.1:5000/v2/retail/hero-banner/manifests/v3"
-        );
+        assert_eq!(r.host(), "127.0.0.1:5000");
         let latest = Reference::parse("registry.local:5000/hero").unwrap();
         assert_eq!(latest.reference, "latest");
+        assert_eq!(latest.registry, "https://registry.local:5000");
+        let local = Reference::parse("localhost:5000/hero:v1").unwrap();
+        assert_eq!(local.registry, "http://localhost:5000");
+        let tls = Reference::parse("https://127.0.0.1:5000/hero:v1").unwrap();
+        assert!(!tls.is_plain_http());
         let digest = format!("sha256:{}", "a".repeat(64));
         let pinned = Reference::parse(&format!("reg:5000/hero@{digest}")).unwrap();
         assert_eq!(pinned.reference, digest);
-        assert_eq!(pinned.to_string(), format!("http://reg:5000/hero@{digest}"));
+        assert_eq!(
+            pinned.to_string(),
+            format!("https://reg:5000/hero@{digest}")
+        );
     }
 
     #[test]
     fn bad_references_say_why() {
         for bad in [
-            "https://reg/hero:v1",
+            "ftp://reg/hero:v1",
             "reg",
             "reg/Hero:v1",
             "reg/hero:v 1",

@@ -50,6 +50,7 @@ pub(super) fn spawn(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
                 tokio::spawn(crate::distribution::follow(
                     state.lifecycle.clone(),
                     followed.clone(),
+                    config.registry_access(),
                     config.follow_poll(),
                     follower.wake.clone(),
                     on_published.clone(),

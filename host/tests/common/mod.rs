@@ -20,8 +20,10 @@ use tailor_host::server::{AppState, Server};
 pub mod fleet;
 pub mod nats;
 pub mod packages;
+pub mod pki;
 pub mod process;
 pub mod python;
+pub mod redirect;
 pub mod registry;
 
 pub use process::{Node, Process};

@@ -47,6 +47,11 @@ pub const OPENSSL: Package = Package {
     provides: "/usr/bin/openssl",
 };
 
+pub const HTPASSWD: Package = Package {
+    name: "apache2-utils",
+    provides: "/usr/bin/htpasswd",
+};
+
 pub const SYSTEMD: Package = Package {
     name: "systemd",
     provides: "/usr/bin/systemd-analyze",

@@ -1,9 +1,9 @@
 //! A real OCI registry (Debian's `docker-registry`, the CNCF distribution registry) on a
 //! loopback address of the test's own, and hero-banner versions signed and pushed to it.
 
-use super::packages;
 use super::process::Process;
 use super::{ADMIN, admin, decide, run_tailor as tailor};
+use super::{packages, pki};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,16 @@ pub struct Registry {
     process: Process,
     pub url: String,
     pub dir: PathBuf,
+    /// The CA that signed the registry's certificate (`ca.pem`), for a TLS registry.
+    pub ca: Option<PathBuf>,
+}
+
+/// A registry that serves TLS only, with a certificate from a CA the test makes, and admits
+/// one user (htpasswd, bcrypt).
+#[derive(Debug, Clone, Copy)]
+pub struct Secured {
+    pub user: &'static str,
+    pub password: &'static str,
 }
 
 impl Drop for Registry {
@@ -31,18 +41,35 @@ const REGISTRY_PORT: u16 = 5000;
 /// parallel, and a port picked and released on a shared address could be taken by another
 /// test's server before the registry binds it).
 pub fn start_registry(tag: &str, host: &str) -> Registry {
+    start_registry_with(tag, host, None)
+}
+
+/// [`start_registry`], serving TLS and requiring credentials when `secured`.
+pub fn start_registry_with(tag: &str, host: &str, secured: Option<Secured>) -> Registry {
     let dir = std::env::temp_dir().join(format!("tailor-registry-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}:{REGISTRY_PORT}\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
+    let mut yaml = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}:{REGISTRY_PORT}\n",
+        dir.join("data").display()
+    );
+    let mut ca = None;
+    if let Some(secured) = secured {
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        pki::certificates(&certs, host);
+        let users = dir.join("htpasswd");
+        pki::htpasswd(&users, secured.user, secured.password);
+        yaml.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: tailor-test\n    path: {}\n",
+            certs.join("server.pem").display(),
+            certs.join("server.key").display(),
+            users.display()
+        ));
+        ca = Some(certs.join("ca.pem"));
+    }
+    std::fs::write(&config, yaml).unwrap();
     let binary = packages::require(packages::DOCKER_REGISTRY);
     let process = Process::spawn(
         "docker-registry",
@@ -51,10 +78,12 @@ pub fn start_registry(tag: &str, host: &str) -> Registry {
             .arg(&config)
             .stdout(std::process::Stdio::null()),
     );
+    let scheme = if secured.is_some() { "https" } else { "http" };
     let mut registry = Registry {
         process,
-        url: format!("http://{host}:{REGISTRY_PORT}"),
+        url: format!("{scheme}://{host}:{REGISTRY_PORT}"),
         dir,
+        ca,
     };
     let addr: SocketAddr = format!("{host}:{REGISTRY_PORT}").parse().unwrap();
     registry
@@ -104,15 +133,23 @@ pub fn push_version(dir: &Path, reference: &str, variant: &str, signed: bool) {
 
 /// [`push_version`] with more `tailor push` arguments.
 pub fn push_version_with(dir: &Path, reference: &str, variant: &str, signed: bool, extra: &[&str]) {
-    let wasm = format!("{variant}.wasm");
-    let json = format!("{variant}.json");
-    let sig = format!("{variant}.sig");
-    let mut args = vec!["push", reference, "--component", &wasm, "--config", &json];
+    let args = push_args(reference, variant, signed, extra);
+    tailor(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// The `tailor push` arguments of [`push_version_with`].
+pub fn push_args(reference: &str, variant: &str, signed: bool, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["push", reference, "--component"].map(str::to_owned).into();
+    args.extend([
+        format!("{variant}.wasm"),
+        "--config".into(),
+        format!("{variant}.json"),
+    ]);
     if signed {
-        args.extend(["--signature", &sig]);
+        args.extend(["--signature".into(), format!("{variant}.sig")]);
     }
-    args.extend_from_slice(extra);
-    tailor(dir, &args);
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
 }
 
 pub fn variant_served(addr: SocketAddr) -> Option<String> {
