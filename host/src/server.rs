@@ -287,6 +287,17 @@ async fn dispatch(
     }
 }
 
+/// Runs `work` on the blocking pool, off the request threads (instances, compilation, the
+/// profile store, waiting for the outcome thread); `code` names a panic's 500.
+async fn blocking<T: Send + 'static>(
+    code: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::new(ApiErrorKind::Internal, code, None, e.to_string()))
+}
+
 /// A JSON document with `status`, or the error's response.
 async fn reply(
     status: StatusCode,

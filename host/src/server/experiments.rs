@@ -28,20 +28,6 @@ fn outcomes(state: &AppState) -> Result<&Arc<Outcomes>, ApiError> {
     })
 }
 
-/// Runs `work` off the request threads (it waits for the outcome thread, then reads the counts).
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        ApiError::new(
-            ApiErrorKind::Internal,
-            "results_aborted",
-            None,
-            e.to_string(),
-        )
-    })
-}
-
 /// One experiment's results: the arms its serving config defines (in its order, with their
 /// weights) and any other arm units were exposed to (weight 0: an arm since removed).
 fn analyse(outcomes: &Outcomes, policy: &str, key: &str) -> serde_json::Value {
@@ -130,7 +116,7 @@ fn analyse(outcomes: &Outcomes, policy: &str, key: &str) -> serde_json::Value {
 /// Every experiment units were exposed to, on this node.
 pub(super) async fn list(state: &Arc<AppState>) -> Result<serde_json::Value, ApiError> {
     let outcomes = outcomes(state)?.clone();
-    let results = blocking(move || {
+    let results = super::blocking("results_aborted", move || {
         let _ = outcomes.settle(SETTLE);
         outcomes
             .experiments()
@@ -158,7 +144,7 @@ pub(super) async fn describe(
     let query: ExperimentQuery = super::parse_query(query)?;
     let outcomes = outcomes(state)?.clone();
     let key = key.to_owned();
-    blocking(move || {
+    super::blocking("results_aborted", move || {
         let _ = outcomes.settle(SETTLE);
         let mut policies: Vec<String> = outcomes
             .experiments()

@@ -171,16 +171,18 @@ pub(super) async fn publish(
 pub(super) async fn schema(state: &AppState, name: &str) -> Result<super::Response, ApiError> {
     let entry = state.registry.entry(name).ok_or_else(|| unknown(name))?;
     let engine = state.engine.clone();
-    let schema = blocking(move || engine.config_schema(&entry.active.loaded))
-        .await?
-        .map_err(|e| {
-            ApiError::new(
-                ApiErrorKind::Unprocessable,
-                "config_schema_failed",
-                None,
-                format!("the policy could not describe its config: {e}"),
-            )
-        })?;
+    let schema = super::blocking("aborted", move || {
+        engine.config_schema(&entry.active.loaded)
+    })
+    .await?
+    .map_err(|e| {
+        ApiError::new(
+            ApiErrorKind::Unprocessable,
+            "config_schema_failed",
+            None,
+            format!("the policy could not describe its config: {e}"),
+        )
+    })?;
     let Some(schema) = schema else {
         return Err(ApiError::new(
             ApiErrorKind::NotFound,
@@ -220,8 +222,10 @@ pub(super) async fn validate(
     let draft: Draft = super::parse_json(body)?;
     let entry = state.registry.entry(name).ok_or_else(|| unknown(name))?;
     let engine = state.engine.clone();
-    let problems =
-        blocking(move || draft_problems(&engine, &entry.active.loaded, &draft.config)).await??;
+    let problems = super::blocking("aborted", move || {
+        draft_problems(&engine, &entry.active.loaded, &draft.config)
+    })
+    .await??;
     Ok(serde_json::json!({ "valid": problems.is_empty(), "problems": problems }))
 }
 
@@ -255,15 +259,6 @@ pub(super) fn draft_problems(
             format!("the policy could not check the config: {e}"),
         )
     })
-}
-
-/// Runs `work` on the blocking pool (instances, compilation, the profile store).
-pub(super) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::new(ApiErrorKind::Internal, "aborted", None, e.to_string()))
 }
 
 /// The optional body of a rollback, promote or abort.

@@ -7,7 +7,7 @@
 use super::auth::Role;
 use super::decide::RequestContext;
 use super::errors::{ApiError, ApiErrorKind};
-use super::policies::{blocking, draft_problems, unknown};
+use super::policies::{draft_problems, unknown};
 use super::{AppState, console};
 use crate::engine::{DecisionError, Engine, LoadedPolicy};
 use base64::Engine as _;
@@ -145,7 +145,7 @@ pub(super) async fn run(
     let entry = state.registry.entry(name).ok_or_else(|| unknown(name))?;
     let name = name.to_owned();
     let state = state.clone();
-    let preview = blocking(move || {
+    let preview = super::blocking("aborted", move || {
         let live = &entry.active;
         let draft = draft(&state.engine, &name, &live.loaded, &request)?;
         let started = Instant::now();
