@@ -17,7 +17,8 @@ fn lookups(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap();
     let snapshot = dir.join("sample.ndjson");
     sample::write(&snapshot, 10_000).unwrap();
-    let profiles = Profiles::load(&dir, &snapshot, 100_000).unwrap();
+    let pseudonyms = std::sync::Arc::new(tailor_host::privacy::Pseudonyms::from_secret(&[1; 32]));
+    let profiles = Profiles::load(&dir, &snapshot, 100_000, pseudonyms).unwrap();
     let mut group = c.benchmark_group("profiles");
     let warm = profiles
         .lookup(Some("cust-000042"), Profile::default)

@@ -113,6 +113,18 @@ pub struct ServeConfig {
     /// Share of decide requests written to the decision log, 0 to 1.
     #[arg(long, env = "TAILOR_DECISION_LOG_RATE", default_value_t = 0.01)]
     pub decision_log_rate: f64,
+    /// Write decide request bodies to the decision log as received (customer ids and request
+    /// attributes included). Off, the log holds pseudonymized ids and attribute keys only.
+    #[arg(
+        long,
+        env = "TAILOR_DECISION_LOG_REQUESTS",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub decision_log_requests: bool,
     /// Hours the outcome log keeps exposures and conversions (experiment results and the
     /// statistics policies learn from cover this span); 0 records none.
     #[arg(long, env = "TAILOR_OUTCOME_RETENTION_HOURS", default_value_t = 168)]

@@ -7,6 +7,8 @@
 //!   with the event id as the message id, retried until the broker acknowledges it.
 //! - [`consume`]: this node's durable consumer. Other nodes' events are applied through the
 //!   same log and overlay as local ones (event-id dedupe), durably, before the broker is told.
+//!   An erasure accepted by one node travels the same way (the outbox, the customer's
+//!   partition subject, a `Tailor-Kind: erasure` header) and is applied by every other node.
 //! - [`notices`]: policy-change notices, so every node following a tag checks it as soon as
 //!   one node has published the version it moved to.
 //! - [`outcomes`]: exposures and conversions each node recorded, published from its outcome
@@ -191,6 +193,8 @@ struct Link {
     profiles: Arc<Profiles>,
     /// Where events from other nodes are attributed to this node's exposures.
     outcomes: Option<Arc<crate::outcomes::Outcomes>>,
+    /// Applies erasures other nodes accepted.
+    eraser: Arc<crate::privacy::Eraser>,
     metrics: Arc<Metrics>,
     counters: Counters,
 }
@@ -212,6 +216,7 @@ impl Fleet {
         config: FleetConfig,
         profiles: Arc<Profiles>,
         outcomes: Option<Arc<crate::outcomes::Outcomes>>,
+        eraser: Arc<crate::privacy::Eraser>,
         metrics: Arc<Metrics>,
         followers: Vec<Follower>,
     ) -> Result<Fleet, connection::ConnectError> {
@@ -221,6 +226,7 @@ impl Fleet {
             jetstream: connection::jetstream(client.clone()),
             profiles,
             outcomes,
+            eraser,
             metrics: metrics.clone(),
             counters: Counters::default(),
         });

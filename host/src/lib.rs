@@ -23,6 +23,7 @@ pub mod http_client;
 pub mod lifecycle;
 pub mod metrics;
 pub mod outcomes;
+pub mod privacy;
 pub mod profiles;
 pub mod registry;
 pub mod report;

@@ -27,7 +27,9 @@ use cache::ShardedLru;
 pub(crate) const PROFILE_STORE_CACHE_BYTES: usize = 32 << 20;
 /// redb's page cache for the event log: appends and one customer's range at a time.
 pub(crate) const EVENT_LOG_CACHE_BYTES: usize = 16 << 20;
+use crate::privacy::{Erasure, Pseudonyms};
 use events::{Appended, CustomerEvent, EventLog, EventLogError, Origin};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -93,6 +95,7 @@ impl Profiles {
         data_dir: &Path,
         snapshot: &Path,
         cache_capacity: usize,
+        pseudonyms: Arc<Pseudonyms>,
     ) -> Result<Profiles, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
             path: data_dir.to_owned(),
@@ -101,9 +104,9 @@ impl Profiles {
         // The event log's lock makes this process the data directory's only user: profile
         // stores left by a process that was killed (they are rebuilt from the snapshot at
         // start) can go.
-        let events = EventLog::open(data_dir)?;
+        let events = EventLog::open(data_dir, pseudonyms)?;
         remove_stale_stores(data_dir);
-        let store = ProfileStore::build_from_file(data_dir, snapshot)?;
+        let (store, present) = build(data_dir, snapshot, &events)?;
         let profiles = Profiles {
             current: RwLock::new(Arc::new(Generation {
                 store,
@@ -115,7 +118,7 @@ impl Profiles {
             cache_capacity,
             accepted: tokio::sync::Notify::new(),
         };
-        profiles.prune_events(&profiles.current());
+        profiles.after_load(&profiles.current(), &present);
         Ok(profiles)
     }
 
@@ -130,7 +133,7 @@ impl Profiles {
     /// Builds a new generation from a snapshot file aside and swaps it in. The old one keeps
     /// serving until the swap and is removed from disk when its last request finishes.
     pub fn reload(&self, snapshot: &Path) -> Result<Arc<Generation>, StoreError> {
-        let store = ProfileStore::build_from_file(&self.data_dir, snapshot)?;
+        let (store, present) = build(&self.data_dir, snapshot, &self.events)?;
         let next = Arc::new(Generation {
             store,
             cache: ShardedLru::new(self.cache_capacity),
@@ -141,12 +144,23 @@ impl Profiles {
         };
         *guard = next.clone();
         drop(guard);
-        self.prune_events(&next);
+        self.after_load(&next, &present);
         Ok(next)
     }
 
-    /// Drops logged events the snapshot already contains. A failure only costs disk space.
-    fn prune_events(&self, generation: &Generation) {
+    /// Drops logged events the snapshot already contains (a failure only costs disk space), and
+    /// ends the suppression of erased customers it no longer holds.
+    fn after_load(&self, generation: &Generation, present: &HashSet<String>) {
+        match self.events.lift_suppression(present) {
+            Ok(0) => {}
+            Ok(lifted) => tracing::info!(
+                lifted,
+                "erased customers the new snapshot no longer holds are no longer suppressed"
+            ),
+            Err(error) => {
+                tracing::warn!(error = %crate::report::chain(&error), "could not record the end of suppressions")
+            }
+        }
         match self
             .events
             .prune_until(generation.store.header.generated_at_ms)
@@ -218,7 +232,12 @@ impl Profiles {
         generation: &Generation,
         id: &str,
     ) -> Result<Option<(Profile, ProfileSource)>, StoreError> {
-        let snapshot = generation.store.get(id)?;
+        // An erased customer's snapshot profile is never read (their newer events, from after the
+        // erasure, are theirs again).
+        let snapshot = match self.events.erased(id) {
+            Some(erased) if erased.snapshot_suppressed => None,
+            _ => generation.store.get(id)?,
+        };
         let newer = self
             .events
             .events_after(id, generation.store.header.generated_at_ms)?;
@@ -263,6 +282,40 @@ impl Profiles {
         Ok(appended)
     }
 
+    /// Forgets a customer (blocking: an fsync'd commit): their events, their cached profile,
+    /// and their snapshot profile from now on ([`EventLog::erase`]). An erasure accepted here
+    /// wakes the fleet forwarder.
+    pub fn erase(&self, erasure: &Erasure, origin: Origin) -> Result<ProfileErased, StoreError> {
+        let events = self.events.erase(erasure, origin)?;
+        self.event_epoch.fetch_add(1, Ordering::AcqRel);
+        let generation = self.current();
+        let cached = generation.cache.get(&erasure.customer_id).is_some();
+        generation.cache.remove(&erasure.customer_id);
+        let in_snapshot = generation.store.contains(&erasure.customer_id)?;
+        if origin == Origin::Local {
+            self.accepted.notify_one();
+        }
+        Ok(ProfileErased {
+            events: events.events,
+            again: events.again,
+            cached,
+            in_snapshot,
+        })
+    }
+
+    /// A customer's pseudonym ([`Pseudonyms::label`]).
+    pub fn pseudonym(&self, customer_id: &str) -> String {
+        self.events.pseudonyms().label(customer_id)
+    }
+
+    /// Up to `n` customer ids of the serving snapshot, evenly spread
+    /// ([`ProfileStore::sample_ids`]), without erased customers.
+    pub fn sample_ids(&self, n: usize) -> Result<Vec<String>, StoreError> {
+        let mut ids = self.current().store.sample_ids(n)?;
+        ids.retain(|id| self.events.erased(id).is_none());
+        Ok(ids)
+    }
+
     /// The durable event log (and the fleet's outbox).
     pub fn event_log(&self) -> &EventLog {
         &self.events
@@ -272,6 +325,38 @@ impl Profiles {
     pub fn accepted(&self) -> &tokio::sync::Notify {
         &self.accepted
     }
+}
+
+/// What erasing a customer removed from the profiles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProfileErased {
+    /// Their events removed from the event log.
+    pub events: u64,
+    /// Whether they had been erased before.
+    pub again: bool,
+    /// Whether their profile was in the cache.
+    pub cached: bool,
+    /// Whether the serving snapshot holds them (now suppressed).
+    pub in_snapshot: bool,
+}
+
+/// Builds a store from a snapshot file, noting which suppressed (erased) customers it holds.
+fn build(
+    dir: &Path,
+    snapshot: &Path,
+    events: &EventLog,
+) -> Result<(ProfileStore, HashSet<String>), StoreError> {
+    let suppressed = events.suppressed();
+    let mut present = HashSet::new();
+    let store = ProfileStore::build_from_file(dir, snapshot, |id| {
+        if !suppressed.is_empty() {
+            let label = events.pseudonyms().label(id);
+            if suppressed.contains(&label) {
+                present.insert(label);
+            }
+        }
+    })?;
+    Ok((store, present))
 }
 
 /// Removes `profiles-*.redb` files a killed process left in `data_dir`.

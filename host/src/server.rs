@@ -32,7 +32,9 @@ mod admin;
 mod auth;
 mod body;
 mod console;
+mod customers;
 pub(crate) mod decide;
+mod decision_log;
 mod dispatch;
 mod drain;
 mod errors;
@@ -258,6 +260,11 @@ async fn dispatch(
             )
             .await
         }
+        Route::EraseCustomer(id) => match &caller {
+            Some(caller) => reply(StatusCode::OK, customers::erase(state, id, caller)).await,
+            None => auth::admin_only("authorization", "erasing a customer").into_response(),
+        },
+        Route::Erasures => reply(StatusCode::OK, customers::audit(state, parts.uri.query())).await,
         Route::Exposures => experiments::exposures(state, parts.uri.query())
             .await
             .unwrap_or_else(ApiError::into_response),

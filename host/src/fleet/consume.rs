@@ -3,7 +3,7 @@
 //! node killed mid-stream resumes where it was and re-deliveries are dropped by event id.
 
 use super::connection::{backoff, event_stream};
-use super::forward::{ACCEPTED_HEADER, ORIGIN_HEADER};
+use super::forward::{ACCEPTED_HEADER, ERASURE_KIND, KIND_HEADER, ORIGIN_HEADER};
 use super::{Counters, FleetConfig, Link};
 use crate::metrics::Metrics;
 use crate::profiles::Profiles;
@@ -26,6 +26,7 @@ pub(super) async fn run(link: Arc<Link>) {
         jetstream,
         profiles,
         outcomes,
+        eraser,
         metrics,
         counters,
     } = &*link;
@@ -66,6 +67,7 @@ pub(super) async fn run(link: Arc<Link>) {
             if !apply(
                 config,
                 profiles,
+                eraser,
                 outcomes.as_deref(),
                 metrics,
                 counters,
@@ -140,12 +142,14 @@ async fn consumer_gone(consumer: &PullConsumer) -> bool {
 async fn apply(
     config: &FleetConfig,
     profiles: &Arc<Profiles>,
+    eraser: &Arc<crate::privacy::Eraser>,
     outcomes: Option<&crate::outcomes::Outcomes>,
     metrics: &Metrics,
     counters: &Counters,
     messages: &[Message],
 ) -> bool {
     let mut events = Vec::with_capacity(messages.len());
+    let mut erasures = Vec::new();
     let mut accepted_at = Vec::with_capacity(messages.len());
     for message in messages {
         let header = |name: &str| {
@@ -159,6 +163,16 @@ async fn apply(
         if header(ORIGIN_HEADER).as_deref() == Some(config.node_id.as_str()) {
             continue;
         }
+        if header(KIND_HEADER).as_deref() == Some(ERASURE_KIND) {
+            match serde_json::from_slice::<crate::privacy::Erasure>(&message.payload) {
+                Ok(erasure) => erasures.push((erasure, header(ORIGIN_HEADER))),
+                Err(error) => {
+                    tracing::warn!(subject = %message.subject, %error, "a broker message that is not an erasure was dropped");
+                    metrics.fleet_messages_rejected.inc();
+                }
+            }
+            continue;
+        }
         match serde_json::from_slice::<CustomerEvent>(&message.payload) {
             Ok(event) => {
                 events.push(event);
@@ -168,6 +182,31 @@ async fn apply(
                 tracing::warn!(subject = %message.subject, %error, "a broker message that is not an event was dropped");
                 metrics.fleet_messages_rejected.inc();
             }
+        }
+    }
+    // Erasures first: the batch's events from before an erasure are then dropped as they are
+    // appended (and any applied earlier were removed by it); the order within a batch does not
+    // change what is kept.
+    if !erasures.is_empty() {
+        let eraser = eraser.clone();
+        let erased = tokio::task::spawn_blocking(move || {
+            for (erasure, origin) in &erasures {
+                let by = format!("fleet ({})", origin.as_deref().unwrap_or("unknown node"));
+                eraser.erase(erasure, &by, crate::profiles::events::Origin::Remote)?;
+            }
+            Ok::<_, crate::privacy::ErasureError>(())
+        })
+        .await;
+        match erased {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(error = %crate::report::chain(&error), "cannot apply an erasure from the fleet; it will be re-delivered");
+                for message in messages {
+                    let _ = message.ack_with(AckKind::Nak(None)).await;
+                }
+                return false;
+            }
+            Err(_) => return false,
         }
     }
     if !events.is_empty() {

@@ -10,7 +10,7 @@ use super::connection::backoff;
 use super::{Counters, FleetConfig, Link};
 use crate::metrics::Metrics;
 use crate::profiles::Profiles;
-use crate::profiles::events::Outgoing;
+use crate::profiles::events::{Outbound, Outgoing};
 use async_nats::jetstream::message::PublishMessage;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,6 +26,10 @@ const BATCH: usize = 4096;
 pub(super) const ORIGIN_HEADER: &str = "Tailor-Origin";
 /// Header with the wall-clock time (ms) the origin acknowledged the event.
 pub(super) const ACCEPTED_HEADER: &str = "Tailor-Accepted-Ms";
+/// Header marking a message that is not an event: `erasure` (its payload an
+/// [`crate::privacy::Erasure`]).
+pub(super) const KIND_HEADER: &str = "Tailor-Kind";
+pub(super) const ERASURE_KIND: &str = "erasure";
 
 pub(super) async fn run(link: Arc<Link>) {
     let Link {
@@ -106,20 +110,32 @@ async fn publish(
     let mut acks = Vec::with_capacity(pending.len());
     let mut failed = None;
     for outgoing in pending {
-        let payload = match serde_json::to_vec(&outgoing.event) {
+        let (payload, id, kind) = match &outgoing.item {
+            Outbound::Event(event) => (serde_json::to_vec(event), event.event_id.clone(), None),
+            // Unique per node and outbox entry: a re-send is dropped like an event's.
+            Outbound::Erasure(erasure) => (
+                serde_json::to_vec(erasure),
+                format!("erasure-{}-{}", config.node_id, outgoing.seq),
+                Some(ERASURE_KIND),
+            ),
+        };
+        let payload = match payload {
             Ok(payload) => payload,
             Err(e) => {
                 failed = Some(e.into());
                 break;
             }
         };
-        let message = PublishMessage::build()
+        let mut message = PublishMessage::build()
             .payload(payload.into())
-            .message_id(&outgoing.event.event_id)
+            .message_id(&id)
             .header(ORIGIN_HEADER, config.node_id.as_str())
             .header(ACCEPTED_HEADER, outgoing.accepted_ms.to_string().as_str());
+        if let Some(kind) = kind {
+            message = message.header(KIND_HEADER, kind);
+        }
         match jetstream
-            .send_publish(config.event_subject(&outgoing.event.customer_id), message)
+            .send_publish(config.event_subject(outgoing.item.customer_id()), message)
             .await
         {
             Ok(ack) => acks.push(ack),

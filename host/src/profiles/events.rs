@@ -5,12 +5,25 @@
 //! With a broker configured the log is also the fleet's outbox: every event this node accepts
 //! gets a sequence number in the same transaction, and stays in the outbox until the broker
 //! has acknowledged it (`crate::fleet`). Events other nodes accepted are appended without one.
+//!
+//! The log also keeps the customers erased here or in the fleet (by pseudonym, with the time of
+//! their erasure): their events are removed, and an event of theirs from before the erasure that
+//! arrives later (re-sent, or replayed from the fleet's stream) is dropped.
 
+mod erasure;
+#[cfg(test)]
+mod tests;
+
+pub use erasure::{Erased, ErasedEvents};
+
+use crate::privacy::{Erasure, Pseudonyms};
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use tailor_types::{Consent, Event, Loyalty, Profile};
 
 /// `customer_id \0 at_ms (20 digits) \0 event_id` → event JSON.
@@ -19,6 +32,8 @@ const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 const EVENT_IDS: TableDefinition<&str, &str> = TableDefinition::new("event_ids");
 /// Outbox sequence number → `Outgoing` JSON: accepted here, not yet acknowledged by the broker.
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Customer pseudonym → `Erased` JSON: customers erased here or in the fleet.
+const ERASED: TableDefinition<&str, &[u8]> = TableDefinition::new("erased");
 /// `next_seq` → the outbox sequence number the next accepted event gets; `joined` → 1 once
 /// this log has a consumer position in the fleet's stream.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -84,14 +99,33 @@ pub enum EventLogError {
     },
 }
 
-/// An event this node accepted, waiting in the outbox for the broker's acknowledgment.
+/// What this node accepted, waiting in the outbox for the broker's acknowledgment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outgoing {
     #[serde(skip)]
     pub seq: u64,
     /// When this node acknowledged it (wall clock, ms): replication latency is measured from here.
     pub accepted_ms: i64,
-    pub event: CustomerEvent,
+    #[serde(flatten)]
+    pub item: Outbound,
+}
+
+/// An entry of the outbox: `{"event": …}` (the format before erasures) or `{"erasure": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outbound {
+    Event(CustomerEvent),
+    Erasure(Erasure),
+}
+
+impl Outbound {
+    /// The customer it is about.
+    pub fn customer_id(&self) -> &str {
+        match self {
+            Outbound::Event(event) => &event.customer_id,
+            Outbound::Erasure(erasure) => &erasure.customer_id,
+        }
+    }
 }
 
 /// What appending a batch did.
@@ -105,6 +139,8 @@ pub struct Appended {
     pub touched: Vec<String>,
     /// The positions in the batch of the events that were new.
     pub fresh: Vec<usize>,
+    /// Events dropped because their customer was erased after them.
+    pub forgotten: usize,
 }
 
 impl Appended {
@@ -139,6 +175,9 @@ pub struct EventLog {
     path: PathBuf,
     /// Record accepted events in the outbox (a broker is configured).
     outbox: std::sync::atomic::AtomicBool,
+    pseudonyms: Arc<Pseudonyms>,
+    /// The `erased` table in memory (it is read on every append and every store read).
+    erased: RwLock<HashMap<String, Erased>>,
 }
 
 struct Tables<'t> {
@@ -146,6 +185,7 @@ struct Tables<'t> {
     ids: redb::Table<'t, &'static str, &'static str>,
     outbox: redb::Table<'t, u64, &'static [u8]>,
     meta: redb::Table<'t, &'static str, u64>,
+    erased: redb::Table<'t, &'static str, &'static [u8]>,
 }
 
 fn key(customer_id: &str, at_ms: i64, event_id: &str) -> String {
@@ -153,7 +193,7 @@ fn key(customer_id: &str, at_ms: i64, event_id: &str) -> String {
 }
 
 impl EventLog {
-    pub fn open(dir: &Path) -> Result<EventLog, EventLogError> {
+    pub fn open(dir: &Path, pseudonyms: Arc<Pseudonyms>) -> Result<EventLog, EventLogError> {
         let path = dir.join("events.redb");
         let db = redb::Builder::new()
             .set_cache_size(crate::profiles::EVENT_LOG_CACHE_BYTES)
@@ -166,9 +206,21 @@ impl EventLog {
             db,
             path,
             outbox: std::sync::atomic::AtomicBool::new(false),
+            pseudonyms,
+            erased: RwLock::default(),
         };
         // Create the tables so readers never find them missing.
-        log.write(|_| Ok(()))?;
+        let erased = log.write(|t| {
+            let mut erased = HashMap::new();
+            for entry in t.erased.iter().map_err(|e| log.error(e))? {
+                let (key, value) = entry.map_err(|e| log.error(e))?;
+                let record: Erased =
+                    serde_json::from_slice(value.value()).map_err(|e| log.json(e))?;
+                erased.insert(key.value().to_owned(), record);
+            }
+            Ok(erased)
+        })?;
+        *log.erased.write().unwrap_or_else(|p| p.into_inner()) = erased;
         Ok(log)
     }
 
@@ -213,6 +265,7 @@ impl EventLog {
                 ids: txn.open_table(EVENT_IDS).map_err(|e| self.error(e))?,
                 outbox: txn.open_table(OUTBOX).map_err(|e| self.error(e))?,
                 meta: txn.open_table(META).map_err(|e| self.error(e))?,
+                erased: txn.open_table(ERASED).map_err(|e| self.error(e))?,
             };
             f(&mut tables)?
         };
@@ -231,6 +284,13 @@ impl EventLog {
         let to_outbox =
             origin == Origin::Local && self.outbox.load(std::sync::atomic::Ordering::Acquire);
         let accepted_ms = crate::clock::now_ms();
+        let erased = self.erased.read().unwrap_or_else(|p| p.into_inner());
+        let forgotten = |event: &CustomerEvent| {
+            !erased.is_empty()
+                && erased
+                    .get(&self.pseudonyms.label(&event.customer_id))
+                    .is_some_and(|e| event.at_ms <= e.at_ms)
+        };
         self.write(|t| {
             let mut appended = Appended::default();
             let mut touched = std::collections::HashSet::new();
@@ -243,6 +303,10 @@ impl EventLog {
                 false => 0,
             };
             for (position, event) in batch.iter().enumerate() {
+                if forgotten(event) {
+                    appended.forgotten += 1;
+                    continue;
+                }
                 if t.ids
                     .get(event.event_id.as_str())
                     .map_err(|e| self.error(e))?
@@ -265,7 +329,7 @@ impl EventLog {
                     let outgoing = Outgoing {
                         seq,
                         accepted_ms,
-                        event: event.clone(),
+                        item: Outbound::Event(event.clone()),
                     };
                     let bytes = serde_json::to_vec(&outgoing).map_err(|e| self.json(e))?;
                     t.outbox
@@ -456,145 +520,4 @@ pub fn apply(profile: &mut Profile, events: &[CustomerEvent]) {
         .recent_events
         .sort_by_key(|e| std::cmp::Reverse(e.at_ms));
     profile.recent_events.truncate(RECENT_EVENTS_KEPT);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(id: &str, customer: &str, kind: &str, at_ms: i64) -> CustomerEvent {
-        CustomerEvent {
-            event_id: id.into(),
-            customer_id: customer.into(),
-            kind: kind.into(),
-            at_ms,
-            item_id: Some("sku-1".into()),
-            category: Some("shoes".into()),
-            value: None,
-            consent: None,
-            loyalty: None,
-            decision_id: None,
-            slot: None,
-        }
-    }
-
-    #[test]
-    fn log_is_durable_deduplicated_and_per_customer() {
-        let dir = std::env::temp_dir().join(format!("tailor-events-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        {
-            let log = EventLog::open(&dir).unwrap();
-            let appended = log
-                .append(
-                    &[
-                        event("e1", "c1", "add_to_cart", 10),
-                        event("e2", "c2", "page_view", 11),
-                        event("e2", "c2", "page_view", 11),
-                    ],
-                    Origin::Local,
-                )
-                .unwrap();
-            assert_eq!(
-                (
-                    appended.new,
-                    appended.duplicates,
-                    appended.touched.as_slice()
-                ),
-                (2, 1, ["c1".to_owned(), "c2".to_owned()].as_slice())
-            );
-            assert_eq!(
-                log.append(&[event("e1", "c1", "add_to_cart", 10)], Origin::Local)
-                    .unwrap()
-                    .new,
-                0,
-                "re-sent id"
-            );
-            assert_eq!(log.outbox_depth().unwrap(), 0, "no outbox without a broker");
-        }
-        let log = EventLog::open(&dir).unwrap();
-        let events = log.events_after("c1", 0).unwrap();
-        assert_eq!(events.len(), 1);
-        assert!(
-            log.events_after("c1", 10).unwrap().is_empty(),
-            "only events newer than the snapshot"
-        );
-        assert!(
-            log.events_after("c", 0).unwrap().is_empty(),
-            "no prefix bleed between customers"
-        );
-        assert_eq!(log.prune_until(10).unwrap(), 1);
-        assert!(log.events_after("c1", 0).unwrap().is_empty());
-        assert_eq!(log.events_after("c2", 0).unwrap().len(), 1);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn accepted_events_wait_in_the_outbox_until_forwarded_and_remote_ones_never_do() {
-        let dir = std::env::temp_dir().join(format!("tailor-outbox-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        {
-            let log = EventLog::open(&dir).unwrap();
-            log.enable_outbox();
-            log.append(
-                &[
-                    event("a", "c1", "page_view", 1),
-                    event("b", "c2", "page_view", 2),
-                ],
-                Origin::Local,
-            )
-            .unwrap();
-            let remote = log
-                .append(
-                    &[
-                        event("r", "c3", "page_view", 3),
-                        event("a", "c1", "page_view", 1),
-                    ],
-                    Origin::Remote,
-                )
-                .unwrap();
-            assert_eq!((remote.new, remote.duplicates), (1, 1));
-            log.append(&[event("c", "c1", "purchase", 4)], Origin::Local)
-                .unwrap();
-            let waiting = log.outbox(10).unwrap();
-            let ids: Vec<(u64, &str)> = waiting
-                .iter()
-                .map(|o| (o.seq, o.event.event_id.as_str()))
-                .collect();
-            assert_eq!(ids, [(1, "a"), (2, "b"), (3, "c")]);
-            assert!(waiting[0].accepted_ms > 0);
-            log.forwarded(2).unwrap();
-        }
-        // Durable across a restart, and numbering carries on after the last one.
-        let log = EventLog::open(&dir).unwrap();
-        log.enable_outbox();
-        assert_eq!(log.outbox_depth().unwrap(), 1);
-        log.append(&[event("d", "c2", "page_view", 5)], Origin::Local)
-            .unwrap();
-        let seqs: Vec<u64> = log.outbox(10).unwrap().iter().map(|o| o.seq).collect();
-        assert_eq!(seqs, [3, 4]);
-        // Pruning old events never drops what the fleet has not received.
-        log.prune_until(100).unwrap();
-        assert_eq!(log.outbox_depth().unwrap(), 2);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn events_update_the_profile() {
-        let mut profile = Profile::default();
-        apply(&mut profile, &[event("e1", "c", "add_to_cart", 1)]);
-        assert!(profile.in_segment("cart_abandoner"));
-        assert_eq!(profile.affinity("shoes"), 0.15);
-        apply(&mut profile, &[event("e2", "c", "purchase", 2)]);
-        assert!(!profile.in_segment("cart_abandoner"));
-        assert_eq!(profile.recent_events[0].kind, "purchase");
-        let mut consent = event("e3", "c", "consent_change", 3);
-        consent.consent = Some(Consent {
-            personalization: true,
-            ..Consent::default()
-        });
-        apply(&mut profile, &[consent]);
-        assert!(profile.consent.personalization);
-    }
 }

@@ -67,8 +67,13 @@ pub struct ProfileStore {
 }
 
 impl ProfileStore {
-    /// Imports a snapshot file into a new store file under `dir`.
-    pub fn build_from_file(dir: &Path, snapshot_path: &Path) -> Result<ProfileStore, StoreError> {
+    /// Imports a snapshot file into a new store file under `dir`, calling `seen` with every
+    /// customer id it holds.
+    pub fn build_from_file(
+        dir: &Path,
+        snapshot_path: &Path,
+        mut seen: impl FnMut(&str),
+    ) -> Result<ProfileStore, StoreError> {
         let (header, profiles) = snapshot::open(snapshot_path)?;
         let safe: String = header
             .snapshot_version
@@ -96,6 +101,7 @@ impl ProfileStore {
                 for profile in profiles.by_ref().take(BATCH) {
                     let profile = profile?;
                     let id = profile.customer_id.as_deref().unwrap_or_default();
+                    seen(id);
                     let bytes =
                         serde_json::to_vec(&profile).map_err(|source| StoreError::Encode {
                             customer_id: id.to_owned(),
@@ -137,6 +143,16 @@ impl ProfileStore {
                 customer_id: customer_id.to_owned(),
                 source,
             })
+    }
+
+    /// Whether the snapshot holds a customer (without decoding the profile).
+    pub fn contains(&self, customer_id: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read().map_err(database(&self.path))?;
+        let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
+        Ok(table
+            .get(customer_id)
+            .map_err(database(&self.path))?
+            .is_some())
     }
 
     /// Up to `n` customer ids spread evenly over the store's key order (every

@@ -240,7 +240,7 @@ pub(crate) async fn decide(state: &AppState, body: &[u8]) -> Result<DecideRespon
 }
 
 /// [`decide`] for a request already parsed (OFREP builds one from its evaluation context);
-/// `body` is what the decision log keeps to replay it.
+/// `body` is what the decision log keeps, with `decision_log_requests`.
 pub(super) async fn decide_request(
     state: &AppState,
     mut request: DecideRequest,
@@ -264,17 +264,14 @@ pub(super) async fn decide_request(
     let store = &lookup.generation.store;
     let (decision_id, logged) = state.next_decision();
     if logged {
-        // Everything needed to replay the decision: the request as received, the time used,
-        // and (per slot, below) the policy digest and snapshot version.
-        let body = String::from_utf8_lossy(&body[..body.len().min(REPLAY_BODY_BYTES)]);
-        tracing::info!(
-            target: "tailor::decision",
-            decision_id = %decision_id,
+        super::decision_log::request(
+            state,
+            &decision_id,
+            &request,
+            body,
             now_ms,
-            snapshot = %store.header.snapshot_version,
-            profile_source = source,
-            request = %body,
-            "decide request"
+            &store.header.snapshot_version,
+            source,
         );
     }
 
@@ -483,9 +480,6 @@ pub(super) async fn decide_request(
         slots,
     })
 }
-
-/// Bytes of the request body kept in a decision-log entry.
-const REPLAY_BODY_BYTES: usize = 8192;
 
 fn fallback(slot: &SlotRequest) -> Decision {
     slot.default

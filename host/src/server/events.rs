@@ -129,8 +129,14 @@ pub(super) async fn ingest(
     for _ in 0..applied {
         state.metrics.event("applied");
     }
-    for _ in applied..received {
+    for _ in applied + appended.forgotten..received {
         state.metrics.event("duplicate");
     }
-    Ok(serde_json::json!({ "accepted": applied, "duplicates": received - applied }))
+    // Events of an erased customer from before the erasure are acknowledged and forgotten.
+    let forgotten = appended.forgotten;
+    Ok(serde_json::json!({
+        "accepted": applied,
+        "duplicates": received - applied - forgotten,
+        "forgotten": forgotten,
+    }))
 }

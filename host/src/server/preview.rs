@@ -326,19 +326,14 @@ fn targets(state: &AppState, request: &PreviewRequest) -> Result<Vec<(String, Co
             format!("sample must be 1 to {MAX_SAMPLE}, not {sample}"),
         ));
     }
-    let ids = state
-        .profiles
-        .current()
-        .store
-        .sample_ids(sample)
-        .map_err(|e| {
-            ApiError::new(
-                ApiErrorKind::Internal,
-                "profile_store",
-                None,
-                crate::report::chain(&e),
-            )
-        })?;
+    let ids = state.profiles.sample_ids(sample).map_err(|e| {
+        ApiError::new(
+            ApiErrorKind::Internal,
+            "profile_store",
+            None,
+            crate::report::chain(&e),
+        )
+    })?;
     let context = context_of(&request.channel, &request.context);
     Ok(ids.into_iter().map(|id| (id, context.clone())).collect())
 }

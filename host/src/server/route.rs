@@ -49,6 +49,11 @@ pub(super) enum Route<'a> {
     DescribeExperiment(&'a str),
     /// `GET /admin/v1/exposures`
     Exposures,
+    /// `POST /admin/v1/customers/{id}/erase`: forget a customer (the id as the path has it,
+    /// percent-encoded).
+    EraseCustomer(&'a str),
+    /// `GET /admin/v1/erasures`: the erasure audit log.
+    Erasures,
     /// `GET /openapi.json`
     OpenApi,
     /// `POST /ofrep/v1/evaluate/flags/{key}`: one OpenFeature flag (a policy).
@@ -103,6 +108,8 @@ enum Resource<'a> {
     Experiments,
     Experiment(&'a str),
     Exposures,
+    Erasures,
+    Customer(&'a str),
     Console,
     ConsoleAsset(&'a str),
     Session,
@@ -124,7 +131,7 @@ enum PolicyAction {
 
 /// The paths without parameters. The parser matches these and nothing else (the OpenAPI
 /// document's test walks them).
-const FIXED_PATHS: [(&str, Resource<'static>); 15] = [
+const FIXED_PATHS: [(&str, Resource<'static>); 16] = [
     ("/v1/decide", Resource::Decide),
     ("/v1/segment-decide", Resource::SegmentDecide),
     ("/v1/events", Resource::Events),
@@ -137,6 +144,7 @@ const FIXED_PATHS: [(&str, Resource<'static>); 15] = [
     ("/admin/v1/status", Resource::Status),
     ("/admin/v1/experiments", Resource::Experiments),
     ("/admin/v1/exposures", Resource::Exposures),
+    ("/admin/v1/erasures", Resource::Erasures),
     ("/console", Resource::Console),
     ("/console/session", Resource::Session),
     ("/ofrep/v1/evaluate/flags", Resource::OfrepFlags),
@@ -147,6 +155,10 @@ const OFREP_FLAG_PREFIX: &str = "/ofrep/v1/evaluate/flags/";
 
 /// Under `/console/assets/`: a file of the console (one path segment).
 const ASSET_PREFIX: &str = "/console/assets/";
+
+/// Under `/admin/v1/customers/`: a customer id (one path segment), then `/erase`.
+const CUSTOMER_PREFIX: &str = "/admin/v1/customers/";
+const ERASE_SUFFIX: &str = "/erase";
 
 /// Under `/admin/v1/experiments/`: an experiment's key.
 const EXPERIMENT_PREFIX: &str = "/admin/v1/experiments/";
@@ -175,6 +187,12 @@ impl<'a> Resource<'a> {
         if let Some(key) = path.strip_prefix(OFREP_FLAG_PREFIX) {
             return (!key.is_empty() && !key.contains('/')).then_some(Resource::OfrepFlag(key));
         }
+        if let Some(id) = path
+            .strip_prefix(CUSTOMER_PREFIX)
+            .and_then(|rest| rest.strip_suffix(ERASE_SUFFIX))
+        {
+            return (!id.is_empty() && !id.contains('/')).then_some(Resource::Customer(id));
+        }
         if let Some(key) = path.strip_prefix(EXPERIMENT_PREFIX) {
             return (!key.is_empty() && !key.contains('/')).then_some(Resource::Experiment(key));
         }
@@ -194,6 +212,7 @@ impl<'a> Resource<'a> {
             | Resource::Events
             | Resource::OfrepFlags
             | Resource::OfrepFlag(_)
+            | Resource::Customer(_)
             | Resource::Policy(_, PolicyAction::Rollback)
             | Resource::Policy(_, PolicyAction::Promote)
             | Resource::Policy(_, PolicyAction::Abort)
@@ -209,6 +228,7 @@ impl<'a> Resource<'a> {
             | Resource::Experiments
             | Resource::Experiment(_)
             | Resource::Exposures
+            | Resource::Erasures
             | Resource::Console
             | Resource::ConsoleAsset(_)
             | Resource::Policy(_, PolicyAction::Schema) => "GET",
@@ -266,6 +286,8 @@ impl<'a> Route<'a> {
             (&Method::GET, Resource::Experiments) => Route::ListExperiments,
             (&Method::GET, Resource::Experiment(key)) => Route::DescribeExperiment(key),
             (&Method::GET, Resource::Exposures) => Route::Exposures,
+            (&Method::POST, Resource::Customer(id)) => Route::EraseCustomer(id),
+            (&Method::GET, Resource::Erasures) => Route::Erasures,
             (_, resource) => Route::MethodNotAllowed {
                 allow: resource.allow(),
             },
@@ -302,6 +324,8 @@ impl<'a> Route<'a> {
             Route::ListExperiments => "/admin/v1/experiments",
             Route::DescribeExperiment(_) => "/admin/v1/experiments/{key}",
             Route::Exposures => "/admin/v1/exposures",
+            Route::EraseCustomer(_) => "/admin/v1/customers/{id}/erase",
+            Route::Erasures => "/admin/v1/erasures",
             Route::OpenApi => "/openapi.json",
             Route::OfrepFlag(_) => "/ofrep/v1/evaluate/flags/{key}",
             Route::OfrepFlags => "/ofrep/v1/evaluate/flags",
@@ -333,7 +357,10 @@ impl<'a> Route<'a> {
             | Route::DescribeExperiment(_)
             | Route::Session
             | Route::SignOut => Access::Editor,
-            Route::ReloadSnapshot | Route::Exposures => Access::Admin,
+            Route::ReloadSnapshot
+            | Route::Exposures
+            | Route::EraseCustomer(_)
+            | Route::Erasures => Access::Admin,
             // Signing in is how a token becomes a session; the page and its assets hold no data.
             Route::SignIn | Route::Console | Route::ConsoleAsset(_) => Access::Open,
             Route::Health
@@ -360,11 +387,13 @@ pub(super) fn known_paths(name: &str) -> Vec<String> {
     let experiment = std::iter::once(format!("{EXPERIMENT_PREFIX}{{key}}"));
     let asset = std::iter::once(format!("{ASSET_PREFIX}{{file}}"));
     let flag = std::iter::once(format!("{OFREP_FLAG_PREFIX}{{key}}"));
+    let customer = std::iter::once(format!("{CUSTOMER_PREFIX}{{id}}{ERASE_SUFFIX}"));
     fixed
         .chain(policy)
         .chain(experiment)
         .chain(asset)
         .chain(flag)
+        .chain(customer)
         .collect()
 }
 

@@ -8,6 +8,7 @@ use crate::lifecycle::signing::{KeyError, TrustedKeys};
 use crate::lifecycle::{Lifecycle, LifecycleConfig, RestoreError};
 use crate::metrics::Metrics;
 use crate::outcomes::Outcomes;
+use crate::privacy::{Eraser, Pseudonyms};
 use crate::profiles::{self, Profiles, StoreError};
 use crate::registry::Registry;
 use crate::scheduler::Scheduler;
@@ -36,6 +37,8 @@ pub enum StartError {
     Scheduler(#[from] crate::scheduler::SpawnError),
     #[error(transparent)]
     Outcomes(#[from] crate::outcomes::log::LogError),
+    #[error(transparent)]
+    Pseudonyms(#[from] crate::privacy::pseudonym::PseudonymError),
     #[error("{what}")]
     Io {
         what: String,
@@ -63,6 +66,10 @@ pub struct AppState {
     pub scheduler: Scheduler,
     /// Exposures, outcomes and their counts (none with `outcome_retention_hours = 0`).
     pub outcomes: Option<Arc<Outcomes>>,
+    /// Forgets customers, here and for the fleet.
+    pub eraser: Arc<Eraser>,
+    /// Pseudonyms of customer ids, for the decision log.
+    pub pseudonyms: Arc<Pseudonyms>,
     /// Console sessions (signed in with the admin or editor token).
     pub(super) sessions: super::session::Sessions,
     permits: Semaphore,
@@ -93,7 +100,13 @@ impl AppState {
         })?;
         let snapshot_path = snapshot_path(&config)?;
         let started = Instant::now();
-        let profiles = Profiles::load(&config.data_dir, &snapshot_path, config.cache_profiles)?;
+        let pseudonyms = Arc::new(Pseudonyms::open(&config.data_dir)?);
+        let profiles = Arc::new(Profiles::load(
+            &config.data_dir,
+            &snapshot_path,
+            config.cache_profiles,
+            pseudonyms.clone(),
+        )?);
         if config.fleet().is_some() {
             // Before the first event is accepted: every one of them must reach the fleet.
             profiles.event_log().enable_outbox();
@@ -151,12 +164,19 @@ impl AppState {
                 Some(outcomes)
             }
         };
+        let eraser = Arc::new(Eraser::new(
+            &config.data_dir,
+            profiles.clone(),
+            outcomes.clone(),
+        ));
         Ok(AppState {
             outcomes,
+            eraser,
+            pseudonyms,
             engine,
             registry,
             lifecycle,
-            profiles: Arc::new(profiles),
+            profiles,
             metrics,
             snapshot_path,
             drain: Drain::default(),

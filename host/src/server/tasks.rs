@@ -65,6 +65,7 @@ pub(super) fn spawn(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
                 fleet,
                 profiles,
                 state.outcomes.clone(),
+                state.eraser.clone(),
                 state.metrics.clone(),
                 followers,
             )
