@@ -16,6 +16,7 @@ mod limits;
 mod page;
 mod pinned;
 mod policy;
+mod redact;
 mod state;
 mod std_shim;
 mod ticker;

@@ -347,6 +347,8 @@ macro_rules! host_functions {
                 let Some(message) = self.admit_log_line(message) else {
                     return;
                 };
+                let message =
+                    super::redact::mask(&self.profile, self.anonymous_id.as_deref(), &message);
                 let policy = &*self.policy;
                 match level {
                     LogLevel::Trace => tracing::trace!(target: "tailor::policy", policy, "{message}"),

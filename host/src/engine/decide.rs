@@ -179,7 +179,9 @@ impl Engine {
                 cost,
             },
             (Err(error), cost) => {
-                tracing::warn!(policy = %policy.name, code = %error.code, message = %error.message, slot = %context.slot, "policy failed; serving the slot's fallback");
+                let message =
+                    super::redact::mask(profile, context.anonymous_id.as_deref(), &error.message);
+                tracing::warn!(policy = %policy.name, code = %error.code, %message, slot = %context.slot, "policy failed; serving the slot's fallback");
                 Evaluation::failed(fallback, error, cost)
             }
         }

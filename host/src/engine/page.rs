@@ -78,7 +78,8 @@ impl Engine {
                     cost,
                 },
                 Err(error) => {
-                    tracing::warn!(policy = %policy.name, code = %error.code, message = %error.message, slot = %slot.context.slot, "policy failed; serving the slot's fallback");
+                    let message = super::redact::mask(profile, slot.context.anonymous_id.as_deref(), &error.message);
+                    tracing::warn!(policy = %policy.name, code = %error.code, %message, slot = %slot.context.slot, "policy failed; serving the slot's fallback");
                     Evaluation::failed(fallback, error, cost)
                 }
             })

@@ -105,10 +105,13 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
+        // The field and what was expected, never the value found (a name, a city, points): the
+        // message goes to the node's log.
+        let inner = without_values(&e.inner().to_string());
         let message = if field == "." {
-            e.inner().to_string()
+            inner
         } else {
-            format!("{field}: {}", e.inner())
+            format!("{field}: {inner}")
         };
         SnapshotError::Line {
             path: path.to_owned(),
@@ -116,6 +119,40 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
             message,
         }
     })
+}
+
+/// A serde message without the values it quotes: `invalid type: string "Leeds", expected i64`
+/// becomes `invalid type: string, expected i64`, and ``integer `42` `` becomes `integer`.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let quote = rest.find('"');
+        let tick = ["integer `", "floating point `", "boolean `", "character `"]
+            .iter()
+            .filter_map(|kind| rest.find(kind).map(|at| at + kind.len() - 1))
+            .min();
+        let (at, close) = match (quote, tick) {
+            (Some(q), Some(t)) if t < q => (t, '`'),
+            (Some(q), _) => (q, '"'),
+            (None, Some(t)) => (t, '`'),
+            (None, None) => break,
+        };
+        out.push_str(rest[..at].trim_end());
+        let after = &rest[at + 1..];
+        let mut escaped = false;
+        let end = after.char_indices().find(|&(_, c)| {
+            let found = c == close && !escaped;
+            escaped = c == '\\' && !escaped;
+            found
+        });
+        match end {
+            Some((i, _)) => rest = &after[i + 1..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -165,6 +202,27 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(
             errors[0].contains("line 3") && errors[0].contains("loyalty.tier"),
+            "{}",
+            errors[0]
+        );
+        let path = write(
+            "values.ndjson",
+            b"{\"snapshot_version\":\"v1\",\"generated_at_ms\":5}\n{\"customer_id\":\"c3\",\"loyalty\":{\"tier\":\"gold\",\"points\":\"Leeds\"}}\n{\"customer_id\":\"c4\",\"loyalty\":{\"tier\":31337,\"points\":1}}\n",
+        );
+        let (_, profiles) = open(&path).unwrap();
+        let errors: Vec<String> = profiles
+            .filter_map(Result::err)
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        for error in &errors {
+            assert!(
+                !error.contains("Leeds") && !error.contains("31337") && error.contains("expected"),
+                "{error}"
+            );
+        }
+        assert!(
+            errors[0].contains("loyalty.points: invalid type: string, expected"),
             "{}",
             errors[0]
         );
