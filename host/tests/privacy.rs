@@ -1,0 +1,373 @@
+//! Customer data protection with real processes: an erased customer stays forgotten through a
+//! restart, a reload of the snapshot that still holds them and their old events sent again;
+//! an erasure at one node of a fleet (real `nats-server -js`) reaches every other node and a
+//! node that joins later; and a full run's log holds none of the sample customers' ids or
+//! names.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
+
+mod common;
+
+use common::fleet::{PATIENCE, items_seen, page_views, post_events, publish_echo};
+use common::nats::Broker;
+use common::{ADMIN, Node, Reply, Scratch, admin, decide, now_ms, spawn_binary};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const NODE_ARGS: [&str; 6] = [
+    "--sample-profiles",
+    "300",
+    "--admin-token",
+    ADMIN,
+    "--log",
+    "info",
+];
+
+/// Waits until `customer`'s decisions at `node` show items `sku-0` to `sku-<count - 1>` (beside
+/// what the snapshot holds of them).
+fn wait_for_items(node: &mut Node, customer: &str, count: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let seen = items_seen(node.addr, customer);
+        if (0..count).all(|i| seen.get(&format!("sku-{i}")) == Some(&1)) {
+            return;
+        }
+        if Instant::now() > deadline {
+            node.process
+                .fail(&format!("{customer}'s events never showed: {seen:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn erase(addr: SocketAddr, customer: &str) -> Reply {
+    admin(
+        addr,
+        "POST",
+        &format!("/admin/v1/customers/{customer}/erase"),
+        Some(ADMIN),
+        b"",
+    )
+}
+
+/// Where the profile of `customer`'s decision at `addr` came from.
+fn source(addr: SocketAddr, customer: &str) -> Value {
+    let reply = decide(
+        addr,
+        &json!({"channel": "web", "unit": {"customer_id": customer},
+                "slots": [{"id": "hero", "policy": "hero-banner"}]}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["profile"]["source"].clone()
+}
+
+fn erasures(addr: SocketAddr) -> Value {
+    let reply = admin(addr, "GET", "/admin/v1/erasures", Some(ADMIN), b"");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["erasures"].clone()
+}
+
+#[test]
+fn an_erased_customer_stays_forgotten_through_restart_snapshot_reload_and_resent_events() {
+    let scratch = Scratch::new("privacy-erase");
+    let dir = scratch.0.join("node");
+    let mut node = spawn_binary(&dir, &NODE_ARGS);
+    publish_echo(&node);
+    let customer = "cust-000042";
+    assert_eq!(
+        post_events(node.addr, &page_views(customer, 0..3)).status,
+        202
+    );
+    wait_for_items(&mut node, customer, 3);
+    assert_ne!(source(node.addr, customer), "anonymous");
+
+    let erased = erase(node.addr, customer);
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    let report = erased.body;
+    assert_eq!(report["events"], 3, "{report}");
+    assert_eq!(report["snapshot_profile_suppressed"], true, "{report}");
+    assert_eq!(report["again"], false, "{report}");
+    assert_eq!(report["fleet"], "none", "{report}");
+    assert_eq!(report["by"], "admin token", "{report}");
+    let pseudonym = report["customer"].as_str().unwrap().to_owned();
+    assert!(pseudonym.starts_with("p-") && !report.to_string().contains(customer));
+
+    // Anonymous at once, and nothing of hers is shown.
+    assert_eq!(source(node.addr, customer), "anonymous");
+    assert!(items_seen(node.addr, customer).is_empty());
+    // Her old events sent again (a channel retrying) are acknowledged and forgotten.
+    let resent = post_events(node.addr, &page_views(customer, 0..3));
+    assert_eq!(resent.status, 202, "{}", resent.body);
+    assert_eq!(
+        (&resent.body["accepted"], &resent.body["forgotten"]),
+        (&json!(0), &json!(3)),
+        "{}",
+        resent.body
+    );
+    assert_eq!(source(node.addr, customer), "anonymous");
+    // Her neighbour is untouched.
+    assert_eq!(source(node.addr, "cust-000043"), "snapshot_store");
+
+    // The audit log names her by pseudonym only, and says who asked.
+    let audit = erasures(node.addr);
+    assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
+    assert_eq!(audit[0]["customer"], pseudonym.as_str());
+    assert_eq!(audit[0]["by"], "admin token");
+    let audit_file = std::fs::read_to_string(dir.join("erasures.ndjson")).unwrap();
+    assert!(audit_file.contains(&pseudonym) && !audit_file.contains(customer));
+
+    // A restart, then a reload of the snapshot that still holds her: still forgotten.
+    node.kill();
+    let node = spawn_binary(&dir, &NODE_ARGS);
+    assert_eq!(source(node.addr, customer), "anonymous");
+    let reloaded = admin(node.addr, "POST", "/admin/v1/snapshot", Some(ADMIN), b"");
+    assert_eq!(reloaded.status, 200, "{}", reloaded.body);
+    assert_eq!(source(node.addr, customer), "anonymous");
+    assert!(items_seen(node.addr, customer).is_empty());
+
+    // She comes back after the erasure: what she does from now on is hers again.
+    let visit = json!({"events": [{"event_id": "after-erasure-1", "customer_id": customer,
+        "kind": "page_view", "at_ms": now_ms() + 1_000, "item_id": "sku-77", "category": "coats"}]});
+    let posted = post_events(node.addr, &visit);
+    assert_eq!(posted.body["accepted"], 1, "{}", posted.body);
+    assert_eq!(
+        source(node.addr, customer),
+        "event_overlay",
+        "no snapshot profile under it"
+    );
+    assert_eq!(
+        items_seen(node.addr, customer)
+            .into_keys()
+            .collect::<Vec<_>>(),
+        ["sku-77"]
+    );
+    // Erasing again is harmless and takes that too.
+    let again = erase(node.addr, customer);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        (&again.body["again"], &again.body["events"]),
+        (&json!(true), &json!(1))
+    );
+    assert_eq!(source(node.addr, customer), "anonymous");
+
+    // A snapshot without her ends the suppression (the customer data platform has erased her).
+    let without = scratch.0.join("without.ndjson");
+    std::fs::write(
+        &without,
+        "{\"snapshot_version\":\"after-erasure\",\"generated_at_ms\":1774000000000}\n\
+         {\"customer_id\":\"cust-000043\"}\n",
+    )
+    .unwrap();
+    let body = json!({ "path": without }).to_string();
+    let reloaded = admin(
+        node.addr,
+        "POST",
+        "/admin/v1/snapshot",
+        Some(ADMIN),
+        body.as_bytes(),
+    );
+    assert_eq!(reloaded.status, 200, "{}", reloaded.body);
+    assert_eq!(source(node.addr, customer), "anonymous");
+
+    // Bad ids and callers are refused.
+    let bad = admin(
+        node.addr,
+        "POST",
+        "/admin/v1/customers/%ZZ/erase",
+        Some(ADMIN),
+        b"",
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.body["error"]["field"], "id", "{}", bad.body);
+    let anonymous = admin(
+        node.addr,
+        "POST",
+        &format!("/admin/v1/customers/{customer}/erase"),
+        None,
+        b"",
+    );
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+}
+
+/// A fleet node with the echo policy.
+fn fleet_node(scratch: &Path, name: &str, broker: &Broker) -> Node {
+    let url = broker.url();
+    let mut args = NODE_ARGS.to_vec();
+    args.extend(["--events-broker", &url, "--node-id", name]);
+    let node = spawn_binary(&scratch.join(name), &args);
+    publish_echo(&node);
+    node
+}
+
+/// Waits until `customer`'s decisions at `node` are anonymous.
+fn wait_until_forgotten(node: &mut Node, customer: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while source(node.addr, customer) != "anonymous" {
+        if Instant::now() > deadline {
+            node.process.fail(&format!("{customer} is still known"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_erasure_at_one_node_reaches_the_fleet_and_wins_over_older_events_arriving_later() {
+    let scratch = Scratch::new("privacy-fleet");
+    let broker = Broker::start("127.0.0.81", &scratch.0);
+    let web = fleet_node(&scratch.0, "web", &broker);
+    let app = fleet_node(&scratch.0, "app", &broker);
+    let mut kiosk = fleet_node(&scratch.0, "kiosk", &broker);
+    let customer = "cust-000042";
+    assert_eq!(
+        post_events(web.addr, &page_views(customer, 0..4)).status,
+        202
+    );
+    wait_for_items(&mut kiosk, customer, 4);
+
+    let erased = erase(app.addr, customer);
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert_eq!(erased.body["fleet"], "sent", "{}", erased.body);
+    let mut web = web;
+    for node in [&mut web, &mut kiosk] {
+        wait_until_forgotten(node, customer);
+        assert!(items_seen(node.addr, customer).is_empty());
+        let audit = erasures(node.addr);
+        assert_eq!(audit[0]["by"], "fleet (app)", "{audit}");
+        // The same erasure (each node names her by its own pseudonym).
+        assert_eq!(audit[0]["at_ms"], erased.body["at_ms"], "{audit}");
+    }
+    // Her old events, sent again to the web node, are forgotten there and go nowhere.
+    let resent = post_events(web.addr, &page_views(customer, 0..4));
+    assert_eq!(resent.body["forgotten"], 4, "{}", resent.body);
+
+    // A node joining now reads the stream from its start: her events, then the erasure.
+    // An event posted after the erasure marks how far it has read.
+    let marker = "fleet-privacy-marker";
+    assert_eq!(post_events(web.addr, &page_views(marker, 0..1)).status, 202);
+    let mut late = fleet_node(&scratch.0, "late", &broker);
+    wait_for_items(&mut late, marker, 1);
+    assert_eq!(source(late.addr, customer), "anonymous");
+    assert!(items_seen(late.addr, customer).is_empty());
+    assert_eq!(erasures(late.addr)[0]["by"], "fleet (app)");
+    assert_eq!(source(kiosk.addr, customer), "anonymous");
+}
+
+/// Words no log line may hold: the sample customers' ids, first names and cities.
+fn personal(text: &str) -> Vec<String> {
+    const NAMES: [&str; 18] = [
+        "Ana",
+        "Sam",
+        "Priya",
+        "Lukas",
+        "Mei",
+        "Omar",
+        "Chloe",
+        "Tom",
+        "Ines",
+        "Kwame",
+        "Sofia",
+        "Ravi",
+        "Manchester",
+        "Leeds",
+        "Bristol",
+        "Glasgow",
+        "Cardiff",
+        "London",
+    ];
+    let mut found = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric() && c != '-') {
+        if word.starts_with("cust-") || NAMES.contains(&word) {
+            found.push(word.to_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn a_full_run_logs_none_of_the_customers_ids_or_names() {
+    let scratch = Scratch::new("privacy-logs");
+    let dir = scratch.0.join("node");
+    let mut args = NODE_ARGS[..4].to_vec();
+    args.extend(["--decision-log-rate", "1", "--log", "debug"]);
+    let mut node = spawn_binary(&dir, &args);
+    publish_echo(&node);
+    for i in 0..60 {
+        let customer = format!("cust-{i:06}");
+        let reply = decide(
+            node.addr,
+            &json!({"channel": "kiosk", "unit": {"customer_id": customer, "anonymous_id": format!("cust-anon-{i}")},
+                    "context": {"attributes": {"visit": customer}},
+                    "slots": [{"id": "hero", "policy": "hero-banner"},
+                              {"id": "offers", "policy": "next-best-offer",
+                               "candidates": [{"id": "sku-1"}, {"id": "sku-2"}]},
+                              {"id": "greet", "policy": "kiosk-greeting"},
+                              {"id": "echo", "policy": "echo"}]}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let unknown = decide(
+            node.addr,
+            &json!({"channel": "web", "unit": {"customer_id": customer},
+                    "slots": [{"id": "missing", "policy": "no-such-policy"}]}),
+        );
+        assert_eq!(unknown.status, 422, "{}", unknown.body);
+        let reply = decide(
+            node.addr,
+            &json!({"channel": "kiosk", "unit": {"customer_id": customer},
+                    "slots": [{"id": "hero", "policy": "hero-banner"},
+                              {"id": "greet", "policy": "kiosk-greeting"}]}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(
+            post_events(node.addr, &page_views(&customer, 0..2)).status,
+            202
+        );
+    }
+    // Bad input naming customers, a snapshot with a name where a number belongs, an erasure.
+    let bad = post_events(
+        node.addr,
+        &json!({"events": [{"event_id": "x", "customer_id": "cust-000001", "kind": "loyalty_change", "at_ms": 1}]}),
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let broken = scratch.0.join("broken.ndjson");
+    std::fs::write(
+        &broken,
+        "{\"snapshot_version\":\"broken\",\"generated_at_ms\":1}\n\
+         {\"customer_id\":\"cust-000007\",\"loyalty\":{\"tier\":\"gold\",\"points\":\"Priya\"}}\n",
+    )
+    .unwrap();
+    let body = json!({ "path": broken }).to_string();
+    let refused = admin(
+        node.addr,
+        "POST",
+        "/admin/v1/snapshot",
+        Some(ADMIN),
+        body.as_bytes(),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(erase(node.addr, "cust-000003").status, 200);
+    // Every decision went to the decision log (pseudonymized): the check below has lines to read.
+    node.process
+        .wait_for_stderr("decide request", 120, PATIENCE);
+    node.kill();
+    let log = node.process.stderr();
+    assert!(
+        log.contains("\"p-") || log.contains("p-"),
+        "no pseudonyms logged"
+    );
+    let found = personal(&log);
+    assert!(
+        found.is_empty(),
+        "personal data in the log: {:?}\n{}",
+        &found[..found.len().min(20)],
+        log.lines()
+            .filter(|l| !personal(l).is_empty())
+            .take(10)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
