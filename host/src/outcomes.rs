@@ -375,7 +375,7 @@ impl Outcomes {
                 None
             }
         };
-        let (mut exposed, mut converted, mut received) = (0usize, 0usize, 0usize);
+        let (mut exposed, mut converted, mut received, mut forgot) = (0usize, 0, 0, 0u64);
         let forgotten = self.forgotten.filter();
         {
             let mut tally = lock(&self.tally);
@@ -395,6 +395,7 @@ impl Outcomes {
                             // Another node's record of a unit erased since (possibly a
                             // re-delivery from the stream's start): neither counted nor kept.
                             if forgotten.is_forgotten(record.unit(), record.at_ms()) {
+                                forgot += 1;
                                 continue;
                             }
                             if tally.apply(&record) {
@@ -425,6 +426,9 @@ impl Outcomes {
         }
         self.metrics.outcome_exposures.inc_by(exposed as u64);
         self.metrics.outcome_conversions.inc_by(converted as u64);
+        if forgot > 0 {
+            self.metrics.outcome_erased.inc_by(forgot);
+        }
         let counted = (exposed + converted + received) as u64;
         match batch {
             Some(batch) => {

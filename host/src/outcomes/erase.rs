@@ -139,6 +139,9 @@ impl Outcomes {
         }
         match &result {
             Ok(erased) => {
+                self.metrics
+                    .outcome_erased
+                    .inc_by(erased.exposures + erased.conversions);
                 tracing::info!(
                     exposures = erased.exposures,
                     conversions = erased.conversions,

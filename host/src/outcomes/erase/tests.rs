@@ -167,6 +167,7 @@ fn other_nodes_records_of_a_forgotten_unit_are_neither_counted_nor_kept() {
         remote("r-5", "other", "y", 500),
     ]);
     assert_eq!(arms(&outcomes), [("y".into(), 3, 0, 0.0)]);
+    assert_eq!(outcomes.metrics.outcome_erased.get(), 2);
     outcomes.stop();
     let restarted = start(&dir);
     assert_eq!(arms(&restarted), [("y".into(), 3, 0, 0.0)]);
