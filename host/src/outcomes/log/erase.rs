@@ -26,7 +26,7 @@ impl OutcomeLog {
     /// ones other nodes recorded) from every segment, durably: on return the rewritten segments
     /// and the directory are synced. Segments that do not hold the unit's id are not rewritten.
     /// The segment being written, when rewritten, is closed: the next batch opens a new one.
-    pub fn erase(&self, unit: &str) -> Result<ErasedOutcomes, LogError> {
+    pub(crate) fn erase(&self, unit: &str) -> Result<ErasedOutcomes, LogError> {
         // No batch is written meanwhile, and no forwarder read is under way (it would publish
         // records it read before the rewrite).
         let mut writer = lock(&self.writer);
@@ -60,7 +60,7 @@ impl OutcomeLog {
 
     /// Calls `replay` with every record of every segment, oldest first (what a restart would
     /// count). A segment that cannot be read is logged and skipped; returns how many were.
-    pub fn replay(&self, mut replay: impl FnMut(Record)) -> usize {
+    pub(crate) fn replay(&self, mut replay: impl FnMut(Record)) -> usize {
         let segments: Vec<PathBuf> = lock(&self.segments)
             .iter()
             .map(|s| s.path.clone())
