@@ -98,6 +98,9 @@ names! {
     OUTCOME_DROPPED = "tailor_outcome_dropped_total";
     /// Batches of outcome records the log could not write (their counts stay in memory).
     OUTCOME_WRITE_ERRORS = "tailor_outcome_write_errors_total";
+    /// Outcome records removed from the log by erasures, and other nodes' records of erased
+    /// units dropped on arrival.
+    OUTCOME_ERASED = "tailor_outcome_erased_records_total";
     /// Bytes of the outcome log on disk.
     OUTCOME_LOG_BYTES = "tailor_outcome_log_bytes";
     /// This node's outcome records the broker acknowledged.
@@ -158,6 +161,7 @@ pub struct Metrics {
     pub outcome_conversions: Counter,
     pub outcome_dropped: Counter,
     pub outcome_write_errors: Counter,
+    pub outcome_erased: Counter,
     pub outcome_log_bytes: Gauge,
     pub fleet_outcomes_forwarded: Counter,
     pub fleet_outcomes_received: Counter,
@@ -216,6 +220,7 @@ impl Default for Metrics {
             outcome_conversions: Counter::default(),
             outcome_dropped: Counter::default(),
             outcome_write_errors: Counter::default(),
+            outcome_erased: Counter::default(),
             outcome_log_bytes: Gauge::default(),
             fleet_outcomes_forwarded: Counter::default(),
             fleet_outcomes_received: Counter::default(),
@@ -282,6 +287,7 @@ impl Default for Metrics {
         register(&mut r, OUTCOME_CONVERSIONS, m.outcome_conversions.clone());
         register(&mut r, OUTCOME_DROPPED, m.outcome_dropped.clone());
         register(&mut r, OUTCOME_WRITE_ERRORS, m.outcome_write_errors.clone());
+        register(&mut r, OUTCOME_ERASED, m.outcome_erased.clone());
         register(&mut r, OUTCOME_LOG_BYTES, m.outcome_log_bytes.clone());
         register(
             &mut r,

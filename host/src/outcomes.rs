@@ -11,8 +11,11 @@
 //! two nodes is one unit (exact, at the cost of every node holding every unit of the fleet's
 //! experiments). Attribution stays local: an event is attributed only where its exposure was
 //! recorded (every node receives every event), and the conversion travels as a record.
+//!
+//! Erasing a unit goes through the outcome thread too ([`Outcomes::erase`]).
 
 pub mod definition;
+mod erase;
 pub mod log;
 pub mod record;
 pub mod stats;
@@ -22,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::profiles::events::CustomerEvent;
 use crate::registry::Registry;
 use definition::Definitions;
+pub use erase::{EraseError, ErasedOutcomes, Forgotten};
 use record::{PackedExposures, Record};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,9 +38,16 @@ const QUEUE_LIMIT: usize = 1 << 20;
 /// How long the outcome thread gathers work before writing a batch.
 const BATCH_WAIT: Duration = Duration::from_millis(50);
 
-/// Work for the outcome thread.
+/// Work for the outcome thread, done in the order it was queued.
 #[derive(Debug)]
 enum Job {
+    Count(Work),
+    Erase(erase::Request),
+}
+
+/// What the outcome thread counts and writes.
+#[derive(Debug)]
+enum Work {
     Exposures(PackedExposures),
     Events(Vec<CustomerEvent>),
     /// Records other nodes published, each marked with its node.
@@ -168,6 +179,11 @@ pub struct Outcomes {
     /// Parsed outcome definitions by policy version digest.
     definitions: Mutex<rustc_hash::FxHashMap<String, Arc<Definitions>>>,
     metrics: Arc<Metrics>,
+    /// Which units are erased (told by [`Outcomes::set_forgotten`], and the ones erased here).
+    forgotten: erase::Forgetting,
+    /// Records counted since the last erasure that the log could not take: a rebuild of the
+    /// counts from the log loses them.
+    unwritten: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -204,6 +220,8 @@ impl Outcomes {
             registry,
             definitions: Mutex::default(),
             metrics,
+            forgotten: erase::Forgetting::default(),
+            unwritten: AtomicU64::new(0),
         });
         let worker = outcomes.clone();
         std::thread::Builder::new()
@@ -240,7 +258,7 @@ impl Outcomes {
     pub fn expose(&self, exposures: PackedExposures) {
         if !exposures.is_empty() {
             let len = exposures.len();
-            self.enqueue(Job::Exposures(exposures), len);
+            self.enqueue(Job::Count(Work::Exposures(exposures)), len);
         }
     }
 
@@ -248,7 +266,7 @@ impl Outcomes {
     pub fn observe(&self, events: Vec<CustomerEvent>) {
         if !events.is_empty() {
             let len = events.len();
-            self.enqueue(Job::Events(events), len);
+            self.enqueue(Job::Count(Work::Events(events)), len);
         }
     }
 
@@ -257,7 +275,7 @@ impl Outcomes {
     pub fn receive(&self, records: Vec<Record>) {
         if !records.is_empty() {
             let len = records.len();
-            self.enqueue(Job::Remote(records), len);
+            self.enqueue(Job::Count(Work::Remote(records)), len);
         }
     }
 
@@ -319,67 +337,18 @@ impl Outcomes {
                 (std::mem::take(&mut queue.jobs), stopping)
             };
             let count = jobs.len() as u64;
-            // The batch as the log will hold it, encoded while it is counted (none when the
-            // log cannot take it: the counts are kept in memory only).
-            let now_ms = crate::clock::now_ms();
-            let mut batch = match self.log.batch(now_ms) {
-                Ok(batch) => Some(batch),
-                Err(error) => {
-                    self.metrics.outcome_write_errors.inc();
-                    tracing::error!(error = %crate::report::chain(&error), "cannot open an outcome log segment; counts are kept in memory only");
-                    None
-                }
-            };
-            let (mut exposed, mut converted) = (0usize, 0usize);
-            {
-                let mut tally = lock(&self.tally);
-                for job in jobs {
-                    match job {
-                        Job::Exposures(exposures) => {
-                            exposed += exposures.len();
-                            for exposure in exposures.iter() {
-                                if let Some(batch) = &mut batch {
-                                    batch.push_exposure(&exposure);
-                                }
-                                tally.expose(&exposure);
-                            }
-                        }
-                        Job::Remote(remote) => {
-                            for record in remote {
-                                if tally.apply(&record)
-                                    && let Some(batch) = &mut batch
-                                {
-                                    batch.push(&record);
-                                }
-                            }
-                        }
-                        Job::Events(events) => {
-                            for event in &events {
-                                let earned = tally
-                                    .local
-                                    .attribute(event, &mut |policy| self.definitions(policy));
-                                for conversion in earned {
-                                    converted += 1;
-                                    let record = Record::Conversion(conversion);
-                                    if let Some(batch) = &mut batch {
-                                        batch.push(&record);
-                                    }
-                                    tally.convert(&record);
-                                }
-                            }
-                        }
+            // Each erasure after what was queued before it is counted and written.
+            let mut work = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                match job {
+                    Job::Count(job) => work.push(job),
+                    Job::Erase(request) => {
+                        self.count(std::mem::take(&mut work));
+                        self.erase_now(request);
                     }
                 }
             }
-            self.metrics.outcome_exposures.inc_by(exposed as u64);
-            self.metrics.outcome_conversions.inc_by(converted as u64);
-            if let Some(batch) = batch {
-                let records = batch.len();
-                if let Err(error) = batch.commit() {
-                    self.metrics.outcome_write_errors.inc();
-                    tracing::error!(error = %crate::report::chain(&error), records, "cannot write outcome records; their counts are kept in memory only");
-                }
-            }
+            self.count(work);
             *lock(&self.applied) += count;
             self.applied_changed.notify_all();
             if stopping && lock(&self.queue).jobs.is_empty() {
@@ -387,6 +356,92 @@ impl Outcomes {
             }
             // Gather a batch: one write and one sync for everything that arrives meanwhile.
             std::thread::sleep(BATCH_WAIT);
+        }
+    }
+
+    /// Counts work and writes it to the log as one synced batch.
+    fn count(&self, jobs: Vec<Work>) {
+        if jobs.is_empty() {
+            return;
+        }
+        // The batch as the log will hold it, encoded while it is counted (none when the
+        // log cannot take it: the counts are kept in memory only).
+        let now_ms = crate::clock::now_ms();
+        let mut batch = match self.log.batch(now_ms) {
+            Ok(batch) => Some(batch),
+            Err(error) => {
+                self.metrics.outcome_write_errors.inc();
+                tracing::error!(error = %crate::report::chain(&error), "cannot open an outcome log segment; counts are kept in memory only");
+                None
+            }
+        };
+        let (mut exposed, mut converted, mut received, mut forgot) = (0usize, 0, 0, 0u64);
+        let forgotten = self.forgotten.filter();
+        {
+            let mut tally = lock(&self.tally);
+            for job in jobs {
+                match job {
+                    Work::Exposures(exposures) => {
+                        exposed += exposures.len();
+                        for exposure in exposures.iter() {
+                            if let Some(batch) = &mut batch {
+                                batch.push_exposure(&exposure);
+                            }
+                            tally.expose(&exposure);
+                        }
+                    }
+                    Work::Remote(remote) => {
+                        for record in remote {
+                            // Another node's record of a unit erased since (possibly a
+                            // re-delivery from the stream's start): neither counted nor kept.
+                            if forgotten.is_forgotten(record.unit(), record.at_ms()) {
+                                forgot += 1;
+                                continue;
+                            }
+                            if tally.apply(&record) {
+                                received += 1;
+                                if let Some(batch) = &mut batch {
+                                    batch.push(&record);
+                                }
+                            }
+                        }
+                    }
+                    Work::Events(events) => {
+                        for event in &events {
+                            let earned = tally
+                                .local
+                                .attribute(event, &mut |policy| self.definitions(policy));
+                            for conversion in earned {
+                                converted += 1;
+                                let record = Record::Conversion(conversion);
+                                if let Some(batch) = &mut batch {
+                                    batch.push(&record);
+                                }
+                                tally.convert(&record);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.metrics.outcome_exposures.inc_by(exposed as u64);
+        self.metrics.outcome_conversions.inc_by(converted as u64);
+        if forgot > 0 {
+            self.metrics.outcome_erased.inc_by(forgot);
+        }
+        let counted = (exposed + converted + received) as u64;
+        match batch {
+            Some(batch) => {
+                let records = batch.len();
+                if let Err(error) = batch.commit() {
+                    self.metrics.outcome_write_errors.inc();
+                    self.unwritten.fetch_add(counted, Ordering::Relaxed);
+                    tracing::error!(error = %crate::report::chain(&error), records, "cannot write outcome records; their counts are kept in memory only");
+                }
+            }
+            None => {
+                self.unwritten.fetch_add(counted, Ordering::Relaxed);
+            }
         }
     }
 

@@ -6,8 +6,11 @@
 //! A crash can tear the last frame of the newest segment; reading stops at a frame whose
 //! checksum does not match, and a restarted node writes to a new segment, so a torn frame is
 //! never appended to.
+//!
+//! Erasing a unit rewrites the segments holding it ([`erase`]).
 
 mod codec;
+mod erase;
 
 use super::record::{ExposureRef, Record};
 use codec::{Decoded, Decoder, Encoder, FRAME_HEADER};
@@ -170,6 +173,7 @@ impl OutcomeLog {
         mut replay: impl FnMut(Record),
     ) -> Result<OutcomeLog, LogError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        erase::remove_leftovers(dir);
         let mut found = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
             let entry = entry.map_err(io_error(dir))?;

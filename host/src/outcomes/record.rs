@@ -72,6 +72,14 @@ impl Record {
         }
     }
 
+    /// The unit it is about: the exposed unit, or the converting one.
+    pub fn unit(&self) -> &str {
+        match self {
+            Record::Exposure(e) => &e.unit,
+            Record::Conversion(c) => &c.unit,
+        }
+    }
+
     /// The node that recorded it (`None`: this one).
     pub fn node(&self) -> Option<&str> {
         match self {

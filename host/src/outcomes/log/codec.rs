@@ -80,6 +80,18 @@ impl Encoder {
         });
     }
 
+    /// A frame of `len` payload bytes that holds nothing: a header frame padded with zeros,
+    /// which every reader of this format skips. It takes an erased record's place, so every
+    /// other frame keeps its offset. `len` is a record's payload length (at least two bytes).
+    pub(super) fn blank(len: usize, out: &mut Vec<u8>) {
+        frame(out, |p| {
+            let start = p.len();
+            p.push(HEADER);
+            varint(p, FORMAT_VERSION);
+            p.resize(start + len.max(p.len() - start), 0);
+        });
+    }
+
     /// The number of a name, writing its frame first when it is new.
     fn name(&mut self, out: &mut Vec<u8>, name: &str) -> u64 {
         if let Some(id) = self.names.get(name) {
@@ -435,6 +447,31 @@ mod tests {
         let mut expected = records.clone();
         expected.push(records[0].clone());
         assert_eq!(decode_all(&out).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_blank_frame_reads_as_nothing_and_keeps_the_length() {
+        let mut record = Vec::new();
+        let mut encoder = Encoder::default();
+        encoder.encode(&sample()[2], &mut record);
+        let mut names = Decoder::default();
+        let mut rest = &record[..];
+        let mut last = 0;
+        while !rest.is_empty() {
+            let header: [u8; FRAME_HEADER] = rest[..FRAME_HEADER].try_into().unwrap();
+            last = frame_len(&header).unwrap();
+            names
+                .decode(&rest[FRAME_HEADER..FRAME_HEADER + last])
+                .unwrap();
+            rest = &rest[FRAME_HEADER + last..];
+        }
+        let mut blank = Vec::new();
+        Encoder::blank(last, &mut blank);
+        assert_eq!(blank.len(), FRAME_HEADER + last);
+        let header: [u8; FRAME_HEADER] = blank[..FRAME_HEADER].try_into().unwrap();
+        payload(&header, &blank[FRAME_HEADER..]).unwrap();
+        assert_eq!(names.decode(&blank[FRAME_HEADER..]), Ok(Decoded::Meta));
+        assert_eq!(decode_all(&blank), Ok(vec![]));
     }
 
     #[test]

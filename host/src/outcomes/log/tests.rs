@@ -1,4 +1,5 @@
 use super::*;
+use crate::outcomes::ErasedOutcomes;
 use crate::outcomes::record::{Conversion, Exposure};
 
 fn exposure(id: &str, at_ms: i64) -> Record {
@@ -140,4 +141,173 @@ fn exposures_stream_from_a_time_and_old_segments_expire() {
         .unwrap();
     let (_, replayed) = open(&dir, 13 * SEGMENT_MS);
     assert_eq!(ids(&replayed), ["d-3", "d-4"]);
+}
+
+fn exposure_of(id: &str, unit: &str, at_ms: i64) -> Record {
+    let mut record = exposure(id, at_ms);
+    if let Record::Exposure(e) = &mut record {
+        e.unit = unit.into();
+    }
+    record
+}
+
+fn conversion_of(id: &str, unit: &str, at_ms: i64) -> Record {
+    Record::Conversion(Conversion {
+        event_id: id.into(),
+        kind: "purchase".into(),
+        policy: "p".into(),
+        unit: unit.into(),
+        experiment: Some("e".into()),
+        arm: Some("a".into()),
+        item: None,
+        decision_id: None,
+        value: 1.0,
+        at_ms,
+        node: None,
+    })
+}
+
+/// Whether any segment file's bytes still hold `text`.
+fn on_disk(dir: &Path, text: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        bytes.windows(text.len()).any(|w| w == text.as_bytes())
+    })
+}
+
+fn forwarded_ids(found: &[(Cursor, Vec<u8>)]) -> Vec<String> {
+    found
+        .iter()
+        .map(
+            |(_, line)| match serde_json::from_slice::<Record>(line).unwrap() {
+                Record::Exposure(e) => e.decision_id,
+                Record::Conversion(c) => c.event_id,
+            },
+        )
+        .collect()
+}
+
+#[test]
+fn erasing_a_unit_removes_its_records_from_every_segment_and_keeps_the_rest() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = scratch("erase");
+    let (log, _) = open(&dir, 0);
+    let mut remote = exposure_of("from-b", "gone-1", 3);
+    remote.set_node("b".into());
+    log.append(
+        &[
+            exposure_of("d-1", "gone-1", 1),
+            exposure_of("d-2", "kept-2", 2),
+            remote,
+            conversion_of("e-1", "gone-1", 4),
+            conversion_of("e-2", "kept-2", 5),
+        ],
+        0,
+    )
+    .unwrap();
+    log.append(&[exposure_of("d-3", "kept-2", SEGMENT_MS)], SEGMENT_MS)
+        .unwrap();
+    log.append(
+        &[exposure_of("d-4", "gone-1", 2 * SEGMENT_MS)],
+        2 * SEGMENT_MS,
+    )
+    .unwrap();
+    let paths: Vec<PathBuf> = lock(&log.segments).iter().map(|s| s.path.clone()).collect();
+    let untouched = std::fs::metadata(&paths[1]).unwrap().ino();
+    let erased = log.erase("gone-1").unwrap();
+    assert_eq!(
+        erased,
+        ErasedOutcomes {
+            exposures: 3,
+            conversions: 1
+        }
+    );
+    assert_eq!(
+        std::fs::metadata(&paths[1]).unwrap().ino(),
+        untouched,
+        "a segment without the unit is not rewritten"
+    );
+    assert!(!on_disk(&dir, "gone-1"));
+    assert_eq!(log.erase("gone-1").unwrap(), ErasedOutcomes::default());
+    drop(log);
+    let (_, replayed) = open(&dir, 2 * SEGMENT_MS);
+    assert_eq!(ids(&replayed), ["d-2", "e-2", "d-3"]);
+}
+
+#[test]
+fn the_open_segment_is_erased_and_later_appends_survive_a_reopen() {
+    let dir = scratch("erase-open");
+    let (log, _) = open(&dir, 0);
+    log.append(
+        &[exposure_of("d-1", "gone", 1), exposure_of("d-2", "kept", 2)],
+        0,
+    )
+    .unwrap();
+    let erased = log.erase("gone").unwrap();
+    assert_eq!(erased.exposures, 1);
+    // New names, and names the erased segment defined, are written after the erasure.
+    let mut late = exposure_of("d-3", "kept", 3);
+    if let Record::Exposure(e) = &mut late {
+        e.items = vec!["sku-new".into()];
+    }
+    log.append(&[late, exposure_of("d-4", "gone", 4)], 10)
+        .unwrap();
+    let (_, replayed) = open(&dir, 20);
+    assert_eq!(ids(&replayed), ["d-2", "d-3", "d-4"]);
+    assert!(matches!(&replayed[1], Record::Exposure(e) if e.items == ["sku-new"]));
+}
+
+#[test]
+fn the_forwarder_cursor_means_the_same_records_after_an_erasure() {
+    let dir = scratch("erase-cursor");
+    let (log, _) = open(&dir, 0);
+    log.append(
+        &[
+            exposure_of("d-1", "gone", 1),
+            exposure_of("d-2", "kept", 2),
+            exposure_of("d-3", "gone", 3),
+            exposure_of("d-4", "kept", 4),
+        ],
+        0,
+    )
+    .unwrap();
+    let first = log.local_after(&Cursor::default(), 2).unwrap();
+    assert_eq!(forwarded_ids(&first), ["d-1", "d-2"]);
+    let cursor = first[1].0.clone();
+    log.set_forwarded(&cursor).unwrap();
+    log.erase("gone").unwrap();
+    log.append(&[exposure_of("d-5", "kept", 5)], 10).unwrap();
+    let rest = log.local_after(&cursor, 10).unwrap();
+    assert_eq!(forwarded_ids(&rest), ["d-4", "d-5"]);
+    assert!(log.local_after(&rest[1].0, 10).unwrap().is_empty());
+    // From the saved cursor after a restart: the same records, once.
+    drop(log);
+    let (log, _) = open(&dir, 20);
+    let again = log.local_after(&log.forwarded(), 10).unwrap();
+    assert_eq!(forwarded_ids(&again), ["d-4", "d-5"]);
+}
+
+#[test]
+fn a_torn_tail_does_not_stop_an_erasure_and_is_dropped() {
+    let dir = scratch("erase-torn");
+    let (log, _) = open(&dir, 0);
+    log.append(
+        &[exposure_of("d-1", "kept", 1), exposure_of("d-2", "gone", 2)],
+        0,
+    )
+    .unwrap();
+    let path = lock(&log.segments)[0].path.clone();
+    drop(log);
+    // A crash in the middle of a frame that held the unit.
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    file.write_all(&[60, 0, 0, 0, 1, 2, 3, 4, 2, 4, b'g', b'o', b'n', b'e'])
+        .unwrap();
+    drop(file);
+    let (log, replayed) = open(&dir, 10);
+    assert_eq!(ids(&replayed), ["d-1", "d-2"]);
+    assert_eq!(log.erase("gone").unwrap().exposures, 1);
+    assert!(!on_disk(&dir, "gone"));
+    drop(log);
+    let (_, replayed) = open(&dir, 20);
+    assert_eq!(ids(&replayed), ["d-1"]);
 }
