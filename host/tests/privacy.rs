@@ -85,11 +85,45 @@ fn an_erased_customer_stays_forgotten_through_restart_snapshot_reload_and_resent
     );
     wait_for_items(&mut node, customer, 3);
     assert_ne!(source(node.addr, customer), "anonymous");
+    // She allows analytics: the offers shown to her are exposures.
+    let consent = json!({"events": [{"event_id": "consent-1", "customer_id": customer,
+        "kind": "consent_change", "at_ms": 1_774_000_200_000i64,
+        "consent": {"personalization": true, "analytics": true}}]});
+    assert_eq!(post_events(node.addr, &consent).status, 202);
+    for _ in 0..3 {
+        let offers = decide(
+            node.addr,
+            &json!({"channel": "web", "unit": {"customer_id": customer},
+                    "slots": [{"id": "offers", "policy": "next-best-offer",
+                               "candidates": [{"id": "sku-1"}, {"id": "sku-2"}]}]}),
+        );
+        assert_eq!(offers.status, 200, "{}", offers.body);
+    }
+    let exposed = |node: &Node| {
+        let reply = admin(node.addr, "GET", "/admin/v1/exposures", Some(ADMIN), b"");
+        assert_eq!(reply.status, 200);
+        let text = reply
+            .body
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or(reply.body.to_string());
+        text.matches(&format!("\"{customer}\"")).count()
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while exposed(&node) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "her exposures were never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let erased = erase(node.addr, customer);
     assert_eq!(erased.status, 200, "{}", erased.body);
     let report = erased.body;
-    assert_eq!(report["events"], 3, "{report}");
+    assert_eq!(report["events"], 4, "{report}");
+    assert!(report["exposures"].as_u64() >= Some(3), "{report}");
+    assert_eq!(exposed(&node), 0, "her exposures are still in the log");
     assert_eq!(report["snapshot_profile_suppressed"], true, "{report}");
     assert_eq!(report["again"], false, "{report}");
     assert_eq!(report["fleet"], "none", "{report}");
@@ -125,6 +159,11 @@ fn an_erased_customer_stays_forgotten_through_restart_snapshot_reload_and_resent
     node.kill();
     let node = spawn_binary(&dir, &NODE_ARGS);
     assert_eq!(source(node.addr, customer), "anonymous");
+    assert_eq!(
+        exposed(&node),
+        0,
+        "her exposures came back with the restart"
+    );
     let reloaded = admin(node.addr, "POST", "/admin/v1/snapshot", Some(ADMIN), b"");
     assert_eq!(reloaded.status, 200, "{}", reloaded.body);
     assert_eq!(source(node.addr, customer), "anonymous");

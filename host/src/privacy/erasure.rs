@@ -9,7 +9,7 @@
 //! completed by asking again (the answer comes only once every step is done), and one from the
 //! fleet by its re-delivery (acknowledged only once every step is done).
 
-use crate::outcomes::Outcomes;
+use crate::outcomes::{ErasedOutcomes, Outcomes};
 use crate::profiles::events::{EventLogError, Origin};
 use crate::profiles::{Profiles, StoreError};
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,8 @@ pub struct Erasure {
 pub enum ErasureError {
     #[error("erasing from the profiles")]
     Profiles(#[source] StoreError),
+    #[error("erasing from the outcome log")]
+    Outcomes(#[source] crate::outcomes::EraseError),
     #[error("erasure audit log {path}")]
     Audit {
         path: PathBuf,
@@ -84,7 +86,18 @@ pub struct Eraser {
 }
 
 impl Eraser {
+    /// Also tells the outcome store which units are erased, so other nodes' records of them
+    /// that arrive later are dropped.
     pub fn new(data_dir: &Path, profiles: Arc<Profiles>, outcomes: Option<Arc<Outcomes>>) -> Self {
+        if let Some(outcomes) = &outcomes {
+            let erased = profiles.clone();
+            outcomes.set_forgotten(Arc::new(move |unit: &str, at_ms: i64| {
+                erased
+                    .event_log()
+                    .erased(unit)
+                    .is_some_and(|e| at_ms <= e.at_ms)
+            }));
+        }
         Eraser {
             profiles,
             outcomes,
@@ -105,8 +118,12 @@ impl Eraser {
             .profiles
             .erase(erasure, origin)
             .map_err(ErasureError::Profiles)?;
-        // MERGE: outcomes.erase
-        let outcomes = Removed::default();
+        let outcomes = match &self.outcomes {
+            Some(outcomes) => outcomes
+                .erase(&erasure.customer_id, erasure.at_ms)
+                .map_err(ErasureError::Outcomes)?,
+            None => ErasedOutcomes::default(),
+        };
         let report = ErasureReport {
             customer: self.profiles.pseudonym(&erasure.customer_id),
             at_ms: erasure.at_ms,
@@ -193,11 +210,4 @@ pub fn check_customer_id(id: &str) -> Result<(), String> {
         return Err("the customer id holds a control character".into());
     }
     Ok(())
-}
-
-// MERGE: remove
-#[derive(Default)]
-struct Removed {
-    exposures: u64,
-    conversions: u64,
 }
