@@ -5,6 +5,7 @@
 //! - [`registry`]: the policy versions a node serves, with their digests.
 //! - [`profiles`]: the profile snapshot store and cache.
 //! - [`fleet`]: customer events flowing between nodes through NATS JetStream.
+//! - [`privacy`]: encryption at rest of the customer data a node holds.
 //! - [`server`]: the decision service over HTTP, with [`config`] and [`metrics`].
 //! - [`bundled`]: the example policies shipped inside the binary, for defaults and demos.
 //! - [`authoring`]: policy crates outside this repository (`tailor new`, `build`, `test`).

@@ -1,13 +1,20 @@
 //! Customer data protection: erasure of one customer across the node's stores and the fleet,
-//! and keyed pseudonyms for what is logged or kept about an erased customer.
+//! keyed pseudonyms for what is logged or kept about an erased customer, and encryption at rest.
 //!
 //! - [`pseudonym`]: keyed hashes of customer ids, for the decision log, the erasure list and
 //!   the audit log.
 //! - [`erasure`]: forgetting a customer (events, overlay, cached profile, exposures and
 //!   outcomes, snapshot profile suppressed), recorded in the audit log.
+//! - [`key`]: the data key, where it comes from (file, environment, systemd credential).
+//! - [`cipher`]: per-store encryption of values and keyed hashing of customer ids.
 
+pub mod cipher;
 pub mod erasure;
+mod hex;
+pub mod key;
 pub mod pseudonym;
 
+pub use cipher::{CipherError, Sealing, StoreCipher, check};
 pub use erasure::{Eraser, Erasure, ErasureError, ErasureReport};
+pub use key::{DataKey, KeyError, KeySource};
 pub use pseudonym::Pseudonyms;
