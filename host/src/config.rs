@@ -34,6 +34,12 @@ pub struct ServeConfig {
     /// Directory for the profile store and generated files.
     #[arg(long, env = "TAILOR_DATA_DIR", default_value = "tailor-data")]
     pub data_dir: PathBuf,
+    /// Where the key that encrypts customer data at rest comes from (the profile store, the
+    /// event log, the outcome log): `file:PATH` (mode 0600), `env:VARIABLE` or
+    /// `systemd:CREDENTIAL` (from `LoadCredentialEncrypted=`); 32 bytes, as 64 hex digits or
+    /// base64. Never beside the data. Without it the stores are plaintext.
+    #[arg(long, env = "TAILOR_DATA_KEY", value_name = "SOURCE")]
+    pub data_key: Option<crate::privacy::KeySource>,
     /// Profile snapshot to load (NDJSON, gzip accepted); the bundled sample when absent.
     #[arg(long, env = "TAILOR_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,

@@ -27,7 +27,7 @@ use cache::ShardedLru;
 pub(crate) const PROFILE_STORE_CACHE_BYTES: usize = 32 << 20;
 /// redb's page cache for the event log: appends and one customer's range at a time.
 pub(crate) const EVENT_LOG_CACHE_BYTES: usize = 16 << 20;
-use crate::privacy::{Erasure, Pseudonyms};
+use crate::privacy::{DataKey, Erasure, Pseudonyms};
 use events::{Appended, CustomerEvent, EventLog, EventLogError, Origin};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -85,17 +85,21 @@ pub struct Profiles {
     event_epoch: AtomicU64,
     data_dir: PathBuf,
     cache_capacity: usize,
+    /// Encrypts every store built from a snapshot, when set.
+    data_key: Option<Arc<DataKey>>,
     /// Woken by every local append, for the fleet forwarder.
     accepted: tokio::sync::Notify,
 }
 
 impl Profiles {
-    /// Loads a snapshot file into a new store under `data_dir` and serves it.
+    /// Loads a snapshot file into a new store under `data_dir` and serves it; with a data key
+    /// the event log and every store are encrypted at rest.
     pub fn load(
         data_dir: &Path,
         snapshot: &Path,
         cache_capacity: usize,
         pseudonyms: Arc<Pseudonyms>,
+        data_key: Option<Arc<DataKey>>,
     ) -> Result<Profiles, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
             path: data_dir.to_owned(),
@@ -104,9 +108,9 @@ impl Profiles {
         // The event log's lock makes this process the data directory's only user: profile
         // stores left by a process that was killed (they are rebuilt from the snapshot at
         // start) can go.
-        let events = EventLog::open(data_dir, pseudonyms)?;
+        let events = EventLog::open(data_dir, pseudonyms, data_key.as_deref())?;
         remove_stale_stores(data_dir);
-        let (store, present) = build(data_dir, snapshot, &events)?;
+        let (store, present) = build(data_dir, snapshot, &events, data_key.as_deref())?;
         let profiles = Profiles {
             current: RwLock::new(Arc::new(Generation {
                 store,
@@ -116,6 +120,7 @@ impl Profiles {
             event_epoch: AtomicU64::new(0),
             data_dir: data_dir.to_owned(),
             cache_capacity,
+            data_key,
             accepted: tokio::sync::Notify::new(),
         };
         profiles.after_load(&profiles.current(), &present);
@@ -133,7 +138,12 @@ impl Profiles {
     /// Builds a new generation from a snapshot file aside and swaps it in. The old one keeps
     /// serving until the swap and is removed from disk when its last request finishes.
     pub fn reload(&self, snapshot: &Path) -> Result<Arc<Generation>, StoreError> {
-        let (store, present) = build(&self.data_dir, snapshot, &self.events)?;
+        let (store, present) = build(
+            &self.data_dir,
+            snapshot,
+            &self.events,
+            self.data_key.as_deref(),
+        )?;
         let next = Arc::new(Generation {
             store,
             cache: ShardedLru::new(self.cache_capacity),
@@ -345,10 +355,11 @@ fn build(
     dir: &Path,
     snapshot: &Path,
     events: &EventLog,
+    key: Option<&DataKey>,
 ) -> Result<(ProfileStore, HashSet<String>), StoreError> {
     let suppressed = events.suppressed();
     let mut present = HashSet::new();
-    let store = ProfileStore::build_from_file(dir, snapshot, |id| {
+    let store = ProfileStore::build_from_file(dir, snapshot, key, |id| {
         if !suppressed.is_empty() {
             let label = events.pseudonyms().label(id);
             if suppressed.contains(&label) {

@@ -2,7 +2,9 @@
 //! erasure record names a customer consistently without naming them, and customer numbers
 //! (a small, guessable space) cannot be hashed by whoever reads the file and compared.
 //!
-//! The secret is `pseudonym.key` in the data directory, made on first start (mode 0600).
+//! With a data key the secret is derived from it, so nodes sharing a data key name a customer
+//! alike and nothing beside the data reveals it; without one it is `pseudonym.key` in the data
+//! directory, made on first start (mode 0600).
 
 use ring::hmac;
 use std::fmt::Write as _;
@@ -45,6 +47,12 @@ impl Pseudonyms {
         Pseudonyms {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
         }
+    }
+
+    /// Pseudonyms under a secret derived from the data key.
+    pub fn from_data_key(key: &crate::privacy::DataKey) -> Pseudonyms {
+        let secret = zeroize::Zeroizing::new(key.derive("tailor pseudonyms", b""));
+        Pseudonyms::from_secret(&secret)
     }
 
     /// The node's pseudonyms: the secret in `data_dir`, made on first use.

@@ -6,6 +6,11 @@
 //! gets a sequence number in the same transaction, and stays in the outbox until the broker
 //! has acknowledged it (`crate::fleet`). Events other nodes accepted are appended without one.
 //!
+//! With a data key the log is encrypted at rest: customer and event ids in its keys are keyed
+//! hashes, and every event and outbox entry is sealed (AES-256-GCM, bound to its key), under
+//! the log's own keys derived from the data key and a salt the log keeps (`sealing`); a log
+//! written without encryption is refused with one, and the other way round.
+//!
 //! The log also keeps the customers erased here or in the fleet (by pseudonym, with the time of
 //! their erasure): their events are removed, and an event of theirs from before the erasure that
 //! arrives later (re-sent, or replayed from the fleet's stream) is dropped.
@@ -16,11 +21,12 @@ mod tests;
 
 pub use erasure::{Erased, ErasedEvents};
 
-use crate::privacy::{Erasure, Pseudonyms};
+use crate::privacy::{CipherError, DataKey, Erasure, Pseudonyms, Sealing, StoreCipher};
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -32,6 +38,10 @@ const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 const EVENT_IDS: TableDefinition<&str, &str> = TableDefinition::new("event_ids");
 /// Outbox sequence number → `Outgoing` JSON: accepted here, not yet acknowledged by the broker.
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// `sealing` → the log's `Sealing` JSON, when it is encrypted.
+const SEALING: TableDefinition<&str, &str> = TableDefinition::new("sealing");
+/// The file's name, and the store name its keys are derived for.
+const FILE: &str = "events.redb";
 /// Customer pseudonym → `Erased` JSON: customers erased here or in the fleet.
 const ERASED: TableDefinition<&str, &[u8]> = TableDefinition::new("erased");
 /// `next_seq` → the outbox sequence number the next accepted event gets; `joined` → 1 once
@@ -96,6 +106,12 @@ pub enum EventLogError {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
+    },
+    #[error("event log {path}")]
+    Cipher {
+        path: PathBuf,
+        #[source]
+        source: CipherError,
     },
 }
 
@@ -176,6 +192,8 @@ pub struct EventLog {
     /// Record accepted events in the outbox (a broker is configured).
     outbox: std::sync::atomic::AtomicBool,
     pseudonyms: Arc<Pseudonyms>,
+    /// The log's cipher, when it is encrypted at rest.
+    cipher: Option<StoreCipher>,
     /// The `erased` table in memory (it is read on every append and every store read).
     erased: RwLock<HashMap<String, Erased>>,
 }
@@ -188,13 +206,21 @@ struct Tables<'t> {
     erased: redb::Table<'t, &'static str, &'static [u8]>,
 }
 
-fn key(customer_id: &str, at_ms: i64, event_id: &str) -> String {
-    format!("{customer_id}\0{:020}\0{event_id}", at_ms.max(0))
+/// An `events` key from the customer and event ids as the log stores them ([`EventLog::id`]).
+fn key(customer: &str, at_ms: i64, event: &str) -> String {
+    format!("{customer}\0{:020}\0{event}", at_ms.max(0))
 }
 
 impl EventLog {
-    pub fn open(dir: &Path, pseudonyms: Arc<Pseudonyms>) -> Result<EventLog, EventLogError> {
-        let path = dir.join("events.redb");
+    /// Opens (or creates) the log in `dir`; with `key`, encrypted (a new log) or checked to be
+    /// encrypted with that key (an existing one).
+    pub fn open(
+        dir: &Path,
+        pseudonyms: Arc<Pseudonyms>,
+        key: Option<&DataKey>,
+    ) -> Result<EventLog, EventLogError> {
+        let path = dir.join(FILE);
+        let existed = path.exists();
         let db = redb::Builder::new()
             .set_cache_size(crate::profiles::EVENT_LOG_CACHE_BYTES)
             .create(&path)
@@ -202,11 +228,13 @@ impl EventLog {
                 path: path.clone(),
                 source: Box::new(e.into()),
             })?;
+        let cipher = sealing(&db, &path, existed, key)?;
         let log = EventLog {
             db,
             path,
             outbox: std::sync::atomic::AtomicBool::new(false),
             pseudonyms,
+            cipher,
             erased: RwLock::default(),
         };
         // Create the tables so readers never find them missing.
@@ -235,6 +263,51 @@ impl EventLog {
             path: self.path.clone(),
             source: Box::new(e.into()),
         }
+    }
+
+    fn cipher_error(&self, source: CipherError) -> EventLogError {
+        EventLogError::Cipher {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// A customer or event id as the log's keys hold it: a keyed hash when encrypted.
+    fn id<'a>(&self, id: &'a str) -> Cow<'a, str> {
+        match &self.cipher {
+            Some(cipher) => Cow::Owned(cipher.id_hash_hex(id)),
+            None => Cow::Borrowed(id),
+        }
+    }
+
+    /// JSON of `value`, sealed for `place` when the log is encrypted.
+    fn encode<T: Serialize>(&self, place: &str, value: &T) -> Result<Vec<u8>, EventLogError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| self.json(e))?;
+        match &self.cipher {
+            Some(cipher) => cipher
+                .seal(place.as_bytes(), &bytes)
+                .map_err(|e| self.cipher_error(e)),
+            None => Ok(bytes),
+        }
+    }
+
+    /// A value [`EventLog::encode`] wrote for `place`.
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        place: &str,
+        bytes: &[u8],
+    ) -> Result<T, EventLogError> {
+        let opened;
+        let bytes = match &self.cipher {
+            Some(cipher) => {
+                opened = cipher
+                    .open(place.as_bytes(), bytes)
+                    .map_err(|e| self.cipher_error(e))?;
+                opened.as_slice()
+            }
+            None => bytes,
+        };
+        serde_json::from_slice(bytes).map_err(|e| self.json(e))
     }
 
     fn json(&self, source: serde_json::Error) -> EventLogError {
@@ -307,23 +380,23 @@ impl EventLog {
                     appended.forgotten += 1;
                     continue;
                 }
+                let event_id = self.id(&event.event_id);
                 if t.ids
-                    .get(event.event_id.as_str())
+                    .get(event_id.as_ref())
                     .map_err(|e| self.error(e))?
                     .is_some()
                 {
                     appended.duplicates += 1;
                     continue;
                 }
-                let bytes = serde_json::to_vec(event).map_err(|e| self.json(e))?;
+                let customer = self.id(&event.customer_id);
+                let key = key(&customer, event.at_ms, &event_id);
+                let bytes = self.encode(&key, event)?;
                 t.events
-                    .insert(
-                        key(&event.customer_id, event.at_ms, &event.event_id).as_str(),
-                        bytes.as_slice(),
-                    )
+                    .insert(key.as_str(), bytes.as_slice())
                     .map_err(|e| self.error(e))?;
                 t.ids
-                    .insert(event.event_id.as_str(), event.customer_id.as_str())
+                    .insert(event_id.as_ref(), customer.as_ref())
                     .map_err(|e| self.error(e))?;
                 if to_outbox {
                     let outgoing = Outgoing {
@@ -331,7 +404,7 @@ impl EventLog {
                         accepted_ms,
                         item: Outbound::Event(event.clone()),
                     };
-                    let bytes = serde_json::to_vec(&outgoing).map_err(|e| self.json(e))?;
+                    let bytes = self.encode(&outbox_place(seq), &outgoing)?;
                     t.outbox
                         .insert(seq, bytes.as_slice())
                         .map_err(|e| self.error(e))?;
@@ -357,8 +430,7 @@ impl EventLog {
         let mut out = Vec::new();
         for entry in table.iter().map_err(|e| self.error(e))?.take(limit) {
             let (seq, value) = entry.map_err(|e| self.error(e))?;
-            let mut outgoing: Outgoing =
-                serde_json::from_slice(value.value()).map_err(|e| self.json(e))?;
+            let mut outgoing: Outgoing = self.decode(&outbox_place(seq.value()), value.value())?;
             outgoing.seq = seq.value();
             out.push(outgoing);
         }
@@ -448,18 +520,73 @@ impl EventLog {
     ) -> Result<Vec<CustomerEvent>, EventLogError> {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let table = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
-        let start = format!("{customer_id}\0{:020}", after_ms.saturating_add(1).max(0));
-        let end = format!("{customer_id}\u{1}");
+        let customer = self.id(customer_id);
+        let start = format!("{customer}\0{:020}", after_ms.saturating_add(1).max(0));
+        let end = format!("{customer}\u{1}");
         let mut out = Vec::new();
         for entry in table
             .range(start.as_str()..end.as_str())
             .map_err(|e| self.error(e))?
         {
-            let (_, value) = entry.map_err(|e| self.error(e))?;
-            out.push(serde_json::from_slice(value.value()).map_err(|e| self.json(e))?);
+            let (key, value) = entry.map_err(|e| self.error(e))?;
+            out.push(self.decode(key.value(), value.value())?);
         }
         Ok(out)
     }
+}
+
+/// Where an outbox entry is sealed for.
+fn outbox_place(seq: u64) -> String {
+    format!("outbox\0{seq}")
+}
+
+/// The log's cipher: a new log with a key is encrypted from its first commit; an existing one
+/// is read as its `sealing` says, if the configured key agrees ([`crate::privacy::check`]).
+fn sealing(
+    db: &Database,
+    path: &Path,
+    existed: bool,
+    key: Option<&DataKey>,
+) -> Result<Option<StoreCipher>, EventLogError> {
+    let failed = |e: redb::Error| EventLogError::Database {
+        path: path.to_owned(),
+        source: Box::new(e),
+    };
+    let cipher_error = |source| EventLogError::Cipher {
+        path: path.to_owned(),
+        source,
+    };
+    if !existed {
+        let Some(key) = key else { return Ok(None) };
+        let (cipher, sealing) = StoreCipher::new(key, FILE).map_err(cipher_error)?;
+        let json = serde_json::to_string(&sealing).map_err(|source| EventLogError::Json {
+            path: path.to_owned(),
+            source,
+        })?;
+        let txn = db.begin_write().map_err(|e| failed(e.into()))?;
+        txn.open_table(SEALING)
+            .map_err(|e| failed(e.into()))?
+            .insert("sealing", json.as_str())
+            .map_err(|e| failed(e.into()))?;
+        txn.commit().map_err(|e| failed(e.into()))?;
+        return Ok(Some(cipher));
+    }
+    let txn = db.begin_read().map_err(|e| failed(e.into()))?;
+    let found: Option<Sealing> =
+        match txn.open_table(SEALING) {
+            Ok(table) => match table.get("sealing").map_err(|e| failed(e.into()))? {
+                Some(json) => Some(serde_json::from_str(json.value()).map_err(|source| {
+                    EventLogError::Json {
+                        path: path.to_owned(),
+                        source,
+                    }
+                })?),
+                None => None,
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(failed(e.into())),
+        };
+    crate::privacy::check(FILE, found.as_ref(), key).map_err(cipher_error)
 }
 
 /// Applies events (oldest first) to a profile: recent events, category affinities, derived

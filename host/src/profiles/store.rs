@@ -3,9 +3,17 @@
 //! redb is an embedded, crash-safe (copy-on-write B-trees, checksummed commits) key-value store
 //! in pure Rust: no server, no C toolchain, one file a kiosk can hold for one store's customers
 //! and an edge PoP for millions, with reads that need no lock against the writer.
+//!
+//! With a data key the store is encrypted: its keys are keyed hashes of the customer ids and
+//! its values sealed (AES-256-GCM, each bound to its key), under keys of its own derived from
+//! the data key and a fresh salt. The store is rebuilt from the snapshot at every start, so the
+//! salt lives only in memory and the file is unreadable once the process is gone, even with the
+//! data key.
 
 use super::snapshot::{self, SnapshotError, SnapshotHeader};
+use crate::privacy::{CipherError, DataKey, StoreCipher};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use tailor_types::Profile;
 
@@ -30,17 +38,21 @@ pub enum StoreError {
         #[source]
         source: Box<redb::Error>,
     },
-    #[error("profile {customer_id} cannot be encoded for the store")]
+    #[error("a profile cannot be encoded for the store")]
     Encode {
-        customer_id: String,
         #[source]
         source: serde_json::Error,
     },
     #[error(transparent)]
     Events(#[from] super::events::EventLogError),
-    #[error("profile {customer_id} in the store cannot be decoded")]
+    #[error("profile store {path}")]
+    Cipher {
+        path: PathBuf,
+        #[source]
+        source: CipherError,
+    },
+    #[error("a profile in the store cannot be decoded")]
     Corrupt {
-        customer_id: String,
         #[source]
         source: serde_json::Error,
     },
@@ -64,14 +76,17 @@ pub struct ProfileStore {
     pub file_bytes: u64,
     /// When this node finished loading it, ms since the Unix epoch.
     pub loaded_at_ms: i64,
+    /// Its cipher, when it is encrypted at rest.
+    cipher: Option<StoreCipher>,
 }
 
 impl ProfileStore {
-    /// Imports a snapshot file into a new store file under `dir`, calling `seen` with every
-    /// customer id it holds.
+    /// Imports a snapshot file into a new store file under `dir` (encrypted with `key`),
+    /// calling `seen` with every customer id it holds.
     pub fn build_from_file(
         dir: &Path,
         snapshot_path: &Path,
+        key: Option<&DataKey>,
         mut seen: impl FnMut(&str),
     ) -> Result<ProfileStore, StoreError> {
         let (header, profiles) = snapshot::open(snapshot_path)?;
@@ -87,7 +102,15 @@ impl ProfileStore {
             })
             .take(64)
             .collect();
-        let path = dir.join(format!("profiles-{safe}-{}.redb", crate::clock::now_ms()));
+        let name = format!("profiles-{safe}-{}.redb", crate::clock::now_ms());
+        let path = dir.join(&name);
+        let cipher = key
+            .map(|key| StoreCipher::new(key, &name).map(|(cipher, _)| cipher))
+            .transpose()
+            .map_err(|source| StoreError::Cipher {
+                path: path.clone(),
+                source,
+            })?;
         let db = redb::Builder::new()
             .set_cache_size(crate::profiles::PROFILE_STORE_CACHE_BYTES)
             .create(&path)
@@ -102,13 +125,20 @@ impl ProfileStore {
                     let profile = profile?;
                     let id = profile.customer_id.as_deref().unwrap_or_default();
                     seen(id);
-                    let bytes =
-                        serde_json::to_vec(&profile).map_err(|source| StoreError::Encode {
-                            customer_id: id.to_owned(),
-                            source,
-                        })?;
+                    let bytes = serde_json::to_vec(&profile)
+                        .map_err(|source| StoreError::Encode { source })?;
+                    let key = stored_id(cipher.as_ref(), id);
+                    let bytes = match &cipher {
+                        Some(cipher) => cipher.seal(key.as_bytes(), &bytes).map_err(|source| {
+                            StoreError::Cipher {
+                                path: path.clone(),
+                                source,
+                            }
+                        })?,
+                        None => bytes,
+                    };
                     table
-                        .insert(id, bytes.as_slice())
+                        .insert(key.as_ref(), bytes.as_slice())
                         .map_err(database(&path))?;
                     count += 1;
                 }
@@ -127,30 +157,52 @@ impl ProfileStore {
             profiles: count,
             file_bytes,
             loaded_at_ms: crate::clock::now_ms(),
+            cipher,
         })
+    }
+
+    /// Whether the store is encrypted at rest.
+    pub fn encrypted(&self) -> bool {
+        self.cipher.is_some()
+    }
+
+    /// A stored value as the profile it holds.
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<Profile, StoreError> {
+        let opened;
+        let bytes = match &self.cipher {
+            Some(cipher) => {
+                opened =
+                    cipher
+                        .open(key.as_bytes(), bytes)
+                        .map_err(|source| StoreError::Cipher {
+                            path: self.path.clone(),
+                            source,
+                        })?;
+                opened.as_slice()
+            }
+            None => bytes,
+        };
+        serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { source })
     }
 
     /// A customer's profile, if the snapshot has it.
     pub fn get(&self, customer_id: &str) -> Result<Option<Profile>, StoreError> {
         let txn = self.db.begin_read().map_err(database(&self.path))?;
         let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
-        let Some(bytes) = table.get(customer_id).map_err(database(&self.path))? else {
+        let key = stored_id(self.cipher.as_ref(), customer_id);
+        let Some(bytes) = table.get(key.as_ref()).map_err(database(&self.path))? else {
             return Ok(None);
         };
-        serde_json::from_slice(bytes.value())
-            .map(Some)
-            .map_err(|source| StoreError::Corrupt {
-                customer_id: customer_id.to_owned(),
-                source,
-            })
+        self.decode(&key, bytes.value()).map(Some)
     }
 
     /// Whether the snapshot holds a customer (without decoding the profile).
     pub fn contains(&self, customer_id: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_read().map_err(database(&self.path))?;
         let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
+        let key = stored_id(self.cipher.as_ref(), customer_id);
         Ok(table
-            .get(customer_id)
+            .get(key.as_ref())
             .map_err(database(&self.path))?
             .is_some())
     }
@@ -173,8 +225,16 @@ impl ProfileStore {
             if i % step != 0 {
                 continue;
             }
-            let (key, _) = entry.map_err(database(&self.path))?;
-            ids.push(key.value().to_owned());
+            let (key, value) = entry.map_err(database(&self.path))?;
+            // An encrypted store's keys are hashes: the id is in the value.
+            let id = match self.cipher {
+                None => key.value().to_owned(),
+                Some(_) => self
+                    .decode(key.value(), value.value())?
+                    .customer_id
+                    .unwrap_or_default(),
+            };
+            ids.push(id);
             if ids.len() == n {
                 break;
             }
@@ -189,6 +249,14 @@ impl ProfileStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// A customer id as the store's keys hold it: a keyed hash when it is encrypted.
+fn stored_id<'a>(cipher: Option<&StoreCipher>, id: &'a str) -> Cow<'a, str> {
+    match cipher {
+        Some(cipher) => Cow::Owned(cipher.id_hash_hex(id)),
+        None => Cow::Borrowed(id),
     }
 }
 

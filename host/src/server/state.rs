@@ -8,7 +8,7 @@ use crate::lifecycle::signing::{KeyError, TrustedKeys};
 use crate::lifecycle::{Lifecycle, LifecycleConfig, RestoreError};
 use crate::metrics::Metrics;
 use crate::outcomes::Outcomes;
-use crate::privacy::{Eraser, Pseudonyms};
+use crate::privacy::{DataKey, Eraser, Pseudonyms};
 use crate::profiles::{self, Profiles, StoreError};
 use crate::registry::Registry;
 use crate::scheduler::Scheduler;
@@ -39,6 +39,8 @@ pub enum StartError {
     Outcomes(#[from] crate::outcomes::log::LogError),
     #[error(transparent)]
     Pseudonyms(#[from] crate::privacy::pseudonym::PseudonymError),
+    #[error(transparent)]
+    DataKey(#[from] crate::privacy::KeyError),
     #[error("{what}")]
     Io {
         what: String,
@@ -100,13 +102,24 @@ impl AppState {
         })?;
         let snapshot_path = snapshot_path(&config)?;
         let started = Instant::now();
-        let pseudonyms = Arc::new(Pseudonyms::open(&config.data_dir)?);
+        let data_key = match &config.data_key {
+            Some(source) => Some(Arc::new(DataKey::load(source)?)),
+            None => None,
+        };
+        let pseudonyms = Arc::new(match &data_key {
+            Some(key) => Pseudonyms::from_data_key(key),
+            None => Pseudonyms::open(&config.data_dir)?,
+        });
         let profiles = Arc::new(Profiles::load(
             &config.data_dir,
             &snapshot_path,
             config.cache_profiles,
             pseudonyms.clone(),
+            data_key.clone(),
         )?);
+        if let Some(key) = &data_key {
+            tracing::info!(key_id = %key.key_id(), "customer data is encrypted at rest");
+        }
         if config.fleet().is_some() {
             // Before the first event is accepted: every one of them must reach the fleet.
             profiles.event_log().enable_outbox();

@@ -97,8 +97,9 @@ impl EventLog {
         let accepted_ms = crate::clock::now_ms();
         let (erased, record) = self.write(|t| {
             let mut erased = ErasedEvents::default();
-            let start = format!("{}\0", erasure.customer_id);
-            let end = format!("{}\u{1}", erasure.customer_id);
+            let customer = self.id(&erasure.customer_id);
+            let start = format!("{customer}\0");
+            let end = format!("{customer}\u{1}");
             let mut ids = Vec::new();
             for entry in t
                 .events
@@ -118,7 +119,7 @@ impl EventLog {
             for entry in t.outbox.iter().map_err(|e| self.error(e))? {
                 let (seq, value) = entry.map_err(|e| self.error(e))?;
                 let outgoing: Outgoing =
-                    serde_json::from_slice(value.value()).map_err(|e| self.json(e))?;
+                    self.decode(&super::outbox_place(seq.value()), value.value())?;
                 // Their events only: an earlier erasure of theirs still has to reach the fleet.
                 if matches!(&outgoing.item, Outbound::Event(e) if e.customer_id == erasure.customer_id) {
                     queued.push(seq.value());
@@ -153,7 +154,7 @@ impl EventLog {
                     accepted_ms,
                     item: Outbound::Erasure(erasure.clone()),
                 };
-                let bytes = serde_json::to_vec(&outgoing).map_err(|e| self.json(e))?;
+                let bytes = self.encode(&super::outbox_place(seq), &outgoing)?;
                 t.outbox
                     .insert(seq, bytes.as_slice())
                     .map_err(|e| self.error(e))?;

@@ -4,7 +4,11 @@ use super::*;
 use std::collections::HashSet;
 
 fn open(dir: &Path) -> EventLog {
-    EventLog::open(dir, Arc::new(Pseudonyms::from_secret(&[1; 32]))).unwrap()
+    EventLog::open(dir, Arc::new(Pseudonyms::from_secret(&[1; 32])), None).unwrap()
+}
+
+fn open_sealed(dir: &Path, key: &DataKey) -> Result<EventLog, EventLogError> {
+    EventLog::open(dir, Arc::new(Pseudonyms::from_secret(&[1; 32])), Some(key))
 }
 
 fn event(id: &str, customer: &str, kind: &str, at_ms: i64) -> CustomerEvent {
@@ -266,4 +270,83 @@ fn the_outbox_format_before_erasures_is_read() {
     let outgoing: Outgoing = serde_json::from_str(old).unwrap();
     assert!(matches!(&outgoing.item, Outbound::Event(e) if e.event_id == "e"));
     assert_eq!(serde_json::to_string(&outgoing).unwrap(), old);
+}
+
+#[test]
+fn an_encrypted_log_hides_ids_and_events_and_refuses_the_wrong_key_or_none() {
+    let dir = std::env::temp_dir().join(format!("tailor-sealed-events-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = DataKey::from_bytes([9; 32]);
+    {
+        let log = open_sealed(&dir, &key).unwrap();
+        log.enable_outbox();
+        let mut secret = event("e-secret", "cust-hidden", "purchase", 10);
+        secret.item_id = Some("sku-NOTONDISK".into());
+        log.append(
+            &[secret, event("e2", "cust-other", "page_view", 11)],
+            Origin::Local,
+        )
+        .unwrap();
+        let found = log.events_after("cust-hidden", 0).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].item_id.as_deref(), Some("sku-NOTONDISK"));
+        assert_eq!(log.outbox(10).unwrap().len(), 2);
+        // Re-sent ids are still found through their hashes; erasure still finds them all.
+        let resent = log
+            .append(
+                &[event("e-secret", "cust-hidden", "purchase", 10)],
+                Origin::Local,
+            )
+            .unwrap();
+        assert_eq!(resent.duplicates, 1);
+        let erased = log
+            .erase(
+                &Erasure {
+                    customer_id: "cust-other".into(),
+                    at_ms: 20,
+                },
+                Origin::Remote,
+            )
+            .unwrap();
+        assert_eq!(erased.events, 1);
+    }
+    let bytes = std::fs::read(dir.join(FILE)).unwrap();
+    for plain in ["cust-hidden", "sku-NOTONDISK", "e-secret", "purchase"] {
+        assert!(
+            !bytes.windows(plain.len()).any(|w| w == plain.as_bytes()),
+            "{plain} is on disk in plaintext"
+        );
+    }
+    // The same key reads it again; another key, none, or a plaintext log with a key: refused.
+    assert_eq!(
+        open_sealed(&dir, &key)
+            .unwrap()
+            .events_after("cust-hidden", 0)
+            .unwrap()
+            .len(),
+        1
+    );
+    let wrong = open_sealed(&dir, &DataKey::from_bytes([8; 32])).unwrap_err();
+    assert!(
+        crate::report::chain(&wrong).contains("the configured data key is"),
+        "{}",
+        crate::report::chain(&wrong)
+    );
+    let none = EventLog::open(&dir, Arc::new(Pseudonyms::from_secret(&[1; 32])), None).unwrap_err();
+    assert!(
+        crate::report::chain(&none).contains("configure data_key"),
+        "{}",
+        crate::report::chain(&none)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    drop(open(&dir));
+    let plaintext = open_sealed(&dir, &key).unwrap_err();
+    assert!(
+        crate::report::chain(&plaintext).contains("written without encryption"),
+        "{}",
+        crate::report::chain(&plaintext)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
