@@ -410,3 +410,115 @@ fn a_full_run_logs_none_of_the_customers_ids_or_names() {
             .join("\n")
     );
 }
+
+/// Files under `dir` (recursively) holding `needle`, but for the snapshot export itself.
+fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("sample-") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+/// Starts `tailor serve` expecting it to refuse, and returns what it said.
+fn refused_start(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> String {
+    let output = common::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .envs(envs.iter().copied())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(NODE_ARGS)
+            .args(extra),
+    );
+    assert!(!output.status.success(), "{}", common::describe(&output));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn with_a_data_key_nothing_personal_is_readable_on_disk_and_the_key_is_required() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("privacy-at-rest");
+    let dir = scratch.0.join("node");
+    let secrets = scratch.0.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let key = secrets.join("data.key");
+    std::fs::write(&key, format!("{}\n", "5a".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key_arg = format!("file:{}", key.display());
+    let mut args = NODE_ARGS.to_vec();
+    args.extend(["--data-key", &key_arg]);
+
+    let mut node = spawn_binary(&dir, &args);
+    publish_echo(&node);
+    let customer = "cust-000042";
+    let visit = json!({"events": [{"event_id": "sealed-visit-1", "customer_id": customer,
+        "kind": "page_view", "at_ms": 1_774_000_100_000i64, "item_id": "sku-ONLYINTHELOG",
+        "category": "coats"}]});
+    assert_eq!(post_events(node.addr, &visit).status, 202);
+    assert!(items_seen(node.addr, customer).contains_key("sku-ONLYINTHELOG"));
+    for i in 0..50 {
+        source(node.addr, &format!("cust-{i:06}"));
+    }
+    node.process
+        .wait_for_stderr("customer data is encrypted at rest", 1, PATIENCE);
+    // Killed, so the profile store built from the snapshot is still on disk.
+    node.kill();
+    assert_eq!(common::profile_stores(&dir), 1);
+    for needle in [
+        customer,
+        "sku-ONLYINTHELOG",
+        "sealed-visit-1",
+        "Priya",
+        "Glasgow",
+    ] {
+        let holding = files_holding(&dir, needle);
+        assert!(holding.is_empty(), "{needle} is readable in {holding:?}");
+    }
+
+    // Without the key, with another one, or with a key file others can read: no start,
+    // naming what is wrong.
+    let without = refused_start(&dir, &[], &[]);
+    assert!(without.contains("events.redb is encrypted"), "{without}");
+    let other = secrets.join("other.key");
+    std::fs::write(&other, "6b".repeat(32)).unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let wrong = refused_start(
+        &dir,
+        &["--data-key", &format!("file:{}", other.display())],
+        &[],
+    );
+    assert!(wrong.contains("the configured data key is"), "{wrong}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let open = refused_start(&dir, &["--data-key", &key_arg], &[]);
+    assert!(open.contains("chmod 600"), "{open}");
+
+    // The kiosk's way: systemd hands the decrypted credential over in CREDENTIALS_DIRECTORY.
+    let credentials = scratch.0.join("credentials");
+    std::fs::create_dir_all(&credentials).unwrap();
+    let credential = credentials.join("tailor-data-key");
+    std::fs::write(&credential, "5a".repeat(32)).unwrap();
+    std::fs::set_permissions(&credential, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let mut args = NODE_ARGS.to_vec();
+    args.extend(["--data-key", "systemd:tailor-data-key"]);
+    let node = common::spawn_binary_with(
+        &dir,
+        &args,
+        &[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())],
+    );
+    assert!(items_seen(node.addr, customer).contains_key("sku-ONLYINTHELOG"));
+}
