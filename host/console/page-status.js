@@ -1,4 +1,5 @@
-// #/status: the node at a glance: its snapshot, policies, draining, and its fleet link.
+// #/status: the node at a glance: its snapshot (and whether it is encrypted at rest, and how
+// many customers were erased), policies, draining, and its fleet link.
 
 import { get } from "./api.js";
 import { el, figure, formatAge, formatBytes, formatCount, formatTime, replace } from "./dom.js";
@@ -27,7 +28,9 @@ export async function render(view, _params, ctx) {
           figure("Size", formatBytes(s.store_bytes), "status-store-bytes")),
         el("dl", { class: "facts" },
           el("dt", {}, "Generated"), el("dd", { id: "status-generated" }, formatTime(s.generated_at_ms)),
-          el("dt", {}, "Loaded"), el("dd", { id: "status-loaded" }, formatTime(s.loaded_at_ms)))),
+          el("dt", {}, "Loaded"), el("dd", { id: "status-loaded" }, formatTime(s.loaded_at_ms)),
+          el("dt", {}, "At rest"), el("dd", { id: "status-encrypted" }, s.encrypted ? "Encrypted" : "Not encrypted"),
+          el("dt", {}, "Erased customers"), el("dd", { id: "status-erased" }, formatCount(node.erased_customers))))),
       el("section", { class: "card", id: "status-fleet" },
         el("h2", {}, "Fleet link"),
         fleet

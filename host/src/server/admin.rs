@@ -17,6 +17,7 @@ pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
         "profiles": store.profiles,
         "store_bytes": store.file_bytes,
         "loaded_at_ms": store.loaded_at_ms,
+        "encrypted": store.encrypted(),
     })
 }
 
@@ -26,6 +27,8 @@ pub(super) fn node_status(state: &AppState) -> serde_json::Value {
         "snapshot": snapshot_status(state),
         // Events newer than the snapshot, applied on top of it (null if the log is unreadable).
         "events": { "held": state.profiles.event_log().held().ok() },
+        // Customers erased here or in the fleet (kept by pseudonym, so they stay forgotten).
+        "erased_customers": state.profiles.event_log().erased_count(),
         "policies": state.registry.len(),
         "draining": state.drain.is_draining(),
         "fleet": state.fleet.get().map(crate::fleet::Fleet::status),

@@ -41,6 +41,11 @@ impl EventLog {
         erased.get(&self.pseudonyms.label(customer_id)).copied()
     }
 
+    /// How many customers were erased.
+    pub fn erased_count(&self) -> usize {
+        self.erased.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The pseudonyms of the customers whose snapshot profile is suppressed.
     pub fn suppressed(&self) -> HashSet<String> {
         let erased = self.erased.read().unwrap_or_else(|p| p.into_inner());
