@@ -7,14 +7,17 @@
 //!   outcomes, snapshot profile suppressed), recorded in the audit log.
 //! - [`key`]: the data key, where it comes from (file, environment, systemd credential).
 //! - [`cipher`]: per-store encryption of values and keyed hashing of customer ids.
+//! - [`sealed`]: the streaming encrypted file format for profile snapshots.
 
 pub mod cipher;
 pub mod erasure;
 mod hex;
 pub mod key;
 pub mod pseudonym;
+pub mod sealed;
 
 pub use cipher::{CipherError, Sealing, StoreCipher, check};
 pub use erasure::{Eraser, Erasure, ErasureError, ErasureReport};
 pub use key::{DataKey, KeyError, KeySource};
 pub use pseudonym::Pseudonyms;
+pub use sealed::{SealedError, SealedReader, SealedWriter, is_sealed};
