@@ -1,5 +1,6 @@
-//! Cost of encryption at rest: sealing and opening a store value, hashing a customer id, and
-//! the sealed snapshot stream's throughput. Run: `cargo bench -p tailor-host --bench privacy`.
+//! Cost of encryption at rest: sealing and opening a store value, hashing a customer id, the
+//! sealed snapshot stream's throughput, and the outcome log's writes and replay in plaintext
+//! and encrypted. Run: `cargo bench -p tailor-host --bench privacy`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,6 +10,9 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::io::{Read, Write};
+use std::sync::Arc;
+use tailor_host::outcomes::log::OutcomeLog;
+use tailor_host::outcomes::record::ExposureRef;
 use tailor_host::privacy::{DataKey, SealedReader, SealedWriter, StoreCipher};
 
 fn values(c: &mut Criterion) {
@@ -91,5 +95,73 @@ fn stream(c: &mut Criterion) {
     assert_eq!(back, plain);
 }
 
-criterion_group!(benches, values, stream);
+/// Exposures a batch of the outcome thread writes (and syncs) at once.
+const BATCH: usize = 1024;
+/// Exposures in the log a replay reads.
+const REPLAYED: usize = 100_000;
+
+fn write_exposures(log: &OutcomeLog, units: &[String], now_ms: i64) {
+    let mut batch = log.batch(now_ms).unwrap();
+    for (i, unit) in units.iter().enumerate() {
+        let decision = format!("d-{now_ms}-{i}");
+        batch.push_exposure(&ExposureRef {
+            decision_id: &decision,
+            slot: "offers",
+            policy: "next-best-offer",
+            version: "sha256:3f1c9a0d",
+            experiment: Some("offers-2026-11"),
+            arm: Some("treatment"),
+            items: vec!["sku-1042", "sku-2230"],
+            unit,
+            channel: "web",
+            at_ms: now_ms,
+            node: None,
+        });
+    }
+    batch.commit().unwrap();
+}
+
+fn outcome_log(c: &mut Criterion) {
+    let scratch =
+        std::env::temp_dir().join(format!("tailor-bench-outcomes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let units: Vec<String> = (0..BATCH).map(|i| format!("cust-{i:06}")).collect();
+    let modes = [
+        ("plaintext", None),
+        ("encrypted", Some(Arc::new(DataKey::from_bytes([7; 32])))),
+    ];
+    let mut group = c.benchmark_group("outcome-log");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for (mode, key) in &modes {
+        let dir = scratch.join(format!("write-{mode}"));
+        let log = OutcomeLog::open(&dir, i64::MAX / 2, 0, key.clone(), |_| {}).unwrap();
+        group.bench_function(format!("batch-1024-{mode}"), |b| {
+            b.iter(|| write_exposures(&log, &units, 1))
+        });
+    }
+    group.throughput(Throughput::Elements(REPLAYED as u64));
+    group.sample_size(10);
+    for (mode, key) in &modes {
+        let dir = scratch.join(format!("replay-{mode}"));
+        {
+            let log = OutcomeLog::open(&dir, i64::MAX / 2, 0, key.clone(), |_| {}).unwrap();
+            for _ in 0..REPLAYED / BATCH {
+                write_exposures(&log, &units, 1);
+            }
+        }
+        group.bench_function(format!("replay-100k-{mode}"), |b| {
+            b.iter(|| {
+                let mut records = 0usize;
+                OutcomeLog::open(&dir, i64::MAX / 2, 1, key.clone(), |_| records += 1).unwrap();
+                assert_eq!(records, REPLAYED / BATCH * BATCH);
+                black_box(records)
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+criterion_group!(benches, values, stream, outcome_log);
 criterion_main!(benches);

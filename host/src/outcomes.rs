@@ -22,6 +22,7 @@ pub mod stats;
 pub mod tally;
 
 use crate::metrics::Metrics;
+use crate::privacy::DataKey;
 use crate::profiles::events::CustomerEvent;
 use crate::registry::Registry;
 use definition::Definitions;
@@ -192,17 +193,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Outcomes {
     /// Opens the outcome log in `dir` and replays it (records past `retention_ms` are deleted),
-    /// and starts the outcome thread.
+    /// and starts the outcome thread. With `data_key` the log is encrypted.
     pub fn start(
         dir: &Path,
         retention_ms: i64,
+        data_key: Option<Arc<DataKey>>,
         registry: Arc<Registry>,
         metrics: Arc<Metrics>,
         fleet_node: Option<String>,
     ) -> Result<Arc<Outcomes>, log::LogError> {
         let mut tally = Counted::new(fleet_node);
         let mut replayed = 0u64;
-        let log = log::OutcomeLog::open(dir, retention_ms, crate::clock::now_ms(), |record| {
+        let now_ms = crate::clock::now_ms();
+        let log = log::OutcomeLog::open(dir, retention_ms, now_ms, data_key, |record| {
             tally.apply(&record);
             replayed += 1;
         })?;

@@ -66,6 +66,44 @@ fn source(addr: SocketAddr, customer: &str) -> Value {
     reply.body["profile"]["source"].clone()
 }
 
+/// How many of `customer`'s exposures `node`'s outcome log holds.
+fn exposed(node: &Node, customer: &str) -> usize {
+    let reply = admin(node.addr, "GET", "/admin/v1/exposures", Some(ADMIN), b"");
+    assert_eq!(reply.status, 200);
+    let text = reply
+        .body
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or(reply.body.to_string());
+    text.matches(&format!("\"{customer}\"")).count()
+}
+
+/// Records `times` exposures of `customer` at `node` (after she allows analytics): offers shown
+/// to her, and waits until the outcome log holds them.
+fn expose_offers(node: &Node, customer: &str, times: usize) {
+    let consent = json!({"events": [{"event_id": format!("consent-{customer}"),
+        "customer_id": customer, "kind": "consent_change", "at_ms": 1_774_000_200_000i64,
+        "consent": {"personalization": true, "analytics": true}}]});
+    assert_eq!(post_events(node.addr, &consent).status, 202);
+    for _ in 0..times {
+        let offers = decide(
+            node.addr,
+            &json!({"channel": "web", "unit": {"customer_id": customer},
+                    "slots": [{"id": "offers", "policy": "next-best-offer",
+                               "candidates": [{"id": "sku-1"}, {"id": "sku-2"}]}]}),
+        );
+        assert_eq!(offers.status, 200, "{}", offers.body);
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while exposed(node, customer) < times {
+        assert!(
+            Instant::now() < deadline,
+            "her exposures were never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn erasures(addr: SocketAddr) -> Value {
     let reply = admin(addr, "GET", "/admin/v1/erasures", Some(ADMIN), b"");
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -86,44 +124,18 @@ fn an_erased_customer_stays_forgotten_through_restart_snapshot_reload_and_resent
     wait_for_items(&mut node, customer, 3);
     assert_ne!(source(node.addr, customer), "anonymous");
     // She allows analytics: the offers shown to her are exposures.
-    let consent = json!({"events": [{"event_id": "consent-1", "customer_id": customer,
-        "kind": "consent_change", "at_ms": 1_774_000_200_000i64,
-        "consent": {"personalization": true, "analytics": true}}]});
-    assert_eq!(post_events(node.addr, &consent).status, 202);
-    for _ in 0..3 {
-        let offers = decide(
-            node.addr,
-            &json!({"channel": "web", "unit": {"customer_id": customer},
-                    "slots": [{"id": "offers", "policy": "next-best-offer",
-                               "candidates": [{"id": "sku-1"}, {"id": "sku-2"}]}]}),
-        );
-        assert_eq!(offers.status, 200, "{}", offers.body);
-    }
-    let exposed = |node: &Node| {
-        let reply = admin(node.addr, "GET", "/admin/v1/exposures", Some(ADMIN), b"");
-        assert_eq!(reply.status, 200);
-        let text = reply
-            .body
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or(reply.body.to_string());
-        text.matches(&format!("\"{customer}\"")).count()
-    };
-    let deadline = Instant::now() + PATIENCE;
-    while exposed(&node) < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "her exposures were never recorded"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    expose_offers(&node, customer, 3);
 
     let erased = erase(node.addr, customer);
     assert_eq!(erased.status, 200, "{}", erased.body);
     let report = erased.body;
     assert_eq!(report["events"], 4, "{report}");
     assert!(report["exposures"].as_u64() >= Some(3), "{report}");
-    assert_eq!(exposed(&node), 0, "her exposures are still in the log");
+    assert_eq!(
+        exposed(&node, customer),
+        0,
+        "her exposures are still in the log"
+    );
     assert_eq!(report["snapshot_profile_suppressed"], true, "{report}");
     assert_eq!(report["again"], false, "{report}");
     assert_eq!(report["fleet"], "none", "{report}");
@@ -160,7 +172,7 @@ fn an_erased_customer_stays_forgotten_through_restart_snapshot_reload_and_resent
     let node = spawn_binary(&dir, &NODE_ARGS);
     assert_eq!(source(node.addr, customer), "anonymous");
     assert_eq!(
-        exposed(&node),
+        exposed(&node, customer),
         0,
         "her exposures came back with the restart"
     );
@@ -471,6 +483,8 @@ fn with_a_data_key_nothing_personal_is_readable_on_disk_and_the_key_is_required(
         "category": "coats"}]});
     assert_eq!(post_events(node.addr, &visit).status, 202);
     assert!(items_seen(node.addr, customer).contains_key("sku-ONLYINTHELOG"));
+    // Her exposures go to the outcome log, encrypted too.
+    expose_offers(&node, customer, 2);
     for i in 0..50 {
         source(node.addr, &format!("cust-{i:06}"));
     }

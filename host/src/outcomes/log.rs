@@ -7,17 +7,20 @@
 //! checksum does not match, and a restarted node writes to a new segment, so a torn frame is
 //! never appended to.
 //!
-//! Erasing a unit rewrites the segments holding it ([`erase`]).
+//! Erasing a unit rewrites the segments holding it ([`erase`]). With a data key every segment
+//! is encrypted ([`seal`]).
 
 mod codec;
 mod erase;
+mod seal;
 
 use super::record::{ExposureRef, Record};
+use crate::privacy::{DataKey, StoreCipher};
 use codec::{Decoded, Decoder, Encoder, FRAME_HEADER};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A segment is closed after this long, or at [`SEGMENT_BYTES`].
 const SEGMENT_MS: i64 = 3_600_000;
@@ -57,6 +60,8 @@ struct Segment {
     opened_ms: i64,
     /// The latest `at_ms` of a record in it (`i64::MIN` while empty).
     max_at_ms: i64,
+    /// Its frames' cipher when it is encrypted.
+    cipher: Option<Arc<StoreCipher>>,
 }
 
 impl Segment {
@@ -77,6 +82,9 @@ struct Writer {
     opened_ms: i64,
     bytes: u64,
     encoder: Encoder,
+    cipher: Option<Arc<StoreCipher>>,
+    /// Where a batch is sealed before it is written (reused).
+    sealed: Vec<u8>,
 }
 
 /// Where the forwarder's last read stopped, with the names read up to there.
@@ -96,6 +104,8 @@ pub struct OutcomeLog {
     writer: Mutex<Option<Writer>>,
     forwarding: Mutex<Option<ReadState>>,
     sequence: std::sync::atomic::AtomicU64,
+    /// With a data key, every new segment is encrypted and no plaintext one is read.
+    key: Option<Arc<DataKey>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,11 +160,19 @@ impl Batch<'_> {
         let Some(current) = self.writer.as_mut() else {
             return Ok(());
         };
+        let bytes = match &current.cipher {
+            Some(cipher) => {
+                current.sealed.clear();
+                seal::seal_frames(cipher, &self.bytes, &mut current.sealed, &current.path)?;
+                &current.sealed
+            }
+            None => &self.bytes,
+        };
         current
             .file
-            .write_all(&self.bytes)
+            .write_all(bytes)
             .map_err(io_error(&current.path))?;
-        current.bytes += self.bytes.len() as u64;
+        current.bytes += bytes.len() as u64;
         current.file.sync_data().map_err(io_error(&current.path))?;
         if let Some(last) = lock(&self.log.segments).last_mut() {
             last.max_at_ms = last.max_at_ms.max(self.max_at_ms);
@@ -165,11 +183,14 @@ impl Batch<'_> {
 
 impl OutcomeLog {
     /// Opens the log in `dir` (created if missing), deletes segments past the retention, and
-    /// replays every record of the others, oldest first, into `replay`.
+    /// replays every record of the others, oldest first, into `replay`. With `key`, segments
+    /// are encrypted, and a plaintext one (or one under another key) stops the opening; without,
+    /// an encrypted one does.
     pub fn open(
         dir: &Path,
         retention_ms: i64,
         now_ms: i64,
+        key: Option<Arc<DataKey>>,
         mut replay: impl FnMut(Record),
     ) -> Result<OutcomeLog, LogError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
@@ -191,6 +212,7 @@ impl OutcomeLog {
                 path: entry.path(),
                 opened_ms,
                 max_at_ms: i64::MIN,
+                cipher: None,
             });
         }
         found.sort_by(|a, b| a.path.cmp(&b.path));
@@ -201,11 +223,14 @@ impl OutcomeLog {
             writer: Mutex::new(None),
             forwarding: Mutex::new(None),
             sequence: Default::default(),
+            key,
         };
         let mut kept = log.expire(found, now_ms);
         for segment in &mut kept {
+            segment.cipher = seal::segment_cipher(&segment.path, log.key.as_deref())?;
             let mut decoder = Decoder::default();
-            read_frames(&segment.path, 0, &mut decoder, |_, record| {
+            let cipher = segment.cipher.as_deref();
+            read_frames(&segment.path, 0, &mut decoder, cipher, |_, record| {
                 segment.max_at_ms = segment.max_at_ms.max(record.at_ms());
                 replay(record);
                 true
@@ -280,8 +305,17 @@ impl OutcomeLog {
             .append(true)
             .open(&path)
             .map_err(io_error(&path))?;
-        let mut header = Vec::new();
-        Encoder::header(&mut header);
+        let (cipher, header) = match &self.key {
+            Some(key) => {
+                let (cipher, header) = seal::new_segment(key, &path)?;
+                (Some(Arc::new(cipher)), header)
+            }
+            None => {
+                let mut header = Vec::new();
+                Encoder::header(&mut header);
+                (None, header)
+            }
+        };
         file.write_all(&header).map_err(io_error(&path))?;
         file.sync_data().map_err(io_error(&path))?;
         File::open(&self.dir)
@@ -292,6 +326,7 @@ impl OutcomeLog {
             path: path.clone(),
             opened_ms: now_ms,
             max_at_ms: i64::MIN,
+            cipher: cipher.clone(),
         });
         let kept = self.expire(std::mem::take(&mut *segments), now_ms);
         *segments = kept;
@@ -301,6 +336,8 @@ impl OutcomeLog {
             opened_ms: now_ms,
             bytes: header.len() as u64,
             encoder: Encoder::default(),
+            cipher,
+            sealed: Vec::new(),
         })
     }
 
@@ -316,7 +353,8 @@ impl OutcomeLog {
         for segment in segments.iter().filter(|s| s.max_at_ms >= since_ms) {
             let mut more = true;
             let mut decoder = Decoder::default();
-            let result = read_frames(&segment.path, 0, &mut decoder, |_, record| {
+            let cipher = segment.cipher.as_deref();
+            let result = read_frames(&segment.path, 0, &mut decoder, cipher, |_, record| {
                 if let Record::Exposure(exposure) = &record
                     && exposure.at_ms >= since_ms
                     && let Ok(line) = serde_json::to_vec(&record)
@@ -367,22 +405,29 @@ impl OutcomeLog {
                 0
             };
             let mut last = start;
-            let result = read_frames(&segment.path, start, &mut decoder, |offset, record| {
-                last = offset;
-                if offset <= skip_to || record.node().is_some() {
-                    return true;
-                }
-                if let Ok(line) = serde_json::to_vec(&record) {
-                    found.push((
-                        Cursor {
-                            segment: name.clone(),
-                            offset,
-                        },
-                        line,
-                    ));
-                }
-                found.len() < max
-            });
+            let cipher = segment.cipher.as_deref();
+            let result = read_frames(
+                &segment.path,
+                start,
+                &mut decoder,
+                cipher,
+                |offset, record| {
+                    last = offset;
+                    if offset <= skip_to || record.node().is_some() {
+                        return true;
+                    }
+                    if let Ok(line) = serde_json::to_vec(&record) {
+                        found.push((
+                            Cursor {
+                                segment: name.clone(),
+                                offset,
+                            },
+                            line,
+                        ));
+                    }
+                    found.len() < max
+                },
+            );
             match result {
                 Ok(()) => {}
                 Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => continue,
@@ -443,11 +488,13 @@ impl OutcomeLog {
 /// Calls `record` with each record of a segment from byte `start` (with `decoder` holding the
 /// names before it), and the offset just past it, until it returns `false`. Reading stops at
 /// the end, at a frame not completely written yet (the writer is mid-batch) and at one that is
-/// torn or unreadable (logged).
+/// torn or unreadable (logged). In an encrypted segment (`cipher`), every frame but the first
+/// (its header, at offset 0) is opened before it is decoded.
 fn read_frames(
     path: &Path,
     start: u64,
     decoder: &mut Decoder,
+    cipher: Option<&StoreCipher>,
     mut record: impl FnMut(u64, Record) -> bool,
 ) -> Result<(), LogError> {
     let mut file = File::open(path).map_err(io_error(path))?;
@@ -477,8 +524,13 @@ fn read_frames(
                 return Ok(());
             }
         };
+        let at = offset;
         offset += (FRAME_HEADER + len) as u64;
-        match decoder.decode(&body) {
+        let payload = match cipher {
+            Some(cipher) if at > 0 => seal::open(cipher, &mut body),
+            _ => Ok(&body[..]),
+        };
+        match payload.and_then(|payload| decoder.decode(payload)) {
             Ok(Decoded::Meta) => {}
             Ok(Decoded::Record(r)) => {
                 if !record(offset, r) {

@@ -169,6 +169,7 @@ impl AppState {
                 let outcomes = Outcomes::start(
                     &config.data_dir.join("outcomes"),
                     retention_ms,
+                    data_key.clone(),
                     registry.clone(),
                     metrics.clone(),
                     config.fleet().map(|fleet| fleet.node_id),

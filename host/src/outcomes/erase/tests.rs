@@ -15,7 +15,15 @@ fn scratch(tag: &str) -> PathBuf {
 fn start(dir: &Path) -> Arc<Outcomes> {
     let metrics = Arc::new(Metrics::default());
     let registry = Arc::new(Registry::new(metrics.clone()));
-    Outcomes::start(dir, 3_600_000_000, registry, metrics, Some("a".into())).unwrap()
+    Outcomes::start(
+        dir,
+        3_600_000_000,
+        None,
+        registry,
+        metrics,
+        Some("a".into()),
+    )
+    .unwrap()
 }
 
 fn exposure(decision: &str, unit: &str, arm: &str, at_ms: i64) -> Exposure {

@@ -4,13 +4,17 @@
 //! strings (decision and event ids, units) are written inline. About a fifth of a JSON line.
 //!
 //! Frame: `len: u32 LE`, `crc32(payload): u32 LE`, `payload`. A payload starts with its tag:
-//! - `0` header: the format version (a segment's first frame);
+//! - `0` header: the format version (a plaintext segment's first frame);
+//! - `4` sealed header: the format version and the segment's [`Sealing`] as JSON (an encrypted
+//!   segment's first frame, the one frame of it in plaintext; every later payload is sealed:
+//!   [`super::seal`]);
 //! - `1` name: the next name number's text;
 //! - `2` exposure, `3` conversion: their fields, in the order of [`Exposure`] and
 //!   [`Conversion`]; numbers are LEB128 varints, `at_ms` zigzagged, value an f64 LE; an
 //!   optional name is 0 for none or its number + 1.
 
 use crate::outcomes::record::{Conversion, Exposure, ExposureRef, Record};
+use crate::privacy::Sealing;
 use rustc_hash::FxHashMap;
 
 /// The format this code writes; a segment of another version is not read.
@@ -24,6 +28,7 @@ const HEADER: u8 = 0;
 const NAME: u8 = 1;
 const EXPOSURE: u8 = 2;
 const CONVERSION: u8 = 3;
+const SEALED_HEADER: u8 = 4;
 
 fn varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
@@ -36,6 +41,11 @@ fn varint(out: &mut Vec<u8>, mut n: u64) {
 fn text(out: &mut Vec<u8>, s: &str) {
     varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends a frame around `payload` (already encoded, or sealed).
+pub(super) fn frame_of(out: &mut Vec<u8>, payload: &[u8]) {
+    frame(out, |p| p.extend_from_slice(payload));
 }
 
 fn frame(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
@@ -77,6 +87,16 @@ impl Encoder {
         frame(out, |p| {
             p.push(HEADER);
             varint(p, FORMAT_VERSION);
+        });
+    }
+
+    /// An encrypted segment's first frame: how its other frames are sealed.
+    pub(super) fn sealed_header(out: &mut Vec<u8>, sealing: &Sealing) {
+        frame(out, |p| {
+            p.push(SEALED_HEADER);
+            varint(p, FORMAT_VERSION);
+            // A struct of three strings always serializes.
+            p.extend_from_slice(&serde_json::to_vec(sealing).unwrap_or_default());
         });
     }
 
@@ -266,6 +286,23 @@ pub(super) fn payload(header: &[u8; FRAME_HEADER], body: &[u8]) -> Result<(), Ma
     }
 }
 
+/// How a segment is encrypted, from its first frame's (checked) payload: `None` when it is a
+/// plaintext segment.
+pub(super) fn sealing(first: &[u8]) -> Result<Option<Sealing>, Malformed> {
+    let mut input = Input(first);
+    let tag = input.byte()?;
+    if input.varint()? != FORMAT_VERSION {
+        return Err(Malformed("a format version this node does not read"));
+    }
+    match tag {
+        HEADER => Ok(None),
+        SEALED_HEADER => serde_json::from_slice(input.0)
+            .map(Some)
+            .map_err(|_| Malformed("the sealed header's sealing is not readable")),
+        _ => Err(Malformed("a segment's first frame is not its header")),
+    }
+}
+
 /// The payload length a frame header announces.
 pub(super) fn frame_len(header: &[u8; FRAME_HEADER]) -> Result<usize, Malformed> {
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
@@ -298,6 +335,8 @@ impl Decoder {
                 FORMAT_VERSION => Ok(Decoded::Meta),
                 _ => Err(Malformed("a format version this node does not read")),
             },
+            // Read by [`sealing`] before any other frame.
+            SEALED_HEADER => Ok(Decoded::Meta),
             NAME => {
                 let name = String::from_utf8(input.0.to_vec())
                     .map_err(|_| Malformed("name is not UTF-8"))?;

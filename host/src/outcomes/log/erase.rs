@@ -7,11 +7,16 @@
 //! written has already defined all stay valid: the forwarder neither skips nor re-publishes a
 //! record. The space is given back when the segment expires. Whatever follows the last readable
 //! frame (a write torn by a crash) is dropped, since no reader gets past it anyway.
+//!
+//! An encrypted segment cannot be searched for the id without decrypting it, so every one is
+//! read through; a blank frame in it is sealed like a record (the same length: the sealing
+//! adds the same bytes to every payload), and every other frame is copied as it was.
 
 use super::codec::{self, Decoded, Decoder, Encoder, FRAME_HEADER};
-use super::{LogError, OutcomeLog, SEGMENT_SUFFIX, io_error, lock, read_full};
+use super::{LogError, OutcomeLog, SEGMENT_SUFFIX, io_error, lock, read_full, seal};
 use crate::outcomes::ErasedOutcomes;
 use crate::outcomes::record::Record;
+use crate::privacy::StoreCipher;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
@@ -30,15 +35,13 @@ impl OutcomeLog {
         // No batch is written meanwhile, and no forwarder read is under way (it would publish
         // records it read before the rewrite).
         let mut writer = lock(&self.writer);
-        let segments: Vec<PathBuf> = lock(&self.segments)
-            .iter()
-            .map(|s| s.path.clone())
-            .collect();
+        let segments = lock(&self.segments).clone();
         let _forwarding = lock(&self.forwarding);
         let mut erased = ErasedOutcomes::default();
         let mut rewrote = false;
-        for path in &segments {
-            let Some(removed) = rewrite(path, unit)? else {
+        for segment in &segments {
+            let path = &segment.path;
+            let Some(removed) = rewrite(path, unit, segment.cipher.as_deref())? else {
                 continue;
             };
             rewrote = true;
@@ -61,14 +64,12 @@ impl OutcomeLog {
     /// Calls `replay` with every record of every segment, oldest first (what a restart would
     /// count). A segment that cannot be read is logged and skipped; returns how many were.
     pub(crate) fn replay(&self, mut replay: impl FnMut(Record)) -> usize {
-        let segments: Vec<PathBuf> = lock(&self.segments)
-            .iter()
-            .map(|s| s.path.clone())
-            .collect();
+        let segments = lock(&self.segments).clone();
         let mut skipped = 0;
-        for path in &segments {
+        for segment in &segments {
             let mut decoder = Decoder::default();
-            match super::read_frames(path, 0, &mut decoder, |_, record| {
+            let cipher = segment.cipher.as_deref();
+            match super::read_frames(&segment.path, 0, &mut decoder, cipher, |_, record| {
                 replay(record);
                 true
             }) {
@@ -104,8 +105,16 @@ pub(super) fn remove_leftovers(dir: &Path) {
 
 /// Rewrites one segment without `unit`'s records; `None` when it held none (and nothing
 /// unreadable after its last frame), so it was left as it was.
-fn rewrite(path: &Path, unit: &str) -> Result<Option<ErasedOutcomes>, LogError> {
-    match holds(path, unit.as_bytes()) {
+fn rewrite(
+    path: &Path,
+    unit: &str,
+    cipher: Option<&StoreCipher>,
+) -> Result<Option<ErasedOutcomes>, LogError> {
+    let holds = match cipher {
+        Some(_) => Ok(true),
+        None => holds(path, unit.as_bytes()),
+    };
+    match holds {
         Ok(true) => {}
         Ok(false) => return Ok(None),
         // Expired meanwhile: nothing left to erase.
@@ -115,7 +124,7 @@ fn rewrite(path: &Path, unit: &str) -> Result<Option<ErasedOutcomes>, LogError> 
     let mut aside = path.as_os_str().to_owned();
     aside.push(REWRITING_SUFFIX);
     let aside = PathBuf::from(aside);
-    let result = copy_without(path, &aside, unit);
+    let result = copy_without(path, &aside, unit, cipher);
     let (removed, dropped_tail) = match result {
         Ok(copied) => copied,
         Err(error) => {
@@ -135,7 +144,12 @@ fn rewrite(path: &Path, unit: &str) -> Result<Option<ErasedOutcomes>, LogError> 
 /// Copies a segment's readable frames to `aside`, each of `unit`'s records as a blank frame,
 /// and syncs it. Returns the records blanked, and whether bytes past the last readable frame
 /// were left out.
-fn copy_without(path: &Path, aside: &Path, unit: &str) -> Result<(ErasedOutcomes, bool), LogError> {
+fn copy_without(
+    path: &Path,
+    aside: &Path,
+    unit: &str,
+    cipher: Option<&StoreCipher>,
+) -> Result<(ErasedOutcomes, bool), LogError> {
     let source = File::open(path).map_err(io_error(path))?;
     let size = source.metadata().map_err(io_error(path))?.len();
     let mut reader = BufReader::with_capacity(256 << 10, source);
@@ -150,8 +164,10 @@ fn copy_without(path: &Path, aside: &Path, unit: &str) -> Result<(ErasedOutcomes
     let mut removed = ErasedOutcomes::default();
     let mut copied = 0u64;
     let mut frame = Vec::with_capacity(256);
+    let mut opened = Vec::with_capacity(256);
     let mut bytes = Vec::with_capacity(256);
     loop {
+        let sealed = cipher.filter(|_| copied > 0);
         let mut header = [0u8; FRAME_HEADER];
         if !read_full(&mut reader, &mut header).map_err(io_error(path))? {
             break;
@@ -165,7 +181,15 @@ fn copy_without(path: &Path, aside: &Path, unit: &str) -> Result<(ErasedOutcomes
         {
             break;
         }
-        let erased = match decoder.decode(&frame) {
+        let payload = match sealed {
+            Some(cipher) => {
+                opened.clone_from(&frame);
+                seal::open(cipher, &mut opened)
+            }
+            None => Ok(&frame[..]),
+        };
+        let plain_len = payload.as_ref().map_or(0, |p| p.len());
+        let erased = match payload.and_then(|payload| decoder.decode(payload)) {
             Ok(Decoded::Record(record)) if record.unit() == unit => Some(record),
             Ok(_) => None,
             // Unreadable from here on: left out, as every reader stops here.
@@ -178,7 +202,14 @@ fn copy_without(path: &Path, aside: &Path, unit: &str) -> Result<(ErasedOutcomes
                     Record::Exposure(_) => removed.exposures += 1,
                     Record::Conversion(_) => removed.conversions += 1,
                 }
-                Encoder::blank(len, &mut bytes);
+                match sealed {
+                    Some(cipher) => {
+                        let mut blank = Vec::with_capacity(FRAME_HEADER + plain_len);
+                        Encoder::blank(plain_len, &mut blank);
+                        seal::seal_frames(cipher, &blank, &mut bytes, aside)?;
+                    }
+                    None => Encoder::blank(len, &mut bytes),
+                }
             }
             None => {
                 bytes.extend_from_slice(&header);

@@ -1,6 +1,8 @@
 use super::*;
 use crate::outcomes::ErasedOutcomes;
 use crate::outcomes::record::{Conversion, Exposure};
+use crate::privacy::DataKey;
+use std::sync::Arc;
 
 fn exposure(id: &str, at_ms: i64) -> Record {
     Record::Exposure(Exposure {
@@ -18,17 +20,65 @@ fn exposure(id: &str, at_ms: i64) -> Record {
     })
 }
 
+thread_local! {
+    /// The data key of the test running on this thread: every test runs with a plaintext log
+    /// and with an encrypted one ([`both_ways`]).
+    static KEY: std::cell::RefCell<Option<Arc<DataKey>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn key() -> Option<Arc<DataKey>> {
+    KEY.with(|key| key.borrow().clone())
+}
+
+fn test_key(byte: u8) -> Arc<DataKey> {
+    Arc::new(DataKey::from_bytes([byte; 32]))
+}
+
 fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tailor-outcomes-{tag}-{}", std::process::id()));
+    let mode = if key().is_some() { "sealed" } else { "plain" };
+    let dir = std::env::temp_dir().join(format!(
+        "tailor-outcomes-{tag}-{mode}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
 fn open(dir: &Path, now_ms: i64) -> (OutcomeLog, Vec<Record>) {
     let mut replayed = Vec::new();
-    let log = OutcomeLog::open(dir, 10 * SEGMENT_MS, now_ms, |r| replayed.push(r)).unwrap();
+    let log = OutcomeLog::open(dir, 10 * SEGMENT_MS, now_ms, key(), |r| replayed.push(r)).unwrap();
     (log, replayed)
 }
+
+/// Each test, once on a plaintext log (`plaintext::…`) and once on an encrypted one
+/// (`sealed::…`).
+macro_rules! both_ways {
+    ($($test:ident),* $(,)?) => {
+        mod plaintext {
+            $(#[test]
+            fn $test() {
+                super::$test();
+            })*
+        }
+        mod sealed {
+            $(#[test]
+            fn $test() {
+                super::KEY.with(|key| *key.borrow_mut() = Some(super::test_key(7)));
+                super::$test();
+            })*
+        }
+    };
+}
+
+both_ways!(
+    records_survive_a_restart_and_a_torn_frame_is_skipped,
+    the_forwarder_reads_local_records_from_its_cursor_across_segments,
+    exposures_stream_from_a_time_and_old_segments_expire,
+    erasing_a_unit_removes_its_records_from_every_segment_and_keeps_the_rest,
+    the_open_segment_is_erased_and_later_appends_survive_a_reopen,
+    the_forwarder_cursor_means_the_same_records_after_an_erasure,
+    a_torn_tail_does_not_stop_an_erasure_and_is_dropped,
+);
 
 fn ids(records: &[Record]) -> Vec<&str> {
     records
@@ -40,7 +90,6 @@ fn ids(records: &[Record]) -> Vec<&str> {
         .collect()
 }
 
-#[test]
 fn records_survive_a_restart_and_a_torn_frame_is_skipped() {
     let dir = scratch("torn");
     let (log, replayed) = open(&dir, 1_000);
@@ -77,7 +126,6 @@ fn records_survive_a_restart_and_a_torn_frame_is_skipped() {
     assert_eq!(ids(&replayed), ["d-1", "e-1", "d-2"]);
 }
 
-#[test]
 fn the_forwarder_reads_local_records_from_its_cursor_across_segments() {
     let dir = scratch("cursor");
     let (log, _) = open(&dir, 0);
@@ -118,7 +166,6 @@ fn the_forwarder_reads_local_records_from_its_cursor_across_segments() {
     assert_eq!(lines(&again), ["d-2", "d-3"]);
 }
 
-#[test]
 fn exposures_stream_from_a_time_and_old_segments_expire() {
     let dir = scratch("since");
     let (log, _) = open(&dir, 0);
@@ -187,7 +234,6 @@ fn forwarded_ids(found: &[(Cursor, Vec<u8>)]) -> Vec<String> {
         .collect()
 }
 
-#[test]
 fn erasing_a_unit_removes_its_records_from_every_segment_and_keeps_the_rest() {
     use std::os::unix::fs::MetadataExt;
     let dir = scratch("erase");
@@ -234,7 +280,6 @@ fn erasing_a_unit_removes_its_records_from_every_segment_and_keeps_the_rest() {
     assert_eq!(ids(&replayed), ["d-2", "e-2", "d-3"]);
 }
 
-#[test]
 fn the_open_segment_is_erased_and_later_appends_survive_a_reopen() {
     let dir = scratch("erase-open");
     let (log, _) = open(&dir, 0);
@@ -257,7 +302,6 @@ fn the_open_segment_is_erased_and_later_appends_survive_a_reopen() {
     assert!(matches!(&replayed[1], Record::Exposure(e) if e.items == ["sku-new"]));
 }
 
-#[test]
 fn the_forwarder_cursor_means_the_same_records_after_an_erasure() {
     let dir = scratch("erase-cursor");
     let (log, _) = open(&dir, 0);
@@ -287,7 +331,6 @@ fn the_forwarder_cursor_means_the_same_records_after_an_erasure() {
     assert_eq!(forwarded_ids(&again), ["d-4", "d-5"]);
 }
 
-#[test]
 fn a_torn_tail_does_not_stop_an_erasure_and_is_dropped() {
     let dir = scratch("erase-torn");
     let (log, _) = open(&dir, 0);
@@ -309,5 +352,96 @@ fn a_torn_tail_does_not_stop_an_erasure_and_is_dropped() {
     assert!(!on_disk(&dir, "gone"));
     drop(log);
     let (_, replayed) = open(&dir, 20);
+    assert_eq!(ids(&replayed), ["d-1"]);
+}
+
+fn open_with(dir: &Path, key: Option<Arc<DataKey>>) -> Result<OutcomeLog, LogError> {
+    OutcomeLog::open(dir, 10 * SEGMENT_MS, 100, key, |_| {})
+}
+
+#[test]
+fn an_encrypted_log_holds_no_unit_id_or_name_in_plaintext() {
+    KEY.with(|key| *key.borrow_mut() = Some(test_key(9)));
+    let dir = scratch("at-rest");
+    let (log, _) = open(&dir, 0);
+    let mut with_item = exposure_of("decision-7", "cust-000042", 1);
+    if let Record::Exposure(e) = &mut with_item {
+        e.items = vec!["sku-secret".into()];
+    }
+    log.append(&[with_item, conversion_of("event-9", "cust-000042", 2)], 0)
+        .unwrap();
+    drop(log);
+    for text in [
+        "cust-000042",
+        "decision-7",
+        "event-9",
+        "sku-secret",
+        "hero",
+        "purchase",
+    ] {
+        assert!(!on_disk(&dir, text), "{text} is readable on disk");
+    }
+    let (_, replayed) = open(&dir, 10);
+    assert_eq!(ids(&replayed), ["decision-7", "event-9"]);
+}
+
+#[test]
+fn a_log_is_never_read_the_other_way_or_with_another_key() {
+    let error = |dir: &Path, key| open_with(dir, key).unwrap_err().to_string();
+    let chain = |dir: &Path, key| crate::report::chain(&open_with(dir, key).unwrap_err());
+    // Written in plaintext: refused with a key.
+    let plain = scratch("plain-then-key");
+    open_with(&plain, None)
+        .unwrap()
+        .append(&[exposure("d-1", 1)], 0)
+        .unwrap();
+    let why = chain(&plain, Some(test_key(1)));
+    assert!(why.contains("written without encryption"), "{why}");
+    assert!(
+        error(&plain, Some(test_key(1))).contains("outcomes-"),
+        "names the segment"
+    );
+    // Written encrypted: refused without the key and with another one.
+    let sealed = scratch("key-then-plain");
+    open_with(&sealed, Some(test_key(1)))
+        .unwrap()
+        .append(&[exposure("d-1", 1)], 0)
+        .unwrap();
+    let why = chain(&sealed, None);
+    assert!(
+        why.contains("is encrypted") && why.contains("data_key"),
+        "{why}"
+    );
+    let why = chain(&sealed, Some(test_key(2)));
+    assert!(why.contains("the configured data key is"), "{why}");
+    // With its own key it opens.
+    let mut replayed = Vec::new();
+    OutcomeLog::open(&sealed, 10 * SEGMENT_MS, 100, Some(test_key(1)), |r| {
+        replayed.push(r)
+    })
+    .unwrap();
+    assert_eq!(ids(&replayed), ["d-1"]);
+}
+
+#[test]
+fn a_changed_sealed_frame_is_not_read_and_the_frames_before_it_are() {
+    KEY.with(|key| *key.borrow_mut() = Some(test_key(3)));
+    let dir = scratch("tampered");
+    let (log, _) = open(&dir, 0);
+    log.append(&[exposure("d-1", 1)], 0).unwrap();
+    let path = lock(&log.segments)[0].path.clone();
+    let before = std::fs::metadata(&path).unwrap().len() as usize;
+    log.append(&[exposure("d-2", 2)], 0).unwrap();
+    drop(log);
+    // Flip a ciphertext byte of the last frame and fix its checksum, as a deliberate change
+    // (not a torn write) would.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let body = before + FRAME_HEADER;
+    bytes[body + 14] ^= 1;
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes[body..]);
+    bytes[before + 4..before + 8].copy_from_slice(&crc.sum().to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let (_, replayed) = open(&dir, 10);
     assert_eq!(ids(&replayed), ["d-1"]);
 }
