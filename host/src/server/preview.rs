@@ -152,14 +152,7 @@ pub(super) async fn run(
         let targets = targets(&state, &request)?;
         let mut decisions = Vec::with_capacity(targets.len());
         for (customer_id, context) in targets {
-            let profile = state.profiles.peek(&customer_id).map_err(|e| {
-                ApiError::new(
-                    ApiErrorKind::Internal,
-                    "profile_store",
-                    None,
-                    crate::report::chain(&e),
-                )
-            })?;
+            let profile = state.profiles.peek(&customer_id).map_err(store_error)?;
             let known = profile.is_some();
             let profile = profile.unwrap_or_else(|| Arc::new(Profile::default()));
             let on = |policy: &LoadedPolicy| {
@@ -326,14 +319,7 @@ fn targets(state: &AppState, request: &PreviewRequest) -> Result<Vec<(String, Co
             format!("sample must be 1 to {MAX_SAMPLE}, not {sample}"),
         ));
     }
-    let ids = state.profiles.sample_ids(sample).map_err(|e| {
-        ApiError::new(
-            ApiErrorKind::Internal,
-            "profile_store",
-            None,
-            crate::report::chain(&e),
-        )
-    })?;
+    let ids = state.profiles.sample_ids(sample).map_err(store_error)?;
     let context = context_of(&request.channel, &request.context);
     Ok(ids.into_iter().map(|id| (id, context.clone())).collect())
 }
@@ -418,4 +404,14 @@ fn summarize(decisions: &[CustomerPreview]) -> Summary {
         .transitions
         .sort_by_key(|t| std::cmp::Reverse(t.count));
     summary
+}
+
+/// The profile store failed to read: a 500 naming it.
+fn store_error(error: impl std::error::Error) -> ApiError {
+    ApiError::new(
+        ApiErrorKind::Internal,
+        "profile_store",
+        None,
+        crate::report::chain(&error),
+    )
 }

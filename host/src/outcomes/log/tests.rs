@@ -135,21 +135,10 @@ fn the_forwarder_reads_local_records_from_its_cursor_across_segments() {
         .unwrap();
     log.append(&[exposure("d-3", SEGMENT_MS)], SEGMENT_MS)
         .unwrap();
-    let lines = |found: &[(Cursor, Vec<u8>)]| -> Vec<String> {
-        found
-            .iter()
-            .map(
-                |(_, line)| match serde_json::from_slice::<Record>(line).unwrap() {
-                    Record::Exposure(e) => e.decision_id,
-                    Record::Conversion(c) => c.event_id,
-                },
-            )
-            .collect()
-    };
     assert_eq!(log.forwarded(), Cursor::default());
     let first = log.local_after(&Cursor::default(), 2).unwrap();
     assert_eq!(
-        lines(&first),
+        forwarded_ids(&first),
         ["d-1", "d-2"],
         "a record from another node is not forwarded"
     );
@@ -157,13 +146,13 @@ fn the_forwarder_reads_local_records_from_its_cursor_across_segments() {
     let cursor = log.forwarded();
     assert_eq!(cursor, first[1].0);
     let rest = log.local_after(&cursor, 10).unwrap();
-    assert_eq!(lines(&rest), ["d-3"]);
+    assert_eq!(forwarded_ids(&rest), ["d-3"]);
     assert!(log.local_after(&rest[0].0, 10).unwrap().is_empty());
     // After a restart the saved cursor is read from again (the names rebuilt on the way).
     drop(log);
     let (log, _) = open(&dir, SEGMENT_MS);
     let again = log.local_after(&first[0].0, 10).unwrap();
-    assert_eq!(lines(&again), ["d-2", "d-3"]);
+    assert_eq!(forwarded_ids(&again), ["d-2", "d-3"]);
 }
 
 fn exposures_stream_from_a_time_and_old_segments_expire() {
