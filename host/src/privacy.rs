@@ -20,4 +20,4 @@ pub use cipher::{CipherError, Sealing, StoreCipher, check};
 pub use erasure::{Eraser, Erasure, ErasureError, ErasureReport};
 pub use key::{DataKey, KeyError, KeySource};
 pub use pseudonym::Pseudonyms;
-pub use sealed::{SealedError, SealedReader, SealedWriter, is_sealed};
+pub use sealed::{SealedError, SealedReader, SealedWriter, is_sealed, seal_into_place};

@@ -224,7 +224,9 @@ impl<W: Write> fmt::Debug for SealedWriter<W> {
     }
 }
 
+mod file;
 mod reader;
+pub use file::{WriteError, seal_into_place};
 pub use reader::SealedReader;
 
 #[cfg(test)]

@@ -153,17 +153,23 @@ pub fn profile(index: u64) -> Profile {
 /// Writes a sample snapshot of `count` profiles to `path`.
 pub fn write(path: &Path, count: u64) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write_to(&mut out, count)?;
+    out.flush()
+}
+
+/// Writes a sample snapshot of `count` profiles to `out` (for example a sealed file).
+pub fn write_to(out: &mut dyn Write, count: u64) -> std::io::Result<()> {
     let header = SnapshotHeader {
         snapshot_version: format!("sample-{count}"),
         generated_at_ms: SAMPLE_GENERATED_AT_MS,
     };
-    serde_json::to_writer(&mut out, &header)?;
+    serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;
     for index in 0..count {
-        serde_json::to_writer(&mut out, &profile(index))?;
+        serde_json::to_writer(&mut *out, &profile(index))?;
         out.write_all(b"\n")?;
     }
-    out.flush()
+    Ok(())
 }
 
 #[cfg(test)]

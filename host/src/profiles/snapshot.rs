@@ -1,7 +1,13 @@
 //! Reading a profile snapshot export: NDJSON, optionally gzip-compressed, whose first line is
 //! a header `{"snapshot_version": "...", "generated_at_ms": 1774000000000}` and every further
 //! line one profile with a `customer_id`.
+//!
+//! The file may be sealed with the data key ([`crate::privacy::sealed`], what `tailor seal`
+//! writes), the NDJSON or its gzip inside: a sealed snapshot needs the data key, and with a
+//! data key configured a plaintext one is still read (the customer data platform exports
+//! plaintext) but warned about.
 
+use crate::privacy::{DataKey, SealedReader, is_sealed};
 use flate2::read::GzDecoder;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read};
@@ -17,15 +23,21 @@ pub struct SnapshotHeader {
     pub generated_at_ms: i64,
 }
 
-/// A snapshot that cannot be loaded, naming the line and the field.
+/// A snapshot that cannot be loaded, naming the file, and the line and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    /// Unreadable, or (sealed) damaged, truncated or sealed with another key: the source says.
     #[error("reading snapshot {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "snapshot {path} is sealed: reading it needs the data key it was sealed with \
+         (configure data_key)"
+    )]
+    NeedsKey { path: PathBuf },
     #[error("snapshot {path} is empty: the first line must be the header")]
     Empty { path: PathBuf },
     #[error("snapshot {path} line {line}: {message}")]
@@ -36,9 +48,11 @@ pub enum SnapshotError {
     },
 }
 
-/// Opens a snapshot, reads its header, and returns the profiles that follow, one per line.
+/// Opens a snapshot (sealed with `key`, or plaintext), reads its header, and returns the
+/// profiles that follow, one per line.
 pub fn open(
     path: &Path,
+    key: Option<&DataKey>,
 ) -> Result<
     (
         SnapshotHeader,
@@ -51,11 +65,35 @@ pub fn open(
         source,
     };
     let mut file = BufReader::new(std::fs::File::open(path).map_err(io)?);
-    let gzip = file.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
+    let sealed = is_sealed(file.fill_buf().map_err(io)?);
+    let mut plain: Box<dyn BufRead> = match (sealed, key) {
+        (true, None) => {
+            return Err(SnapshotError::NeedsKey {
+                path: path.to_owned(),
+            });
+        }
+        (true, Some(key)) => {
+            let name = path.display().to_string();
+            Box::new(BufReader::new(
+                SealedReader::new(file, key, &name).map_err(io)?,
+            ))
+        }
+        (false, key) => {
+            if key.is_some() {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the profile snapshot is not sealed: its customer data is plaintext on \
+                     disk; seal it with `tailor seal` before it is dropped here"
+                );
+            }
+            Box::new(file)
+        }
+    };
+    let gzip = plain.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read> = if gzip {
-        Box::new(GzDecoder::new(file))
+        Box::new(GzDecoder::new(plain))
     } else {
-        Box::new(file)
+        Box::new(plain)
     };
     let mut lines = BufReader::new(reader).lines().enumerate();
     let header = match lines.next() {
@@ -156,85 +194,4 @@ fn without_values(message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    fn write(name: &str, bytes: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("tailor-snapshot-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    const TEXT: &str = "{\"snapshot_version\":\"v1\",\"generated_at_ms\":5}\n{\"customer_id\":\"c1\",\"segments\":[\"a\"]}\n\n{\"customer_id\":\"c2\"}\n";
-
-    #[test]
-    fn reads_plain_and_gzip() {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(TEXT.as_bytes()).unwrap();
-        for path in [
-            write("plain.ndjson", TEXT.as_bytes()),
-            write("packed.ndjson.gz", &gz.finish().unwrap()),
-        ] {
-            let (header, profiles) = open(&path).unwrap();
-            assert_eq!(
-                header,
-                SnapshotHeader {
-                    snapshot_version: "v1".into(),
-                    generated_at_ms: 5
-                }
-            );
-            let ids: Vec<String> = profiles.map(|p| p.unwrap().customer_id.unwrap()).collect();
-            assert_eq!(ids, ["c1", "c2"]);
-        }
-    }
-
-    #[test]
-    fn errors_name_line_and_field() {
-        let path = write("bad.ndjson", b"{\"snapshot_version\":\"v1\",\"generated_at_ms\":5}\n{\"customer_id\":\"c1\"}\n{\"customer_id\":\"c2\",\"loyalty\":{\"tier\":3}}\n");
-        let (_, profiles) = open(&path).unwrap();
-        let errors: Vec<String> = profiles
-            .filter_map(Result::err)
-            .map(|e| e.to_string())
-            .collect();
-        assert_eq!(errors.len(), 1);
-        assert!(
-            errors[0].contains("line 3") && errors[0].contains("loyalty.tier"),
-            "{}",
-            errors[0]
-        );
-        let path = write(
-            "values.ndjson",
-            b"{\"snapshot_version\":\"v1\",\"generated_at_ms\":5}\n{\"customer_id\":\"c3\",\"loyalty\":{\"tier\":\"gold\",\"points\":\"Leeds\"}}\n{\"customer_id\":\"c4\",\"loyalty\":{\"tier\":31337,\"points\":1}}\n",
-        );
-        let (_, profiles) = open(&path).unwrap();
-        let errors: Vec<String> = profiles
-            .filter_map(Result::err)
-            .map(|e| e.to_string())
-            .collect();
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        for error in &errors {
-            assert!(
-                !error.contains("Leeds") && !error.contains("31337") && error.contains("expected"),
-                "{error}"
-            );
-        }
-        assert!(
-            errors[0].contains("loyalty.points: invalid type: string, expected"),
-            "{}",
-            errors[0]
-        );
-        let path = write("nohdr.ndjson", b"{\"customer_id\":\"c1\"}\n");
-        let err = open(&path).err().unwrap().to_string();
-        assert!(err.contains("line 1"), "{err}");
-        let path = write(
-            "noid.ndjson",
-            b"{\"snapshot_version\":\"v1\",\"generated_at_ms\":5}\n{\"segments\":[]}\n",
-        );
-        let (_, profiles) = open(&path).unwrap();
-        let err = profiles.filter_map(Result::err).next().unwrap().to_string();
-        assert!(err.contains("customer_id is required"), "{err}");
-    }
-}
+mod tests;

@@ -89,7 +89,7 @@ impl ProfileStore {
         key: Option<&DataKey>,
         mut seen: impl FnMut(&str),
     ) -> Result<ProfileStore, StoreError> {
-        let (header, profiles) = snapshot::open(snapshot_path)?;
+        let (header, profiles) = snapshot::open(snapshot_path, key)?;
         let safe: String = header
             .snapshot_version
             .chars()
@@ -115,40 +115,18 @@ impl ProfileStore {
             .set_cache_size(crate::profiles::PROFILE_STORE_CACHE_BYTES)
             .create(&path)
             .map_err(database(&path))?;
-        let mut count = 0u64;
-        let mut profiles = profiles.peekable();
-        while profiles.peek().is_some() {
-            let txn = db.begin_write().map_err(database(&path))?;
-            {
-                let mut table = txn.open_table(PROFILES).map_err(database(&path))?;
-                for profile in profiles.by_ref().take(BATCH) {
-                    let profile = profile?;
-                    let id = profile.customer_id.as_deref().unwrap_or_default();
-                    seen(id);
-                    let bytes = serde_json::to_vec(&profile)
-                        .map_err(|source| StoreError::Encode { source })?;
-                    let key = stored_id(cipher.as_ref(), id);
-                    let bytes = match &cipher {
-                        Some(cipher) => cipher.seal(key.as_bytes(), &bytes).map_err(|source| {
-                            StoreError::Cipher {
-                                path: path.clone(),
-                                source,
-                            }
-                        })?,
-                        None => bytes,
-                    };
-                    table
-                        .insert(key.as_ref(), bytes.as_slice())
-                        .map_err(database(&path))?;
-                    count += 1;
+        let count = match import(&db, &path, cipher.as_ref(), profiles, &mut seen) {
+            Ok(count) => count,
+            Err(error) => {
+                // A snapshot that fails part way (a bad line, a damaged sealed chunk) leaves
+                // no half-built store behind.
+                drop(db);
+                if let Err(error) = std::fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), %error, "could not remove a half-built profile store");
                 }
+                return Err(error);
             }
-            txn.commit().map_err(database(&path))?;
-        }
-        // An empty snapshot still gets its (empty) table.
-        let txn = db.begin_write().map_err(database(&path))?;
-        txn.open_table(PROFILES).map_err(database(&path))?;
-        txn.commit().map_err(database(&path))?;
+        };
         let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         Ok(ProfileStore {
             db,
@@ -250,6 +228,51 @@ impl ProfileStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Imports the snapshot's profiles into `db`, returning how many it holds.
+fn import(
+    db: &Database,
+    path: &Path,
+    cipher: Option<&StoreCipher>,
+    profiles: impl Iterator<Item = Result<Profile, SnapshotError>>,
+    seen: &mut impl FnMut(&str),
+) -> Result<u64, StoreError> {
+    let mut count = 0u64;
+    let mut profiles = profiles.peekable();
+    while profiles.peek().is_some() {
+        let txn = db.begin_write().map_err(database(path))?;
+        {
+            let mut table = txn.open_table(PROFILES).map_err(database(path))?;
+            for profile in profiles.by_ref().take(BATCH) {
+                let profile = profile?;
+                let id = profile.customer_id.as_deref().unwrap_or_default();
+                seen(id);
+                let bytes =
+                    serde_json::to_vec(&profile).map_err(|source| StoreError::Encode { source })?;
+                let key = stored_id(cipher, id);
+                let bytes = match cipher {
+                    Some(cipher) => cipher.seal(key.as_bytes(), &bytes).map_err(|source| {
+                        StoreError::Cipher {
+                            path: path.to_owned(),
+                            source,
+                        }
+                    })?,
+                    None => bytes,
+                };
+                table
+                    .insert(key.as_ref(), bytes.as_slice())
+                    .map_err(database(path))?;
+                count += 1;
+            }
+        }
+        txn.commit().map_err(database(path))?;
+    }
+    // An empty snapshot still gets its (empty) table.
+    let txn = db.begin_write().map_err(database(path))?;
+    txn.open_table(PROFILES).map_err(database(path))?;
+    txn.commit().map_err(database(path))?;
+    Ok(count)
 }
 
 /// A customer id as the store's keys hold it: a keyed hash when it is encrypted.

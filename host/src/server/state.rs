@@ -8,7 +8,7 @@ use crate::lifecycle::signing::{KeyError, TrustedKeys};
 use crate::lifecycle::{Lifecycle, LifecycleConfig, RestoreError};
 use crate::metrics::Metrics;
 use crate::outcomes::Outcomes;
-use crate::privacy::{DataKey, Eraser, Pseudonyms};
+use crate::privacy::{DataKey, Eraser, Pseudonyms, SealedReader, seal_into_place};
 use crate::profiles::{self, Profiles, StoreError};
 use crate::registry::Registry;
 use crate::scheduler::Scheduler;
@@ -41,6 +41,12 @@ pub enum StartError {
     Pseudonyms(#[from] crate::privacy::pseudonym::PseudonymError),
     #[error(transparent)]
     DataKey(#[from] crate::privacy::KeyError),
+    #[error("writing the sealed sample snapshot {}", path.display())]
+    SealedSample {
+        path: PathBuf,
+        #[source]
+        source: crate::privacy::sealed::WriteError,
+    },
     #[error("{what}")]
     Io {
         what: String,
@@ -100,12 +106,12 @@ impl AppState {
             what: format!("creating data_dir {}", config.data_dir.display()),
             source,
         })?;
-        let snapshot_path = snapshot_path(&config)?;
-        let started = Instant::now();
         let data_key = match &config.data_key {
             Some(source) => Some(Arc::new(DataKey::load(source)?)),
             None => None,
         };
+        let snapshot_path = snapshot_path(&config, data_key.as_deref())?;
+        let started = Instant::now();
         let pseudonyms = Arc::new(match &data_key {
             Some(key) => Pseudonyms::from_data_key(key),
             None => Pseudonyms::open(&config.data_dir)?,
@@ -265,23 +271,53 @@ fn config_signing_key(
     Ok(Some(Arc::new(key)))
 }
 
-/// The configured snapshot, or the sample one in `data_dir` (written on first start).
-fn snapshot_path(config: &ServeConfig) -> Result<PathBuf, StartError> {
+/// The configured snapshot, or the sample one in `data_dir` (written on first start): sealed
+/// with the data key when there is one, so a node with a key keeps no plaintext profile on
+/// disk.
+fn snapshot_path(config: &ServeConfig, key: Option<&DataKey>) -> Result<PathBuf, StartError> {
     if let Some(path) = &config.snapshot {
         return Ok(path.clone());
     }
-    let path = config
-        .data_dir
-        .join(format!("sample-{}.ndjson", config.sample_profiles));
-    if !path.is_file() {
-        profiles::sample::write(&path, config.sample_profiles).map_err(|source| {
-            StartError::Io {
-                what: format!("writing the sample snapshot {}", path.display()),
+    let count = config.sample_profiles;
+    let plain = config.data_dir.join(format!("sample-{count}.ndjson"));
+    let Some(key) = key else {
+        if !plain.is_file() {
+            profiles::sample::write(&plain, count).map_err(|source| StartError::Io {
+                what: format!("writing the sample snapshot {}", plain.display()),
                 source,
-            }
-        })?;
+            })?;
+        }
+        return Ok(plain);
+    };
+    let sealed = config
+        .data_dir
+        .join(format!("sample-{count}.ndjson.sealed"));
+    // The sample is generated, so one sealed with another key is simply written again.
+    let readable = std::fs::File::open(&sealed)
+        .and_then(|file| SealedReader::new(file, key, &sealed.display().to_string()))
+        .is_ok();
+    if !readable {
+        seal_into_place(&sealed, key, |out| profiles::sample::write_to(out, count)).map_err(
+            |source| StartError::SealedSample {
+                path: sealed.clone(),
+                source,
+            },
+        )?;
     }
-    Ok(path)
+    // A plaintext sample left by a run without the key goes.
+    match std::fs::remove_file(&plain) {
+        Ok(()) => {
+            tracing::info!(path = %plain.display(), "removed the plaintext sample snapshot: the sample is sealed now")
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(StartError::Io {
+                what: format!("removing the plaintext sample snapshot {}", plain.display()),
+                source: error,
+            });
+        }
+    }
+    Ok(sealed)
 }
 
 /// The snapshot gauges: profiles held and when the export was generated.
