@@ -7,9 +7,11 @@ mod publish;
 mod pull;
 mod push;
 mod run_policy;
+mod seal;
 mod serve;
 mod sign;
 mod test;
+mod unseal;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -65,6 +67,10 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Build the policy crate here and run its fixture cases against the component.
     Test(test::TestArgs),
+    /// Seal a file (a profile snapshot export) with the data key, for a node to load.
+    Seal(seal::SealArgs),
+    /// Write a sealed file's plaintext to stdout.
+    Unseal(unseal::UnsealArgs),
 }
 
 /// A `--log` value that is a valid filter, refused at parsing rather than ignored.
@@ -101,6 +107,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::New(args) => new::run(args),
         Command::Build(args) => build::run(args),
         Command::Test(args) => test::run(args),
+        Command::Seal(args) => seal::run(args),
+        Command::Unseal(args) => unseal::run(args),
     }
 }
 
@@ -118,5 +126,41 @@ mod tests {
         assert!(err.contains("not a log filter"), "{err}");
         let cli = Cli::try_parse_from(["tailor", "serve", "--log", "tailor=debug,warn"]).unwrap();
         assert_eq!(cli.global.log, "tailor=debug,warn");
+    }
+
+    #[test]
+    fn seal_and_unseal_take_serves_data_key_option_and_require_it() {
+        let cli = Cli::try_parse_from([
+            "tailor",
+            "seal",
+            "--data-key",
+            "env:SNAPSHOT_KEY",
+            "in.ndjson",
+            "out.sealed",
+        ])
+        .unwrap();
+        let Command::Seal(args) = cli.command else {
+            panic!("not seal: {:?}", cli.command);
+        };
+        assert_eq!(
+            args.key.source,
+            tailor_host::privacy::KeySource::Env("SNAPSHOT_KEY".into())
+        );
+        // The variable is serve's, and so is the parser, which names the option.
+        let help = Cli::try_parse_from(["tailor", "unseal", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(help.contains("TAILOR_DATA_KEY"), "{help}");
+        let bad = Cli::try_parse_from(["tailor", "unseal", "--data-key", "nowhere", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.contains("--data-key") && bad.contains("names no key source"),
+            "{bad}"
+        );
+        let missing = Cli::try_parse_from(["tailor", "seal", "in", "out"])
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("--data-key"), "{missing}");
     }
 }

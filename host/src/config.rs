@@ -35,9 +35,10 @@ pub struct ServeConfig {
     #[arg(long, env = "TAILOR_DATA_DIR", default_value = "tailor-data")]
     pub data_dir: PathBuf,
     /// Where the key that encrypts customer data at rest comes from (the profile store, the
-    /// event log, the outcome log): `file:PATH` (mode 0600), `env:VARIABLE` or
-    /// `systemd:CREDENTIAL` (from `LoadCredentialEncrypted=`); 32 bytes, as 64 hex digits or
-    /// base64. Never beside the data. Without it the stores are plaintext.
+    /// event log, the outcome log, sealed snapshots): `file:PATH` (mode 0600), `env:VARIABLE`
+    /// or `systemd:CREDENTIAL` (from `LoadCredentialEncrypted=`); 32 bytes, as 64 hex digits
+    /// or base64. Never beside the data. Without it the stores are plaintext. `tailor seal`
+    /// and `tailor unseal` take this same option.
     #[arg(long, env = "TAILOR_DATA_KEY", value_name = "SOURCE")]
     pub data_key: Option<crate::privacy::KeySource>,
     /// Profile snapshot to load (NDJSON, gzip accepted); the bundled sample when absent.
