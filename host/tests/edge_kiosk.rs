@@ -1,7 +1,8 @@
 //! The in-store kiosk deployment (`edge-deploy/kiosk/`): the systemd unit passes
 //! `systemd-analyze verify`, and the kiosk config runs the real binary from a watched, signed
 //! policies directory and keeps serving its last-known-good policies and snapshot once the
-//! network (the sync tool, the signing key) is gone; unsigned drops are never served.
+//! network (the sync tool, the signing key) is gone; unsigned drops are never served. The
+//! data key comes from the unit's encrypted credential, and the snapshot is sealed with it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -60,6 +61,7 @@ fn the_unit_passes_systemd_analyze_verify() {
         "Restart=on-failure",
         "Environment=TAILOR_LOG=info",
         "EnvironmentFile=-/etc/tailor/secrets.env",
+        "LoadCredentialEncrypted=tailor-data-key:/etc/tailor/data-key.cred",
     ] {
         assert!(settings.contains(&wanted), "the unit lacks `{wanted}`");
     }
@@ -108,7 +110,14 @@ fn the_kiosk_config_is_loopback_only_and_takes_only_signed_policies() {
     assert_eq!(config.data_dir, Path::new("/var/lib/tailor"));
     assert_eq!(
         config.snapshot.as_deref(),
-        Some(Path::new("/var/lib/tailor/sync/snapshot.ndjson.gz"))
+        Some(Path::new("/var/lib/tailor/sync/snapshot.sealed"))
+    );
+    // Customer data at rest under the key systemd hands over (LoadCredentialEncrypted=).
+    assert_eq!(
+        config.data_key,
+        Some(tailor_host::privacy::KeySource::Credential(
+            "tailor-data-key".into()
+        ))
     );
     assert!(config.snapshot_poll().is_some(), "the snapshot is reloaded");
     assert_eq!(
@@ -193,8 +202,9 @@ fn sync_drop(policies: &Path, name: &str, files: &[(&str, &[u8])]) {
     }
 }
 
-/// A gzip NDJSON snapshot: the header line, then a platinum member and a member with no tier.
-fn write_snapshot(path: &Path) {
+/// A gzip NDJSON snapshot as the platform exports it: the header line, then a platinum member
+/// and a member with no tier.
+fn write_export(path: &Path) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(
         "../policies/hero-banner/fixtures/platinum-member-sees-vip-early-access/profile.json",
     );
@@ -216,8 +226,44 @@ fn write_snapshot(path: &Path) {
     gz.finish().unwrap().sync_all().unwrap();
 }
 
-/// The real `tailor serve --config …`, killed (SIGKILL) and reaped when dropped.
-fn serve(config: &Path) -> Node {
+/// What systemd hands the unit for `LoadCredentialEncrypted=tailor-data-key:…`: a credentials
+/// directory holding the decrypted key (here 32 raw bytes, as `head -c 32 /dev/urandom` made
+/// it), readable by the service only.
+fn credentials(root: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = root.join("run/credentials/tailor.service");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("tailor-data-key");
+    std::fs::write(&key, [0x4b_u8; 32]).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    dir
+}
+
+/// What the sync tool does with the platform's export: seals it with the device's data key
+/// (`tailor seal`, run with the same credential) straight into the inbox.
+fn sync_snapshot(export: &Path, snapshot: &Path, credentials: &Path) {
+    std::fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
+    let output = common::run(
+        Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .args(["seal", "--data-key", "systemd:tailor-data-key"])
+            .arg(export)
+            .arg(snapshot)
+            .env("CREDENTIALS_DIRECTORY", credentials),
+    );
+    assert!(output.status.success(), "{}", common::describe(&output));
+    let sealed = std::fs::read(snapshot).unwrap();
+    assert!(sealed.starts_with(tailor_host::privacy::sealed::MAGIC));
+    assert!(
+        !sealed
+            .windows(PLATINUM.len())
+            .any(|w| w == PLATINUM.as_bytes()),
+        "the sealed snapshot holds a customer id"
+    );
+}
+
+/// The real `tailor serve --config …` with the unit's credentials, killed (SIGKILL) and reaped
+/// when dropped.
+fn serve(config: &Path, credentials: &Path) -> Node {
     Node::start(
         Command::new(env!("CARGO_BIN_EXE_tailor"))
             .args(["serve", "--config"])
@@ -225,7 +271,9 @@ fn serve(config: &Path) -> Node {
             // An ephemeral port, and deadlines long enough for a test machine's shared cores.
             .args(["--listen", "127.0.0.1:0", "--deadline-ms", "5000"])
             // What the unit's EnvironmentFile (/etc/tailor/secrets.env) gives the service.
-            .env("TAILOR_ADMIN_TOKEN", ADMIN),
+            .env("TAILOR_ADMIN_TOKEN", ADMIN)
+            // What the unit's LoadCredentialEncrypted= gives the service.
+            .env("CREDENTIALS_DIRECTORY", credentials),
     )
 }
 
@@ -299,7 +347,10 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
     // Provisioning: the fleet's public key; the sync tool's first snapshot and policy set.
     let fleet = sign_hero(&root.join("fleet-signing"));
     std::fs::copy(fleet.dir.join("fleet.pub"), etc.join("fleet.pub")).unwrap();
-    write_snapshot(&file.snapshot.unwrap());
+    let credentials = credentials(&root);
+    let export = root.join("sync-tool/export.ndjson.gz");
+    write_export(&export);
+    sync_snapshot(&export, &file.snapshot.unwrap(), &credentials);
     let read = |f: &str| std::fs::read(fleet.dir.join(f)).unwrap();
     sync_drop(
         &policies,
@@ -314,7 +365,7 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
     let digest = tailor_host::registry::digest(hero.component, Some(&fleet.config));
 
     // Online: the watched directory publishes the signed set.
-    let node = serve(&config);
+    let node = serve(&config, &credentials);
     let slot = within_30s("hero-banner is not served from the policies dir", || {
         hero_slot(node.addr, PLATINUM)
     });
@@ -344,7 +395,7 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
     assert_eq!(profile_stores(&state), 1);
     assert!(state.join("events.redb").is_file() && state.join("policies").is_dir());
 
-    let node = serve(&config);
+    let node = serve(&config, &credentials);
     assert_eq!(
         profile_stores(&state),
         1,

@@ -125,6 +125,30 @@ fn a_snapshot_sealed_by_tailor_seal_is_served_and_needs_its_key() {
     assert!(unsealed.status.success(), "{}", common::describe(&unsealed));
     assert_eq!(unsealed.stdout, plain);
 
+    // From stdin, as a sync tool piping its download: the same plaintext inside.
+    let mut piped = Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .current_dir(dir)
+        .args(["seal", "--data-key", &key, "-", "piped.sealed"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    piped.stdin.take().unwrap().write_all(&plain).unwrap();
+    let piped = piped.wait_with_output().unwrap();
+    assert!(piped.status.success(), "{}", common::describe(&piped));
+    let from_stdin = common::run(
+        Command::new(env!("CARGO_BIN_EXE_tailor"))
+            .args(["unseal", "--data-key", &key])
+            .arg(dir.join("piped.sealed")),
+    );
+    assert!(
+        from_stdin.status.success(),
+        "{}",
+        common::describe(&from_stdin)
+    );
+    assert_eq!(from_stdin.stdout, plain);
+
     // Served with the key: the export's profiles.
     let data_dir = dir.join("node");
     let snapshot = sealed_path.to_str().unwrap();

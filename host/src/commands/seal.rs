@@ -14,7 +14,7 @@ pub struct SealArgs {
     #[command(flatten)]
     pub key: DataKeyOption,
     /// The file to seal: the snapshot export (NDJSON, gzip or not), as the customer data
-    /// platform wrote it.
+    /// platform wrote it; `-` reads stdin, so a download never lands on disk in the clear.
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
     /// Where the sealed file goes (written aside and renamed into place, so a node watching
@@ -26,16 +26,23 @@ pub struct SealArgs {
 pub fn run(args: SealArgs) -> anyhow::Result<ExitCode> {
     let key = args.key.load()?;
     let input = &args.input;
-    let file =
-        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
-    let mut reader = BufReader::new(file);
+    let stdin = input.as_os_str() == "-";
+    let source: Box<dyn std::io::Read> = if stdin {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(input)
+                .with_context(|| format!("cannot open {}", input.display()))?,
+        )
+    };
+    let mut reader = BufReader::new(source);
     let first = reader
         .fill_buf()
         .with_context(|| format!("cannot read {}", input.display()))?;
     if is_sealed(first) {
         bail!("{} is sealed already", input.display());
     }
-    if same_file(input, &args.output) {
+    if !stdin && same_file(input, &args.output) {
         bail!(
             "{} is both the input and the output; seal into another file",
             input.display()
