@@ -41,7 +41,8 @@ pub struct ServeConfig {
     /// and `tailor unseal` take this same option.
     #[arg(long, env = "TAILOR_DATA_KEY", value_name = "SOURCE")]
     pub data_key: Option<crate::privacy::KeySource>,
-    /// Profile snapshot to load (NDJSON, gzip accepted); the bundled sample when absent.
+    /// Profile snapshot to load (NDJSON, gzip accepted, either one sealed with the data key by
+    /// `tailor seal`); the generated sample when absent (sealed, with a data key).
     #[arg(long, env = "TAILOR_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
     /// Profiles in the generated sample snapshot.

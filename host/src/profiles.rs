@@ -1,10 +1,11 @@
 //! The profile snapshot at the edge: an embedded, durable store on disk with a sharded
 //! in-memory LRU of decoded profiles in front.
 //!
-//! A snapshot exported by the customer data platform (NDJSON, optionally gzip, a header line with
-//! version and generation time) is loaded into a fresh redb file beside the serving one and
-//! swapped in atomically; requests in flight keep the generation they started with, so no
-//! request ever sees a half-loaded snapshot. Only what is hot lives in memory.
+//! A snapshot exported by the customer data platform (NDJSON, optionally gzip, optionally sealed
+//! with the data key, a header line with version and generation time) is loaded into a fresh
+//! redb file beside the serving one and swapped in atomically; requests in flight keep the
+//! generation they started with, so no request ever sees a half-loaded snapshot. Only what is
+//! hot lives in memory.
 //!
 //! Customer events go to a durable log and overlay the snapshot: a lookup applies the
 //! customer's events newer than the snapshot, so they take effect at once and survive reloads.
