@@ -105,7 +105,7 @@ for count in 100000 1000000; do
   start_server "$dir" --sample-profiles "$count"
   loaded=$(grep -o 'elapsed_ms=[0-9]*' "$work/err" | head -1 | cut -d= -f2 || true)
   [ -n "$loaded" ] || loaded="n/a"
-  size=$(du -b "$dir"/profiles-*.redb | awk '{print $1}')
+  size=$(du -b "$dir"/profiles-*.profiles | awk '{print $1}')
   echo "| sample-$count | $count | ${loaded} ms | $((size / 1048576)) MiB |"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done

@@ -22,10 +22,6 @@ pub use store::{ProfileStore, StoreError};
 
 use cache::ShardedLru;
 
-/// redb's page cache for the snapshot store (redb's default is 1 GiB per database, which a
-/// kiosk does not have): decoded profiles are cached in front of it anyway, so this only keeps
-/// the B-tree's upper pages hot.
-pub(crate) const PROFILE_STORE_CACHE_BYTES: usize = 32 << 20;
 /// redb's page cache for the event log: appends and one customer's range at a time.
 pub(crate) const EVENT_LOG_CACHE_BYTES: usize = 16 << 20;
 use crate::privacy::{DataKey, Erasure, Pseudonyms};
@@ -371,14 +367,18 @@ fn build(
     Ok((store, present))
 }
 
-/// Removes `profiles-*.redb` files a killed process left in `data_dir`.
+/// Removes the profile stores a killed process left in `data_dir`: `profiles-*.profiles`, and
+/// `profiles-*.redb` of the earlier format (a store is rebuilt at every start, never reopened).
 fn remove_stale_stores(data_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(data_dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("profiles-") && name.ends_with(".redb") {
+        let store = name.strip_prefix("profiles-").is_some_and(|rest| {
+            rest.ends_with(".redb") || rest.ends_with(&format!(".{}", store::EXTENSION))
+        });
+        if store {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => {
                     tracing::info!(file = %name, "removed a profile store left by an earlier run")

@@ -49,7 +49,9 @@ pub enum SnapshotError {
 }
 
 /// Opens a snapshot (sealed with `key`, or plaintext), reads its header, and returns the
-/// profiles that follow, one per line.
+/// profiles that follow, one per line, parsed on this thread (the store's loader parses
+/// [`lines`] on every core).
+#[cfg(test)]
 pub fn open(
     path: &Path,
     key: Option<&DataKey>,
@@ -60,13 +62,37 @@ pub fn open(
     ),
     SnapshotError,
 > {
+    let (header, lines) = lines(path, key)?;
+    let path = path.to_owned();
+    let profiles = lines.map(move |line| {
+        let (line_no, text) = line?;
+        parse_profile(&path, line_no, &text)
+    });
+    Ok((header, profiles))
+}
+
+/// One profile line of a snapshot: its number (the header is line 1) and its text.
+pub type Line = (usize, String);
+
+/// Opens a snapshot as [`open`] does, and returns its profile lines unparsed (blank ones
+/// skipped), for a loader that parses them on several threads ([`parse_profile`]).
+pub fn lines(
+    path: &Path,
+    key: Option<&DataKey>,
+) -> Result<
+    (
+        SnapshotHeader,
+        impl Iterator<Item = Result<Line, SnapshotError>> + Send + use<>,
+    ),
+    SnapshotError,
+> {
     let io = |source| SnapshotError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut file = BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let mut file = BufReader::with_capacity(256 << 10, std::fs::File::open(path).map_err(io)?);
     let sealed = is_sealed(file.fill_buf().map_err(io)?);
-    let mut plain: Box<dyn BufRead> = match (sealed, key) {
+    let mut plain: Box<dyn BufRead + Send> = match (sealed, key) {
         (true, None) => {
             return Err(SnapshotError::NeedsKey {
                 path: path.to_owned(),
@@ -74,7 +100,8 @@ pub fn open(
         }
         (true, Some(key)) => {
             let name = path.display().to_string();
-            Box::new(BufReader::new(
+            Box::new(BufReader::with_capacity(
+                256 << 10,
                 SealedReader::new(file, key, &name).map_err(io)?,
             ))
         }
@@ -90,12 +117,14 @@ pub fn open(
         }
     };
     let gzip = plain.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> = if gzip {
+    let reader: Box<dyn Read + Send> = if gzip {
         Box::new(GzDecoder::new(plain))
     } else {
         Box::new(plain)
     };
-    let mut lines = BufReader::new(reader).lines().enumerate();
+    let mut lines = BufReader::with_capacity(256 << 10, reader)
+        .lines()
+        .enumerate();
     let header = match lines.next() {
         None => {
             return Err(SnapshotError::Empty {
@@ -105,33 +134,28 @@ pub fn open(
         Some((_, line)) => parse::<SnapshotHeader>(path, 1, &line.map_err(io)?)?,
     };
     let path = path.to_owned();
-    let profiles = lines.filter_map(move |(index, line)| {
-        let line_no = index + 1;
-        let line = match line {
-            Ok(line) => line,
-            Err(source) => {
-                return Some(Err(SnapshotError::Io {
-                    path: path.clone(),
-                    source,
-                }));
-            }
-        };
-        if line.trim().is_empty() {
-            return None;
-        }
-        Some(parse::<Profile>(&path, line_no, &line).and_then(|profile| {
-            if profile.customer_id.as_deref().is_none_or(str::is_empty) {
-                Err(SnapshotError::Line {
-                    path: path.clone(),
-                    line: line_no,
-                    message: "customer_id is required".into(),
-                })
-            } else {
-                Ok(profile)
-            }
-        }))
+    let lines = lines.filter_map(move |(index, line)| match line {
+        Ok(line) if line.trim().is_empty() => None,
+        Ok(line) => Some(Ok((index + 1, line))),
+        Err(source) => Some(Err(SnapshotError::Io {
+            path: path.clone(),
+            source,
+        })),
     });
-    Ok((header, profiles))
+    Ok((header, lines))
+}
+
+/// Parses a profile line (line `line_no` of the snapshot at `path`): it must name its customer.
+pub fn parse_profile(path: &Path, line_no: usize, text: &str) -> Result<Profile, SnapshotError> {
+    let profile = parse::<Profile>(path, line_no, text)?;
+    if profile.customer_id.as_deref().is_none_or(str::is_empty) {
+        return Err(SnapshotError::Line {
+            path: path.to_owned(),
+            line: line_no,
+            message: "customer_id is required".into(),
+        });
+    }
+    Ok(profile)
 }
 
 /// Parses one snapshot line (the header or a profile), naming the line and field on error.
@@ -140,6 +164,10 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     line: usize,
     text: &str,
 ) -> Result<T, SnapshotError> {
+    // The fast parser first; only a line that fails is parsed again to find the field.
+    if let Ok(parsed) = serde_json::from_str(text) {
+        return Ok(parsed);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();

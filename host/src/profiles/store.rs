@@ -1,26 +1,44 @@
-//! The snapshot store on disk: redb, one file per loaded snapshot.
+//! The snapshot store on disk: one file per loaded snapshot, written once while the snapshot
+//! loads and then read in place (memory-mapped), never changed.
 //!
-//! redb is an embedded, crash-safe (copy-on-write B-trees, checksummed commits) key-value store
-//! in pure Rust: no server, no C toolchain, one file a kiosk can hold for one store's customers
-//! and an edge PoP for millions, with reads that need no lock against the writer.
+//! The file is a header, the profiles' values ([`codec`]: compact binary, each prefixed by its
+//! length) and an index ([`index`]: an open-addressing hash table of id hash → value offset).
+//! A lookup hashes the id, reads one or two index slots and decodes one value: its cost does
+//! not grow with the number of profiles, and the page cache, not the process, holds what is
+//! read often. The repeated names the values refer to (segments, trait keys, categories …) are
+//! kept in memory, in the store's [`codec::Dictionary`].
 //!
-//! With a data key the store is encrypted: its keys are keyed hashes of the customer ids and
-//! its values sealed (AES-256-GCM, each bound to its key), under keys of its own derived from
-//! the data key and a fresh salt. The store is rebuilt from the snapshot at every start, so the
-//! salt lives only in memory and the file is unreadable once the process is gone, even with the
-//! data key.
+//! The store is rebuilt from the snapshot at every start and reload ([`load`]: the snapshot
+//! parsed on every core, one writer), so it needs no durability of its own, and a file of
+//! another format version (`profiles-*.redb` of earlier releases included) is deleted at start,
+//! never read.
+//!
+//! With a data key the store is encrypted: the index holds keyed hashes of the ids, every value
+//! (the id inside it) is sealed (AES-256-GCM, bound to its id hash), under keys of its own
+//! derived from the data key and a fresh salt; the salt and the dictionary live only in memory,
+//! so the file is unreadable once the process is gone, even with the data key.
 
-use super::snapshot::{self, SnapshotError, SnapshotHeader};
+mod codec;
+mod index;
+mod load;
+
+use super::snapshot::{SnapshotError, SnapshotHeader};
 use crate::privacy::{CipherError, DataKey, StoreCipher};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use codec::{Decoder, Dictionary};
+use memmap2::Mmap;
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use tailor_types::Profile;
 
-const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("profiles");
+pub use codec::Malformed;
 
-/// Profiles per write transaction while importing.
-const BATCH: usize = 10_000;
+/// The first bytes of a store file; the format version follows.
+const MAGIC: &[u8; 8] = b"TLRPROF\n";
+/// Magic, format version (u32), flags (u32, 1 = encrypted), profiles (u64), index offset (u64).
+const HEADER_LEN: usize = 32;
+/// Store files are named `profiles-<snapshot version>-<ms>` with this extension.
+pub(crate) const EXTENSION: &str = "profiles";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,17 +50,6 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("profile store {path}")]
-    Database {
-        path: PathBuf,
-        #[source]
-        source: Box<redb::Error>,
-    },
-    #[error("a profile cannot be encoded for the store")]
-    Encode {
-        #[source]
-        source: serde_json::Error,
-    },
     #[error(transparent)]
     Events(#[from] super::events::EventLogError),
     #[error("profile store {path}")]
@@ -51,33 +58,52 @@ pub enum StoreError {
         #[source]
         source: CipherError,
     },
-    #[error("a profile in the store cannot be decoded")]
+    #[error("profile store {path}")]
     Corrupt {
+        path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        source: Malformed,
     },
 }
 
-/// Maps a redb failure on the store at `path`.
-fn database<E: Into<redb::Error>>(path: &Path) -> impl FnOnce(E) -> StoreError + '_ {
-    move |e| StoreError::Database {
-        path: path.to_owned(),
-        source: Box::new(e.into()),
+/// How a store hashes ids for its index, and whether it seals its values. The hash is keyed
+/// either way, so no one can choose ids that collide.
+#[derive(Debug)]
+enum Keys {
+    /// Plaintext values; ids hashed with SipHash-1-3 under a random key of this store's.
+    Plain(std::hash::RandomState),
+    /// Sealed values; ids hashed with the first 8 bytes of the cipher's keyed id hash
+    /// (HMAC-SHA256), which every value carries before its ciphertext as its associated data.
+    Sealed(Box<StoreCipher>),
+}
+
+impl Keys {
+    fn hash(&self, id: &str) -> u64 {
+        match self {
+            Keys::Plain(state) => state.hash_one(id),
+            Keys::Sealed(cipher) => {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&cipher.id_hash(id)[..8]);
+                u64::from_le_bytes(word)
+            }
+        }
     }
 }
 
 /// One loaded snapshot on disk.
 #[derive(Debug)]
 pub struct ProfileStore {
-    db: Database,
+    map: Mmap,
     path: PathBuf,
     pub header: SnapshotHeader,
     pub profiles: u64,
     pub file_bytes: u64,
     /// When this node finished loading it, ms since the Unix epoch.
     pub loaded_at_ms: i64,
-    /// Its cipher, when it is encrypted at rest.
-    cipher: Option<StoreCipher>,
+    /// Where the index starts in the file.
+    index_at: usize,
+    dictionary: Dictionary,
+    keys: Keys,
 }
 
 impl ProfileStore {
@@ -87,137 +113,142 @@ impl ProfileStore {
         dir: &Path,
         snapshot_path: &Path,
         key: Option<&DataKey>,
-        mut seen: impl FnMut(&str),
+        seen: impl FnMut(&str),
     ) -> Result<ProfileStore, StoreError> {
-        let (header, profiles) = snapshot::open(snapshot_path, key)?;
-        let safe: String = header
-            .snapshot_version
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(64)
-            .collect();
-        let name = format!("profiles-{safe}-{}.redb", crate::clock::now_ms());
-        let path = dir.join(&name);
-        let cipher = key
-            .map(|key| StoreCipher::new(key, &name).map(|(cipher, _)| cipher))
-            .transpose()
-            .map_err(|source| StoreError::Cipher {
-                path: path.clone(),
-                source,
-            })?;
-        let db = redb::Builder::new()
-            .set_cache_size(crate::profiles::PROFILE_STORE_CACHE_BYTES)
-            .create(&path)
-            .map_err(database(&path))?;
-        let count = match import(&db, &path, cipher.as_ref(), profiles, &mut seen) {
-            Ok(count) => count,
-            Err(error) => {
-                // A snapshot that fails part way (a bad line, a damaged sealed chunk) leaves
-                // no half-built store behind.
-                drop(db);
-                if let Err(error) = std::fs::remove_file(&path) {
-                    tracing::warn!(path = %path.display(), %error, "could not remove a half-built profile store");
-                }
-                return Err(error);
-            }
-        };
-        let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        Ok(ProfileStore {
-            db,
-            path,
-            header,
-            profiles: count,
-            file_bytes,
-            loaded_at_ms: crate::clock::now_ms(),
-            cipher,
-        })
+        load::build(dir, snapshot_path, key, seen)
     }
 
     /// Whether the store is encrypted at rest.
     pub fn encrypted(&self) -> bool {
-        self.cipher.is_some()
+        matches!(self.keys, Keys::Sealed(_))
     }
 
-    /// A stored value as the profile it holds.
-    fn decode(&self, key: &str, bytes: &[u8]) -> Result<Profile, StoreError> {
-        let opened;
-        let bytes = match &self.cipher {
-            Some(cipher) => {
-                opened =
-                    cipher
-                        .open(key.as_bytes(), bytes)
-                        .map_err(|source| StoreError::Cipher {
-                            path: self.path.clone(),
-                            source,
-                        })?;
-                opened.as_slice()
+    fn cipher_error(&self) -> impl FnOnce(CipherError) -> StoreError + '_ {
+        |source| StoreError::Cipher {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self) -> impl FnOnce(Malformed) -> StoreError + '_ {
+        |source| StoreError::Corrupt {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The stored value at `offset` (its length prefix first) and where the next one starts.
+    fn raw_at(&self, offset: usize) -> Result<(&[u8], usize), StoreError> {
+        let values = self.map.get(..self.index_at).unwrap_or_default();
+        let mut input = values
+            .get(offset..)
+            .ok_or_else(|| self.corrupt()(Malformed("a value offset past the values")))?;
+        let before = input.len();
+        let len = load::read_len(&mut input).map_err(self.corrupt())?;
+        let start = offset + (before - input.len());
+        let value = values
+            .get(start..start + len)
+            .ok_or_else(|| self.corrupt()(Malformed("a value past the values")))?;
+        Ok((value, start + len))
+    }
+
+    /// The plaintext of a stored value.
+    fn plaintext<'v>(&self, raw: &'v [u8]) -> Result<Cow<'v, [u8]>, StoreError> {
+        match &self.keys {
+            Keys::Plain(_) => Ok(Cow::Borrowed(raw)),
+            Keys::Sealed(cipher) => {
+                let (hash, sealed) = raw
+                    .split_at_checked(8)
+                    .ok_or_else(|| self.corrupt()(Malformed("a sealed value without its hash")))?;
+                cipher
+                    .open(hash, sealed)
+                    .map(Cow::Owned)
+                    .map_err(self.cipher_error())
             }
-            None => bytes,
-        };
-        serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { source })
+        }
+    }
+
+    /// The plaintext value of `customer_id`, if the store holds it.
+    fn find(&self, customer_id: &str) -> Result<Option<Cow<'_, [u8]>>, StoreError> {
+        let hash = self.keys.hash(customer_id);
+        let table = self.map.get(self.index_at..).unwrap_or_default();
+        let mut found = None;
+        let mut failed = None;
+        index::find(table, hash, |offset| {
+            let value = match usize::try_from(offset)
+                .map_err(|_| self.corrupt()(Malformed("a value offset past the values")))
+                .and_then(|offset| self.raw_at(offset))
+                .and_then(|(raw, _)| self.plaintext(raw))
+            {
+                Ok(value) => value,
+                Err(error) => {
+                    failed = Some(error);
+                    return true;
+                }
+            };
+            match codec::stored_id(&value) {
+                Ok(id) if id == customer_id => {
+                    found = Some(value);
+                    true
+                }
+                Ok(_) => false,
+                Err(malformed) => {
+                    failed = Some(self.corrupt()(malformed));
+                    true
+                }
+            }
+        });
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(found),
+        }
     }
 
     /// A customer's profile, if the snapshot has it.
     pub fn get(&self, customer_id: &str) -> Result<Option<Profile>, StoreError> {
-        let txn = self.db.begin_read().map_err(database(&self.path))?;
-        let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
-        let key = stored_id(self.cipher.as_ref(), customer_id);
-        let Some(bytes) = table.get(key.as_ref()).map_err(database(&self.path))? else {
-            return Ok(None);
-        };
-        self.decode(&key, bytes.value()).map(Some)
+        match self.find(customer_id)? {
+            None => Ok(None),
+            Some(value) => Decoder::new(&value, &self.dictionary)
+                .decode()
+                .map(Some)
+                .map_err(self.corrupt()),
+        }
     }
 
     /// Whether the snapshot holds a customer (without decoding the profile).
     pub fn contains(&self, customer_id: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_read().map_err(database(&self.path))?;
-        let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
-        let key = stored_id(self.cipher.as_ref(), customer_id);
-        Ok(table
-            .get(key.as_ref())
-            .map_err(database(&self.path))?
-            .is_some())
+        Ok(self.find(customer_id)?.is_some())
     }
 
-    /// Up to `n` customer ids spread evenly over the store's key order (every
-    /// `profiles / n`-th one): a sample that is the same for the same store, so two previews of
-    /// one draft compare like with like.
+    /// Up to `n` customer ids spread evenly over the store (every `profiles / n`-th one in the
+    /// snapshot's order): a sample that is the same for the same store, so two previews of one
+    /// draft compare like with like.
     pub fn sample_ids(&self, n: usize) -> Result<Vec<String>, StoreError> {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let txn = self.db.begin_read().map_err(database(&self.path))?;
-        let table = txn.open_table(PROFILES).map_err(database(&self.path))?;
         let step = usize::try_from(self.profiles)
             .unwrap_or(usize::MAX)
             .div_ceil(n)
             .max(1);
         let mut ids = Vec::with_capacity(n.min(self.profiles as usize));
-        for (i, entry) in table.iter().map_err(database(&self.path))?.enumerate() {
-            if i % step != 0 {
-                continue;
+        let mut offset = HEADER_LEN;
+        let mut i = 0usize;
+        while offset < self.index_at && ids.len() < n {
+            let (raw, next) = self.raw_at(offset)?;
+            if i.is_multiple_of(step) {
+                let value = self.plaintext(raw)?;
+                ids.push(codec::stored_id(&value).map_err(self.corrupt())?.to_owned());
             }
-            let (key, value) = entry.map_err(database(&self.path))?;
-            // An encrypted store's keys are hashes: the id is in the value.
-            let id = match self.cipher {
-                None => key.value().to_owned(),
-                Some(_) => self
-                    .decode(key.value(), value.value())?
-                    .customer_id
-                    .unwrap_or_default(),
-            };
-            ids.push(id);
-            if ids.len() == n {
-                break;
-            }
+            offset = next;
+            i += 1;
         }
         Ok(ids)
+    }
+
+    /// Entries of the store's name dictionary, and the bytes of their text (in memory).
+    pub fn dictionary_size(&self) -> (usize, usize) {
+        (self.dictionary.len(), self.dictionary.text_bytes())
     }
 
     /// Age of the snapshot's data at `now_ms`, in seconds.
@@ -230,59 +261,6 @@ impl ProfileStore {
     }
 }
 
-/// Imports the snapshot's profiles into `db`, returning how many it holds.
-fn import(
-    db: &Database,
-    path: &Path,
-    cipher: Option<&StoreCipher>,
-    profiles: impl Iterator<Item = Result<Profile, SnapshotError>>,
-    seen: &mut impl FnMut(&str),
-) -> Result<u64, StoreError> {
-    let mut count = 0u64;
-    let mut profiles = profiles.peekable();
-    while profiles.peek().is_some() {
-        let txn = db.begin_write().map_err(database(path))?;
-        {
-            let mut table = txn.open_table(PROFILES).map_err(database(path))?;
-            for profile in profiles.by_ref().take(BATCH) {
-                let profile = profile?;
-                let id = profile.customer_id.as_deref().unwrap_or_default();
-                seen(id);
-                let bytes =
-                    serde_json::to_vec(&profile).map_err(|source| StoreError::Encode { source })?;
-                let key = stored_id(cipher, id);
-                let bytes = match cipher {
-                    Some(cipher) => cipher.seal(key.as_bytes(), &bytes).map_err(|source| {
-                        StoreError::Cipher {
-                            path: path.to_owned(),
-                            source,
-                        }
-                    })?,
-                    None => bytes,
-                };
-                table
-                    .insert(key.as_ref(), bytes.as_slice())
-                    .map_err(database(path))?;
-                count += 1;
-            }
-        }
-        txn.commit().map_err(database(path))?;
-    }
-    // An empty snapshot still gets its (empty) table.
-    let txn = db.begin_write().map_err(database(path))?;
-    txn.open_table(PROFILES).map_err(database(path))?;
-    txn.commit().map_err(database(path))?;
-    Ok(count)
-}
-
-/// A customer id as the store's keys hold it: a keyed hash when it is encrypted.
-fn stored_id<'a>(cipher: Option<&StoreCipher>, id: &'a str) -> Cow<'a, str> {
-    match cipher {
-        Some(cipher) => Cow::Owned(cipher.id_hash_hex(id)),
-        None => Cow::Borrowed(id),
-    }
-}
-
 impl Drop for ProfileStore {
     fn drop(&mut self) {
         // A replaced snapshot's file goes once its last reader is done.
@@ -291,3 +269,6 @@ impl Drop for ProfileStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -263,7 +263,7 @@ pub fn edge_deploy() -> PathBuf {
         .unwrap()
 }
 
-/// The profile stores (`profiles-*.redb`, one built from the snapshot per start, removed on a
+/// The profile stores (`profiles-*.profiles`, one built from the snapshot per start, removed on a
 /// clean stop) in a node's data directory.
 pub fn profile_stores(data_dir: &Path) -> usize {
     std::fs::read_dir(data_dir)
@@ -271,7 +271,7 @@ pub fn profile_stores(data_dir: &Path) -> usize {
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("profiles-") && name.ends_with(".redb")
+            name.starts_with("profiles-") && name.ends_with(".profiles")
         })
         .count()
 }

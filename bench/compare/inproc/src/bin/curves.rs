@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use tailor_host::privacy::Pseudonyms;
 use tailor_host::profiles::{Profiles, sample};
 use tailor_host::{Engine, EngineConfig, PolicySource};
 use tailor_types::{Channel, Consent, Context, Loyalty, Profile, Value};
@@ -56,7 +57,7 @@ fn main() {
     let context = Context::new(Channel::Web, "home-hero", 1_774_000_000_000);
     println!("curve,x,ns_per_op");
 
-    // Profiles in the store: lookup (cache in front of the redb store) + decision for customers
+    // Profiles in the store: lookup (cache in front of the snapshot store) + decision for customers
     // drawn uniformly from the whole store, measured in the steady state: the cache (100,000
     // profiles) is first warmed by three times its size in draws, so it holds every customer
     // of a store it can hold and a random 100,000 of a larger one.
@@ -67,7 +68,9 @@ fn main() {
         std::fs::create_dir_all(&dir).expect("dir");
         let snapshot = dir.join("sample.ndjson");
         sample::write(&snapshot, count).expect("sample");
-        let profiles = Profiles::load(&dir, &snapshot, CACHE as usize).expect("store");
+        let pseudonyms = Arc::new(Pseudonyms::from_secret(&[1; 32]));
+        let profiles =
+            Profiles::load(&dir, &snapshot, CACHE as usize, pseudonyms, None).expect("store");
         let mut draw = Lcg(count);
         let mut customer = || format!("cust-{:06}", draw.next() % count);
         for _ in 0..3 * CACHE {

@@ -1,0 +1,136 @@
+//! Profiles at scale: for sample snapshots of 10,000 and 1,000,000 profiles (and 10,000,000
+//! with `-- 10m`), the snapshot load time, the store file's size, the resident memory the load
+//! leaves, and the cost of a lookup of a customer drawn uniformly from the whole store, through
+//! the decoded-profile cache (100,000 profiles, warmed first with three times its size in
+//! draws) and straight from the store, and of a whole hero-banner decision (lookup, fresh
+//! instance, decide) for such a customer. Prints a Markdown table.
+//!
+//! Run: `cargo bench -p tailor-host --bench scale` (add `-- 10m` for the 10M row: about 6 GB
+//! of snapshot file in the temp directory while it runs).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark stops on any surprise and prints its table"
+)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+use tailor_host::privacy::{DataKey, Pseudonyms};
+use tailor_host::profiles::{Profiles, sample};
+use tailor_host::{Engine, EngineConfig, PolicySource};
+use tailor_types::{Channel, Context, Profile};
+
+const CACHE: usize = 100_000;
+const DRAWS: u64 = 1_000_000;
+
+/// Knuth's MMIX LCG: every run draws the same customers.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+/// The process's resident memory, in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+fn ns_per(draws: u64, mut op: impl FnMut()) -> f64 {
+    let started = Instant::now();
+    for _ in 0..draws {
+        op();
+    }
+    started.elapsed().as_nanos() as f64 / draws as f64
+}
+
+fn main() {
+    let mut counts = vec![10_000u64, 1_000_000];
+    if std::env::args().any(|a| a == "10m") {
+        counts.push(10_000_000);
+    }
+    let root = std::env::temp_dir().join(format!("tailor-bench-scale-{}", std::process::id()));
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    let hero = tailor_host::bundled::find("hero-banner").unwrap();
+    let policy = engine
+        .load(PolicySource {
+            name: hero.name,
+            component: hero.component,
+            config: hero.config,
+            limits: None,
+        })
+        .unwrap();
+    let context = Context::new(Channel::Web, "home-hero", 1_774_000_000_000);
+    println!(
+        "| profiles | encrypted | load | store file | snapshot file | RSS after load | lookup, cache in front | store read | lookup + decision |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for &count in &counts {
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let snapshot = root.join("sample.ndjson");
+        sample::write(&snapshot, count).unwrap();
+        let snapshot_bytes = std::fs::metadata(&snapshot).unwrap().len();
+        for key in [None, Some(Arc::new(DataKey::from_bytes([7; 32])))] {
+            let encrypted = key.is_some();
+            let dir = root.join(if encrypted { "sealed" } else { "plain" });
+            std::fs::create_dir_all(&dir).unwrap();
+            let pseudonyms = Arc::new(Pseudonyms::from_secret(&[1; 32]));
+            let before = rss_mib();
+            let started = Instant::now();
+            let profiles = Profiles::load(&dir, &snapshot, CACHE, pseudonyms, key).unwrap();
+            let load = started.elapsed();
+            let generation = profiles.current();
+            let store_bytes = generation.store.file_bytes;
+            let rss = rss_mib() - before;
+            let mut draw = Lcg(count);
+            let mut customer = || format!("cust-{:06}", draw.next() % count);
+            for _ in 0..3 * CACHE {
+                black_box(
+                    profiles
+                        .lookup(Some(&customer()), Profile::default)
+                        .unwrap(),
+                );
+            }
+            let cached = ns_per(DRAWS, || {
+                black_box(
+                    profiles
+                        .lookup(Some(&customer()), Profile::default)
+                        .unwrap(),
+                );
+            });
+            let read = ns_per(DRAWS, || {
+                black_box(generation.store.get(&customer()).unwrap());
+            });
+            let decision = ns_per(DRAWS / 10, || {
+                let lookup = profiles
+                    .lookup(Some(&customer()), Profile::default)
+                    .unwrap();
+                black_box(engine.decide(&policy, &context, &lookup.profile, &[]).ok());
+            });
+            println!(
+                "| {count} | {} | {:.2} s | {:.0} MiB | {:.0} MiB | +{rss:.0} MiB | {cached:.0} ns | {read:.0} ns | {decision:.0} ns |",
+                if encrypted { "yes" } else { "no" },
+                load.as_secs_f64(),
+                store_bytes as f64 / (1 << 20) as f64,
+                snapshot_bytes as f64 / (1 << 20) as f64,
+            );
+            drop(generation);
+            drop(profiles);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -1,0 +1,475 @@
+//! The profile store's value encoding: a compact binary form of a [`Profile`], about a third of
+//! its JSON, decoded without a parser.
+//!
+//! Numbers are LEB128 varints (signed ones zigzagged), floats 8 bytes little-endian. A string is
+//! one varint `n`: `n` odd is entry `n >> 1` of the store's [`Dictionary`], `n` even is `n >> 1`
+//! bytes of UTF-8 that follow. Names that repeat across customers (segments, trait keys, short
+//! trait texts, loyalty tiers, event kinds, categories, items, affinity keys) go to the
+//! dictionary until it is full; the rest, and anything long, is written inline.
+//!
+//! A value is `id, segments, traits, loyalty, consent, recent events, affinities`; lists are a
+//! count, then their entries; an event's `at_ms` is the difference from the one before it.
+//! [`FORMAT_VERSION`] names this layout: a store file of another version is never read.
+
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use tailor_types::{Consent, Event, Loyalty, Profile, Value};
+
+/// The layout this code writes and reads.
+pub(super) const FORMAT_VERSION: u32 = 1;
+/// Entries a dictionary holds at most (later names are written inline).
+const MAX_NAMES: usize = 1 << 16;
+/// Longer strings are always inline: they rarely repeat, and would crowd the dictionary.
+const MAX_NAME_LEN: usize = 40;
+
+const VALUE_FALSE: u8 = 0;
+const VALUE_TRUE: u8 = 1;
+const VALUE_INTEGER: u8 = 2;
+const VALUE_NUMBER: u8 = 3;
+const VALUE_TEXT: u8 = 4;
+const VALUE_TEXT_LIST: u8 = 5;
+
+const EVENT_ITEM: u8 = 1;
+const EVENT_CATEGORY: u8 = 2;
+const EVENT_VALUE: u8 = 4;
+
+/// The repeated strings of one store, numbered in the order they were first written. Built by
+/// the store's single writer, then read by every lookup.
+#[derive(Debug, Default)]
+pub(super) struct Dictionary {
+    numbers: FxHashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+}
+
+impl Dictionary {
+    /// The number of `name`, adding it when there is room; `None` to write it inline.
+    fn number(&mut self, name: &str) -> Option<u32> {
+        if let Some(n) = self.numbers.get(name) {
+            return Some(*n);
+        }
+        if name.len() > MAX_NAME_LEN || self.names.len() >= MAX_NAMES {
+            return None;
+        }
+        let n = self.names.len() as u32;
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(name.clone());
+        self.numbers.insert(name, n);
+        Some(n)
+    }
+
+    /// Entries held.
+    pub(super) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Bytes the entries' text takes.
+    pub(super) fn text_bytes(&self) -> usize {
+        self.names.iter().map(|n| n.len()).sum()
+    }
+}
+
+/// A stored value that does not decode: a damaged store, or a bug; no customer data in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a stored profile does not decode: {0}")]
+pub struct Malformed(pub &'static str);
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+fn unzigzag(n: u64) -> i64 {
+    ((n >> 1) as i64) ^ -((n & 1) as i64)
+}
+
+/// Writes profiles, adding names to the dictionary as it goes.
+#[derive(Debug)]
+pub(super) struct Encoder<'d> {
+    pub(super) dictionary: &'d mut Dictionary,
+}
+
+impl Encoder<'_> {
+    fn name(&mut self, out: &mut Vec<u8>, s: &str) {
+        match self.dictionary.number(s) {
+            Some(n) => varint(out, (u64::from(n) << 1) | 1),
+            None => inline(out, s),
+        }
+    }
+
+    fn names(&mut self, out: &mut Vec<u8>, list: &[String]) {
+        varint(out, list.len() as u64);
+        for s in list {
+            self.name(out, s);
+        }
+    }
+
+    /// Appends `profile`'s value (its id first).
+    pub(super) fn encode(&mut self, id: &str, profile: &Profile, out: &mut Vec<u8>) {
+        inline(out, id);
+        self.names(out, &profile.segments);
+        varint(out, profile.traits.len() as u64);
+        for (key, value) in &profile.traits {
+            self.name(out, key);
+            match value {
+                Value::Boolean(false) => out.push(VALUE_FALSE),
+                Value::Boolean(true) => out.push(VALUE_TRUE),
+                Value::Integer(n) => {
+                    out.push(VALUE_INTEGER);
+                    varint(out, zigzag(*n));
+                }
+                Value::Number(x) => {
+                    out.push(VALUE_NUMBER);
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+                Value::Text(text) => {
+                    out.push(VALUE_TEXT);
+                    self.name(out, text);
+                }
+                Value::TextList(list) => {
+                    out.push(VALUE_TEXT_LIST);
+                    self.names(out, list);
+                }
+            }
+        }
+        match &profile.loyalty {
+            None => out.push(0),
+            Some(loyalty) => {
+                out.push(1);
+                self.name(out, &loyalty.tier);
+                varint(out, zigzag(loyalty.points));
+            }
+        }
+        let c = &profile.consent;
+        out.push(
+            u8::from(c.personalization)
+                | (u8::from(c.marketing) << 1)
+                | (u8::from(c.analytics) << 2)
+                | (u8::from(c.third_party_sharing) << 3),
+        );
+        varint(out, profile.recent_events.len() as u64);
+        let mut last_at = 0i64;
+        for event in &profile.recent_events {
+            self.name(out, &event.kind);
+            out.push(
+                (if event.item_id.is_some() {
+                    EVENT_ITEM
+                } else {
+                    0
+                }) | (if event.category.is_some() {
+                    EVENT_CATEGORY
+                } else {
+                    0
+                }) | (if event.value.is_some() {
+                    EVENT_VALUE
+                } else {
+                    0
+                }),
+            );
+            if let Some(item) = &event.item_id {
+                self.name(out, item);
+            }
+            if let Some(category) = &event.category {
+                self.name(out, category);
+            }
+            if let Some(value) = event.value {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+            varint(out, zigzag(event.at_ms.wrapping_sub(last_at)));
+            last_at = event.at_ms;
+        }
+        varint(out, profile.affinities.len() as u64);
+        for (category, score) in &profile.affinities {
+            self.name(out, category);
+            out.extend_from_slice(&score.to_le_bytes());
+        }
+    }
+}
+
+fn inline(out: &mut Vec<u8>, s: &str) {
+    varint(out, (s.len() as u64) << 1);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Reads profiles against a finished dictionary.
+#[derive(Debug)]
+pub(super) struct Decoder<'a> {
+    input: &'a [u8],
+    dictionary: &'a Dictionary,
+}
+
+/// The customer id a stored value starts with (to check a lookup found the right one).
+pub(super) fn stored_id(value: &[u8]) -> Result<&str, Malformed> {
+    let mut input = value;
+    let n = read_varint(&mut input)?;
+    if n & 1 == 1 {
+        return Err(Malformed("the id is not inline"));
+    }
+    let bytes = take(&mut input, (n >> 1) as usize)?;
+    std::str::from_utf8(bytes).map_err(|_| Malformed("the id is not UTF-8"))
+}
+
+fn read_varint(input: &mut &[u8]) -> Result<u64, Malformed> {
+    let mut n = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = input.split_first().ok_or(Malformed("truncated"))?;
+        *input = rest;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(n);
+        }
+    }
+    Err(Malformed("varint too long"))
+}
+
+fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], Malformed> {
+    if input.len() < len {
+        return Err(Malformed("truncated"));
+    }
+    let (head, rest) = input.split_at(len);
+    *input = rest;
+    Ok(head)
+}
+
+impl<'a> Decoder<'a> {
+    pub(super) fn new(input: &'a [u8], dictionary: &'a Dictionary) -> Decoder<'a> {
+        Decoder { input, dictionary }
+    }
+
+    fn varint(&mut self) -> Result<u64, Malformed> {
+        read_varint(&mut self.input)
+    }
+
+    fn byte(&mut self) -> Result<u8, Malformed> {
+        Ok(take(&mut self.input, 1)?[0])
+    }
+
+    fn float(&mut self) -> Result<f64, Malformed> {
+        let bytes = take(&mut self.input, 8)?;
+        let mut le = [0u8; 8];
+        le.copy_from_slice(bytes);
+        Ok(f64::from_le_bytes(le))
+    }
+
+    fn count(&mut self) -> Result<usize, Malformed> {
+        let n = self.varint()?;
+        // Every entry takes at least a byte: a larger count is damage, not a long list.
+        if n > self.input.len() as u64 {
+            return Err(Malformed("a count past the end"));
+        }
+        Ok(n as usize)
+    }
+
+    fn string(&mut self) -> Result<String, Malformed> {
+        let n = self.varint()?;
+        if n & 1 == 1 {
+            let entry = usize::try_from(n >> 1).map_err(|_| Malformed("unknown name"))?;
+            return self
+                .dictionary
+                .names
+                .get(entry)
+                .map(|name| name.to_string())
+                .ok_or(Malformed("unknown name"));
+        }
+        let bytes = take(&mut self.input, (n >> 1) as usize)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| Malformed("text is not UTF-8"))
+    }
+
+    fn strings(&mut self) -> Result<Vec<String>, Malformed> {
+        let n = self.count()?;
+        (0..n).map(|_| self.string()).collect()
+    }
+
+    /// The profile a value holds.
+    pub(super) fn decode(mut self) -> Result<Profile, Malformed> {
+        let id = self.string()?;
+        let segments = self.strings()?;
+        let n = self.count()?;
+        let mut traits = Vec::with_capacity(n);
+        for _ in 0..n {
+            let key = self.string()?;
+            let value = match self.byte()? {
+                VALUE_FALSE => Value::Boolean(false),
+                VALUE_TRUE => Value::Boolean(true),
+                VALUE_INTEGER => Value::Integer(unzigzag(self.varint()?)),
+                VALUE_NUMBER => Value::Number(self.float()?),
+                VALUE_TEXT => Value::Text(self.string()?),
+                VALUE_TEXT_LIST => Value::TextList(self.strings()?),
+                _ => return Err(Malformed("unknown trait type")),
+            };
+            traits.push((key, value));
+        }
+        let loyalty = match self.byte()? {
+            0 => None,
+            1 => Some(Loyalty {
+                tier: self.string()?,
+                points: unzigzag(self.varint()?),
+            }),
+            _ => return Err(Malformed("loyalty")),
+        };
+        let bits = self.byte()?;
+        let consent = Consent {
+            personalization: bits & 1 != 0,
+            marketing: bits & 2 != 0,
+            analytics: bits & 4 != 0,
+            third_party_sharing: bits & 8 != 0,
+        };
+        let n = self.count()?;
+        let mut recent_events = Vec::with_capacity(n);
+        let mut last_at = 0i64;
+        for _ in 0..n {
+            let kind = self.string()?;
+            let flags = self.byte()?;
+            let item_id = (flags & EVENT_ITEM != 0)
+                .then(|| self.string())
+                .transpose()?;
+            let category = (flags & EVENT_CATEGORY != 0)
+                .then(|| self.string())
+                .transpose()?;
+            let value = (flags & EVENT_VALUE != 0)
+                .then(|| self.float())
+                .transpose()?;
+            let at_ms = last_at.wrapping_add(unzigzag(self.varint()?));
+            last_at = at_ms;
+            recent_events.push(Event {
+                kind,
+                item_id,
+                category,
+                value,
+                at_ms,
+            });
+        }
+        let n = self.count()?;
+        let mut affinities = Vec::with_capacity(n);
+        for _ in 0..n {
+            let category = self.string()?;
+            affinities.push((category, self.float()?));
+        }
+        if !self.input.is_empty() {
+            return Err(Malformed("bytes after the profile"));
+        }
+        Ok(Profile {
+            customer_id: Some(id),
+            segments,
+            traits,
+            loyalty,
+            consent,
+            recent_events,
+            affinities,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(profile: &Profile, dictionary: &mut Dictionary) -> Vec<u8> {
+        let mut out = Vec::new();
+        Encoder { dictionary }.encode(profile.customer_id.as_deref().unwrap(), profile, &mut out);
+        out
+    }
+
+    #[test]
+    fn every_field_round_trips_inline_and_from_the_dictionary() {
+        let mut dictionary = Dictionary::default();
+        for i in 0..50 {
+            let profile = crate::profiles::sample::profile(i);
+            let bytes = round_trip(&profile, &mut dictionary);
+            assert_eq!(stored_id(&bytes).unwrap(), format!("cust-{i:06}"));
+            let back = Decoder::new(&bytes, &dictionary).decode().unwrap();
+            assert_eq!(back, profile);
+            let json = serde_json::to_vec(&profile).unwrap();
+            assert!(
+                bytes.len() * 2 < json.len(),
+                "{} of {}",
+                bytes.len(),
+                json.len()
+            );
+        }
+        let odd = Profile {
+            customer_id: Some("c-1".into()),
+            segments: vec!["x".repeat(MAX_NAME_LEN + 1)],
+            traits: vec![
+                ("b".into(), Value::Boolean(true)),
+                ("f".into(), Value::Boolean(false)),
+                ("i".into(), Value::Integer(i64::MIN)),
+                ("n".into(), Value::Number(-0.25)),
+                ("t".into(), Value::Text("é€".into())),
+                ("l".into(), Value::TextList(vec!["a".into(), String::new()])),
+            ],
+            loyalty: Some(Loyalty {
+                tier: "gold".into(),
+                points: -3,
+            }),
+            consent: Consent {
+                personalization: true,
+                marketing: false,
+                analytics: true,
+                third_party_sharing: true,
+            },
+            recent_events: vec![
+                Event {
+                    kind: "purchase".into(),
+                    item_id: Some("sku-1".into()),
+                    category: None,
+                    value: Some(12.5),
+                    at_ms: 1_774_000_000_000,
+                },
+                Event {
+                    kind: "page_view".into(),
+                    item_id: None,
+                    category: Some("shoes".into()),
+                    value: None,
+                    at_ms: i64::MIN,
+                },
+            ],
+            affinities: vec![("shoes".into(), 0.75)],
+        };
+        let bytes = round_trip(&odd, &mut dictionary);
+        assert_eq!(Decoder::new(&bytes, &dictionary).decode().unwrap(), odd);
+    }
+
+    #[test]
+    fn a_full_dictionary_writes_names_inline() {
+        let mut dictionary = Dictionary::default();
+        for i in 0..MAX_NAMES {
+            dictionary.number(&format!("n{i}"));
+        }
+        let profile = Profile {
+            customer_id: Some("c-1".into()),
+            segments: vec!["never-seen".into()],
+            ..Profile::default()
+        };
+        let bytes = round_trip(&profile, &mut dictionary);
+        assert_eq!(dictionary.len(), MAX_NAMES);
+        assert_eq!(Decoder::new(&bytes, &dictionary).decode().unwrap(), profile);
+    }
+
+    #[test]
+    fn damaged_values_are_refused_not_misread() {
+        let mut dictionary = Dictionary::default();
+        let profile = crate::profiles::sample::profile(7);
+        let bytes = round_trip(&profile, &mut dictionary);
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Decoder::new(&bytes[..cut], &dictionary).decode().is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(
+            Decoder::new(&longer, &dictionary).decode(),
+            Err(Malformed("bytes after the profile"))
+        );
+        // Against another store's (empty) dictionary, names are unknown.
+        assert_eq!(
+            Decoder::new(&bytes, &Dictionary::default()).decode(),
+            Err(Malformed("unknown name"))
+        );
+    }
+}
