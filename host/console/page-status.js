@@ -30,7 +30,7 @@ export async function render(view, _params, ctx) {
           el("dt", {}, "Generated"), el("dd", { id: "status-generated" }, formatTime(s.generated_at_ms)),
           el("dt", {}, "Loaded"), el("dd", { id: "status-loaded" }, formatTime(s.loaded_at_ms)),
           el("dt", {}, "At rest"), el("dd", { id: "status-encrypted" }, s.encrypted ? "Encrypted" : "Not encrypted"),
-          el("dt", {}, "Erased customers"), el("dd", { id: "status-erased" }, formatCount(node.erased_customers))))),
+          el("dt", {}, "Erased customers"), el("dd", { id: "status-erased" }, formatCount(node.erased_customers)))),
       el("section", { class: "card", id: "status-fleet" },
         el("h2", {}, "Fleet link"),
         fleet
