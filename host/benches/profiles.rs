@@ -22,7 +22,8 @@ fn lookups(c: &mut Criterion) {
     let snapshot = dir.join("sample.ndjson");
     sample::write(&snapshot, 10_000).unwrap();
     let pseudonyms = Arc::new(Pseudonyms::from_secret(&[1; 32]));
-    let profiles = Profiles::load(&dir, &snapshot, 100_000, pseudonyms.clone(), None).unwrap();
+    let profiles =
+        Profiles::load(&dir, &snapshot, 100_000, pseudonyms.clone(), None, None).unwrap();
     let sealed_dir = dir.join("sealed");
     std::fs::create_dir_all(&sealed_dir).unwrap();
     let key = Arc::new(DataKey::from_bytes([7; 32]));
@@ -32,6 +33,7 @@ fn lookups(c: &mut Criterion) {
         100_000,
         pseudonyms.clone(),
         Some(key.clone()),
+        None,
     )
     .unwrap();
     let mut group = c.benchmark_group("profiles");

@@ -91,7 +91,7 @@ fn main() {
             let pseudonyms = Arc::new(Pseudonyms::from_secret(&[1; 32]));
             let before = rss_mib();
             let started = Instant::now();
-            let profiles = Profiles::load(&dir, &snapshot, CACHE, pseudonyms, key).unwrap();
+            let profiles = Profiles::load(&dir, &snapshot, CACHE, pseudonyms, key, None).unwrap();
             let load = started.elapsed();
             let generation = profiles.current();
             let store_bytes = generation.store.file_bytes;

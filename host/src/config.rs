@@ -45,6 +45,12 @@ pub struct ServeConfig {
     /// `tailor seal`); the generated sample when absent (sealed, with a data key).
     #[arg(long, env = "TAILOR_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
+    /// The share of the snapshot this node serves: `trait:KEY=VALUE[,VALUE…]` (a kiosk's
+    /// store, `trait:preferred_store=store-0042`; a PoP's region) or `hash:I/N` (part I of N by
+    /// a stable hash of the customer id). Only those profiles are loaded; a customer outside it
+    /// is served as anonymous, with her own events. The whole snapshot when absent.
+    #[arg(long, env = "TAILOR_SNAPSHOT_PARTITION", value_name = "PARTITION")]
+    pub snapshot_partition: Option<crate::profiles::Partition>,
     /// Profiles in the generated sample snapshot.
     #[arg(long, env = "TAILOR_SAMPLE_PROFILES", default_value_t = 10_000)]
     pub sample_profiles: u64,

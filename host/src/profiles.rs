@@ -12,10 +12,12 @@
 
 mod cache;
 pub mod events;
+mod partition;
 pub mod sample;
 mod snapshot;
 mod store;
 
+pub use partition::{Partition, PartitionError};
 pub(crate) use snapshot::parse as parse_snapshot_line;
 pub use snapshot::{SnapshotError, SnapshotHeader};
 pub use store::{ProfileStore, StoreError};
@@ -84,19 +86,23 @@ pub struct Profiles {
     cache_capacity: usize,
     /// Encrypts every store built from a snapshot, when set.
     data_key: Option<Arc<DataKey>>,
+    /// The node's share of every snapshot it loads (all of it when `None`).
+    partition: Option<Partition>,
     /// Woken by every local append, for the fleet forwarder.
     accepted: tokio::sync::Notify,
 }
 
 impl Profiles {
     /// Loads a snapshot file into a new store under `data_dir` and serves it; with a data key
-    /// the event log and every store are encrypted at rest.
+    /// the event log and every store are encrypted at rest, with a partition every store holds
+    /// only the snapshot's profiles in it.
     pub fn load(
         data_dir: &Path,
         snapshot: &Path,
         cache_capacity: usize,
         pseudonyms: Arc<Pseudonyms>,
         data_key: Option<Arc<DataKey>>,
+        partition: Option<Partition>,
     ) -> Result<Profiles, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
             path: data_dir.to_owned(),
@@ -107,7 +113,13 @@ impl Profiles {
         // start) can go.
         let events = EventLog::open(data_dir, pseudonyms, data_key.as_deref())?;
         remove_stale_stores(data_dir);
-        let (store, present) = build(data_dir, snapshot, &events, data_key.as_deref())?;
+        let (store, present) = build(
+            data_dir,
+            snapshot,
+            &events,
+            data_key.as_deref(),
+            partition.as_ref(),
+        )?;
         let profiles = Profiles {
             current: RwLock::new(Arc::new(Generation {
                 store,
@@ -118,6 +130,7 @@ impl Profiles {
             data_dir: data_dir.to_owned(),
             cache_capacity,
             data_key,
+            partition,
             accepted: tokio::sync::Notify::new(),
         };
         profiles.after_load(&profiles.current(), &present);
@@ -140,6 +153,7 @@ impl Profiles {
             snapshot,
             &self.events,
             self.data_key.as_deref(),
+            self.partition.as_ref(),
         )?;
         let next = Arc::new(Generation {
             store,
@@ -353,10 +367,11 @@ fn build(
     snapshot: &Path,
     events: &EventLog,
     key: Option<&DataKey>,
+    partition: Option<&Partition>,
 ) -> Result<(ProfileStore, HashSet<String>), StoreError> {
     let suppressed = events.suppressed();
     let mut present = HashSet::new();
-    let store = ProfileStore::build_from_file(dir, snapshot, key, |id| {
+    let store = ProfileStore::build_from_file(dir, snapshot, key, partition, |id| {
         if !suppressed.is_empty() {
             let label = events.pseudonyms().label(id);
             if suppressed.contains(&label) {

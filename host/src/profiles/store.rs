@@ -22,6 +22,7 @@ mod codec;
 mod index;
 mod load;
 
+use super::partition::Partition;
 use super::snapshot::{SnapshotError, SnapshotHeader};
 use crate::privacy::{CipherError, DataKey, StoreCipher};
 use codec::{Decoder, Dictionary};
@@ -100,6 +101,10 @@ pub struct ProfileStore {
     pub file_bytes: u64,
     /// When this node finished loading it, ms since the Unix epoch.
     pub loaded_at_ms: i64,
+    /// The node's share of the snapshot it was built with (all of it when `None`).
+    pub partition: Option<Partition>,
+    /// The snapshot's profiles outside that share, not in the store.
+    pub outside_partition: u64,
     /// Where the index starts in the file.
     index_at: usize,
     dictionary: Dictionary,
@@ -107,15 +112,17 @@ pub struct ProfileStore {
 }
 
 impl ProfileStore {
-    /// Imports a snapshot file into a new store file under `dir` (encrypted with `key`),
-    /// calling `seen` with every customer id it holds.
+    /// Imports a snapshot file into a new store file under `dir` (encrypted with `key`), only
+    /// the profiles in `partition` when one is given, calling `seen` with every customer id the
+    /// snapshot holds (those outside the partition too).
     pub fn build_from_file(
         dir: &Path,
         snapshot_path: &Path,
         key: Option<&DataKey>,
+        partition: Option<&Partition>,
         seen: impl FnMut(&str),
     ) -> Result<ProfileStore, StoreError> {
-        load::build(dir, snapshot_path, key, seen)
+        load::build(dir, snapshot_path, key, partition, seen)
     }
 
     /// Whether the store is encrypted at rest.

@@ -18,6 +18,8 @@ pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
         "store_bytes": store.file_bytes,
         "loaded_at_ms": store.loaded_at_ms,
         "encrypted": store.encrypted(),
+        "partition": store.partition.as_ref().map(ToString::to_string),
+        "outside_partition": store.outside_partition,
     })
 }
 

@@ -122,6 +122,7 @@ impl AppState {
             config.cache_profiles,
             pseudonyms.clone(),
             data_key.clone(),
+            config.snapshot_partition.clone(),
         )?);
         if let Some(key) = &data_key {
             tracing::info!(key_id = %key.key_id(), "customer data is encrypted at rest");

@@ -1,6 +1,6 @@
 //! Loading a snapshot into a new store file: one thread reads the snapshot's lines (unsealing
 //! and gunzipping on the way), every core parses batches of them, and one writer takes the
-//! parsed batches in the snapshot's order, encodes each profile against the store's dictionary,
+//! parsed batches in the snapshot's order, keeps those in the node's partition, encodes each profile against the store's dictionary,
 //! seals it when the store is encrypted, and appends it; the index is written last, then the
 //! header, and the finished file is mapped for reading.
 //!
@@ -11,6 +11,7 @@
 use super::codec::{Dictionary, Encoder, FORMAT_VERSION, Malformed};
 use super::{EXTENSION, HEADER_LEN, Keys, MAGIC, ProfileStore, StoreError, index};
 use crate::privacy::{DataKey, StoreCipher};
+use crate::profiles::partition::Partition;
 use crate::profiles::snapshot::{self, Line, SnapshotError};
 use memmap2::Mmap;
 use std::fs::{File, OpenOptions};
@@ -36,6 +37,7 @@ pub(super) fn build(
     dir: &Path,
     snapshot_path: &Path,
     key: Option<&DataKey>,
+    partition: Option<&Partition>,
     mut seen: impl FnMut(&str),
 ) -> Result<ProfileStore, StoreError> {
     let (header, lines) = snapshot::lines(snapshot_path, key)?;
@@ -76,6 +78,13 @@ pub(super) fn build(
         .open(&path)
         .map_err(io)?;
     let mut dictionary = Dictionary::default();
+    let mut outside = 0u64;
+    let mut keep = |id: &str, profile: &Profile| {
+        seen(id);
+        let kept = partition.is_none_or(|p| p.holds(id, profile));
+        outside += u64::from(!kept);
+        kept
+    };
     let written = write(
         &file,
         &path,
@@ -83,7 +92,7 @@ pub(super) fn build(
         &mut dictionary,
         snapshot_path,
         lines,
-        &mut seen,
+        &mut keep,
     )
     .and_then(|profiles| map(&file).map_err(io).map(|map| (profiles, map)));
     let (profiles, index_at, map) = match written {
@@ -105,6 +114,8 @@ pub(super) fn build(
         header,
         profiles,
         loaded_at_ms: crate::clock::now_ms(),
+        partition: partition.cloned(),
+        outside_partition: outside,
         index_at,
         dictionary,
         keys,
@@ -119,7 +130,7 @@ fn write(
     dictionary: &mut Dictionary,
     snapshot_path: &Path,
     lines: impl Iterator<Item = Result<Line, SnapshotError>> + Send,
-    seen: &mut impl FnMut(&str),
+    keep: &mut impl FnMut(&str, &Profile) -> bool,
 ) -> Result<(u64, usize), StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_owned(),
@@ -135,7 +146,9 @@ fn write(
     parse_in_parallel(snapshot_path, lines, |profiles| {
         for profile in profiles {
             let id = profile.customer_id.as_deref().unwrap_or_default();
-            seen(id);
+            if !keep(id, &profile) {
+                continue;
+            }
             let hash = keys.hash(id);
             plain.clear();
             Encoder { dictionary }.encode(id, &profile, &mut plain);

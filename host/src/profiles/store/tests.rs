@@ -40,9 +40,10 @@ fn every_profile_reads_back_as_the_snapshot_has_it_and_unknown_ids_are_absent() 
     // More lines than one parsing batch, so batches from several threads meet in order.
     let snapshot = sample_snapshot(&scratch.0, 3_000);
     let mut seen = Vec::new();
-    let store =
-        ProfileStore::build_from_file(&scratch.0, &snapshot, None, |id| seen.push(id.to_owned()))
-            .unwrap();
+    let store = ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, |id| {
+        seen.push(id.to_owned())
+    })
+    .unwrap();
     assert_eq!(store.profiles, 3_000);
     assert_eq!(seen.len(), 3_000);
     assert_eq!(seen[2_999], "cust-002999", "in the snapshot's order");
@@ -87,7 +88,7 @@ fn an_empty_snapshot_and_a_customer_listed_twice() {
         "{\"snapshot_version\":\"v0\",\"generated_at_ms\":1}\n\n",
     )
     .unwrap();
-    let store = ProfileStore::build_from_file(&scratch.0, &empty, None, |_| {}).unwrap();
+    let store = ProfileStore::build_from_file(&scratch.0, &empty, None, None, |_| {}).unwrap();
     assert_eq!(store.profiles, 0);
     assert_eq!(store.get("cust-000001").unwrap(), None);
     assert!(store.sample_ids(5).unwrap().is_empty());
@@ -104,7 +105,7 @@ fn an_empty_snapshot_and_a_customer_listed_twice() {
     writeln!(file, "{{\"customer_id\":\"c-2\"}}").unwrap();
     writeln!(file, "{{\"customer_id\":\"c-1\",\"segments\":[\"new\"]}}").unwrap();
     drop(file);
-    let store = ProfileStore::build_from_file(&scratch.0, &twice, None, |_| {}).unwrap();
+    let store = ProfileStore::build_from_file(&scratch.0, &twice, None, None, |_| {}).unwrap();
     assert_eq!(store.get("c-1").unwrap().unwrap().segments, ["new"]);
     assert!(store.get("c-2").unwrap().is_some());
 }
@@ -129,7 +130,7 @@ fn a_bad_line_fails_the_load_naming_the_first_one_and_leaves_no_file() {
     }
     drop(file);
     for _ in 0..3 {
-        let error = ProfileStore::build_from_file(&scratch.0, &snapshot, None, |_| {})
+        let error = ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, |_| {})
             .unwrap_err()
             .to_string();
         assert!(error.contains("line 1202"), "{error}");
@@ -144,7 +145,8 @@ fn an_encrypted_store_holds_no_id_or_name_and_reads_back() {
     let scratch = Scratch::new("sealed");
     let snapshot = sample_snapshot(&scratch.0, 600);
     let key = DataKey::from_bytes([3; 32]);
-    let store = ProfileStore::build_from_file(&scratch.0, &snapshot, Some(&key), |_| {}).unwrap();
+    let store =
+        ProfileStore::build_from_file(&scratch.0, &snapshot, Some(&key), None, |_| {}).unwrap();
     assert!(store.encrypted());
     let bytes = std::fs::read(store.path()).unwrap();
     for needle in ["cust-000042", "Priya", "Glasgow", "high_value", "shoes"] {
@@ -163,7 +165,8 @@ fn an_encrypted_store_holds_no_id_or_name_and_reads_back() {
 fn a_damaged_value_is_an_error_naming_the_store_not_a_profile() {
     let scratch = Scratch::new("damaged");
     let snapshot = sample_snapshot(&scratch.0, 10);
-    let mut store = ProfileStore::build_from_file(&scratch.0, &snapshot, None, |_| {}).unwrap();
+    let mut store =
+        ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, |_| {}).unwrap();
     // Replace the mapping with a copy whose first value's bytes are cut short.
     let mut bytes = store.map.to_vec();
     bytes[HEADER_LEN] = 0x7f;
@@ -173,4 +176,30 @@ fn a_damaged_value_is_an_error_naming_the_store_not_a_profile() {
     let error = store.get("cust-000000").unwrap_err();
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
     assert!(error.to_string().contains("profile store"), "{error}");
+}
+
+#[test]
+fn a_partition_keeps_its_profiles_only_and_every_id_is_still_seen() {
+    let scratch = Scratch::new("partition");
+    let snapshot = sample_snapshot(&scratch.0, 2_000);
+    let partition: Partition = "trait:preferred_store=store-0042".parse().unwrap();
+    let mut seen = 0;
+    let store =
+        ProfileStore::build_from_file(&scratch.0, &snapshot, None, Some(&partition), |_| seen += 1)
+            .unwrap();
+    assert_eq!(
+        seen, 2_000,
+        "suppressions are decided against the whole snapshot"
+    );
+    let kept: Vec<u64> = (0..2_000)
+        .filter(|&i| partition.holds(&format!("cust-{i:06}"), &sample::profile(i)))
+        .collect();
+    assert!(!kept.is_empty() && kept.len() < 2_000);
+    assert_eq!(store.profiles, kept.len() as u64);
+    assert_eq!(store.outside_partition, 2_000 - kept.len() as u64);
+    assert_eq!(store.partition.as_ref(), Some(&partition));
+    for i in 0..2_000 {
+        let id = format!("cust-{i:06}");
+        assert_eq!(store.contains(&id).unwrap(), kept.contains(&i), "{id}");
+    }
 }

@@ -70,7 +70,7 @@ fn main() {
         sample::write(&snapshot, count).expect("sample");
         let pseudonyms = Arc::new(Pseudonyms::from_secret(&[1; 32]));
         let profiles =
-            Profiles::load(&dir, &snapshot, CACHE as usize, pseudonyms, None).expect("store");
+            Profiles::load(&dir, &snapshot, CACHE as usize, pseudonyms, None, None).expect("store");
         let mut draw = Lcg(count);
         let mut customer = || format!("cust-{:06}", draw.next() % count);
         for _ in 0..3 * CACHE {
