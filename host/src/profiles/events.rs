@@ -16,6 +16,7 @@
 //! arrives later (re-sent, or replayed from the fleet's stream) is dropped.
 
 mod erasure;
+mod holders;
 #[cfg(test)]
 mod tests;
 
@@ -196,6 +197,8 @@ pub struct EventLog {
     cipher: Option<StoreCipher>,
     /// The `erased` table in memory (it is read on every append and every store read).
     erased: RwLock<HashMap<String, Erased>>,
+    /// The customers it holds events of, so a lookup of one without events reads nothing.
+    holders: holders::Holders,
 }
 
 struct Tables<'t> {
@@ -236,6 +239,7 @@ impl EventLog {
             pseudonyms,
             cipher,
             erased: RwLock::default(),
+            holders: holders::Holders::default(),
         };
         // Create the tables so readers never find them missing.
         let erased = log.write(|t| {
@@ -249,6 +253,16 @@ impl EventLog {
             Ok(erased)
         })?;
         *log.erased.write().unwrap_or_else(|p| p.into_inner()) = erased;
+        {
+            let txn = log.db.begin_read().map_err(|e| log.error(e))?;
+            let table = txn.open_table(EVENTS).map_err(|e| log.error(e))?;
+            for entry in table.iter().map_err(|e| log.error(e))? {
+                let (key, _) = entry.map_err(|e| log.error(e))?;
+                if let Some((customer, _)) = key.value().split_once('\0') {
+                    log.holders.insert(customer);
+                }
+            }
+        }
         Ok(log)
     }
 
@@ -390,6 +404,8 @@ impl EventLog {
                     continue;
                 }
                 let customer = self.id(&event.customer_id);
+                // Before the commit makes the event visible to lookups.
+                self.holders.insert(&customer);
                 let key = key(&customer, event.at_ms, &event_id);
                 let bytes = self.encode(&key, event)?;
                 t.events
@@ -518,9 +534,12 @@ impl EventLog {
         customer_id: &str,
         after_ms: i64,
     ) -> Result<Vec<CustomerEvent>, EventLogError> {
+        let customer = self.id(customer_id);
+        if !self.holders.may_hold(&customer) {
+            return Ok(Vec::new());
+        }
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let table = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
-        let customer = self.id(customer_id);
         let start = format!("{customer}\0{:020}", after_ms.saturating_add(1).max(0));
         let end = format!("{customer}\u{1}");
         let mut out = Vec::new();

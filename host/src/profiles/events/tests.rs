@@ -350,3 +350,26 @@ fn an_encrypted_log_hides_ids_and_events_and_refuses_the_wrong_key_or_none() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_customer_without_events_reads_nothing_and_one_with_events_is_found_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tailor-events-holders-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = DataKey::from_bytes([4; 32]);
+    {
+        let log = open_sealed(&dir, &key).unwrap();
+        assert!(!log.holders.may_hold(&log.id("c1")));
+        log.append(&[event("e1", "c1", "page_view", 10)], Origin::Remote)
+            .unwrap();
+        assert!(log.holders.may_hold(&log.id("c1")));
+        assert!(!log.holders.may_hold(&log.id("c2")));
+        assert!(log.events_after("c2", 0).unwrap().is_empty());
+    }
+    // Rebuilt from the log at open.
+    let log = open_sealed(&dir, &key).unwrap();
+    assert!(log.holders.may_hold(&log.id("c1")));
+    assert!(!log.holders.may_hold(&log.id("c2")));
+    assert_eq!(log.events_after("c1", 0).unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
