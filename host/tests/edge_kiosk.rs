@@ -412,9 +412,22 @@ fn the_kiosk_serves_its_last_known_good_policies_and_snapshot_offline() {
         slot["variant"], "gold-double-points",
         "the event survived: {slot}"
     );
-    // And it still waits for the fleet, in the outbox, across the kill.
-    let status = admin(node.addr, "GET", "/admin/v1/status", Some(ADMIN), b"");
-    assert_eq!(status.status, 200, "{}", status.body);
+    // And it still waits for the fleet, in the outbox, across the kill. (The link starts beside
+    // serving, not before it: wait for it to report.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = admin(node.addr, "GET", "/admin/v1/status", Some(ADMIN), b"");
+        assert_eq!(status.status, 200, "{}", status.body);
+        if !status.body["fleet"].is_null() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no fleet link after 30 s: {}",
+            status.body
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let link = &status.body["fleet"];
     assert_ne!(link["broker"], "connected", "{link}");
     assert_eq!(link["outbox_depth"], 1, "{link}");
