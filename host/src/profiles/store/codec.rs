@@ -73,7 +73,7 @@ impl Dictionary {
 #[error("a stored profile does not decode: {0}")]
 pub struct Malformed(pub &'static str);
 
-fn varint(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -215,7 +215,7 @@ pub(super) fn stored_id(value: &[u8]) -> Result<&str, Malformed> {
     std::str::from_utf8(bytes).map_err(|_| Malformed("the id is not UTF-8"))
 }
 
-fn read_varint(input: &mut &[u8]) -> Result<u64, Malformed> {
+pub(super) fn read_varint(input: &mut &[u8]) -> Result<u64, Malformed> {
     let mut n = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = input.split_first().ok_or(Malformed("truncated"))?;

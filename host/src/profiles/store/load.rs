@@ -8,7 +8,7 @@
 //! failing line in the snapshot's order (the same error a one-threaded load would give), and the
 //! half-written file is removed; the store serving until then keeps serving.
 
-use super::codec::{Dictionary, Encoder, FORMAT_VERSION, Malformed};
+use super::codec::{self, Dictionary, Encoder, FORMAT_VERSION, Malformed};
 use super::{EXTENSION, HEADER_LEN, Keys, MAGIC, ProfileStore, StoreError, index};
 use crate::privacy::{DataKey, StoreCipher};
 use crate::profiles::partition::Partition;
@@ -311,25 +311,12 @@ pub(super) fn map(file: &File) -> std::io::Result<Mmap> {
     unsafe { Mmap::map(file) }
 }
 
-/// Appends a value's length prefix (LEB128).
-fn write_len(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+/// Appends a value's length prefix (a varint, as the values' own numbers are).
+fn write_len(out: &mut Vec<u8>, n: usize) {
+    codec::varint(out, n as u64);
 }
 
 /// Reads a value's length prefix.
 pub(super) fn read_len(input: &mut &[u8]) -> Result<usize, Malformed> {
-    let mut n = 0usize;
-    for shift in (0..usize::BITS).step_by(7) {
-        let (&b, rest) = input.split_first().ok_or(Malformed("truncated"))?;
-        *input = rest;
-        n |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(n);
-        }
-    }
-    Err(Malformed("length too long"))
+    usize::try_from(codec::read_varint(input)?).map_err(|_| Malformed("length too long"))
 }
