@@ -5,8 +5,9 @@
 //! draws) and straight from the store, and of a whole hero-banner decision (lookup, fresh
 //! instance, decide) for such a customer. Prints a Markdown table.
 //!
-//! Run: `cargo bench -p tailor-host --bench scale` (add `-- 10m` for the 10M row: about 6 GB
-//! of snapshot file in the temp directory while it runs).
+//! Run: `cargo bench -p tailor-host --bench scale` (the 10k and 1M rows; `-- 10k 1m 10m` to
+//! choose rows, the 10M one needing about 7 GB of snapshot file in the temp directory while it
+//! runs; `plain` to leave out the encrypted stores).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,6 +22,11 @@ use tailor_host::privacy::{DataKey, Pseudonyms};
 use tailor_host::profiles::{Profiles, sample};
 use tailor_host::{Engine, EngineConfig, PolicySource};
 use tailor_types::{Channel, Context, Profile};
+
+/// The allocator `tailor` itself runs with (host/src/main.rs): decoding and parsing profiles
+/// allocate, so the figures are the served binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CACHE: usize = 100_000;
 const DRAWS: u64 = 1_000_000;
@@ -58,10 +64,18 @@ fn ns_per(draws: u64, mut op: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let mut counts = vec![10_000u64, 1_000_000];
-    if std::env::args().any(|a| a == "10m") {
-        counts.push(10_000_000);
+    // `10k`, `1m`, `10m` choose the rows (10k and 1m when none is given); `plain` leaves out
+    // the encrypted ones.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut counts: Vec<u64> = [("10k", 10_000), ("1m", 1_000_000), ("10m", 10_000_000)]
+        .iter()
+        .filter(|(name, _)| args.iter().any(|a| a == name))
+        .map(|(_, n)| *n)
+        .collect();
+    if counts.is_empty() {
+        counts = vec![10_000, 1_000_000];
     }
+    let plain_only = args.iter().any(|a| a == "plain");
     let root = std::env::temp_dir().join(format!("tailor-bench-scale-{}", std::process::id()));
     let engine = Engine::new(EngineConfig::default()).unwrap();
     let hero = tailor_host::bundled::find("hero-banner").unwrap();
@@ -84,7 +98,12 @@ fn main() {
         let snapshot = root.join("sample.ndjson");
         sample::write(&snapshot, count).unwrap();
         let snapshot_bytes = std::fs::metadata(&snapshot).unwrap().len();
-        for key in [None, Some(Arc::new(DataKey::from_bytes([7; 32])))] {
+        let keys = if plain_only {
+            vec![None]
+        } else {
+            vec![None, Some(Arc::new(DataKey::from_bytes([7; 32])))]
+        };
+        for key in keys {
             let encrypted = key.is_some();
             let dir = root.join(if encrypted { "sealed" } else { "plain" });
             std::fs::create_dir_all(&dir).unwrap();

@@ -31,7 +31,7 @@ use events::{Appended, CustomerEvent, EventLog, EventLogError, Origin};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tailor_types::Profile;
 
 /// Where the profile a decision used came from.
@@ -370,16 +370,22 @@ fn build(
     partition: Option<&Partition>,
 ) -> Result<(ProfileStore, HashSet<String>), StoreError> {
     let suppressed = events.suppressed();
-    let mut present = HashSet::new();
+    let present = Mutex::new(HashSet::new());
     let store = ProfileStore::build_from_file(dir, snapshot, key, partition, |id| {
         if !suppressed.is_empty() {
             let label = events.pseudonyms().label(id);
             if suppressed.contains(&label) {
-                present.insert(label);
+                present
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(label);
             }
         }
     })?;
-    Ok((store, present))
+    Ok((
+        store,
+        present.into_inner().unwrap_or_else(PoisonError::into_inner),
+    ))
 }
 
 /// Removes the profile stores a killed process left in `data_dir`: `profiles-*.profiles`, and

@@ -8,7 +8,7 @@
 //! plaintext) but warned about.
 
 use crate::privacy::{DataKey, SealedReader, is_sealed};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ pub enum SnapshotError {
 
 /// Opens a snapshot (sealed with `key`, or plaintext), reads its header, and returns the
 /// profiles that follow, one per line, parsed on this thread (the store's loader parses
-/// [`lines`] on every core).
+/// [`chunks`] on every core).
 #[cfg(test)]
 pub fn open(
     path: &Path,
@@ -62,30 +62,143 @@ pub fn open(
     ),
     SnapshotError,
 > {
-    let (header, lines) = lines(path, key)?;
+    let (header, chunks) = chunks(path, key)?;
     let path = path.to_owned();
-    let profiles = lines.map(move |line| {
-        let (line_no, text) = line?;
-        parse_profile(&path, line_no, &text)
+    let profiles = chunks.flat_map(move |chunk| {
+        let parsed: Vec<Result<Profile, SnapshotError>> = match chunk {
+            Ok(chunk) => chunk
+                .lines()
+                .map(|(line_no, text)| parse_profile(&path, line_no, text))
+                .collect(),
+            Err(error) => vec![Err(error)],
+        };
+        parsed
     });
     Ok((header, profiles))
 }
 
-/// One profile line of a snapshot: its number (the header is line 1) and its text.
-pub type Line = (usize, String);
+/// Bytes of the snapshot a chunk holds at least (ending at a line's end): big enough that
+/// handing it to a parsing thread costs nothing next to parsing it.
+const CHUNK_BYTES: usize = 256 << 10;
+/// Bytes read from the snapshot at a time.
+const READ_BYTES: usize = 64 << 10;
 
-/// Opens a snapshot as [`open`] does, and returns its profile lines unparsed (blank ones
-/// skipped), for a loader that parses them on several threads ([`parse_profile`]).
-pub fn lines(
+/// Whole lines of a snapshot's body, read as one block: what the store's loader hands each
+/// parsing thread.
+#[derive(Debug)]
+pub struct Chunk {
+    /// The number of the chunk's first line (the header is line 1).
+    first_line: usize,
+    bytes: Vec<u8>,
+}
+
+impl Chunk {
+    /// The chunk's profile lines with their numbers (blank lines skipped). The whole chunk is
+    /// checked to be UTF-8 at once (the JSON parser then checks no string again); a line that is
+    /// not comes as `None`, and is the last.
+    pub fn lines(&self) -> impl Iterator<Item = (usize, Option<&str>)> {
+        let (text, complete) = match std::str::from_utf8(&self.bytes) {
+            Ok(text) => (text, usize::MAX),
+            Err(error) => {
+                let text = std::str::from_utf8(&self.bytes[..error.valid_up_to()]).unwrap_or("");
+                (text, text.bytes().filter(|&b| b == b'\n').count())
+            }
+        };
+        let bad = (complete != usize::MAX).then(|| (self.first_line + complete, None));
+        text.split('\n')
+            .take(complete)
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                (!line.trim_ascii().is_empty()).then_some((self.first_line + i, Some(line)))
+            })
+            .chain(bad)
+    }
+}
+
+/// A snapshot's body after its header, as [`Chunk`]s of whole lines in the file's order.
+pub struct Chunks {
+    reader: Box<dyn BufRead + Send>,
+    path: PathBuf,
+    /// The start of a line the last chunk did not finish.
+    carry: Vec<u8>,
+    next_line: usize,
+    done: bool,
+}
+
+impl std::fmt::Debug for Chunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunks")
+            .field("path", &self.path)
+            .field("next_line", &self.next_line)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chunks {
+    fn failed(&mut self, source: std::io::Error) -> Option<Result<Chunk, SnapshotError>> {
+        self.done = true;
+        Some(Err(SnapshotError::Io {
+            path: self.path.clone(),
+            source,
+        }))
+    }
+}
+
+impl Iterator for Chunks {
+    type Item = Result<Chunk, SnapshotError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.reserve(CHUNK_BYTES + READ_BYTES);
+        // Where the last line end so far is, searching only what each read adds.
+        let mut line_end = bytes.iter().rposition(|&b| b == b'\n');
+        loop {
+            if bytes.len() >= CHUNK_BYTES
+                && let Some(end) = line_end
+            {
+                self.carry = bytes[end + 1..].to_vec();
+                bytes.truncate(end + 1);
+                break;
+            }
+            let len = bytes.len();
+            bytes.resize(len + READ_BYTES, 0);
+            match self.reader.read(&mut bytes[len..]) {
+                Ok(0) => {
+                    bytes.truncate(len);
+                    self.done = true;
+                    break;
+                }
+                Ok(n) => {
+                    bytes.truncate(len + n);
+                    if let Some(at) = bytes[len..].iter().rposition(|&b| b == b'\n') {
+                        line_end = Some(len + at);
+                    }
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {
+                    bytes.truncate(len);
+                }
+                Err(error) => return self.failed(error),
+            }
+        }
+        if bytes.is_empty() {
+            return None;
+        }
+        let first_line = self.next_line;
+        self.next_line += bytes.iter().filter(|&&b| b == b'\n').count();
+        Some(Ok(Chunk { first_line, bytes }))
+    }
+}
+
+/// Opens a snapshot as [`open`] does, and returns its body unparsed, in chunks of whole lines,
+/// for a loader that parses them on several threads ([`parse_profile`]).
+pub fn chunks(
     path: &Path,
     key: Option<&DataKey>,
-) -> Result<
-    (
-        SnapshotHeader,
-        impl Iterator<Item = Result<Line, SnapshotError>> + Send + use<>,
-    ),
-    SnapshotError,
-> {
+) -> Result<(SnapshotHeader, Chunks), SnapshotError> {
     let io = |source| SnapshotError::Io {
         path: path.to_owned(),
         source,
@@ -117,36 +230,50 @@ pub fn lines(
         }
     };
     let gzip = plain.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(GzDecoder::new(plain))
+    let mut reader: Box<dyn BufRead + Send> = if gzip {
+        Box::new(BufReader::with_capacity(
+            256 << 10,
+            MultiGzDecoder::new(plain),
+        ))
     } else {
-        Box::new(plain)
+        plain
     };
-    let mut lines = BufReader::with_capacity(256 << 10, reader)
-        .lines()
-        .enumerate();
-    let header = match lines.next() {
-        None => {
-            return Err(SnapshotError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        Some((_, line)) => parse::<SnapshotHeader>(path, 1, &line.map_err(io)?)?,
+    let mut first = Vec::new();
+    if reader.read_until(b'\n', &mut first).map_err(io)? == 0 {
+        return Err(SnapshotError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    let first = String::from_utf8(first).map_err(|_| SnapshotError::Line {
+        path: path.to_owned(),
+        line: 1,
+        message: "the line is not UTF-8".into(),
+    })?;
+    let header = parse::<SnapshotHeader>(path, 1, &first)?;
+    let chunks = Chunks {
+        reader,
+        path: path.to_owned(),
+        carry: Vec::new(),
+        next_line: 2,
+        done: false,
     };
-    let path = path.to_owned();
-    let lines = lines.filter_map(move |(index, line)| match line {
-        Ok(line) if line.trim().is_empty() => None,
-        Ok(line) => Some(Ok((index + 1, line))),
-        Err(source) => Some(Err(SnapshotError::Io {
-            path: path.clone(),
-            source,
-        })),
-    });
-    Ok((header, lines))
+    Ok((header, chunks))
 }
 
 /// Parses a profile line (line `line_no` of the snapshot at `path`): it must name its customer.
-pub fn parse_profile(path: &Path, line_no: usize, text: &str) -> Result<Profile, SnapshotError> {
+/// `None` for a line that is not UTF-8.
+pub fn parse_profile(
+    path: &Path,
+    line_no: usize,
+    text: Option<&str>,
+) -> Result<Profile, SnapshotError> {
+    let Some(text) = text else {
+        return Err(SnapshotError::Line {
+            path: path.to_owned(),
+            line: line_no,
+            message: "the line is not UTF-8".into(),
+        });
+    };
     let profile = parse::<Profile>(path, line_no, text)?;
     if profile.customer_id.as_deref().is_none_or(str::is_empty) {
         return Err(SnapshotError::Line {

@@ -113,16 +113,16 @@ pub struct ProfileStore {
 
 impl ProfileStore {
     /// Imports a snapshot file into a new store file under `dir` (encrypted with `key`), only
-    /// the profiles in `partition` when one is given, calling `seen` with every customer id the
-    /// snapshot holds (those outside the partition too).
+    /// the profiles in `partition` when one is given, calling `seen` (on any of the loading threads)
+    /// with every customer id the snapshot holds (those outside the partition too).
     pub fn build_from_file(
         dir: &Path,
         snapshot_path: &Path,
         key: Option<&DataKey>,
         partition: Option<&Partition>,
-        seen: impl FnMut(&str),
+        seen: impl Fn(&str) + Sync,
     ) -> Result<ProfileStore, StoreError> {
-        load::build(dir, snapshot_path, key, partition, seen)
+        load::build(dir, snapshot_path, key, partition, &seen)
     }
 
     /// Whether the store is encrypted at rest.

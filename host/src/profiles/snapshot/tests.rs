@@ -212,3 +212,62 @@ fn a_plaintext_snapshot_is_still_read_with_a_data_key_and_warned_about() {
     assert_eq!(read, ["c1", "c2"]);
     assert!(!logs.contains("WARN"), "{logs}");
 }
+
+#[test]
+fn chunks_keep_lines_whole_and_numbered() {
+    // CRLF endings, a blank line, a line longer than a chunk, no newline at the end.
+    let long = "x".repeat(3 * CHUNK_BYTES);
+    let mut text = String::from("{\"snapshot_version\":\"v1\",\"generated_at_ms\":5}\r\n");
+    for i in 0..2_000 {
+        text.push_str(&format!("{{\"customer_id\":\"c{i}\"}}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.push_str(&format!(
+        "{{\"customer_id\":\"long\",\"traits\":{{\"note\":\"{long}\"}}}}\n"
+    ));
+    for i in 0..20_000 {
+        text.push_str(&format!("{{\"customer_id\":\"d{i}\"}}\n"));
+    }
+    text.push_str("{\"customer_id\":\"last\"}");
+    let path = write("chunks.ndjson", text.as_bytes());
+    let (_, chunks) = chunks(&path, None).unwrap();
+    let chunks: Vec<Chunk> = chunks.map(Result::unwrap).collect();
+    assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+    let lines: Vec<(usize, String)> = chunks
+        .iter()
+        .flat_map(|chunk| {
+            chunk
+                .lines()
+                .map(|(n, line)| (n, line.unwrap().to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines.len(), 2_000 + 1 + 20_000 + 1);
+    assert_eq!(lines[0], (2, "{\"customer_id\":\"c0\"}".to_owned()));
+    assert_eq!(lines[2_000].0, 2_003, "the blank line counts");
+    assert!(lines[2_000].1.contains(&long));
+    assert_eq!(lines[2_001].0, 2_004);
+    assert_eq!(
+        lines.last().unwrap(),
+        &(2_000 + 20_000 + 4, "{\"customer_id\":\"last\"}".to_owned())
+    );
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_named() {
+    let mut bytes =
+        b"{\"snapshot_version\":\"v1\",\"generated_at_ms\":5}\n{\"customer_id\":\"c1\"}\n".to_vec();
+    bytes.extend_from_slice(b"{\"customer_id\":\"c\xff2\"}\n{\"customer_id\":\"c3\"}\n");
+    let path = write("latin1.ndjson", &bytes);
+    let (_, profiles) = open(&path, None).unwrap();
+    let results: Vec<Result<Profile, SnapshotError>> = profiles.collect();
+    assert_eq!(
+        results[0].as_ref().unwrap().customer_id.as_deref(),
+        Some("c1")
+    );
+    let error = results[1].as_ref().unwrap_err().to_string();
+    assert!(
+        error.contains("line 3") && error.contains("not UTF-8"),
+        "{error}"
+    );
+}

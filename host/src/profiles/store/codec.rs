@@ -12,7 +12,7 @@
 //! [`FORMAT_VERSION`] names this layout: a store file of another version is never read.
 
 use rustc_hash::FxHashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tailor_types::{Consent, Event, Loyalty, Profile, Value};
 
 /// The layout this code writes and reads.
@@ -39,6 +39,58 @@ const EVENT_VALUE: u8 = 4;
 pub(super) struct Dictionary {
     numbers: FxHashMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,
+}
+
+/// Gives names their dictionary numbers as an [`Encoder`] writes them.
+pub(super) trait Numbering {
+    /// The number of `name`, adding it when there is room; `None` to write it inline.
+    fn number(&mut self, name: &str) -> Option<u32>;
+}
+
+impl Numbering for Dictionary {
+    fn number(&mut self, name: &str) -> Option<u32> {
+        Dictionary::number(self, name)
+    }
+}
+
+/// One encoding thread's access to a dictionary several threads add to: the numbers this
+/// thread has used before, without a lock, and the dictionary itself, behind one, for the rest.
+#[derive(Debug)]
+pub(super) struct SharedNames<'d> {
+    shared: &'d Mutex<Dictionary>,
+    known: FxHashMap<Box<str>, u32>,
+    /// The dictionary had no room left when this thread last asked.
+    full: bool,
+}
+
+impl<'d> SharedNames<'d> {
+    pub(super) fn new(shared: &'d Mutex<Dictionary>) -> SharedNames<'d> {
+        SharedNames {
+            shared,
+            known: FxHashMap::default(),
+            full: false,
+        }
+    }
+}
+
+impl Numbering for SharedNames<'_> {
+    fn number(&mut self, name: &str) -> Option<u32> {
+        if let Some(n) = self.known.get(name) {
+            return Some(*n);
+        }
+        if self.full || name.len() > MAX_NAME_LEN {
+            return None;
+        }
+        let mut dictionary = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let number = dictionary.number(name);
+        match number {
+            Some(n) => {
+                self.known.insert(name.into(), n);
+            }
+            None => self.full = dictionary.names.len() >= MAX_NAMES,
+        }
+        number
+    }
 }
 
 impl Dictionary {
@@ -91,13 +143,13 @@ fn unzigzag(n: u64) -> i64 {
 
 /// Writes profiles, adding names to the dictionary as it goes.
 #[derive(Debug)]
-pub(super) struct Encoder<'d> {
-    pub(super) dictionary: &'d mut Dictionary,
+pub(super) struct Encoder<'n, N: ?Sized> {
+    pub(super) names: &'n mut N,
 }
 
-impl Encoder<'_> {
+impl<N: Numbering + ?Sized> Encoder<'_, N> {
     fn name(&mut self, out: &mut Vec<u8>, s: &str) {
-        match self.dictionary.number(s) {
+        match self.names.number(s) {
             Some(n) => varint(out, (u64::from(n) << 1) | 1),
             None => inline(out, s),
         }
@@ -372,7 +424,11 @@ mod tests {
 
     fn round_trip(profile: &Profile, dictionary: &mut Dictionary) -> Vec<u8> {
         let mut out = Vec::new();
-        Encoder { dictionary }.encode(profile.customer_id.as_deref().unwrap(), profile, &mut out);
+        Encoder { names: dictionary }.encode(
+            profile.customer_id.as_deref().unwrap(),
+            profile,
+            &mut out,
+        );
         out
     }
 

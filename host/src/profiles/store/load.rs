@@ -1,36 +1,55 @@
-//! Loading a snapshot into a new store file: one thread reads the snapshot's lines (unsealing
-//! and gunzipping on the way), every core parses batches of them, and one writer takes the
-//! parsed batches in the snapshot's order, keeps those in the node's partition, encodes each profile against the store's dictionary,
-//! seals it when the store is encrypted, and appends it; the index is written last, then the
+//! Loading a snapshot into a new store file: one thread reads the snapshot in chunks of whole
+//! lines (unsealing and gunzipping on the way), every core parses chunks, keeps the profiles in
+//! the node's partition, encodes them against the store's dictionary (shared, each thread
+//! remembering the numbers it has used) and seals them when the store is encrypted; one writer
+//! appends the encoded chunks in the snapshot's order. The index is written last, then the
 //! header, and the finished file is mapped for reading.
 //!
 //! A bad line, an unreadable or damaged snapshot stops the load with the error of the first
 //! failing line in the snapshot's order (the same error a one-threaded load would give), and the
 //! half-written file is removed; the store serving until then keeps serving.
 
-use super::codec::{self, Dictionary, Encoder, FORMAT_VERSION, Malformed};
+use super::codec::{self, Dictionary, Encoder, FORMAT_VERSION, Malformed, SharedNames};
 use super::{EXTENSION, HEADER_LEN, Keys, MAGIC, ProfileStore, StoreError, index};
 use crate::privacy::{DataKey, StoreCipher};
 use crate::profiles::partition::Partition;
-use crate::profiles::snapshot::{self, Line, SnapshotError};
+use crate::profiles::snapshot::{self, Chunk, Chunks, SnapshotError};
 use memmap2::Mmap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
-use tailor_types::Profile;
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// Lines parsed as one batch.
-const BATCH_LINES: usize = 512;
-/// Batches read ahead of the writer, per parsing thread.
+/// Chunks read ahead of the writer, per parsing thread.
 const AHEAD: usize = 4;
 
-/// What a parsing thread hands the writer: a batch's profiles, or the first error in it.
-type Parsed = Result<Vec<Profile>, SnapshotError>;
-/// A batch of lines to parse, and where its result goes.
-type Job = (Vec<Line>, SyncSender<Parsed>);
+/// What a parsing thread hands the writer: a chunk's encoded profiles, or the first error in it.
+type Parsed = Result<Encoded, StoreError>;
+/// A chunk to parse, and where its result goes.
+type Job = (Chunk, SyncSender<Parsed>);
+
+/// A chunk's profiles as they go into the store file.
+#[derive(Debug, Default)]
+struct Encoded {
+    /// The values, each after its length, in the snapshot's order.
+    values: Vec<u8>,
+    /// Each value's id hash and where it starts in `values`.
+    entries: Vec<(u64, u64)>,
+    /// Profiles of the chunk outside the node's partition (not in `values`).
+    outside: u64,
+}
+
+/// What every parsing thread works with.
+struct Encoding<'a> {
+    snapshot_path: &'a Path,
+    store_path: &'a Path,
+    keys: &'a Keys,
+    dictionary: &'a Mutex<Dictionary>,
+    partition: Option<&'a Partition>,
+    seen: &'a (dyn Fn(&str) + Sync),
+}
 
 /// Builds the store of the snapshot at `snapshot_path` in `dir`.
 pub(super) fn build(
@@ -38,9 +57,9 @@ pub(super) fn build(
     snapshot_path: &Path,
     key: Option<&DataKey>,
     partition: Option<&Partition>,
-    mut seen: impl FnMut(&str),
+    seen: &(dyn Fn(&str) + Sync),
 ) -> Result<ProfileStore, StoreError> {
-    let (header, lines) = snapshot::lines(snapshot_path, key)?;
+    let (header, chunks) = snapshot::chunks(snapshot_path, key)?;
     let safe: String = header
         .snapshot_version
         .chars()
@@ -77,26 +96,19 @@ pub(super) fn build(
         .mode(0o600)
         .open(&path)
         .map_err(io)?;
-    let mut dictionary = Dictionary::default();
-    let mut outside = 0u64;
-    let mut keep = |id: &str, profile: &Profile| {
-        seen(id);
-        let kept = partition.is_none_or(|p| p.holds(id, profile));
-        outside += u64::from(!kept);
-        kept
-    };
-    let written = write(
-        &file,
-        &path,
-        &keys,
-        &mut dictionary,
+    let dictionary = Mutex::new(Dictionary::default());
+    let encoding = Encoding {
         snapshot_path,
-        lines,
-        &mut keep,
-    )
-    .and_then(|profiles| map(&file).map_err(io).map(|map| (profiles, map)));
-    let (profiles, index_at, map) = match written {
-        Ok(((profiles, index_at), map)) => (profiles, index_at, map),
+        store_path: &path,
+        keys: &keys,
+        dictionary: &dictionary,
+        partition,
+        seen,
+    };
+    let written = write(&file, &encoding, chunks)
+        .and_then(|written| map(&file).map_err(io).map(|map| (written, map)));
+    let (written, map) = match written {
+        Ok(written) => written,
         Err(error) => {
             // A snapshot that fails part way (a bad line, a damaged sealed chunk) leaves no
             // half-built store behind.
@@ -112,26 +124,31 @@ pub(super) fn build(
         map,
         path,
         header,
-        profiles,
+        profiles: written.profiles,
         loaded_at_ms: crate::clock::now_ms(),
         partition: partition.cloned(),
-        outside_partition: outside,
-        index_at,
-        dictionary,
+        outside_partition: written.outside,
+        index_at: written.index_at,
+        dictionary: dictionary
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner),
         keys,
     })
 }
 
-/// Writes the whole file; returns the profiles written and where the index starts.
-fn write(
-    file: &File,
-    path: &Path,
-    keys: &Keys,
-    dictionary: &mut Dictionary,
-    snapshot_path: &Path,
-    lines: impl Iterator<Item = Result<Line, SnapshotError>> + Send,
-    keep: &mut impl FnMut(&str, &Profile) -> bool,
-) -> Result<(u64, usize), StoreError> {
+/// What writing a store file gave.
+#[derive(Debug)]
+struct Written {
+    profiles: u64,
+    /// Where the index starts.
+    index_at: usize,
+    /// The snapshot's profiles outside the node's partition.
+    outside: u64,
+}
+
+/// Writes the whole file.
+fn write(file: &File, encoding: &Encoding<'_>, chunks: Chunks) -> Result<Written, StoreError> {
+    let path = encoding.store_path;
     let io = |source| StoreError::Io {
         path: path.to_owned(),
         source,
@@ -140,39 +157,17 @@ fn write(
     out.write_all(&[0u8; HEADER_LEN]).map_err(io)?;
     let mut offset = HEADER_LEN as u64;
     let mut entries: Vec<(u64, u64)> = Vec::new();
-    let mut plain = Vec::with_capacity(1024);
-    let mut value = Vec::with_capacity(1024);
-    let mut prefix = Vec::with_capacity(8);
-    parse_in_parallel(snapshot_path, lines, |profiles| {
-        for profile in profiles {
-            let id = profile.customer_id.as_deref().unwrap_or_default();
-            if !keep(id, &profile) {
-                continue;
-            }
-            let hash = keys.hash(id);
-            plain.clear();
-            Encoder { dictionary }.encode(id, &profile, &mut plain);
-            let bytes = match keys {
-                Keys::Plain(_) => &plain,
-                Keys::Sealed(cipher) => {
-                    value.clear();
-                    value.extend_from_slice(&hash.to_le_bytes());
-                    cipher
-                        .seal_into(&hash.to_le_bytes(), &plain, &mut value)
-                        .map_err(|source| StoreError::Cipher {
-                            path: path.to_owned(),
-                            source,
-                        })?;
-                    &value
-                }
-            };
-            prefix.clear();
-            write_len(&mut prefix, bytes.len());
-            out.write_all(&prefix).map_err(io)?;
-            out.write_all(bytes).map_err(io)?;
-            entries.push((hash, offset));
-            offset += (prefix.len() + bytes.len()) as u64;
-        }
+    let mut outside = 0u64;
+    encode_in_parallel(encoding, chunks, |encoded| {
+        out.write_all(&encoded.values).map_err(io)?;
+        entries.extend(
+            encoded
+                .entries
+                .iter()
+                .map(|&(hash, at)| (hash, offset + at)),
+        );
+        offset += encoded.values.len() as u64;
+        outside += encoded.outside;
         Ok(())
     })?;
     // Later lines first, so a customer listed twice is found as the last line has them (as a
@@ -184,7 +179,7 @@ fn write(
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let flags: u32 = match keys {
+    let flags: u32 = match encoding.keys {
         Keys::Plain(_) => 0,
         Keys::Sealed(_) => 1,
     };
@@ -198,15 +193,19 @@ fn write(
             "the store is larger than this machine can address",
         ))
     })?;
-    Ok((entries.len() as u64, index_at))
+    Ok(Written {
+        profiles: entries.len() as u64,
+        index_at,
+        outside,
+    })
 }
 
-/// Reads `lines` on this thread's helper, parses them on every core, and calls `write` with
-/// each batch's profiles in the snapshot's order. Stops at the first error, in order.
-fn parse_in_parallel(
-    snapshot_path: &Path,
-    lines: impl Iterator<Item = Result<Line, SnapshotError>> + Send,
-    mut write: impl FnMut(Vec<Profile>) -> Result<(), StoreError>,
+/// Reads `chunks` on a thread of its own, parses and encodes them on every core, and calls
+/// `write` with each chunk's values in the snapshot's order. Stops at the first error, in order.
+fn encode_in_parallel(
+    encoding: &Encoding<'_>,
+    chunks: Chunks,
+    mut write: impl FnMut(Encoded) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let parsers = std::thread::available_parallelism()
         .map(usize::from)
@@ -216,86 +215,98 @@ fn parse_in_parallel(
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (order_tx, order_rx) = sync_channel::<Receiver<Parsed>>(parsers * AHEAD);
     std::thread::scope(|scope| {
-        scope.spawn(move || read_batches(lines, job_tx, order_tx));
+        scope.spawn(move || read_chunks(chunks, job_tx, order_tx));
         for _ in 0..parsers {
             let jobs = job_rx.clone();
-            let path = snapshot_path.to_owned();
-            scope.spawn(move || parse_batches(&path, &jobs));
+            scope.spawn(move || encode_chunks(encoding, &jobs));
         }
         // Dropping `order_rx` on an early return stops the reader, and with it the parsers.
-        for batch in order_rx {
-            let profiles = batch.recv().map_err(|_| SnapshotError::Io {
-                path: snapshot_path.to_owned(),
+        for chunk in order_rx {
+            let encoded = chunk.recv().map_err(|_| SnapshotError::Io {
+                path: encoding.snapshot_path.to_owned(),
                 source: std::io::Error::other("a snapshot parsing thread stopped"),
             })??;
-            write(profiles)?;
+            write(encoded)?;
         }
         Ok(())
     })
 }
 
-/// The reading thread: batches of lines to the parsers, and each batch's result channel to the
-/// writer in order. A read error goes to the writer as the next batch's result.
-fn read_batches(
-    lines: impl Iterator<Item = Result<Line, SnapshotError>>,
-    jobs: SyncSender<Job>,
-    order: SyncSender<Receiver<Parsed>>,
-) {
-    let mut batch = Vec::with_capacity(BATCH_LINES);
-    let mut lines = lines.peekable();
-    while lines.peek().is_some() {
-        let mut failed = None;
-        for line in lines.by_ref() {
-            match line {
-                Ok(line) => batch.push(line),
-                Err(error) => {
-                    failed = Some(error);
-                    break;
+/// The reading thread: chunks to the parsers, and each chunk's result channel to the writer in
+/// order. A read error goes to the writer as the next chunk's result.
+fn read_chunks(chunks: Chunks, jobs: SyncSender<Job>, order: SyncSender<Receiver<Parsed>>) {
+    for chunk in chunks {
+        let (tx, rx) = sync_channel(1);
+        match chunk {
+            Ok(chunk) => {
+                if order.send(rx).is_err() || jobs.send((chunk, tx)).is_err() {
+                    return;
                 }
             }
-            if batch.len() == BATCH_LINES {
-                break;
-            }
-        }
-        if !batch.is_empty() {
-            let (tx, rx) = sync_channel(1);
-            if order.send(rx).is_err()
-                || jobs
-                    .send((
-                        std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES)),
-                        tx,
-                    ))
-                    .is_err()
-            {
+            Err(error) => {
+                let _ = tx.send(Err(error.into()));
+                let _ = order.send(rx);
                 return;
             }
-        }
-        if let Some(error) = failed {
-            let (tx, rx) = sync_channel(1);
-            let _ = tx.send(Err(error));
-            let _ = order.send(rx);
-            return;
         }
     }
 }
 
-/// A parsing thread: parses batches until the reader is done.
-fn parse_batches(path: &Path, jobs: &Mutex<Receiver<Job>>) {
+/// A parsing thread: parses and encodes chunks until the reader is done.
+fn encode_chunks(encoding: &Encoding<'_>, jobs: &Mutex<Receiver<Job>>) {
+    let mut names = SharedNames::new(encoding.dictionary);
     loop {
         let job = match jobs.lock() {
             Ok(jobs) => jobs.recv(),
             Err(_) => return,
         };
-        let Ok((lines, result)) = job else {
+        let Ok((chunk, result)) = job else {
             return;
         };
-        let parsed: Parsed = lines
-            .iter()
-            .map(|(line_no, text)| snapshot::parse_profile(path, *line_no, text))
-            .collect();
         // The writer stopped early: nothing more is wanted.
-        let _ = result.send(parsed);
+        let _ = result.send(encode_chunk(encoding, &mut names, &chunk));
     }
+}
+
+/// A chunk's profiles, parsed, filtered by the partition, encoded and (encrypted) sealed.
+fn encode_chunk(
+    encoding: &Encoding<'_>,
+    names: &mut SharedNames<'_>,
+    chunk: &Chunk,
+) -> Result<Encoded, StoreError> {
+    let mut encoded = Encoded::default();
+    let mut plain = Vec::with_capacity(1024);
+    let mut sealed = Vec::with_capacity(1024);
+    for (line_no, text) in chunk.lines() {
+        let profile = snapshot::parse_profile(encoding.snapshot_path, line_no, text)?;
+        let id = profile.customer_id.as_deref().unwrap_or_default();
+        (encoding.seen)(id);
+        if encoding.partition.is_some_and(|p| !p.holds(id, &profile)) {
+            encoded.outside += 1;
+            continue;
+        }
+        let hash = encoding.keys.hash(id);
+        plain.clear();
+        Encoder { names: &mut *names }.encode(id, &profile, &mut plain);
+        let value = match encoding.keys {
+            Keys::Plain(_) => &plain,
+            Keys::Sealed(cipher) => {
+                sealed.clear();
+                sealed.extend_from_slice(&hash.to_le_bytes());
+                cipher
+                    .seal_into(&hash.to_le_bytes(), &plain, &mut sealed)
+                    .map_err(|source| StoreError::Cipher {
+                        path: encoding.store_path.to_owned(),
+                        source,
+                    })?;
+                &sealed
+            }
+        };
+        encoded.entries.push((hash, encoded.values.len() as u64));
+        write_len(&mut encoded.values, value.len());
+        encoded.values.extend_from_slice(value);
+    }
+    Ok(encoded)
 }
 
 /// Maps the finished store file for reading.

@@ -37,16 +37,18 @@ fn stores_in(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_profile_reads_back_as_the_snapshot_has_it_and_unknown_ids_are_absent() {
     let scratch = Scratch::new("round-trip");
-    // More lines than one parsing batch, so batches from several threads meet in order.
+    // Several chunks of lines (about 2 MB), so chunks from several threads meet in order.
     let snapshot = sample_snapshot(&scratch.0, 3_000);
-    let mut seen = Vec::new();
+    let seen = std::sync::Mutex::new(Vec::new());
     let store = ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, |id| {
-        seen.push(id.to_owned())
+        seen.lock().unwrap().push(id.to_owned())
     })
     .unwrap();
     assert_eq!(store.profiles, 3_000);
-    assert_eq!(seen.len(), 3_000);
-    assert_eq!(seen[2_999], "cust-002999", "in the snapshot's order");
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    let every: Vec<String> = (0..3_000).map(|i| format!("cust-{i:06}")).collect();
+    assert_eq!(seen, every, "every id once");
     for i in [0, 1, 511, 512, 1_777, 2_999] {
         let id = format!("cust-{i:06}");
         assert_eq!(store.get(&id).unwrap(), Some(sample::profile(i)), "{id}");
@@ -122,10 +124,11 @@ fn a_bad_line_fails_the_load_naming_the_first_one_and_leaves_no_file() {
     .unwrap();
     for i in 0..5_000 {
         match i {
-            // Two bad lines in different batches: the first in the file is the one named.
+            // Two bad lines in different chunks (the lines take about 450 KB): the first in
+            // the file is the one named.
             1_200 => writeln!(file, "{{\"customer_id\":\"c-{i}\",\"loyalty\":{{\"tier\":\"gold\",\"points\":\"Priya\"}}}}").unwrap(),
             4_000 => writeln!(file, "{{\"segments\":[]}}").unwrap(),
-            _ => writeln!(file, "{{\"customer_id\":\"c-{i}\"}}").unwrap(),
+            _ => writeln!(file, "{{\"customer_id\":\"c-{i}\",\"segments\":[\"{}\"]}}", "s".repeat(60)).unwrap(),
         }
     }
     drop(file);
@@ -183,12 +186,15 @@ fn a_partition_keeps_its_profiles_only_and_every_id_is_still_seen() {
     let scratch = Scratch::new("partition");
     let snapshot = sample_snapshot(&scratch.0, 2_000);
     let partition: Partition = "trait:preferred_store=store-0042".parse().unwrap();
-    let mut seen = 0;
+    let seen = std::sync::atomic::AtomicU64::new(0);
     let store =
-        ProfileStore::build_from_file(&scratch.0, &snapshot, None, Some(&partition), |_| seen += 1)
-            .unwrap();
+        ProfileStore::build_from_file(&scratch.0, &snapshot, None, Some(&partition), |_| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
     assert_eq!(
-        seen, 2_000,
+        seen.into_inner(),
+        2_000,
         "suppressions are decided against the whole snapshot"
     );
     let kept: Vec<u64> = (0..2_000)
