@@ -11,6 +11,7 @@
 //! customer's events newer than the snapshot, so they take effect at once and survive reloads.
 
 mod cache;
+mod deltas;
 pub mod events;
 mod partition;
 pub mod sample;
@@ -23,6 +24,7 @@ pub use snapshot::{SnapshotError, SnapshotHeader};
 pub use store::{ProfileStore, StoreError};
 
 use cache::ShardedLru;
+use deltas::Deltas;
 
 /// redb's page cache for the event log: appends and one customer's range at a time.
 pub(crate) const EVENT_LOG_CACHE_BYTES: usize = 16 << 20;
@@ -90,6 +92,10 @@ pub struct Profiles {
     partition: Option<Partition>,
     /// Woken by every local append, for the fleet forwarder.
     accepted: tokio::sync::Notify,
+    /// Held while a reload builds its store.
+    building: Mutex<()>,
+    /// The deltas applied since the start-up snapshot, for a restart.
+    deltas: Deltas,
 }
 
 impl Profiles {
@@ -113,13 +119,45 @@ impl Profiles {
         // start) can go.
         let events = EventLog::open(data_dir, pseudonyms, data_key.as_deref())?;
         remove_stale_stores(data_dir);
-        let (store, present) = build(
+        let (mut store, mut present) = build(
             data_dir,
             snapshot,
             &events,
             data_key.as_deref(),
             partition.as_ref(),
+            None,
         )?;
+        // The deltas applied on top of this snapshot before a restart, again; a chain that
+        // does not start from it (a newer whole snapshot is here) or fails part way ends there.
+        let deltas = Deltas::new(data_dir);
+        for delta in deltas.files() {
+            match build(
+                data_dir,
+                &delta,
+                &events,
+                data_key.as_deref(),
+                partition.as_ref(),
+                Some(&store),
+            ) {
+                Ok((next, next_present)) => {
+                    tracing::info!(
+                        delta = %delta.display(),
+                        snapshot = %next.header.snapshot_version,
+                        "kept snapshot delta applied again"
+                    );
+                    (store, present) = (next, next_present);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        delta = %delta.display(),
+                        error = %crate::report::chain(&error),
+                        "kept snapshot deltas from this one on no longer apply; forgotten"
+                    );
+                    deltas.forget_from(Some(&delta));
+                    break;
+                }
+            }
+        }
         let profiles = Profiles {
             current: RwLock::new(Arc::new(Generation {
                 store,
@@ -132,6 +170,8 @@ impl Profiles {
             data_key,
             partition,
             accepted: tokio::sync::Notify::new(),
+            building: Mutex::new(()),
+            deltas,
         };
         profiles.after_load(&profiles.current(), &present);
         Ok(profiles)
@@ -145,16 +185,35 @@ impl Profiles {
         }
     }
 
-    /// Builds a new generation from a snapshot file aside and swaps it in. The old one keeps
-    /// serving until the swap and is removed from disk when its last request finishes.
+    /// Builds a new generation from a snapshot file aside and swaps it in: a whole snapshot,
+    /// or a delta on top of the serving one. The old one keeps serving until the swap and is
+    /// removed from disk when its last request finishes.
     pub fn reload(&self, snapshot: &Path) -> Result<Arc<Generation>, StoreError> {
+        // One reload at a time: a delta is built on the generation it will replace.
+        let _building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+        let base = self.current();
         let (store, present) = build(
             &self.data_dir,
             snapshot,
             &self.events,
             self.data_key.as_deref(),
             self.partition.as_ref(),
+            Some(&base.store),
         )?;
+        drop(base);
+        // A delta is kept before it serves, so a restart serves it too; a whole snapshot makes
+        // the kept ones history. (Restarts load the start-up snapshot: a whole snapshot loaded
+        // here from another path serves until then.)
+        if store.header.base_version.is_some() {
+            self.deltas
+                .keep(snapshot, self.data_key.as_deref())
+                .map_err(|source| StoreError::Io {
+                    path: snapshot.to_owned(),
+                    source,
+                })?;
+        } else {
+            self.deltas.forget_from(None);
+        }
         let next = Arc::new(Generation {
             store,
             cache: ShardedLru::new(self.cache_capacity),
@@ -361,27 +420,33 @@ pub struct ProfileErased {
     pub in_snapshot: bool,
 }
 
-/// Builds a store from a snapshot file, noting which suppressed (erased) customers it holds.
+/// Builds a store from a snapshot file (a delta on top of `base`), noting which suppressed
+/// (erased) customers it holds.
 fn build(
     dir: &Path,
     snapshot: &Path,
     events: &EventLog,
     key: Option<&DataKey>,
     partition: Option<&Partition>,
+    base: Option<&ProfileStore>,
 ) -> Result<(ProfileStore, HashSet<String>), StoreError> {
     let suppressed = events.suppressed();
     let present = Mutex::new(HashSet::new());
-    let store = ProfileStore::build_from_file(dir, snapshot, key, partition, |id| {
-        if !suppressed.is_empty() {
-            let label = events.pseudonyms().label(id);
-            if suppressed.contains(&label) {
-                present
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(label);
-            }
+    let seen = |id: &str| {
+        let label = events.pseudonyms().label(id);
+        if suppressed.contains(&label) {
+            present
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(label);
         }
-    })?;
+    };
+    let seen: Option<&(dyn Fn(&str) + Sync)> = if suppressed.is_empty() {
+        None
+    } else {
+        Some(&seen)
+    };
+    let store = ProfileStore::build_from_file(dir, snapshot, key, partition, base, seen)?;
     Ok((
         store,
         present.into_inner().unwrap_or_else(PoisonError::into_inner),
@@ -411,3 +476,6 @@ fn remove_stale_stores(data_dir: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -162,6 +162,7 @@ pub fn write_to(out: &mut dyn Write, count: u64) -> std::io::Result<()> {
     let header = SnapshotHeader {
         snapshot_version: format!("sample-{count}"),
         generated_at_ms: SAMPLE_GENERATED_AT_MS,
+        base_version: None,
     };
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;

@@ -21,6 +21,28 @@ pub struct SnapshotHeader {
     pub snapshot_version: String,
     /// When the customer data platform generated the export, ms since the Unix epoch.
     pub generated_at_ms: i64,
+    /// Set on a delta snapshot: the version it changes. Its lines are the customers whose
+    /// profile changed since that version (the whole new profile) and those removed
+    /// (`{"customer_id": "…", "removed": true}`); everyone else keeps the base's profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_version: Option<String>,
+}
+
+/// One line of a snapshot's body.
+#[derive(Debug)]
+pub enum SnapshotLine {
+    /// The customer's whole profile.
+    Profile(Profile),
+    /// A delta's removal of a customer from its base.
+    Removed(String),
+}
+
+/// A delta's removal line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Removal {
+    customer_id: String,
+    removed: bool,
 }
 
 /// A snapshot that cannot be loaded, naming the file, and the line and the field.
@@ -40,6 +62,20 @@ pub enum SnapshotError {
     NeedsKey { path: PathBuf },
     #[error("snapshot {path} is empty: the first line must be the header")]
     Empty { path: PathBuf },
+    #[error(
+        "snapshot {path} is a delta of version {base}: a node starts from a whole snapshot, \
+         and applies deltas on top of the one it serves"
+    )]
+    DeltaWithoutBase { path: PathBuf, base: String },
+    #[error(
+        "snapshot {path} is a delta of version {base}, but this node serves version {serving}: \
+         apply the deltas in order, or load a whole snapshot"
+    )]
+    WrongBase {
+        path: PathBuf,
+        base: String,
+        serving: String,
+    },
     #[error("snapshot {path} line {line}: {message}")]
     Line {
         path: PathBuf,
@@ -283,6 +319,28 @@ pub fn parse_profile(
         });
     }
     Ok(profile)
+}
+
+/// Parses a line of a delta snapshot: a profile as [`parse_profile`] does, or a removal.
+pub fn parse_delta_line(
+    path: &Path,
+    line_no: usize,
+    text: Option<&str>,
+) -> Result<SnapshotLine, SnapshotError> {
+    match parse_profile(path, line_no, text) {
+        Ok(profile) => Ok(SnapshotLine::Profile(profile)),
+        Err(error) => match text.and_then(|text| serde_json::from_str::<Removal>(text).ok()) {
+            Some(removal) if removal.removed && !removal.customer_id.is_empty() => {
+                Ok(SnapshotLine::Removed(removal.customer_id))
+            }
+            Some(_) => Err(SnapshotError::Line {
+                path: path.to_owned(),
+                line: line_no,
+                message: "removed: a removal line has a customer_id and \"removed\": true".into(),
+            }),
+            None => Err(error),
+        },
+    }
 }
 
 /// Parses one snapshot line (the header or a profile), naming the line and field on error.

@@ -30,6 +30,7 @@ use memmap2::Mmap;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tailor_types::Profile;
 
 pub use codec::Malformed;
@@ -108,26 +109,31 @@ pub struct ProfileStore {
     /// Where the index starts in the file.
     index_at: usize,
     dictionary: Dictionary,
-    keys: Keys,
+    /// Shared with the stores built from deltas on top of this one.
+    keys: Arc<Keys>,
 }
 
 impl ProfileStore {
     /// Imports a snapshot file into a new store file under `dir` (encrypted with `key`), only
-    /// the profiles in `partition` when one is given, calling `seen` (on any of the loading threads)
-    /// with every customer id the snapshot holds (those outside the partition too).
+    /// the profiles in `partition` when one is given. A delta snapshot is applied on top of
+    /// `base`, which must be the version it names: the new store holds the base's profiles
+    /// with the delta's changes and removals. `seen`, when given, is called (on any of the
+    /// loading threads) with every customer id the new store was built from (those outside the
+    /// partition too).
     pub fn build_from_file(
         dir: &Path,
         snapshot_path: &Path,
         key: Option<&DataKey>,
         partition: Option<&Partition>,
-        seen: impl Fn(&str) + Sync,
+        base: Option<&ProfileStore>,
+        seen: Option<&(dyn Fn(&str) + Sync)>,
     ) -> Result<ProfileStore, StoreError> {
-        load::build(dir, snapshot_path, key, partition, &seen)
+        load::build(dir, snapshot_path, key, partition, base, seen)
     }
 
     /// Whether the store is encrypted at rest.
     pub fn encrypted(&self) -> bool {
-        matches!(self.keys, Keys::Sealed(_))
+        matches!(*self.keys, Keys::Sealed(_))
     }
 
     fn cipher_error(&self) -> impl FnOnce(CipherError) -> StoreError + '_ {
@@ -161,7 +167,7 @@ impl ProfileStore {
 
     /// The plaintext of a stored value.
     fn plaintext<'v>(&self, raw: &'v [u8]) -> Result<Cow<'v, [u8]>, StoreError> {
-        match &self.keys {
+        match &*self.keys {
             Keys::Plain(_) => Ok(Cow::Borrowed(raw)),
             Keys::Sealed(cipher) => {
                 let (hash, sealed) = raw

@@ -12,6 +12,7 @@ pub(super) fn snapshot_status(state: &AppState) -> serde_json::Value {
     let store = &generation.store;
     serde_json::json!({
         "snapshot_version": store.header.snapshot_version,
+        "base_version": store.header.base_version,
         "generated_at_ms": store.header.generated_at_ms,
         "age_seconds": store.age_seconds(crate::clock::now_ms()),
         "profiles": store.profiles,

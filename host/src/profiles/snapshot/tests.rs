@@ -24,7 +24,8 @@ fn reads_plain_and_gzip() {
             header,
             SnapshotHeader {
                 snapshot_version: "v1".into(),
-                generated_at_ms: 5
+                generated_at_ms: 5,
+                base_version: None,
             }
         );
         let ids: Vec<String> = profiles.map(|p| p.unwrap().customer_id.unwrap()).collect();

@@ -34,8 +34,9 @@ const EVENT_CATEGORY: u8 = 2;
 const EVENT_VALUE: u8 = 4;
 
 /// The repeated strings of one store, numbered in the order they were first written. Built by
-/// the store's single writer, then read by every lookup.
-#[derive(Debug, Default)]
+/// the store's loading threads, then read by every lookup; a store built from a delta starts
+/// from a copy of its base's, so the values it copies keep their meaning.
+#[derive(Debug, Default, Clone)]
 pub(super) struct Dictionary {
     numbers: FxHashMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,

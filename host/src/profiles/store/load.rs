@@ -13,8 +13,9 @@ use super::codec::{self, Dictionary, Encoder, FORMAT_VERSION, Malformed, SharedN
 use super::{EXTENSION, HEADER_LEN, Keys, MAGIC, ProfileStore, StoreError, index};
 use crate::privacy::{DataKey, StoreCipher};
 use crate::profiles::partition::Partition;
-use crate::profiles::snapshot::{self, Chunk, Chunks, SnapshotError};
+use crate::profiles::snapshot::{self, Chunk, Chunks, SnapshotError, SnapshotLine};
 use memmap2::Mmap;
+use rustc_hash::FxHashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -39,16 +40,21 @@ struct Encoded {
     entries: Vec<(u64, u64)>,
     /// Profiles of the chunk outside the node's partition (not in `values`).
     outside: u64,
+    /// A delta's customers (changed, removed, or moved out of the partition): id hash and id.
+    touched: Vec<(u64, Box<str>)>,
 }
 
 /// What every parsing thread works with.
 struct Encoding<'a> {
     snapshot_path: &'a Path,
     store_path: &'a Path,
-    keys: &'a Keys,
+    keys: &'a Arc<Keys>,
     dictionary: &'a Mutex<Dictionary>,
     partition: Option<&'a Partition>,
-    seen: &'a (dyn Fn(&str) + Sync),
+    seen: Option<&'a (dyn Fn(&str) + Sync)>,
+    /// The snapshot is a delta: its lines may remove customers, and every customer it names
+    /// is noted so the base's profile of them is not copied.
+    delta: bool,
 }
 
 /// Builds the store of the snapshot at `snapshot_path` in `dir`.
@@ -57,9 +63,30 @@ pub(super) fn build(
     snapshot_path: &Path,
     key: Option<&DataKey>,
     partition: Option<&Partition>,
-    seen: &(dyn Fn(&str) + Sync),
+    base: Option<&ProfileStore>,
+    seen: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<ProfileStore, StoreError> {
     let (header, chunks) = snapshot::chunks(snapshot_path, key)?;
+    // A delta goes on top of the version it names, and nothing else.
+    let base = match (&header.base_version, base) {
+        (None, _) => None,
+        (Some(version), None) => {
+            return Err(SnapshotError::DeltaWithoutBase {
+                path: snapshot_path.to_owned(),
+                base: version.clone(),
+            }
+            .into());
+        }
+        (Some(version), Some(base)) if *version != base.header.snapshot_version => {
+            return Err(SnapshotError::WrongBase {
+                path: snapshot_path.to_owned(),
+                base: version.clone(),
+                serving: base.header.snapshot_version.clone(),
+            }
+            .into());
+        }
+        (Some(_), Some(base)) => Some(base),
+    };
     let safe: String = header
         .snapshot_version
         .chars()
@@ -74,15 +101,24 @@ pub(super) fn build(
         .collect();
     let name = format!("profiles-{safe}-{}.{EXTENSION}", crate::clock::now_ms());
     let path = dir.join(&name);
-    let keys = match key {
-        None => Keys::Plain(std::hash::RandomState::new()),
-        Some(key) => Keys::Sealed(
-            StoreCipher::new(key, &name)
-                .map(|(cipher, _)| Box::new(cipher))
-                .map_err(|source| StoreError::Cipher {
-                    path: path.clone(),
-                    source,
-                })?,
+    // A delta's store shares its base's keys and starts from its dictionary: the base's values
+    // are copied as they are.
+    let (keys, dictionary) = match (base, key) {
+        (Some(base), _) => (base.keys.clone(), base.dictionary.clone()),
+        (None, None) => (
+            Arc::new(Keys::Plain(std::hash::RandomState::new())),
+            Dictionary::default(),
+        ),
+        (None, Some(key)) => (
+            Arc::new(Keys::Sealed(
+                StoreCipher::new(key, &name)
+                    .map(|(cipher, _)| Box::new(cipher))
+                    .map_err(|source| StoreError::Cipher {
+                        path: path.clone(),
+                        source,
+                    })?,
+            )),
+            Dictionary::default(),
         ),
     };
     let io = |source| StoreError::Io {
@@ -96,7 +132,7 @@ pub(super) fn build(
         .mode(0o600)
         .open(&path)
         .map_err(io)?;
-    let dictionary = Mutex::new(Dictionary::default());
+    let dictionary = Mutex::new(dictionary);
     let encoding = Encoding {
         snapshot_path,
         store_path: &path,
@@ -104,8 +140,9 @@ pub(super) fn build(
         dictionary: &dictionary,
         partition,
         seen,
+        delta: base.is_some(),
     };
-    let written = write(&file, &encoding, chunks)
+    let written = write(&file, &encoding, chunks, base)
         .and_then(|written| map(&file).map_err(io).map(|map| (written, map)));
     let (written, map) = match written {
         Ok(written) => written,
@@ -127,7 +164,7 @@ pub(super) fn build(
         profiles: written.profiles,
         loaded_at_ms: crate::clock::now_ms(),
         partition: partition.cloned(),
-        outside_partition: written.outside,
+        outside_partition: written.outside + base.map_or(0, |b| b.outside_partition),
         index_at: written.index_at,
         dictionary: dictionary
             .into_inner()
@@ -147,7 +184,12 @@ struct Written {
 }
 
 /// Writes the whole file.
-fn write(file: &File, encoding: &Encoding<'_>, chunks: Chunks) -> Result<Written, StoreError> {
+fn write(
+    file: &File,
+    encoding: &Encoding<'_>,
+    chunks: Chunks,
+    base: Option<&ProfileStore>,
+) -> Result<Written, StoreError> {
     let path = encoding.store_path;
     let io = |source| StoreError::Io {
         path: path.to_owned(),
@@ -158,6 +200,8 @@ fn write(file: &File, encoding: &Encoding<'_>, chunks: Chunks) -> Result<Written
     let mut offset = HEADER_LEN as u64;
     let mut entries: Vec<(u64, u64)> = Vec::new();
     let mut outside = 0u64;
+    let mut touched_hashes = FxHashSet::default();
+    let mut touched = FxHashSet::default();
     encode_in_parallel(encoding, chunks, |encoded| {
         out.write_all(&encoded.values).map_err(io)?;
         entries.extend(
@@ -168,8 +212,56 @@ fn write(file: &File, encoding: &Encoding<'_>, chunks: Chunks) -> Result<Written
         );
         offset += encoded.values.len() as u64;
         outside += encoded.outside;
+        for (hash, id) in encoded.touched {
+            touched_hashes.insert(hash);
+            touched.insert(id);
+        }
         Ok(())
     })?;
+    if let Some(base) = base {
+        // The base's profiles of everyone the delta leaves alone, after the delta's (the index
+        // is built from `entries`, where they come first: a customer listed twice is found as
+        // the last line has them either way).
+        let mut copied = Vec::with_capacity(base.profiles as usize);
+        let mut at = HEADER_LEN;
+        while at < base.index_at {
+            let (raw, next) = base.raw_at(at)?;
+            let hash = match &**encoding.keys {
+                Keys::Sealed(_) => {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(raw.get(..8).ok_or_else(|| {
+                        base.corrupt()(Malformed("a sealed value without its hash"))
+                    })?);
+                    u64::from_le_bytes(word)
+                }
+                Keys::Plain(_) => encoding
+                    .keys
+                    .hash(codec::stored_id(raw).map_err(base.corrupt())?),
+            };
+            let keep = if touched_hashes.contains(&hash) || encoding.seen.is_some() {
+                let value = base.plaintext(raw)?;
+                let id = codec::stored_id(&value).map_err(base.corrupt())?;
+                let keep = !touched.contains(id);
+                if keep && let Some(seen) = encoding.seen {
+                    seen(id);
+                }
+                keep
+            } else {
+                true
+            };
+            if keep {
+                let mut prefix = Vec::with_capacity(8);
+                write_len(&mut prefix, raw.len());
+                out.write_all(&prefix).map_err(io)?;
+                out.write_all(raw).map_err(io)?;
+                copied.push((hash, offset));
+                offset += (prefix.len() + raw.len()) as u64;
+            }
+            at = next;
+        }
+        copied.append(&mut entries);
+        entries = copied;
+    }
     // Later lines first, so a customer listed twice is found as the last line has them (as a
     // store that overwrote did).
     entries.reverse();
@@ -179,7 +271,7 @@ fn write(file: &File, encoding: &Encoding<'_>, chunks: Chunks) -> Result<Written
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let flags: u32 = match encoding.keys {
+    let flags: u32 = match &**encoding.keys {
         Keys::Plain(_) => 0,
         Keys::Sealed(_) => 1,
     };
@@ -278,17 +370,33 @@ fn encode_chunk(
     let mut plain = Vec::with_capacity(1024);
     let mut sealed = Vec::with_capacity(1024);
     for (line_no, text) in chunk.lines() {
-        let profile = snapshot::parse_profile(encoding.snapshot_path, line_no, text)?;
+        let profile = if encoding.delta {
+            match snapshot::parse_delta_line(encoding.snapshot_path, line_no, text)? {
+                SnapshotLine::Profile(profile) => profile,
+                SnapshotLine::Removed(id) => {
+                    let hash = encoding.keys.hash(&id);
+                    encoded.touched.push((hash, id.into()));
+                    continue;
+                }
+            }
+        } else {
+            snapshot::parse_profile(encoding.snapshot_path, line_no, text)?
+        };
         let id = profile.customer_id.as_deref().unwrap_or_default();
-        (encoding.seen)(id);
+        if let Some(seen) = encoding.seen {
+            seen(id);
+        }
+        let hash = encoding.keys.hash(id);
+        if encoding.delta {
+            encoded.touched.push((hash, id.into()));
+        }
         if encoding.partition.is_some_and(|p| !p.holds(id, &profile)) {
             encoded.outside += 1;
             continue;
         }
-        let hash = encoding.keys.hash(id);
         plain.clear();
         Encoder { names: &mut *names }.encode(id, &profile, &mut plain);
-        let value = match encoding.keys {
+        let value = match &**encoding.keys {
             Keys::Plain(_) => &plain,
             Keys::Sealed(cipher) => {
                 sealed.clear();

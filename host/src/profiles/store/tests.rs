@@ -40,10 +40,10 @@ fn every_profile_reads_back_as_the_snapshot_has_it_and_unknown_ids_are_absent() 
     // Several chunks of lines (about 2 MB), so chunks from several threads meet in order.
     let snapshot = sample_snapshot(&scratch.0, 3_000);
     let seen = std::sync::Mutex::new(Vec::new());
-    let store = ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, |id| {
-        seen.lock().unwrap().push(id.to_owned())
-    })
-    .unwrap();
+    let record = |id: &str| seen.lock().unwrap().push(id.to_owned());
+    let store =
+        ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, None, Some(&record))
+            .unwrap();
     assert_eq!(store.profiles, 3_000);
     let mut seen = seen.into_inner().unwrap();
     seen.sort();
@@ -90,7 +90,7 @@ fn an_empty_snapshot_and_a_customer_listed_twice() {
         "{\"snapshot_version\":\"v0\",\"generated_at_ms\":1}\n\n",
     )
     .unwrap();
-    let store = ProfileStore::build_from_file(&scratch.0, &empty, None, None, |_| {}).unwrap();
+    let store = ProfileStore::build_from_file(&scratch.0, &empty, None, None, None, None).unwrap();
     assert_eq!(store.profiles, 0);
     assert_eq!(store.get("cust-000001").unwrap(), None);
     assert!(store.sample_ids(5).unwrap().is_empty());
@@ -107,7 +107,7 @@ fn an_empty_snapshot_and_a_customer_listed_twice() {
     writeln!(file, "{{\"customer_id\":\"c-2\"}}").unwrap();
     writeln!(file, "{{\"customer_id\":\"c-1\",\"segments\":[\"new\"]}}").unwrap();
     drop(file);
-    let store = ProfileStore::build_from_file(&scratch.0, &twice, None, None, |_| {}).unwrap();
+    let store = ProfileStore::build_from_file(&scratch.0, &twice, None, None, None, None).unwrap();
     assert_eq!(store.get("c-1").unwrap().unwrap().segments, ["new"]);
     assert!(store.get("c-2").unwrap().is_some());
 }
@@ -133,7 +133,7 @@ fn a_bad_line_fails_the_load_naming_the_first_one_and_leaves_no_file() {
     }
     drop(file);
     for _ in 0..3 {
-        let error = ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, |_| {})
+        let error = ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, None, None)
             .unwrap_err()
             .to_string();
         assert!(error.contains("line 1202"), "{error}");
@@ -149,7 +149,7 @@ fn an_encrypted_store_holds_no_id_or_name_and_reads_back() {
     let snapshot = sample_snapshot(&scratch.0, 600);
     let key = DataKey::from_bytes([3; 32]);
     let store =
-        ProfileStore::build_from_file(&scratch.0, &snapshot, Some(&key), None, |_| {}).unwrap();
+        ProfileStore::build_from_file(&scratch.0, &snapshot, Some(&key), None, None, None).unwrap();
     assert!(store.encrypted());
     let bytes = std::fs::read(store.path()).unwrap();
     for needle in ["cust-000042", "Priya", "Glasgow", "high_value", "shoes"] {
@@ -169,7 +169,7 @@ fn a_damaged_value_is_an_error_naming_the_store_not_a_profile() {
     let scratch = Scratch::new("damaged");
     let snapshot = sample_snapshot(&scratch.0, 10);
     let mut store =
-        ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, |_| {}).unwrap();
+        ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, None, None).unwrap();
     // Replace the mapping with a copy whose first value's bytes are cut short.
     let mut bytes = store.map.to_vec();
     bytes[HEADER_LEN] = 0x7f;
@@ -187,11 +187,18 @@ fn a_partition_keeps_its_profiles_only_and_every_id_is_still_seen() {
     let snapshot = sample_snapshot(&scratch.0, 2_000);
     let partition: Partition = "trait:preferred_store=store-0042".parse().unwrap();
     let seen = std::sync::atomic::AtomicU64::new(0);
-    let store =
-        ProfileStore::build_from_file(&scratch.0, &snapshot, None, Some(&partition), |_| {
-            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        })
-        .unwrap();
+    let count = |_: &str| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let store = ProfileStore::build_from_file(
+        &scratch.0,
+        &snapshot,
+        None,
+        Some(&partition),
+        None,
+        Some(&count),
+    )
+    .unwrap();
     assert_eq!(
         seen.into_inner(),
         2_000,
@@ -208,4 +215,217 @@ fn a_partition_keeps_its_profiles_only_and_every_id_is_still_seen() {
         let id = format!("cust-{i:06}");
         assert_eq!(store.contains(&id).unwrap(), kept.contains(&i), "{id}");
     }
+}
+
+/// Writes a snapshot file of `lines` after a header of `version` (a delta of `base`).
+fn snapshot_file(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    base: Option<&str>,
+    lines: &[String],
+) -> PathBuf {
+    let path = dir.join(name);
+    let mut file = std::fs::File::create(&path).unwrap();
+    let header = SnapshotHeader {
+        snapshot_version: version.into(),
+        generated_at_ms: 2,
+        base_version: base.map(Into::into),
+    };
+    writeln!(file, "{}", serde_json::to_string(&header).unwrap()).unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+    path
+}
+
+#[test]
+fn a_delta_changes_adds_and_removes_on_top_of_its_base_and_keeps_everyone_else() {
+    let scratch = Scratch::new("delta");
+    let base_file = sample_snapshot(&scratch.0, 3_000);
+    for key in [None, Some(DataKey::from_bytes([3; 32]))] {
+        let key = key.as_ref();
+        let base =
+            ProfileStore::build_from_file(&scratch.0, &base_file, key, None, None, None).unwrap();
+        let delta = snapshot_file(
+            &scratch.0,
+            "delta.ndjson",
+            "v2",
+            Some("sample-3000"),
+            &[
+                r#"{"customer_id":"cust-000010","segments":["changed"]}"#.into(),
+                r#"{"customer_id":"cust-000011","removed":true}"#.into(),
+                r#"{"customer_id":"new-1","segments":["added"]}"#.into(),
+                // Listed twice: the last line holds.
+                r#"{"customer_id":"cust-000012","segments":["first"]}"#.into(),
+                r#"{"customer_id":"cust-000012","segments":["last"]}"#.into(),
+                // Removing someone the base never had is no error.
+                r#"{"customer_id":"nobody","removed":true}"#.into(),
+            ],
+        );
+        let seen = std::sync::atomic::AtomicU64::new(0);
+        let count = |_: &str| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let next =
+            ProfileStore::build_from_file(&scratch.0, &delta, key, None, Some(&base), Some(&count))
+                .unwrap();
+        assert_eq!(next.header.snapshot_version, "v2");
+        assert_eq!(next.header.base_version.as_deref(), Some("sample-3000"));
+        assert_eq!(next.encrypted(), key.is_some());
+        // One removed, one added, and the second value of the customer listed twice (stored
+        // values are counted, as a whole snapshot's are).
+        assert_eq!(next.profiles, 3_000 - 1 + 1 + 1);
+        assert_eq!(
+            seen.into_inner(),
+            3_000 - 3 + 4,
+            "the copied customers and the delta's profiles"
+        );
+        assert_eq!(
+            next.get("cust-000010").unwrap().unwrap().segments,
+            ["changed"]
+        );
+        assert_eq!(next.get("cust-000012").unwrap().unwrap().segments, ["last"]);
+        assert_eq!(next.get("new-1").unwrap().unwrap().segments, ["added"]);
+        assert!(next.get("cust-000011").unwrap().is_none());
+        assert!(next.get("nobody").unwrap().is_none());
+        for i in [0u64, 9, 13, 1_500, 2_999] {
+            let id = format!("cust-{i:06}");
+            assert_eq!(next.get(&id).unwrap().unwrap(), sample::profile(i), "{id}");
+        }
+        // The base is untouched and still serves what it served.
+        assert_eq!(
+            base.get("cust-000011").unwrap().unwrap(),
+            sample::profile(11)
+        );
+        // And a delta on top of the delta.
+        let again = snapshot_file(
+            &scratch.0,
+            "delta2.ndjson",
+            "v3",
+            Some("v2"),
+            &[r#"{"customer_id":"new-1","removed":true}"#.into()],
+        );
+        let third = ProfileStore::build_from_file(&scratch.0, &again, key, None, Some(&next), None)
+            .unwrap();
+        assert!(third.get("new-1").unwrap().is_none());
+        assert_eq!(
+            third.get("cust-000010").unwrap().unwrap().segments,
+            ["changed"]
+        );
+        assert_eq!(third.profiles, 3_000);
+    }
+}
+
+#[test]
+fn a_delta_on_the_wrong_base_or_without_one_is_refused() {
+    let scratch = Scratch::new("delta-base");
+    let base_file = sample_snapshot(&scratch.0, 10);
+    let base =
+        ProfileStore::build_from_file(&scratch.0, &base_file, None, None, None, None).unwrap();
+    let delta = snapshot_file(
+        &scratch.0,
+        "delta.ndjson",
+        "v9",
+        Some("v8"),
+        &[r#"{"customer_id":"c"}"#.into()],
+    );
+    let error = ProfileStore::build_from_file(&scratch.0, &delta, None, None, Some(&base), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("delta of version v8") && error.contains("serves version sample-10"),
+        "{error}"
+    );
+    let error = ProfileStore::build_from_file(&scratch.0, &delta, None, None, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("starts from a whole snapshot"), "{error}");
+    assert_eq!(stores_in(&scratch.0).len(), 1, "only the base's store");
+}
+
+#[test]
+fn a_corrupt_delta_is_refused_naming_its_line_and_leaves_no_file() {
+    let scratch = Scratch::new("delta-corrupt");
+    let base_file = sample_snapshot(&scratch.0, 10);
+    let base =
+        ProfileStore::build_from_file(&scratch.0, &base_file, None, None, None, None).unwrap();
+    for (bad, field) in [
+        (r#"{"customer_id":"c","removed":false}"#, "removed"),
+        (
+            r#"{"customer_id":"c","loyalty":{"tier":1}}"#,
+            "loyalty.tier",
+        ),
+        (r#"{"customer_id":"c""#, "EOF"),
+    ] {
+        let delta = snapshot_file(
+            &scratch.0,
+            "delta.ndjson",
+            "v2",
+            Some("sample-10"),
+            &[r#"{"customer_id":"a"}"#.into(), bad.into()],
+        );
+        let error =
+            ProfileStore::build_from_file(&scratch.0, &delta, None, None, Some(&base), None)
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("line 3") && error.contains(field), "{error}");
+        assert_eq!(stores_in(&scratch.0).len(), 1, "only the base's store");
+    }
+    // A whole snapshot cannot remove anyone.
+    let whole = snapshot_file(
+        &scratch.0,
+        "whole.ndjson",
+        "v2",
+        None,
+        &[r#"{"customer_id":"a","removed":true}"#.into()],
+    );
+    let error = ProfileStore::build_from_file(&scratch.0, &whole, None, None, Some(&base), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("line 2") && error.contains("removed"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_delta_moves_customers_out_of_a_partition() {
+    let scratch = Scratch::new("delta-partition");
+    let partition: Partition = "trait:preferred_store=store-0042".parse().unwrap();
+    let base_file = snapshot_file(
+        &scratch.0,
+        "base.ndjson",
+        "v1",
+        None,
+        &[
+            r#"{"customer_id":"a","traits":{"preferred_store":"store-0042"}}"#.into(),
+            r#"{"customer_id":"b","traits":{"preferred_store":"store-0042"}}"#.into(),
+        ],
+    );
+    let base =
+        ProfileStore::build_from_file(&scratch.0, &base_file, None, Some(&partition), None, None)
+            .unwrap();
+    let delta = snapshot_file(
+        &scratch.0,
+        "delta.ndjson",
+        "v2",
+        Some("v1"),
+        &[r#"{"customer_id":"a","traits":{"preferred_store":"store-0107"}}"#.into()],
+    );
+    let next = ProfileStore::build_from_file(
+        &scratch.0,
+        &delta,
+        None,
+        Some(&partition),
+        Some(&base),
+        None,
+    )
+    .unwrap();
+    assert!(
+        next.get("a").unwrap().is_none(),
+        "moved to another store's node"
+    );
+    assert!(next.get("b").unwrap().is_some());
+    assert_eq!((next.profiles, next.outside_partition), (1, 1));
 }
