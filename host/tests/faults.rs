@@ -374,3 +374,62 @@ fn a_wall_clock_jump_changes_nothing_but_the_time() {
     node.kill();
     assert!(after.iter().all(|v| v == "vip-early-access"), "{after:?}");
 }
+
+#[test]
+fn kill_9_after_a_delta_snapshot_restarts_serving_it() {
+    let scratch = Scratch::new("faults-delta");
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
+    let delta = scratch.0.join("delta.ndjson");
+    let write_delta = |base: &str| {
+        std::fs::write(
+            &delta,
+            format!(
+                "{{\"snapshot_version\":\"d1\",\"generated_at_ms\":1774000000001,\"base_version\":\"{base}\"}}\n\
+                 {{\"customer_id\":\"cust-000042\",\"segments\":[\"delta\"]}}\n\
+                 {{\"customer_id\":\"cust-000043\",\"removed\":true}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let body = json!({ "path": delta.to_str().unwrap() }).to_string();
+    // On the wrong base: refused, and the whole snapshot keeps serving.
+    write_delta("sample-299");
+    let refused = admin(
+        addr,
+        "POST",
+        "/admin/v1/snapshot",
+        Some(ADMIN),
+        body.as_bytes(),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(
+        refused.body["error"]["code"], "snapshot_refused",
+        "{}",
+        refused.body
+    );
+    write_delta("sample-300");
+    let applied = admin(
+        addr,
+        "POST",
+        "/admin/v1/snapshot",
+        Some(ADMIN),
+        body.as_bytes(),
+    );
+    assert_eq!(applied.status, 200, "{}", applied.body);
+    assert_eq!(applied.body["snapshot_version"], "d1");
+    assert_eq!(applied.body["base_version"], "sample-300");
+    assert_eq!(applied.body["profiles"], 299);
+    // Acknowledged, then the node dies and the delivered file goes: the restart serves it.
+    node.kill();
+    std::fs::remove_file(&delta).unwrap();
+    let mut node = spawn_binary(&scratch.0, &ARGS);
+    let addr = node.addr;
+    let status = admin(addr, "GET", "/admin/v1/snapshot", Some(ADMIN), b"");
+    let changed = hero_for(addr, "cust-000042");
+    let removed = hero_for(addr, "cust-000043");
+    node.kill();
+    assert_eq!(status.body["snapshot_version"], "d1", "{}", status.body);
+    assert_eq!(changed["profile"]["snapshot_version"], "d1", "{changed}");
+    assert_eq!(removed["profile"]["source"], "anonymous", "{removed}");
+}
