@@ -301,7 +301,7 @@ impl Profiles {
         };
         let profile = Arc::new(profile);
         if self.event_epoch.load(Ordering::Acquire) == epoch {
-            generation.cache.insert(id, profile.clone());
+            generation.cache.offer(id, profile.clone());
         }
         Ok(Some((profile, source)))
     }
