@@ -2,8 +2,9 @@
 //! with `-- 10m`), the snapshot load time, the store file's size, the resident memory the load
 //! leaves, and the cost of a lookup of a customer drawn uniformly from the whole store, through
 //! the decoded-profile cache (100,000 profiles, warmed first with three times its size in
-//! draws) and straight from the store, and of a whole hero-banner decision (lookup, fresh
-//! instance, decide) for such a customer. Prints a Markdown table.
+//! draws) and straight from the store; then a whole hero-banner decision (lookup, fresh
+//! instance, decide) for such a customer, every store in turn in each round, with each store's
+//! median ratio to the smallest one. Prints two Markdown tables.
 //!
 //! Run: `cargo bench -p tailor-host --bench scale` (the 10k and 1M rows; `-- 10k 1m 10m` to
 //! choose rows, the 10M one needing about 7 GB of snapshot file in the temp directory while it
