@@ -9,9 +9,9 @@
 //! - `hash:I/N`: the customer is in part `I` of `N` (`0 <= I < N`) by a stable hash of the id
 //!   (MurmurHash3 of `partition:<id>`, the same on every node and release).
 
+use super::snapshot::{ProfileRef, ValueRef};
 use std::fmt;
 use std::str::FromStr;
-use tailor_types::{Profile, Value};
 
 /// Parts a `hash:` partition may split customers into at most.
 const MAX_PARTS: u32 = 1 << 16;
@@ -34,16 +34,21 @@ pub struct PartitionError {
 }
 
 impl Partition {
-    /// Whether the node keeps `profile` (whose id is `id`).
-    pub fn holds(&self, id: &str, profile: &Profile) -> bool {
+    /// Whether the node keeps `profile`.
+    pub fn holds(&self, profile: &ProfileRef<'_>) -> bool {
         match self {
             Partition::Trait { key, values } => match profile.trait_value(key) {
-                Some(Value::Text(text)) => values.iter().any(|v| v == text),
-                Some(Value::TextList(list)) => list.iter().any(|t| values.contains(t)),
+                Some(ValueRef::Text(text)) => values.iter().any(|v| v == text),
+                Some(ValueRef::TextList(list)) => {
+                    list.iter().any(|t| values.iter().any(|v| v == t))
+                }
                 _ => false,
             },
             Partition::Hash { part, parts } => {
-                let hash = tailor_bucketing::murmur3_x86_32(&[b"partition:", id.as_bytes()], 0);
+                let hash = tailor_bucketing::murmur3_x86_32(
+                    &[b"partition:", profile.customer_id.as_bytes()],
+                    0,
+                );
                 ((u64::from(hash) * u64::from(*parts)) >> 32) as u32 == *part
             }
         }
@@ -142,18 +147,16 @@ mod tests {
     #[test]
     fn a_trait_partition_keeps_matching_texts_and_lists_only() {
         let partition: Partition = "trait:home_store=store-0042,store-0107".parse().unwrap();
-        let with = |value: Value| Profile {
-            traits: vec![("home_store".into(), value)],
-            ..Profile::default()
+        let with = |value: ValueRef<'static>| ProfileRef {
+            customer_id: "c",
+            traits: vec![("home_store", value)],
+            ..ProfileRef::default()
         };
-        assert!(partition.holds("c", &with(Value::Text("store-0107".into()))));
-        assert!(!partition.holds("c", &with(Value::Text("store-0213".into()))));
-        assert!(partition.holds(
-            "c",
-            &with(Value::TextList(vec!["x".into(), "store-0042".into()]))
-        ));
-        assert!(!partition.holds("c", &with(Value::Integer(42))));
-        assert!(!partition.holds("c", &Profile::default()));
+        assert!(partition.holds(&with(ValueRef::Text("store-0107"))));
+        assert!(!partition.holds(&with(ValueRef::Text("store-0213"))));
+        assert!(partition.holds(&with(ValueRef::TextList(vec!["x", "store-0042"]))));
+        assert!(!partition.holds(&with(ValueRef::Integer(42))));
+        assert!(!partition.holds(&ProfileRef::default()));
     }
 
     #[test]
@@ -165,7 +168,12 @@ mod tests {
         for n in 0..20_000 {
             let id = format!("cust-{n:06}");
             let holding: Vec<usize> = (0..4)
-                .filter(|&i| parts[i].holds(&id, &Profile::default()))
+                .filter(|&i| {
+                    parts[i].holds(&ProfileRef {
+                        customer_id: &id,
+                        ..ProfileRef::default()
+                    })
+                })
                 .collect();
             assert_eq!(holding.len(), 1, "{id}");
             sizes[holding[0]] += 1;

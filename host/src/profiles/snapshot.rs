@@ -14,6 +14,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use tailor_types::Profile;
 
+mod scan;
+pub use scan::{ProfileRef, ValueRef, scan};
+
 /// The snapshot's first line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

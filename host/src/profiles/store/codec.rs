@@ -11,6 +11,7 @@
 //! count, then their entries; an event's `at_ms` is the difference from the one before it.
 //! [`FORMAT_VERSION`] names this layout: a store file of another version is never read.
 
+use crate::profiles::snapshot::{ProfileRef, ValueRef};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tailor_types::{Consent, Event, Loyalty, Profile, Value};
@@ -156,7 +157,7 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
         }
     }
 
-    fn names(&mut self, out: &mut Vec<u8>, list: &[String]) {
+    fn names(&mut self, out: &mut Vec<u8>, list: &[&str]) {
         varint(out, list.len() as u64);
         for s in list {
             self.name(out, s);
@@ -164,28 +165,28 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
     }
 
     /// Appends `profile`'s value (its id first).
-    pub(super) fn encode(&mut self, id: &str, profile: &Profile, out: &mut Vec<u8>) {
-        inline(out, id);
+    pub(super) fn encode(&mut self, profile: &ProfileRef<'_>, out: &mut Vec<u8>) {
+        inline(out, profile.customer_id);
         self.names(out, &profile.segments);
         varint(out, profile.traits.len() as u64);
         for (key, value) in &profile.traits {
             self.name(out, key);
             match value {
-                Value::Boolean(false) => out.push(VALUE_FALSE),
-                Value::Boolean(true) => out.push(VALUE_TRUE),
-                Value::Integer(n) => {
+                ValueRef::Boolean(false) => out.push(VALUE_FALSE),
+                ValueRef::Boolean(true) => out.push(VALUE_TRUE),
+                ValueRef::Integer(n) => {
                     out.push(VALUE_INTEGER);
                     varint(out, zigzag(*n));
                 }
-                Value::Number(x) => {
+                ValueRef::Number(x) => {
                     out.push(VALUE_NUMBER);
                     out.extend_from_slice(&x.to_le_bytes());
                 }
-                Value::Text(text) => {
+                ValueRef::Text(text) => {
                     out.push(VALUE_TEXT);
                     self.name(out, text);
                 }
-                Value::TextList(list) => {
+                ValueRef::TextList(list) => {
                     out.push(VALUE_TEXT_LIST);
                     self.names(out, list);
                 }
@@ -195,7 +196,7 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
             None => out.push(0),
             Some(loyalty) => {
                 out.push(1);
-                self.name(out, &loyalty.tier);
+                self.name(out, loyalty.tier);
                 varint(out, zigzag(loyalty.points));
             }
         }
@@ -209,7 +210,7 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
         varint(out, profile.recent_events.len() as u64);
         let mut last_at = 0i64;
         for event in &profile.recent_events {
-            self.name(out, &event.kind);
+            self.name(out, event.kind);
             out.push(
                 (if event.item_id.is_some() {
                     EVENT_ITEM
@@ -225,10 +226,10 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
                     0
                 }),
             );
-            if let Some(item) = &event.item_id {
+            if let Some(item) = event.item_id {
                 self.name(out, item);
             }
-            if let Some(category) = &event.category {
+            if let Some(category) = event.category {
                 self.name(out, category);
             }
             if let Some(value) = event.value {
@@ -425,11 +426,8 @@ mod tests {
 
     fn round_trip(profile: &Profile, dictionary: &mut Dictionary) -> Vec<u8> {
         let mut out = Vec::new();
-        Encoder { names: dictionary }.encode(
-            profile.customer_id.as_deref().unwrap(),
-            profile,
-            &mut out,
-        );
+        let view = ProfileRef::of(profile.customer_id.as_deref().unwrap(), profile);
+        Encoder { names: dictionary }.encode(&view, &mut out);
         out
     }
 

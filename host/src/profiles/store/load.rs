@@ -13,7 +13,7 @@ use super::codec::{self, Dictionary, Encoder, FORMAT_VERSION, Malformed, SharedN
 use super::{EXTENSION, HEADER_LEN, Keys, MAGIC, ProfileStore, StoreError, index};
 use crate::privacy::{DataKey, StoreCipher};
 use crate::profiles::partition::Partition;
-use crate::profiles::snapshot::{self, Chunk, Chunks, SnapshotError, SnapshotLine};
+use crate::profiles::snapshot::{self, Chunk, Chunks, ProfileRef, SnapshotError, SnapshotLine};
 use memmap2::Mmap;
 use rustc_hash::FxHashSet;
 use std::fs::{File, OpenOptions};
@@ -366,16 +366,27 @@ fn encode_chunk(
     names: &mut SharedNames<'_>,
     chunk: &Chunk,
 ) -> Result<Encoded, StoreError> {
-    let mut encoded = Encoded::default();
-    let mut plain = Vec::with_capacity(1024);
-    let mut sealed = Vec::with_capacity(1024);
+    let mut out = ChunkOut {
+        encoded: Encoded::default(),
+        plain: Vec::with_capacity(1024),
+        sealed: Vec::with_capacity(1024),
+    };
+    // The scan's lists keep their room from line to line.
+    let mut scanned = ProfileRef::default();
     for (line_no, text) in chunk.lines() {
+        // Most lines are read in place; serde reads the rest, or names what is wrong with them.
+        if let Some(text) = text
+            && snapshot::scan(text, &mut scanned)
+        {
+            out.add(encoding, names, &scanned)?;
+            continue;
+        }
         let profile = if encoding.delta {
             match snapshot::parse_delta_line(encoding.snapshot_path, line_no, text)? {
                 SnapshotLine::Profile(profile) => profile,
                 SnapshotLine::Removed(id) => {
                     let hash = encoding.keys.hash(&id);
-                    encoded.touched.push((hash, id.into()));
+                    out.encoded.touched.push((hash, id.into()));
                     continue;
                 }
             }
@@ -383,38 +394,61 @@ fn encode_chunk(
             snapshot::parse_profile(encoding.snapshot_path, line_no, text)?
         };
         let id = profile.customer_id.as_deref().unwrap_or_default();
+        out.add(encoding, names, &ProfileRef::of(id, &profile))?;
+    }
+    Ok(out.encoded)
+}
+
+/// A chunk's encoded profiles, and the buffers each is encoded and sealed in.
+struct ChunkOut {
+    encoded: Encoded,
+    plain: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+impl ChunkOut {
+    /// Adds a profile of the chunk: noted as seen (and touched, in a delta), then encoded when
+    /// it is in the node's partition.
+    fn add(
+        &mut self,
+        encoding: &Encoding<'_>,
+        names: &mut SharedNames<'_>,
+        profile: &ProfileRef<'_>,
+    ) -> Result<(), StoreError> {
+        let id = profile.customer_id;
         if let Some(seen) = encoding.seen {
             seen(id);
         }
         let hash = encoding.keys.hash(id);
+        let encoded = &mut self.encoded;
         if encoding.delta {
             encoded.touched.push((hash, id.into()));
         }
-        if encoding.partition.is_some_and(|p| !p.holds(id, &profile)) {
+        if encoding.partition.is_some_and(|p| !p.holds(profile)) {
             encoded.outside += 1;
-            continue;
+            return Ok(());
         }
-        plain.clear();
-        Encoder { names: &mut *names }.encode(id, &profile, &mut plain);
+        self.plain.clear();
+        Encoder { names }.encode(profile, &mut self.plain);
         let value = match &**encoding.keys {
-            Keys::Plain(_) => &plain,
+            Keys::Plain(_) => &self.plain,
             Keys::Sealed(cipher) => {
-                sealed.clear();
-                sealed.extend_from_slice(&hash.to_le_bytes());
+                self.sealed.clear();
+                self.sealed.extend_from_slice(&hash.to_le_bytes());
                 cipher
-                    .seal_into(&hash.to_le_bytes(), &plain, &mut sealed)
+                    .seal_into(&hash.to_le_bytes(), &self.plain, &mut self.sealed)
                     .map_err(|source| StoreError::Cipher {
                         path: encoding.store_path.to_owned(),
                         source,
                     })?;
-                &sealed
+                &self.sealed
             }
         };
         encoded.entries.push((hash, encoded.values.len() as u64));
         write_len(&mut encoded.values, value.len());
         encoded.values.extend_from_slice(value);
+        Ok(())
     }
-    Ok(encoded)
 }
 
 /// Maps the finished store file for reading.

@@ -1,5 +1,6 @@
 use super::*;
 use crate::profiles::sample;
+use crate::profiles::snapshot::ProfileRef;
 use std::io::Write;
 
 struct Scratch(PathBuf);
@@ -79,6 +80,44 @@ fn every_profile_reads_back_as_the_snapshot_has_it_and_unknown_ids_are_absent() 
     let path = store.path().to_owned();
     drop(store);
     assert!(!path.exists(), "a dropped store's file is removed");
+}
+
+#[test]
+fn lines_read_in_place_and_lines_left_to_serde_load_alike() {
+    let scratch = Scratch::new("two-readings");
+    let path = scratch.0.join("mixed.ndjson");
+    let mut file = std::fs::File::create(&path).unwrap();
+    writeln!(
+        file,
+        "{{\"snapshot_version\":\"m1\",\"generated_at_ms\":1}}"
+    )
+    .unwrap();
+    // Every other sample line needs serde: an escaped name, an exponent, a points with a point.
+    let mut expected = Vec::new();
+    for i in 0..200u64 {
+        let mut profile = sample::profile(i);
+        let mut line = serde_json::to_string(&profile).unwrap();
+        if i % 2 == 1 {
+            profile.segments.push("say \"hi\"\n".into());
+            profile
+                .traits
+                .push(("big".into(), tailor_types::Value::Number(1e21)));
+            line = serde_json::to_string(&profile).unwrap();
+            assert!(!crate::profiles::snapshot::scan(
+                &line,
+                &mut ProfileRef::default()
+            ));
+        }
+        writeln!(file, "{line}").unwrap();
+        expected.push(profile);
+    }
+    drop(file);
+    let store = ProfileStore::build_from_file(&scratch.0, &path, None, None, None, None).unwrap();
+    assert_eq!(store.profiles, 200);
+    for (i, profile) in expected.into_iter().enumerate() {
+        let id = format!("cust-{i:06}");
+        assert_eq!(store.get(&id).unwrap(), Some(profile), "{id}");
+    }
 }
 
 #[test]
@@ -205,7 +244,10 @@ fn a_partition_keeps_its_profiles_only_and_every_id_is_still_seen() {
         "suppressions are decided against the whole snapshot"
     );
     let kept: Vec<u64> = (0..2_000)
-        .filter(|&i| partition.holds(&format!("cust-{i:06}"), &sample::profile(i)))
+        .filter(|&i| {
+            let (id, profile) = (format!("cust-{i:06}"), sample::profile(i));
+            partition.holds(&ProfileRef::of(&id, &profile))
+        })
         .collect();
     assert!(!kept.is_empty() && kept.len() < 2_000);
     assert_eq!(store.profiles, kept.len() as u64);
