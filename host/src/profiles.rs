@@ -20,7 +20,7 @@ mod store;
 
 pub use partition::{Partition, PartitionError};
 pub(crate) use snapshot::parse as parse_snapshot_line;
-pub use snapshot::{SnapshotError, SnapshotHeader};
+pub use snapshot::{Share, SnapshotError, SnapshotHeader, split_snapshot};
 pub use store::{ProfileStore, StoreError};
 
 use cache::ShardedLru;

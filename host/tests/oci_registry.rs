@@ -103,6 +103,118 @@ fn policies_and_snapshots_round_trip_through_a_registry() {
         std::fs::read(dir.join("pulled-snapshot.ndjson")).unwrap(),
         std::fs::read(dir.join("snapshot.ndjson")).unwrap()
     );
+    assert!(
+        !dir.join("pulled-snapshot.ndjson.partial").exists(),
+        "the pull streams into a file aside and renames it"
+    );
+}
+
+#[test]
+fn a_snapshot_is_published_as_each_partitions_share() {
+    let registry = start_registry("shares", "127.0.0.27");
+    let dir = registry.dir.join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut export = String::from("{\"snapshot_version\":\"s7\",\"generated_at_ms\":7}\n");
+    let mut regions = Vec::new();
+    for i in 0..60 {
+        let region = ["north", "south", "east"][i % 3];
+        regions.push(region);
+        export.push_str(&format!(
+            "{{\"customer_id\":\"c-{i}\",\"traits\":{{\"region\":\"{region}\"}}}}\n"
+        ));
+    }
+    std::fs::write(dir.join("export.ndjson"), export).unwrap();
+    let base = format!("{}/retail/profiles:s7", registry.url);
+    let out = tailor(
+        &dir,
+        &[
+            "push",
+            &base,
+            "--snapshot",
+            "export.ndjson",
+            "--partition",
+            "trait:region=north,east",
+            "--partition",
+            "hash:0/2",
+            "--partition",
+            "hash:1/2",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].contains("trait:region=north,east 40 profiles"),
+        "{out}"
+    );
+    let mut hashed = Vec::new();
+    for (tag, line) in [
+        ("s7-region-north-east", lines[0]),
+        ("s7-hash-0-of-2", lines[1]),
+        ("s7-hash-1-of-2", lines[2]),
+    ] {
+        assert!(
+            line.starts_with(&format!("{}/retail/profiles:{tag}@sha256:", registry.url)),
+            "{line}"
+        );
+        let reference = format!("{}/retail/profiles:{tag}", registry.url);
+        tailor(&dir, &["pull", &reference, "--snapshot", "share.ndjson.gz"]);
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::MultiGzDecoder::new(
+                std::fs::File::open(dir.join("share.ndjson.gz")).unwrap(),
+            ),
+            &mut text,
+        )
+        .unwrap();
+        let mut share = text.lines();
+        assert_eq!(
+            share.next(),
+            Some("{\"snapshot_version\":\"s7\",\"generated_at_ms\":7}")
+        );
+        let ids: Vec<usize> = share
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["customer_id"]
+                    .as_str()
+                    .unwrap()[2..]
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        if tag.contains("region") {
+            assert_eq!(
+                ids,
+                (0..60)
+                    .filter(|&i| regions[i] != "south")
+                    .collect::<Vec<_>>()
+            );
+        } else {
+            hashed.extend(ids);
+        }
+    }
+    hashed.sort_unstable();
+    assert_eq!(
+        hashed,
+        (0..60).collect::<Vec<_>>(),
+        "each customer in one hash share"
+    );
+    // A tag a registry would refuse is refused before anything is pushed.
+    let refused = run(Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .current_dir(&dir)
+        .args([
+            "push",
+            &base,
+            "--snapshot",
+            "export.ndjson",
+            "--partition",
+            "trait:region=north west",
+        ]));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--partition trait:region=north west")
+            && stderr.contains("not a valid OCI tag"),
+        "{stderr}"
+    );
 }
 
 /// A manifest as an OCI client asks for it.

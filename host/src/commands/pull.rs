@@ -6,7 +6,8 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tailor_host::distribution::{Reference, RegistryAccess, oci};
+use tailor_host::distribution::{Reference, RegistryAccess, RegistryClient, oci};
+use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -33,9 +34,7 @@ pub struct PullArgs {
 
 /// Writes a file aside and renames it into place, so a watcher never reads half of it.
 fn write_into_place(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".partial");
-    let temp = PathBuf::from(temp);
+    let temp = partial(path);
     std::fs::write(&temp, bytes).with_context(|| format!("writing {}", temp.display()))?;
     std::fs::rename(&temp, path).with_context(|| format!("renaming into {}", path.display()))
 }
@@ -70,8 +69,7 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         (None, _, Some(path)) => {
-            let (bytes, digest) = runtime.block_on(oci::pull_snapshot(&client, &reference))?;
-            write_into_place(path, &bytes)?;
+            let digest = runtime.block_on(pull_snapshot(&client, &reference, path))?;
             writeln!(
                 std::io::stdout(),
                 "{reference}@{digest} -> {}",
@@ -81,6 +79,47 @@ pub fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!("give --out DIR --name NAME (a policy) or --snapshot FILE (a snapshot)"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pulls a snapshot into a file beside `path` as it arrives (a whole export is never held in
+/// memory), synced, then renamed into place: a node watching `path` reads the old file or the
+/// whole new one. A failed pull leaves `path` as it was and no partial file.
+async fn pull_snapshot(
+    client: &RegistryClient,
+    reference: &Reference,
+    path: &Path,
+) -> anyhow::Result<String> {
+    let temp = partial(path);
+    let file = tokio::fs::File::create(&temp)
+        .await
+        .with_context(|| format!("creating {}", temp.display()))?;
+    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
+    let pulled = async {
+        let (digest, _) = oci::pull_snapshot_into(client, reference, &mut file).await?;
+        file.flush().await?;
+        file.get_ref().sync_all().await?;
+        anyhow::Ok(digest)
+    }
+    .await;
+    drop(file);
+    match pulled {
+        Ok(digest) => {
+            std::fs::rename(&temp, path)
+                .with_context(|| format!("renaming into {}", path.display()))?;
+            Ok(digest)
+        }
+        Err(error) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(error.context(format!("pulling the snapshot into {}", path.display())))
+        }
+    }
+}
+
+/// Where a file is written before it is renamed into `path`.
+fn partial(path: &Path) -> PathBuf {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".partial");
+    PathBuf::from(temp)
 }
 
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {

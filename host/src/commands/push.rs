@@ -3,10 +3,11 @@
 use anyhow::Context;
 use clap::Args;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tailor_host::distribution::{PolicyArtifact, Reference, RegistryAccess, oci};
+use tailor_host::distribution::{PolicyArtifact, Reference, RegistryAccess, RegistryClient, oci};
 use tailor_host::fleet::{PolicyNotice, notice_subject};
+use tailor_host::profiles::{Partition, split_snapshot};
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -24,6 +25,12 @@ pub struct PushArgs {
     /// A profile snapshot file (NDJSON, gzip or not) instead of a policy.
     #[arg(long, env = "TAILOR_PUSH_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
+    /// Publish the snapshot's share of this partition (a node's `--snapshot-partition` form:
+    /// `trait:KEY=VALUE[,VALUE…]` or `hash:I/N`) instead of the whole file, as its own artifact
+    /// tagged `<tag>-<KEY>-<VALUE>[-<VALUE>…]` or `<tag>-hash-<I>-of-<N>`. Repeat it for each
+    /// partition to publish; the snapshot is read once.
+    #[arg(long, value_name = "PARTITION", requires = "snapshot")]
+    pub partition: Vec<Partition>,
     /// Once pushed, announce the tag on the fleet's broker (`nats://host:port`), so every node
     /// following it checks it at once instead of at its next poll.
     #[arg(
@@ -72,6 +79,9 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
             };
             runtime.block_on(oci::push_policy(&client, &reference, &artifact))?
         }
+        (None, Some(snapshot)) if !args.partition.is_empty() => {
+            return push_shares(&runtime, &client, &reference, snapshot, &args.partition);
+        }
         (None, Some(snapshot)) => {
             let bytes = read(snapshot)?;
             runtime.block_on(oci::push_snapshot(&client, &reference, &bytes))?
@@ -96,6 +106,71 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
     }
     writeln!(std::io::stdout(), "{reference}@{digest}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Splits the snapshot into the partitions' shares and pushes each to its own tag, printing a
+/// line for each: `<reference>@<digest> <partition> <profiles> profiles`.
+fn push_shares(
+    runtime: &tokio::runtime::Runtime,
+    client: &RegistryClient,
+    reference: &Reference,
+    snapshot: &Path,
+    partitions: &[Partition],
+) -> anyhow::Result<ExitCode> {
+    let targets = partitions
+        .iter()
+        .map(|partition| {
+            Ok(Reference {
+                reference: share_tag(&reference.reference, partition)?,
+                ..reference.clone()
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let dir = std::env::temp_dir().join(format!("tailor-push-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let pushed = (|| {
+        let shares = partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.clone(), dir.join(format!("share-{i}.ndjson.gz"))))
+            .collect();
+        let (_, shares) = split_snapshot(snapshot, shares)?;
+        let mut stdout = std::io::stdout();
+        for (share, target) in shares.iter().zip(&targets) {
+            let bytes = read(&share.path)?;
+            let digest = runtime.block_on(oci::push_snapshot(client, target, &bytes))?;
+            writeln!(
+                stdout,
+                "{target}@{digest} {} {} profiles",
+                share.partition, share.profiles
+            )?;
+        }
+        anyhow::Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    pushed?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tag a partition's share is pushed to, after the snapshot's own tag.
+fn share_tag(tag: &str, partition: &Partition) -> anyhow::Result<String> {
+    if tag.starts_with("sha256:") {
+        anyhow::bail!("--partition: push the shares to a tag, not a digest ({tag})");
+    }
+    let suffix = match partition {
+        Partition::Hash { part, parts } => format!("hash-{part}-of-{parts}"),
+        Partition::Trait { key, values } => format!("{key}-{}", values.join("-")),
+    };
+    let tag = format!("{tag}-{suffix}");
+    // The OCI distribution spec's tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if tag.len() > 128 || !tag.chars().all(allowed) {
+        anyhow::bail!(
+            "--partition {partition}: its tag {tag:?} is not a valid OCI tag (at most 128 of \
+             A-Z a-z 0-9 _ . -); name the trait values with those characters"
+        );
+    }
+    Ok(tag)
 }
 
 /// Publishes `notice` on the broker at `url` and waits until the broker has it.

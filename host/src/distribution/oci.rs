@@ -14,6 +14,9 @@ use oci_client::RegistryOperation;
 use oci_client::manifest::OciDescriptor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
@@ -151,11 +154,64 @@ pub async fn pull_policy(
     Ok((artifact, digest))
 }
 
-/// Pulls a profile snapshot; returns its bytes with the manifest digest.
-pub async fn pull_snapshot(client: &RegistryClient, from: &Reference) -> Result<(Vec<u8>, String)> {
+/// Pulls a profile snapshot into `out` as it arrives, never holding it whole (a national export
+/// is gigabytes); returns the manifest digest and the bytes written. The layer's digest is
+/// checked on the way and its size at the end: on an error `out` holds a partial or wrong
+/// file, for the caller to throw away.
+pub async fn pull_snapshot_into<W: AsyncWrite + Unpin>(
+    client: &RegistryClient,
+    from: &Reference,
+    out: W,
+) -> Result<(String, u64)> {
     let (manifest, digest) = fetch_manifest(client, from).await?;
-    let bytes = fetch_layer(client, from, &manifest, SNAPSHOT_LAYER_MEDIA_TYPE).await?;
-    Ok((bytes, digest))
+    let layer = only_layer(from, &manifest, SNAPSHOT_LAYER_MEDIA_TYPE)?;
+    let mut counted = Counted {
+        inner: out,
+        bytes: 0,
+    };
+    client
+        .client
+        .pull_blob(&from.to_oci(), &layer_descriptor(layer), &mut counted)
+        .await
+        .map_err(|e| DistributionError::registry(from, e))?;
+    if counted.bytes != layer.size {
+        return Err(DistributionError::invalid(
+            from,
+            format!(
+                "layer {} arrived as {} bytes, not {}",
+                layer.digest, counted.bytes, layer.size
+            ),
+        ));
+    }
+    Ok((digest, counted.bytes))
+}
+
+/// A writer that counts what goes through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Counted<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.bytes += n as u64;
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The digest a tag points at now (a `HEAD` of the manifest: cheap to poll; a token is asked
@@ -266,32 +322,45 @@ async fn fetch_manifest(client: &RegistryClient, from: &Reference) -> Result<(Ma
     Ok((manifest, digest))
 }
 
+/// The manifest's one layer of `media_type`.
+fn only_layer<'m>(
+    from: &Reference,
+    manifest: &'m Manifest,
+    media_type: &str,
+) -> Result<&'m Descriptor> {
+    let mut layers = manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == media_type);
+    match (layers.next(), layers.next()) {
+        (Some(layer), None) => Ok(layer),
+        _ => Err(DistributionError::invalid(
+            from,
+            format!("expected exactly one {media_type} layer"),
+        )),
+    }
+}
+
+fn layer_descriptor(layer: &Descriptor) -> OciDescriptor {
+    OciDescriptor {
+        media_type: layer.media_type.clone(),
+        digest: layer.digest.clone(),
+        size: i64::try_from(layer.size).unwrap_or(i64::MAX),
+        ..OciDescriptor::default()
+    }
+}
+
 async fn fetch_layer(
     client: &RegistryClient,
     from: &Reference,
     manifest: &Manifest,
     media_type: &str,
 ) -> Result<Vec<u8>> {
-    let mut layers = manifest
-        .layers
-        .iter()
-        .filter(|l| l.media_type == media_type);
-    let (Some(layer), None) = (layers.next(), layers.next()) else {
-        return Err(DistributionError::invalid(
-            from,
-            format!("expected exactly one {media_type} layer"),
-        ));
-    };
-    let descriptor = OciDescriptor {
-        media_type: layer.media_type.clone(),
-        digest: layer.digest.clone(),
-        size: i64::try_from(layer.size).unwrap_or(i64::MAX),
-        ..OciDescriptor::default()
-    };
+    let layer = only_layer(from, manifest, media_type)?;
     let mut body = Vec::new();
     client
         .client
-        .pull_blob(&from.to_oci(), &descriptor, &mut body)
+        .pull_blob(&from.to_oci(), &layer_descriptor(layer), &mut body)
         .await
         .map_err(|e| DistributionError::registry(from, e))?;
     let actual = sha256(&body);

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use tailor_types::Profile;
 
 mod scan;
+mod split;
 pub use scan::{ProfileRef, ValueRef, scan};
+pub use split::{Share, split_snapshot};
 
 /// The snapshot's first line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +80,13 @@ pub enum SnapshotError {
         path: PathBuf,
         base: String,
         serving: String,
+    },
+    /// Writing a snapshot (a partition's share of one) failed.
+    #[error("writing snapshot {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("snapshot {path} line {line}: {message}")]
     Line {
