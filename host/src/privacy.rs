@@ -16,7 +16,7 @@ pub mod key;
 pub mod pseudonym;
 pub mod sealed;
 
-pub use cipher::{CipherError, Sealing, StoreCipher, check};
+pub use cipher::{CipherError, Nonces, Sealing, StoreCipher, check};
 pub use erasure::{Eraser, Erasure, ErasureError, ErasureReport};
 pub use key::{DataKey, KeyError, KeySource};
 pub use pseudonym::Pseudonyms;

@@ -177,11 +177,38 @@ impl StoreCipher {
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), CipherError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).map_err(|_| CipherError::Seal {
+            store: self.store.clone(),
+        })?;
+        self.seal_with_nonce(nonce, aad, plaintext, out)
+    }
+
+    /// [`StoreCipher::seal_into`] with the nonce taken from `nonces`: for a thread sealing many
+    /// values in a row (a snapshot's load), one system call for a block of nonces.
+    pub fn seal_into_with(
+        &self,
+        nonces: &mut Nonces,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CipherError> {
+        let nonce = nonces.next(&self.rng).ok_or_else(|| CipherError::Seal {
+            store: self.store.clone(),
+        })?;
+        self.seal_with_nonce(nonce, aad, plaintext, out)
+    }
+
+    fn seal_with_nonce(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CipherError> {
         let failed = || CipherError::Seal {
             store: self.store.clone(),
         };
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| failed())?;
         let start = out.len();
         out.reserve(plaintext.len() + OVERHEAD);
         out.extend_from_slice(&nonce);
@@ -246,6 +273,52 @@ impl StoreCipher {
     /// [`StoreCipher::id_hash`] as 32 hex characters.
     pub fn id_hash_hex(&self, id: &str) -> String {
         hex::encode(&self.id_hash(id))
+    }
+}
+
+/// Nonces a block at a time from the system's generator: each as random as one drawn alone
+/// (nonces are not secret; holding the next ones in memory gives nothing away), and a system
+/// call (about 0.3 µs here) for every [`NONCE_BLOCK`] seals instead of every seal.
+pub struct Nonces {
+    block: Box<[u8; NONCE_LEN * NONCE_BLOCK]>,
+    /// Nonces of `block` handed out; all of them when it is yet to be drawn.
+    used: usize,
+}
+
+/// Nonces drawn at once by [`Nonces`].
+pub const NONCE_BLOCK: usize = 64;
+
+impl Default for Nonces {
+    fn default() -> Nonces {
+        Nonces {
+            block: Box::new([0; NONCE_LEN * NONCE_BLOCK]),
+            used: NONCE_BLOCK,
+        }
+    }
+}
+
+impl Nonces {
+    /// The next nonce, drawing a new block when this one is used up; `None` when the system's
+    /// generator fails.
+    fn next(&mut self, rng: &SystemRandom) -> Option<[u8; NONCE_LEN]> {
+        if self.used == NONCE_BLOCK {
+            rng.fill(&mut self.block[..]).ok()?;
+            self.used = 0;
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&self.block[self.used * NONCE_LEN..(self.used + 1) * NONCE_LEN]);
+        // Never handed out twice, even if a caller keeps this block around.
+        self.block[self.used * NONCE_LEN..(self.used + 1) * NONCE_LEN].fill(0);
+        self.used += 1;
+        Some(nonce)
+    }
+}
+
+impl fmt::Debug for Nonces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nonces")
+            .field("used", &self.used)
+            .finish_non_exhaustive()
     }
 }
 

@@ -36,6 +36,30 @@ fn open_in_place_and_seal_into_reuse_buffers() {
 }
 
 #[test]
+fn nonces_drawn_a_block_at_a_time_are_never_repeated_and_values_open() {
+    let (cipher, _) = StoreCipher::new(&key(1), "profile store").unwrap();
+    let mut nonces = Nonces::default();
+    let mut seen = std::collections::HashSet::new();
+    // Several blocks, across their boundaries.
+    for i in 0..NONCE_BLOCK * 3 + 5 {
+        let mut out = Vec::new();
+        let text = format!("value {i}");
+        cipher
+            .seal_into_with(&mut nonces, b"aad", text.as_bytes(), &mut out)
+            .unwrap();
+        assert!(seen.insert(out[..NONCE_LEN].to_vec()), "nonce {i} repeated");
+        assert_eq!(cipher.open(b"aad", &out).unwrap(), text.as_bytes());
+    }
+    // A second source draws its own.
+    let mut other = Nonces::default();
+    let mut out = Vec::new();
+    cipher
+        .seal_into_with(&mut other, b"aad", b"x", &mut out)
+        .unwrap();
+    assert!(seen.insert(out[..NONCE_LEN].to_vec()));
+}
+
+#[test]
 fn reopening_with_the_sealing_reads_the_values() {
     let (cipher, sealing) = StoreCipher::new(&key(1), "event log").unwrap();
     let sealed = cipher.seal(b"aad", b"loyalty: gold").unwrap();

@@ -11,7 +11,7 @@
 
 use super::codec::{self, Dictionary, Encoder, FORMAT_VERSION, Malformed, SharedNames};
 use super::{EXTENSION, HEADER_LEN, Keys, MAGIC, ProfileStore, StoreError, index};
-use crate::privacy::{DataKey, StoreCipher};
+use crate::privacy::{DataKey, Nonces, StoreCipher};
 use crate::profiles::partition::Partition;
 use crate::profiles::snapshot::{self, Chunk, Chunks, ProfileRef, SnapshotError, SnapshotLine};
 use memmap2::Mmap;
@@ -370,6 +370,7 @@ fn encode_chunk(
         encoded: Encoded::default(),
         plain: Vec::with_capacity(1024),
         sealed: Vec::with_capacity(1024),
+        nonces: Nonces::default(),
     };
     // The scan's lists keep their room from line to line.
     let mut scanned = ProfileRef::default();
@@ -404,6 +405,7 @@ struct ChunkOut {
     encoded: Encoded,
     plain: Vec<u8>,
     sealed: Vec<u8>,
+    nonces: Nonces,
 }
 
 impl ChunkOut {
@@ -436,7 +438,12 @@ impl ChunkOut {
                 self.sealed.clear();
                 self.sealed.extend_from_slice(&hash.to_le_bytes());
                 cipher
-                    .seal_into(&hash.to_le_bytes(), &self.plain, &mut self.sealed)
+                    .seal_into_with(
+                        &mut self.nonces,
+                        &hash.to_le_bytes(),
+                        &self.plain,
+                        &mut self.sealed,
+                    )
                     .map_err(|source| StoreError::Cipher {
                         path: encoding.store_path.to_owned(),
                         source,
