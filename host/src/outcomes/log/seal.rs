@@ -12,7 +12,7 @@
 
 use super::codec::{self, Encoder, FRAME_HEADER, Malformed};
 use super::{LogError, io_error, read_full};
-use crate::privacy::{CipherError, DataKey, StoreCipher, check};
+use crate::privacy::{CipherError, DataKey, Nonces, StoreCipher, check};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -71,6 +71,8 @@ pub(super) fn seal_frames(
 ) -> Result<(), LogError> {
     let mut rest = plain;
     let mut sealed = Vec::with_capacity(256);
+    // A batch's frames take their nonces from one draw of the system's generator.
+    let mut nonces = Nonces::default();
     while let Some((header, after)) = rest.split_first_chunk::<FRAME_HEADER>() {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let Some((payload, next)) = after.split_at_checked(len) else {
@@ -78,7 +80,7 @@ pub(super) fn seal_frames(
         };
         sealed.clear();
         cipher
-            .seal_into(AAD, payload, &mut sealed)
+            .seal_into_with(&mut nonces, AAD, payload, &mut sealed)
             .map_err(cipher_error(path))?;
         codec::frame_of(out, &sealed);
         rest = next;
