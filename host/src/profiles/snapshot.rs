@@ -125,6 +125,22 @@ pub fn open(
     Ok((header, profiles))
 }
 
+/// Writes a snapshot file for a test: a header of `version` (a delta of `base`), then `lines`.
+#[cfg(test)]
+pub fn write_for_test(path: &Path, version: &str, base: Option<&str>, lines: &[impl AsRef<str>]) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let header = SnapshotHeader {
+        snapshot_version: version.into(),
+        generated_at_ms: 1,
+        base_version: base.map(Into::into),
+    };
+    writeln!(file, "{}", serde_json::to_string(&header).unwrap()).unwrap();
+    for line in lines {
+        writeln!(file, "{}", line.as_ref()).unwrap();
+    }
+}
+
 /// Bytes of the snapshot a chunk holds at least (ending at a line's end): big enough that
 /// handing it to a parsing thread costs nothing next to parsing it.
 const CHUNK_BYTES: usize = 256 << 10;

@@ -90,6 +90,18 @@ impl Keys {
             }
         }
     }
+
+    /// The id hash of a value as stored: the one a sealed value carries, or the plaintext
+    /// value's id hashed.
+    fn stored_hash(&self, raw: &[u8]) -> Result<u64, Malformed> {
+        match self {
+            Keys::Sealed(_) => raw
+                .first_chunk::<8>()
+                .map(|word| u64::from_le_bytes(*word))
+                .ok_or(Malformed("a sealed value without its hash")),
+            Keys::Plain(_) => codec::stored_id(raw).map(|id| self.hash(id)),
+        }
+    }
 }
 
 /// One loaded snapshot on disk.

@@ -1,17 +1,7 @@
 use super::*;
-use std::io::Write;
 
 fn write_snapshot(path: &Path, version: &str, base: Option<&str>, lines: &[&str]) {
-    let mut file = std::fs::File::create(path).unwrap();
-    let header = SnapshotHeader {
-        snapshot_version: version.into(),
-        generated_at_ms: 1,
-        base_version: base.map(Into::into),
-    };
-    writeln!(file, "{}", serde_json::to_string(&header).unwrap()).unwrap();
-    for line in lines {
-        writeln!(file, "{line}").unwrap();
-    }
+    snapshot::write_for_test(path, version, base, lines);
 }
 
 fn open(data_dir: &Path, snapshot: &Path, key: Option<Arc<DataKey>>) -> Profiles {

@@ -223,21 +223,11 @@ fn write(
         // is built from `entries`, where they come first: a customer listed twice is found as
         // the last line has them either way).
         let mut copied = Vec::with_capacity(base.profiles as usize);
+        let mut prefix = Vec::with_capacity(10);
         let mut at = HEADER_LEN;
         while at < base.index_at {
             let (raw, next) = base.raw_at(at)?;
-            let hash = match &**encoding.keys {
-                Keys::Sealed(_) => {
-                    let mut word = [0u8; 8];
-                    word.copy_from_slice(raw.get(..8).ok_or_else(|| {
-                        base.corrupt()(Malformed("a sealed value without its hash"))
-                    })?);
-                    u64::from_le_bytes(word)
-                }
-                Keys::Plain(_) => encoding
-                    .keys
-                    .hash(codec::stored_id(raw).map_err(base.corrupt())?),
-            };
+            let hash = encoding.keys.stored_hash(raw).map_err(base.corrupt())?;
             let keep = if touched_hashes.contains(&hash) || encoding.seen.is_some() {
                 let value = base.plaintext(raw)?;
                 let id = codec::stored_id(&value).map_err(base.corrupt())?;
@@ -250,7 +240,7 @@ fn write(
                 true
             };
             if keep {
-                let mut prefix = Vec::with_capacity(8);
+                prefix.clear();
                 write_len(&mut prefix, raw.len());
                 out.write_all(&prefix).map_err(io)?;
                 out.write_all(raw).map_err(io)?;

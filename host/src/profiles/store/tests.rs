@@ -268,16 +268,7 @@ fn snapshot_file(
     lines: &[String],
 ) -> PathBuf {
     let path = dir.join(name);
-    let mut file = std::fs::File::create(&path).unwrap();
-    let header = SnapshotHeader {
-        snapshot_version: version.into(),
-        generated_at_ms: 2,
-        base_version: base.map(Into::into),
-    };
-    writeln!(file, "{}", serde_json::to_string(&header).unwrap()).unwrap();
-    for line in lines {
-        writeln!(file, "{line}").unwrap();
-    }
+    crate::profiles::snapshot::write_for_test(&path, version, base, lines);
     path
 }
 
