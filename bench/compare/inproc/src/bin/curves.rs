@@ -129,6 +129,12 @@ fn main() {
                     active: Arc::new(tailor_host::registry::PolicyVersion::new(
                         version,
                         tailor_host::registry::digest(hero.component, Some(&text)),
+                        // One policy's decisions at a time: no share limits them here.
+                        tailor_host::scheduler::Share {
+                            weight: 1,
+                            max_concurrent: 1,
+                            cpu_per_second: None,
+                        },
                     )),
                     canary: None,
                 },
