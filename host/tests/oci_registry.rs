@@ -107,6 +107,17 @@ fn policies_and_snapshots_round_trip_through_a_registry() {
         !dir.join("pulled-snapshot.ndjson.partial").exists(),
         "the pull streams into a file aside and renames it"
     );
+    // A pull that fails leaves the file it would have replaced, and nothing beside it.
+    let missing = format!("{}/retail/profiles:no-such-tag", registry.url);
+    let failed = run(Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .current_dir(&dir)
+        .args(["pull", &missing, "--snapshot", "pulled-snapshot.ndjson"]));
+    assert!(!failed.status.success());
+    assert_eq!(
+        std::fs::read(dir.join("pulled-snapshot.ndjson")).unwrap(),
+        std::fs::read(dir.join("snapshot.ndjson")).unwrap()
+    );
+    assert!(!dir.join("pulled-snapshot.ndjson.partial").exists());
 }
 
 #[test]
