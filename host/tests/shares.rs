@@ -114,12 +114,15 @@ fn a_heavy_policy_at_full_demand_waits_for_its_share_and_hero_banner_is_answered
         !over_budget.is_empty(),
         "four clients at full demand never passed 20 ms/s ({answered} answered)"
     );
+    // Which reason a shed slot names depends on the lane's state the moment its wait ran out
+    // (its budget may have just refilled, with another policy's slot ahead of it): some of
+    // them name the CPU budget.
     assert!(
-        over_budget[0]["error"]["message"]
+        over_budget.iter().any(|s| s["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("CPU budget"),
-        "{}",
+            .contains("CPU budget")),
+        "no shed slot names the CPU budget: {}",
         over_budget[0]
     );
     for shed in &over_budget {
