@@ -15,6 +15,8 @@ mod deltas;
 pub mod events;
 mod partition;
 pub mod sample;
+#[cfg(test)]
+mod scratch;
 mod snapshot;
 mod store;
 

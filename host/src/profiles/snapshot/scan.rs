@@ -184,13 +184,13 @@ impl<'a> Scanner<'a> {
         self.line.get(start..start + len)
     }
 
-    /// A text, or `null` for `None`.
-    fn optional_text(&mut self) -> Option<Option<&'a str>> {
+    /// `null` as `None`, or what `read` reads.
+    fn null_or<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
         if self.peek()? == b'n' {
             self.literal("null")?;
             return Some(None);
         }
-        self.text().map(Some)
+        read(self).map(Some)
     }
 
     fn boolean(&mut self) -> Option<bool> {
@@ -263,15 +263,7 @@ impl<'a> Scanner<'a> {
         if number.integral {
             return number.text.parse::<i64>().ok().map(|n| n as f64);
         }
-        number.text.parse::<f64>().ok().filter(|x| x.is_finite())
-    }
-
-    fn optional_float(&mut self) -> Option<Option<f64>> {
-        if self.peek()? == b'n' {
-            self.literal("null")?;
-            return Some(None);
-        }
-        self.float().map(Some)
+        number.fraction()
     }
 
     /// An object, calling `field` with each key (the cursor at its value).
@@ -335,7 +327,7 @@ impl<'a> Scanner<'a> {
                 if number.integral {
                     ValueRef::Integer(number.text.parse().ok()?)
                 } else {
-                    ValueRef::Number(number.text.parse::<f64>().ok().filter(|x| x.is_finite())?)
+                    ValueRef::Number(number.fraction()?)
                 }
             }
         })
@@ -373,10 +365,7 @@ impl<'a> Scanner<'a> {
                     Some(())
                 }),
                 LOYALTY => {
-                    if s.peek()? == b'n' {
-                        return s.literal("null");
-                    }
-                    profile.loyalty = Some(s.loyalty()?);
+                    profile.loyalty = s.null_or(Self::loyalty)?;
                     Some(())
                 }
                 CONSENT => {
@@ -441,9 +430,9 @@ impl<'a> Scanner<'a> {
         let (mut item_id, mut category, mut value) = (None, None, None);
         self.object(|s, key| match key {
             "kind" if kind.is_none() => s.text().map(|k| kind = Some(k)),
-            "item_id" if item_id.is_none() => s.optional_text().map(|i| item_id = Some(i)),
-            "category" if category.is_none() => s.optional_text().map(|c| category = Some(c)),
-            "value" if value.is_none() => s.optional_float().map(|v| value = Some(v)),
+            "item_id" if item_id.is_none() => s.null_or(Self::text).map(|i| item_id = Some(i)),
+            "category" if category.is_none() => s.null_or(Self::text).map(|c| category = Some(c)),
+            "value" if value.is_none() => s.null_or(Self::float).map(|v| value = Some(v)),
             "at_ms" if at_ms.is_none() => s.integer().map(|a| at_ms = Some(a)),
             _ => None,
         })?;
@@ -461,6 +450,13 @@ impl<'a> Scanner<'a> {
 struct Number<'a> {
     text: &'a str,
     integral: bool,
+}
+
+impl Number<'_> {
+    /// A number with a fraction, as an `f64` (finite, as serde requires).
+    fn fraction(&self) -> Option<f64> {
+        self.text.parse::<f64>().ok().filter(|x| x.is_finite())
+    }
 }
 
 #[cfg(test)]

@@ -1,24 +1,8 @@
 use super::*;
 use crate::profiles::sample;
+use crate::profiles::scratch::Scratch;
 use crate::profiles::snapshot::ProfileRef;
 use std::io::Write;
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("tailor-store-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn sample_snapshot(dir: &Path, count: u64) -> PathBuf {
     let path = dir.join("snapshot.ndjson");
@@ -37,7 +21,7 @@ fn stores_in(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_profile_reads_back_as_the_snapshot_has_it_and_unknown_ids_are_absent() {
-    let scratch = Scratch::new("round-trip");
+    let scratch = Scratch::new("store-round-trip");
     // Several chunks of lines (about 2 MB), so chunks from several threads meet in order.
     let snapshot = sample_snapshot(&scratch.0, 3_000);
     let seen = std::sync::Mutex::new(Vec::new());
@@ -84,7 +68,7 @@ fn every_profile_reads_back_as_the_snapshot_has_it_and_unknown_ids_are_absent() 
 
 #[test]
 fn lines_read_in_place_and_lines_left_to_serde_load_alike() {
-    let scratch = Scratch::new("two-readings");
+    let scratch = Scratch::new("store-two-readings");
     let path = scratch.0.join("mixed.ndjson");
     let mut file = std::fs::File::create(&path).unwrap();
     writeln!(
@@ -122,7 +106,7 @@ fn lines_read_in_place_and_lines_left_to_serde_load_alike() {
 
 #[test]
 fn an_empty_snapshot_and_a_customer_listed_twice() {
-    let scratch = Scratch::new("edge");
+    let scratch = Scratch::new("store-edge");
     let empty = scratch.0.join("empty.ndjson");
     std::fs::write(
         &empty,
@@ -153,7 +137,7 @@ fn an_empty_snapshot_and_a_customer_listed_twice() {
 
 #[test]
 fn a_bad_line_fails_the_load_naming_the_first_one_and_leaves_no_file() {
-    let scratch = Scratch::new("bad");
+    let scratch = Scratch::new("store-bad");
     let snapshot = scratch.0.join("bad.ndjson");
     let mut file = std::fs::File::create(&snapshot).unwrap();
     writeln!(
@@ -184,7 +168,7 @@ fn a_bad_line_fails_the_load_naming_the_first_one_and_leaves_no_file() {
 
 #[test]
 fn an_encrypted_store_holds_no_id_or_name_and_reads_back() {
-    let scratch = Scratch::new("sealed");
+    let scratch = Scratch::new("store-sealed");
     let snapshot = sample_snapshot(&scratch.0, 600);
     let key = DataKey::from_bytes([3; 32]);
     let store =
@@ -205,7 +189,7 @@ fn an_encrypted_store_holds_no_id_or_name_and_reads_back() {
 
 #[test]
 fn a_damaged_value_is_an_error_naming_the_store_not_a_profile() {
-    let scratch = Scratch::new("damaged");
+    let scratch = Scratch::new("store-damaged");
     let snapshot = sample_snapshot(&scratch.0, 10);
     let mut store =
         ProfileStore::build_from_file(&scratch.0, &snapshot, None, None, None, None).unwrap();
@@ -222,7 +206,7 @@ fn a_damaged_value_is_an_error_naming_the_store_not_a_profile() {
 
 #[test]
 fn a_partition_keeps_its_profiles_only_and_every_id_is_still_seen() {
-    let scratch = Scratch::new("partition");
+    let scratch = Scratch::new("store-partition");
     let snapshot = sample_snapshot(&scratch.0, 2_000);
     let partition: Partition = "trait:preferred_store=store-0042".parse().unwrap();
     let seen = std::sync::atomic::AtomicU64::new(0);
@@ -274,7 +258,7 @@ fn snapshot_file(
 
 #[test]
 fn a_delta_changes_adds_and_removes_on_top_of_its_base_and_keeps_everyone_else() {
-    let scratch = Scratch::new("delta");
+    let scratch = Scratch::new("store-delta");
     let base_file = sample_snapshot(&scratch.0, 3_000);
     for key in [None, Some(DataKey::from_bytes([3; 32]))] {
         let key = key.as_ref();
@@ -352,7 +336,7 @@ fn a_delta_changes_adds_and_removes_on_top_of_its_base_and_keeps_everyone_else()
 
 #[test]
 fn a_delta_on_the_wrong_base_or_without_one_is_refused() {
-    let scratch = Scratch::new("delta-base");
+    let scratch = Scratch::new("store-delta-base");
     let base_file = sample_snapshot(&scratch.0, 10);
     let base =
         ProfileStore::build_from_file(&scratch.0, &base_file, None, None, None, None).unwrap();
@@ -379,7 +363,7 @@ fn a_delta_on_the_wrong_base_or_without_one_is_refused() {
 
 #[test]
 fn a_corrupt_delta_is_refused_naming_its_line_and_leaves_no_file() {
-    let scratch = Scratch::new("delta-corrupt");
+    let scratch = Scratch::new("store-delta-corrupt");
     let base_file = sample_snapshot(&scratch.0, 10);
     let base =
         ProfileStore::build_from_file(&scratch.0, &base_file, None, None, None, None).unwrap();
@@ -424,7 +408,7 @@ fn a_corrupt_delta_is_refused_naming_its_line_and_leaves_no_file() {
 
 #[test]
 fn a_delta_moves_customers_out_of_a_partition() {
-    let scratch = Scratch::new("delta-partition");
+    let scratch = Scratch::new("store-delta-partition");
     let partition: Partition = "trait:preferred_store=store-0042".parse().unwrap();
     let base_file = snapshot_file(
         &scratch.0,

@@ -1,24 +1,8 @@
 use super::*;
 use crate::profiles::sample;
+use crate::profiles::scratch::Scratch;
 use crate::profiles::snapshot::open;
 use std::collections::BTreeSet;
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("tailor-split-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The ids a share holds, read back as a node reads a snapshot.
 fn ids(path: &Path) -> (SnapshotHeader, BTreeSet<String>) {
@@ -29,7 +13,7 @@ fn ids(path: &Path) -> (SnapshotHeader, BTreeSet<String>) {
 
 #[test]
 fn shares_hold_what_their_partitions_hold_under_the_same_header() {
-    let scratch = Scratch::new("shares");
+    let scratch = Scratch::new("split-shares");
     let snapshot = scratch.0.join("all.ndjson");
     sample::write(&snapshot, 3_000).unwrap();
     let partitions: Vec<Partition> = ["hash:0/3", "hash:1/3", "hash:2/3", "trait:city=Leeds"]
@@ -76,7 +60,7 @@ fn shares_hold_what_their_partitions_hold_under_the_same_header() {
 
 #[test]
 fn a_deltas_removals_go_to_every_share_and_a_bad_line_stops_the_split() {
-    let scratch = Scratch::new("delta");
+    let scratch = Scratch::new("split-delta");
     let delta = scratch.0.join("delta.ndjson");
     std::fs::write(
         &delta,
