@@ -19,9 +19,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 use tailor_guest::{Policy, Request};
+use tailor_host::profiles::CustomerProfile;
 use tailor_host::{Engine, EngineConfig, LoadedPolicy, PolicySource, SlotInput};
 use tailor_types::fixture::{self, FixtureCase};
 use tailor_types::{Channel, Consent, Context, Event, Loyalty, PolicyError, Profile, Value};
@@ -71,7 +71,7 @@ fn policies(c: &mut Criterion) {
     for policy in tailor_host::bundled::ALL {
         let case = first_case(policy);
         let loaded = load(&engine, policy);
-        let shared_profile = Arc::new(case.profile.clone());
+        let shared_profile = CustomerProfile::from(case.profile.clone());
         let (ctx, profile, candidates) = (&case.context, &shared_profile, &case.candidates[..]);
         let outcome = engine.decide(&loaded, ctx, profile, candidates);
         let outcome = outcome.map_err(|e| PolicyError::new(e.code.as_str(), e.message));
@@ -121,7 +121,7 @@ fn page(c: &mut Criterion) {
     let (hero, hero_case) = policy("hero-banner");
     let (offers, offers_case) = policy("next-best-offer");
     let (kiosk, kiosk_case) = policy("kiosk-greeting");
-    let profile = Arc::new(hero_case.profile.clone());
+    let profile = CustomerProfile::from(hero_case.profile.clone());
     let slot = |case: &FixtureCase, name: &str| SlotInput {
         context: Context {
             slot: name.into(),
@@ -226,7 +226,7 @@ fn contract(c: &mut Criterion) {
     let mut pinned = engine.pinned_instance(&probe).unwrap();
     let mut group = c.benchmark_group("contract");
     for traits in [0usize, 10, 100, 1_000] {
-        let profile = Arc::new(profile_of(traits));
+        let profile = CustomerProfile::from(profile_of(traits));
         for read in ["typical", "all"] {
             let mut ctx = Context::new(Channel::Web, "probe", 0);
             ctx.attributes = vec![("read".into(), Value::Text(read.into()))];
@@ -235,7 +235,7 @@ fn contract(c: &mut Criterion) {
             });
         }
     }
-    let profile = Arc::new(profile_of(0));
+    let profile = CustomerProfile::from(profile_of(0));
     for calls in [0i64, 100] {
         let mut ctx = Context::new(Channel::Web, "probe", 0);
         ctx.attributes = vec![("calls".into(), Value::Integer(calls))];
@@ -249,7 +249,7 @@ fn contract(c: &mut Criterion) {
 fn tuning(c: &mut Criterion) {
     let hero = tailor_host::bundled::find("hero-banner").unwrap();
     let case = first_case(hero);
-    let profile = Arc::new(case.profile.clone());
+    let profile = CustomerProfile::from(case.profile.clone());
     let mut group = c.benchmark_group("tuning");
     let variants = [
         (

@@ -153,7 +153,7 @@ fn decisions(engine: &Engine, swapping: bool, runs: usize) -> (Vec<Duration>, us
         anonymous_id: Some("visitor".into()),
         ..Context::new(tailor_types::Channel::Web, "hero", 1_774_000_000_000)
     };
-    let profile = Arc::new(Profile::default());
+    let profile = Profile::default().into();
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();

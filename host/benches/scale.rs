@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo bench -p tailor-host --bench scale` (the 10k and 1M rows; `-- 10k 1m 10m` to
 //! choose rows, the 10M one needing about 7 GB of snapshot file in the temp directory while it
-//! runs; `plain` to leave out the encrypted stores).
+//! runs; `plain` to leave out the encrypted stores; `misses` adds decisions for customers read
+//! from the store every time, with sample profiles and with 1,000 traits more each).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,12 +18,13 @@
 )]
 
 use std::hint::black_box;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 use tailor_host::privacy::{DataKey, Pseudonyms};
 use tailor_host::profiles::{Profiles, sample};
 use tailor_host::{Engine, EngineConfig, PolicySource};
-use tailor_types::{Channel, Context, Profile};
+use tailor_types::{Channel, Context, Profile, Value};
 
 /// The allocator `tailor` itself runs with (host/src/main.rs): decoding and parsing profiles
 /// allocate, so the figures are the served binary's.
@@ -210,5 +212,79 @@ fn main() {
         );
     }
     drop(loaded);
+    if args.iter().any(|a| a == "misses") {
+        misses(&root, &engine, &policy, &context);
+    }
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Wide profiles: the sample's, with this many more traits each.
+const WIDE_TRAITS: usize = 1_000;
+const WIDE_PROFILES: u64 = 5_000;
+
+/// A decision for a customer read from the store every time (a cache of 16 in front, draws
+/// uniform over the store), for sample profiles and for wide ones that hero-banner reads the
+/// same few fields of; rounds interleaved, medians printed.
+fn misses(
+    root: &std::path::Path,
+    engine: &Engine,
+    policy: &tailor_host::LoadedPolicy,
+    context: &Context,
+) {
+    let mut stores = Vec::new();
+    for wide in [false, true] {
+        let snapshot = root.join(format!("misses-{wide}.ndjson"));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&snapshot).unwrap());
+        let header = tailor_host::profiles::SnapshotHeader {
+            snapshot_version: format!("misses-{wide}"),
+            generated_at_ms: sample::SAMPLE_GENERATED_AT_MS,
+            base_version: None,
+        };
+        serde_json::to_writer(&mut out, &header).unwrap();
+        out.write_all(b"\n").unwrap();
+        for i in 0..WIDE_PROFILES {
+            let mut profile = sample::profile(i);
+            if wide {
+                profile.traits.extend((0..WIDE_TRAITS).map(|t| {
+                    (
+                        format!("t{t:04}"),
+                        Value::Integer((i * 7 + t as u64) as i64),
+                    )
+                }));
+            }
+            serde_json::to_writer(&mut out, &profile).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        out.flush().unwrap();
+        drop(out);
+        let dir = root.join(format!("misses-{wide}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pseudonyms = Arc::new(Pseudonyms::from_secret(&[1; 32]));
+        let profiles = Profiles::load(&dir, &snapshot, 16, pseudonyms, None, None).unwrap();
+        std::fs::remove_file(&snapshot).unwrap();
+        stores.push((wide, profiles, Lcg(3)));
+    }
+    let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); stores.len()];
+    for _ in 0..ROUNDS {
+        for ((_, profiles, draw), times) in stores.iter_mut().zip(&mut rounds) {
+            times.push(ns_per(DRAWS / 100, || {
+                let customer = format!("cust-{:06}", draw.next() % WIDE_PROFILES);
+                let lookup = profiles.lookup(Some(&customer), Profile::default).unwrap();
+                black_box(engine.decide(policy, context, &lookup.profile, &[]).ok());
+            }));
+        }
+    }
+    println!();
+    println!(
+        "| {WIDE_PROFILES} profiles, every one read from the store | lookup + decision (median of {ROUNDS} rounds) |"
+    );
+    println!("|---|---|");
+    for ((wide, _, _), times) in stores.iter().zip(&rounds) {
+        let shape = if *wide {
+            format!("the sample's and {WIDE_TRAITS} more traits each")
+        } else {
+            "the sample's (4–5 traits)".to_owned()
+        };
+        println!("| {shape} | {:.0} ns |", median(times));
+    }
 }

@@ -11,6 +11,7 @@
 //! customer's events newer than the snapshot, so they take effect at once and survive reloads.
 
 mod cache;
+mod customer;
 mod deltas;
 pub mod events;
 mod partition;
@@ -20,10 +21,11 @@ mod scratch;
 mod snapshot;
 mod store;
 
+pub use customer::CustomerProfile;
 pub use partition::{Partition, PartitionError};
 pub(crate) use snapshot::parse as parse_snapshot_line;
 pub use snapshot::{Share, SnapshotError, SnapshotHeader, split_snapshot};
-pub use store::{ProfileStore, StoreError};
+pub use store::{ProfileStore, StoreError, StoredProfile};
 
 use cache::ShardedLru;
 use deltas::Deltas;
@@ -67,7 +69,7 @@ impl ProfileSource {
 /// A profile found for a decision, with its provenance.
 #[derive(Debug, Clone)]
 pub struct Lookup {
-    pub profile: Arc<Profile>,
+    pub profile: CustomerProfile,
     pub source: ProfileSource,
     pub generation: Arc<Generation>,
 }
@@ -271,7 +273,7 @@ impl Profiles {
             },
         };
         let (profile, source) =
-            found.unwrap_or_else(|| (Arc::new(anonymous()), ProfileSource::Anonymous));
+            found.unwrap_or_else(|| (anonymous().into(), ProfileSource::Anonymous));
         Ok(Lookup {
             profile,
             source,
@@ -282,26 +284,25 @@ impl Profiles {
     /// A customer's profile as [`Profiles::lookup`] finds it, without putting it in the
     /// cache: for reading many profiles once (a preview's sample) without evicting the ones
     /// decisions keep reading.
-    pub fn peek(&self, customer_id: &str) -> Result<Option<Arc<Profile>>, StoreError> {
+    pub fn peek(&self, customer_id: &str) -> Result<Option<CustomerProfile>, StoreError> {
         let generation = self.current();
         if let Some(profile) = generation.cache.get(customer_id) {
             return Ok(Some(profile));
         }
         Ok(self
             .read_profile(&generation, customer_id)?
-            .map(|(profile, _)| Arc::new(profile)))
+            .map(|(profile, _)| profile))
     }
 
     fn load_profile(
         &self,
         generation: &Generation,
         id: &str,
-    ) -> Result<Option<(Arc<Profile>, ProfileSource)>, StoreError> {
+    ) -> Result<Option<(CustomerProfile, ProfileSource)>, StoreError> {
         let epoch = self.event_epoch.load(Ordering::Acquire);
         let Some((profile, source)) = self.read_profile(generation, id)? else {
             return Ok(None);
         };
-        let profile = Arc::new(profile);
         if self.event_epoch.load(Ordering::Acquire) == epoch {
             generation.cache.offer(id, profile.clone());
         }
@@ -313,7 +314,7 @@ impl Profiles {
         &self,
         generation: &Generation,
         id: &str,
-    ) -> Result<Option<(Profile, ProfileSource)>, StoreError> {
+    ) -> Result<Option<(CustomerProfile, ProfileSource)>, StoreError> {
         // An erased customer's snapshot profile is never read (their newer events, from after the
         // erasure, are theirs again).
         let snapshot = match self.events.erased(id) {
@@ -325,14 +326,17 @@ impl Profiles {
             .events_after(id, generation.store.header.generated_at_ms)?;
         let (profile, source) = match (snapshot, newer.is_empty()) {
             (None, true) => return Ok(None),
-            (Some(profile), true) => (profile, ProfileSource::SnapshotStore),
+            (Some(stored), true) => (stored.into(), ProfileSource::SnapshotStore),
             (snapshot, false) => {
-                let mut profile = snapshot.unwrap_or_else(|| Profile {
-                    customer_id: Some(id.to_owned()),
-                    ..Profile::default()
-                });
+                let mut profile = snapshot.map_or_else(
+                    || Profile {
+                        customer_id: Some(id.to_owned()),
+                        ..Profile::default()
+                    },
+                    |stored| stored.decode(),
+                );
                 events::apply(&mut profile, &newer);
-                (profile, ProfileSource::EventOverlay)
+                (profile.into(), ProfileSource::EventOverlay)
             }
         };
         Ok(Some((profile, source)))

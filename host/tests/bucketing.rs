@@ -7,7 +7,6 @@
     reason = "a test fails loudly on what it did not expect"
 )]
 
-use std::sync::Arc;
 use tailor_host::{Engine, EngineConfig, PolicySource};
 use tailor_types::{Channel, Consent, Context, Profile, Reason};
 
@@ -70,7 +69,7 @@ fn a_policy_in_its_sandbox_buckets_like_the_host() {
             ..Profile::default()
         };
         let decision = engine
-            .decide(&policy, &context, &Arc::new(profile), &[])
+            .decide(&policy, &context, &profile.into(), &[])
             .unwrap();
         assert_eq!(decision.reason, Reason::Split);
         let experiment = decision.experiment.unwrap();

@@ -6,7 +6,6 @@
     reason = "a test fails loudly on what it did not expect"
 )]
 
-use std::sync::Arc;
 use std::time::Duration;
 use tailor_host::{DecisionError, Engine, EngineConfig, ErrorCode, Limits, PolicySource};
 use tailor_types::{Channel, Consent, Context, Decision, Profile, Reason};
@@ -48,7 +47,7 @@ fn burn(engine: &Engine, config: Option<&str>, limits: Limits) -> Result<Decisio
         },
         ..Profile::default()
     };
-    engine.decide(&policy, &context, &Arc::new(profile), &[])
+    engine.decide(&policy, &context, &profile.into(), &[])
 }
 
 fn render(decision: &Decision, key: &str) -> String {

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tailor_host::profiles::CustomerProfile;
 use tailor_host::{
     Contract, DecisionError, Engine, EngineConfig, ErrorCode, Limits, LoadError, LoadedPolicy,
     PolicySource, SlotInput,
@@ -79,7 +80,7 @@ fn alongside_good_traffic<T>(engine: &Engine, hostile: impl FnOnce() -> T) -> T 
             let mut decided = 0u32;
             // At least one good decision even if the hostile one is quick.
             while decided == 0 || !done.load(Ordering::Relaxed) {
-                let decision = engine.decide(&good, &context(), &Arc::new(customer()), &[]);
+                let decision = engine.decide(&good, &context(), &customer().into(), &[]);
                 assert_eq!(
                     decision.map(|d| d.reason),
                     Ok(Reason::Split),
@@ -103,7 +104,7 @@ fn fails_with_fallback(engine: &Engine, policy: &LoadedPolicy) -> DecisionError 
         variant: Some("house-default".into()),
         ..Decision::new(Reason::Static)
     };
-    let evaluation = engine.evaluate(policy, &context(), &Arc::new(customer()), &[], &fallback);
+    let evaluation = engine.evaluate(policy, &context(), &customer().into(), &[], &fallback);
     assert_eq!(
         evaluation.decision.variant.as_deref(),
         Some("house-default")
@@ -214,7 +215,7 @@ mod expect {
         let engine = engine();
         let policy = load(&engine, "env-probe", component).unwrap();
         let decision = engine
-            .decide(&policy, &context(), &Arc::new(customer()), &[])
+            .decide(&policy, &context(), &customer().into(), &[])
             .unwrap();
         let render = |key: &str| tailor_types::lookup(&decision.render, key).cloned();
         // Nothing of the host leaks in: no variables, arguments, home or working directory.
@@ -251,8 +252,7 @@ mod expect {
                 customer_id: Some(format!("cust-{i:02}")),
                 ..customer()
             };
-            let evaluation =
-                engine.evaluate(&policy, &context(), &Arc::new(profile), &[], &fallback);
+            let evaluation = engine.evaluate(&policy, &context(), &profile.into(), &[], &fallback);
             if i % 10 == 7 {
                 // Cut off at the deadline, the slot's fallback served.
                 let error = evaluation
@@ -282,7 +282,7 @@ mod expect {
             })
             .unwrap();
         let decision = alongside_good_traffic(&engine, || {
-            engine.decide(&policy, &context(), &Arc::new(customer()), &[])
+            engine.decide(&policy, &context(), &customer().into(), &[])
         })
         .unwrap();
         assert_eq!(decision.reason, Reason::Static);
@@ -312,7 +312,7 @@ mod expect {
                         let mut profile = customer();
                         profile.customer_id = Some(format!("cust-{thread}-{n}"));
                         let decision = engine
-                            .decide(policy, &context(), &Arc::new(profile), &[])
+                            .decide(policy, &context(), &profile.into(), &[])
                             .unwrap();
                         let render = |key| {
                             tailor_types::lookup(&decision.render, key)
@@ -361,7 +361,7 @@ mod expect {
     }
 
     /// Three slots of one page for `customer`, each with its own slot name.
-    fn page(customer: &str) -> (Arc<Profile>, Vec<SlotInput>) {
+    fn page(customer: &str) -> (CustomerProfile, Vec<SlotInput>) {
         let mut profile = self::customer();
         profile.customer_id = Some(customer.into());
         let slots = ["top", "middle", "bottom"]
@@ -376,7 +376,7 @@ mod expect {
                 fallback: Decision::new(Reason::Default),
             })
             .collect();
-        (Arc::new(profile), slots)
+        (profile.into(), slots)
     }
 
     fn rendered(decision: &Decision, key: &str) -> String {
@@ -427,7 +427,7 @@ mod expect {
         let decision = tracing::subscriber::with_default(subscriber, || {
             let engine = engine();
             let policy = load(&engine, "log-flood", component).unwrap();
-            engine.decide(&policy, &context(), &Arc::new(customer()), &[])
+            engine.decide(&policy, &context(), &customer().into(), &[])
         });
         assert_eq!(decision.unwrap().variant.as_deref(), Some("after-flood"));
         let lines = lines.lock().unwrap();
@@ -463,7 +463,7 @@ mod expect {
         let mut profile = customer();
         profile.segments = vec!["a".into(), "b".into()];
         profile.affinities = vec![("shoes".into(), 0.5)];
-        let profile = Arc::new(profile);
+        let profile = CustomerProfile::from(profile);
         let decision = engine.decide(&policy, &context, &profile, &[]).unwrap();
         assert_eq!(tailor_types::lookup(&decision.render, "sum").unwrap(), "15");
         // Typical reads: customer id and consent count; no tier, segment, trait or affinity hit.
@@ -518,7 +518,7 @@ mod expect {
             },
         ];
         let decision = engine
-            .decide(&policy, &context, &Arc::new(profile), &candidates)
+            .decide(&policy, &context, &profile.into(), &candidates)
             .unwrap();
         let render = |key: &str| {
             tailor_types::lookup(&decision.render, key)
@@ -609,7 +609,7 @@ fn a_full_pool_answers_capacity_instead_of_queueing() {
             started.store(true, Ordering::SeqCst);
             for _ in 0..100_000 {
                 // The main thread may hold the slot for a moment: retry until the spinner has it.
-                match engine.decide(&spin, &context(), &Arc::new(customer()), &[]) {
+                match engine.decide(&spin, &context(), &customer().into(), &[]) {
                     Err(error) if error.code == ErrorCode::Capacity => std::thread::yield_now(),
                     other => return other,
                 }
@@ -624,7 +624,7 @@ fn a_full_pool_answers_capacity_instead_of_queueing() {
             break;
         }
         if started.load(Ordering::SeqCst)
-            && let Err(error) = engine.decide(&echo, &context(), &Arc::new(customer()), &[])
+            && let Err(error) = engine.decide(&echo, &context(), &customer().into(), &[])
         {
             // Refused: the spinner holds the only slot.
             assert_eq!(error.code, ErrorCode::Capacity, "{error}");
@@ -644,7 +644,7 @@ fn a_full_pool_answers_capacity_instead_of_queueing() {
     );
     assert!(
         engine
-            .decide(&echo, &context(), &Arc::new(customer()), &[])
+            .decide(&echo, &context(), &customer().into(), &[])
             .is_ok(),
         "the slot is free again"
     );

@@ -8,7 +8,6 @@
     reason = "a test fails loudly on what it did not expect"
 )]
 
-use std::sync::Arc;
 use tailor_host::{Engine, EngineConfig, Limits, PolicySource};
 use tailor_types::{Channel, Consent, Context, Decision, Profile, Reason};
 
@@ -38,14 +37,15 @@ fn hostile_decisions_leave_host_memory_at_its_baseline() {
         ("log-flood", tailor_test_policies::LOG_FLOOD),
     ];
     let context = Context::new(Channel::Web, "hero", 1_774_000_000_000);
-    let profile = Arc::new(Profile {
+    let profile = Profile {
         customer_id: Some("cust-1".into()),
         consent: Consent {
             personalization: true,
             ..Consent::default()
         },
         ..Profile::default()
-    });
+    }
+    .into();
     let fallback = Decision::new(Reason::Default);
     let mut report = Vec::new();
     for (name, component) in hostile {

@@ -148,13 +148,7 @@ pub fn run(args: RunPolicyArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let Evaluation {
         decision, error, ..
-    } = engine.evaluate(
-        &policy,
-        &context,
-        &std::sync::Arc::new(profile),
-        &candidates,
-        &fallback,
-    );
+    } = engine.evaluate(&policy, &context, &profile.into(), &candidates, &fallback);
     let elapsed_us = started.elapsed().as_micros();
 
     let expected_path = args

@@ -383,14 +383,14 @@ macro_rules! host_functions {
 
         /// The decision's profile snapshot, lent to the policy as the `customer.profile`
         /// resource. There is one per decision (handle 0); every accessor reads the shared
-        /// snapshot without copying more than it returns.
+        /// snapshot and decodes no more than it returns.
         impl $($contract)::+::customer::HostProfile for DecisionState {
             fn customer_id(&mut self, _: Resource<ProfileHandle>) -> Option<String> {
-                self.profile.customer_id.clone()
+                self.profile.customer_id().map(str::to_owned)
             }
 
             fn segments(&mut self, _: Resource<ProfileHandle>) -> Vec<String> {
-                self.profile.segments.clone()
+                self.profile.segments()
             }
 
             fn in_segment(&mut self, _: Resource<ProfileHandle>, segment: String) -> bool {
@@ -398,36 +398,31 @@ macro_rules! host_functions {
             }
 
             fn get_trait(&mut self, _: Resource<ProfileHandle>, key: String) -> Option<tailor_types::Value> {
-                self.profile.trait_value(&key).cloned()
+                self.profile.trait_value(&key)
             }
 
             fn traits(&mut self, _: Resource<ProfileHandle>) -> Vec<(String, tailor_types::Value)> {
-                self.profile.traits.clone()
+                self.profile.traits()
             }
 
             fn loyalty(&mut self, _: Resource<ProfileHandle>) -> Option<tailor_types::Loyalty> {
-                self.profile.loyalty.clone()
+                self.profile.loyalty()
             }
 
             fn consent(&mut self, _: Resource<ProfileHandle>) -> tailor_types::Consent {
-                self.profile.consent
+                self.profile.consent()
             }
 
             fn recent_events(&mut self, _: Resource<ProfileHandle>, limit: u32) -> Vec<tailor_types::Event> {
-                self.profile
-                    .recent_events
-                    .iter()
-                    .take(limit as usize)
-                    .cloned()
-                    .collect()
+                self.profile.recent_events(limit as usize)
             }
 
             fn affinity(&mut self, _: Resource<ProfileHandle>, category: String) -> Option<f64> {
-                tailor_types::lookup(&self.profile.affinities, &category).copied()
+                self.profile.affinity(&category)
             }
 
             fn affinities(&mut self, _: Resource<ProfileHandle>) -> Vec<(String, f64)> {
-                self.profile.affinities.clone()
+                self.profile.affinities()
             }
 
             fn drop(&mut self, _: Resource<ProfileHandle>) -> wasmtime::Result<()> {

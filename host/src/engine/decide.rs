@@ -13,9 +13,9 @@ use super::state::{
     DeadlineHit, DecisionState, PROFILE_HANDLE, ProfileHandle, Started, WALL_CEILING_FACTOR,
 };
 use super::{DecisionError, Engine, ErrorCode, LoadedPolicy};
-use std::sync::Arc;
+use crate::profiles::CustomerProfile;
 use std::time::Duration;
-use tailor_types::{Candidate, Context, Decision, Profile, Reason};
+use tailor_types::{Candidate, Context, Decision, Reason};
 use wasmtime::component::Resource;
 use wasmtime::{Store, StoreContextMut, Trap, UpdateDeadline};
 
@@ -61,7 +61,7 @@ impl Engine {
         &self,
         policy: &LoadedPolicy,
         context: &Context,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         candidates: &[Candidate],
     ) -> Result<Decision, DecisionError> {
         self.decide_measured(policy, context, profile, candidates).0
@@ -72,7 +72,7 @@ impl Engine {
         &self,
         policy: &LoadedPolicy,
         context: &Context,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         candidates: &[Candidate],
     ) -> (Result<Decision, DecisionError>, Cost) {
         self.run(policy, context, profile, candidates, Started::now(), true)
@@ -84,7 +84,7 @@ impl Engine {
         &self,
         policy: &LoadedPolicy,
         context: &Context,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         candidates: &[Candidate],
     ) -> (Result<Decision, DecisionError>, Cost) {
         self.run(policy, context, profile, candidates, Started::now(), false)
@@ -94,7 +94,7 @@ impl Engine {
         &self,
         policy: &LoadedPolicy,
         context: &Context,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         candidates: &[Candidate],
         started: Started,
         outcomes: bool,
@@ -134,7 +134,7 @@ impl Engine {
     pub(super) fn store(
         &self,
         policy: &LoadedPolicy,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         anonymous_id: Option<&str>,
         limits: super::Limits,
         started: Started,
@@ -168,7 +168,7 @@ impl Engine {
         &self,
         policy: &LoadedPolicy,
         context: &Context,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         candidates: &[Candidate],
         fallback: &Decision,
     ) -> Evaluation {
@@ -376,7 +376,7 @@ mod tests {
             })
             .unwrap();
         let context = Context::new(tailor_types::Channel::Web, "s", 0);
-        let profile = Arc::new(Profile::default());
+        let profile = tailor_types::Profile::default().into();
         // Warm the slot so the measured run is the policy's work.
         engine.decide(&policy, &context, &profile, &[]).unwrap();
 

@@ -6,7 +6,6 @@ use super::bindings::{ConfigProblem, Prepared};
 use super::decide::classify;
 use super::state::{DecisionState, Started};
 use super::{DecisionError, Engine, LoadedPolicy};
-use std::sync::Arc;
 use tailor_types::Profile;
 use wasmtime::Store;
 
@@ -29,7 +28,7 @@ impl Engine {
         policy: &LoadedPolicy,
         call: impl FnOnce(&Prepared, &mut Store<DecisionState>) -> Option<wasmtime::Result<T>>,
     ) -> Result<Option<T>, DecisionError> {
-        let profile = Arc::new(Profile::default());
+        let profile = Profile::default().into();
         let mut store = self.store(policy, &profile, None, policy.limits, Started::now());
         store.data_mut().outcomes = None;
         match call(&policy.pre, &mut store) {

@@ -12,8 +12,8 @@ use super::bindings::{Contract, PageSlot};
 use super::decide::{check_output, classify, instantiate_error};
 use super::state::{PROFILE_HANDLE, ProfileHandle, Started};
 use super::{Cost, DecisionError, Engine, ErrorCode, Evaluation, LoadedPolicy};
-use std::sync::Arc;
-use tailor_types::{Candidate, Context, Decision, Profile};
+use crate::profiles::CustomerProfile;
+use tailor_types::{Candidate, Context, Decision};
 use wasmtime::component::Resource;
 
 /// One slot of a page to decide: what `decide` would get, and what it shows if that fails.
@@ -33,7 +33,7 @@ impl Engine {
     pub fn evaluate_page(
         &self,
         policy: &LoadedPolicy,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         slots: Vec<SlotInput>,
     ) -> Vec<Evaluation> {
         if slots.len() < 2 || policy.pre.contract() == Contract::V0_1 {
@@ -90,7 +90,7 @@ impl Engine {
     fn run_page(
         &self,
         policy: &LoadedPolicy,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         page: &[PageSlot],
     ) -> (Vec<Result<Decision, DecisionError>>, Cost) {
         let count = page.len();

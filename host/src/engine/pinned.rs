@@ -3,8 +3,8 @@
 use super::bindings::Instantiated;
 use super::state::{DecisionState, PROFILE_HANDLE, ProfileHandle};
 use super::{DecisionError, Engine, ErrorCode, LoadedPolicy};
-use std::sync::Arc;
-use tailor_types::{Candidate, Context, Decision, Profile};
+use crate::profiles::CustomerProfile;
+use tailor_types::{Candidate, Context, Decision};
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
@@ -32,7 +32,7 @@ impl Engine {
             policy.name.clone(),
             policy.config.clone(),
             policy.limits,
-            Arc::default(),
+            tailor_types::Profile::default().into(),
             super::state::Started::now(),
             self.inner.config.epoch_tick,
         );
@@ -52,7 +52,7 @@ impl PinnedInstance {
     pub fn decide(
         &mut self,
         context: &Context,
-        profile: &Arc<Profile>,
+        profile: &CustomerProfile,
         candidates: &[Candidate],
     ) -> Result<Decision, DecisionError> {
         self.store.data_mut().profile = profile.clone();

@@ -4,8 +4,9 @@
 //! words stay; this is a safety net for a policy that formats a profile into a message, not a
 //! licence to do so.
 
+use crate::profiles::CustomerProfile;
 use std::borrow::Cow;
-use tailor_types::{Profile, Value};
+use tailor_types::Value;
 
 /// What replaces a masked value.
 const MASK: &str = "‹…›";
@@ -15,23 +16,23 @@ const MIN_MASKED: usize = 3;
 
 /// `text` with the decision's ids and trait values masked.
 pub(crate) fn mask<'t>(
-    profile: &Profile,
+    profile: &CustomerProfile,
     anonymous_id: Option<&str>,
     text: &'t str,
 ) -> Cow<'t, str> {
     let mut secrets: Vec<String> = Vec::new();
-    secrets.extend(profile.customer_id.iter().cloned());
+    secrets.extend(profile.customer_id().map(str::to_owned));
     secrets.extend(anonymous_id.map(str::to_owned));
-    for (_, value) in &profile.traits {
+    for (_, value) in profile.traits() {
         match value {
-            Value::Text(text) => secrets.push(text.clone()),
-            Value::TextList(items) => secrets.extend(items.iter().cloned()),
+            Value::Text(text) => secrets.push(text),
+            Value::TextList(items) => secrets.extend(items),
             Value::Number(n) => secrets.push(n.to_string()),
             Value::Integer(n) => secrets.push(n.to_string()),
             Value::Boolean(_) => {}
         }
     }
-    if let Some(loyalty) = &profile.loyalty {
+    if let Some(loyalty) = profile.loyalty() {
         secrets.push(loyalty.points.to_string());
     }
     secrets.retain(|s| s.chars().count() >= MIN_MASKED);
@@ -52,11 +53,11 @@ pub(crate) fn mask<'t>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tailor_types::Loyalty;
+    use tailor_types::{Loyalty, Profile};
 
     #[test]
     fn ids_and_trait_values_are_masked_and_the_policys_words_kept() {
-        let profile = Profile {
+        let profile: CustomerProfile = Profile {
             customer_id: Some("cust-000042".into()),
             traits: vec![
                 ("first_name".into(), Value::Text("Priya".into())),
@@ -69,7 +70,8 @@ mod tests {
                 points: 31337,
             }),
             ..Profile::default()
-        };
+        }
+        .into();
         let line =
             "greeting Priya of Leeds (cust-000042, visitor anon-77x, 31337 points, ltv 1234.5)";
         assert_eq!(

@@ -1,9 +1,9 @@
 //! What a decision's `Store` holds: limits, the config it reads, and what the guest wrote.
 
 use super::{ConfigDocument, Limits};
+use crate::profiles::CustomerProfile;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tailor_types::Profile;
 
 /// Marks the contract's `customer.profile` resource: the decision's profile snapshot, held in
 /// [`DecisionState::profile`].
@@ -16,7 +16,7 @@ pub(crate) const PROFILE_HANDLE: u32 = 0;
 pub(crate) struct DecisionState {
     pub(crate) config: Arc<ConfigDocument>,
     /// The profile snapshot of the customer being decided for.
-    pub(crate) profile: Arc<Profile>,
+    pub(crate) profile: CustomerProfile,
     pub(crate) policy: Arc<str>,
     pub(crate) limits: Limits,
     /// Set when the guest tried to grow memory past its cap.
@@ -107,7 +107,7 @@ impl DecisionState {
         policy: Arc<str>,
         config: Arc<ConfigDocument>,
         limits: Limits,
-        profile: Arc<Profile>,
+        profile: CustomerProfile,
         started: Started,
         tick: Duration,
     ) -> Self {
@@ -130,10 +130,7 @@ impl DecisionState {
 
     /// The unit the decision is for: the profile's customer id, else the anonymous id.
     pub(crate) fn unit(&self) -> Option<&str> {
-        self.profile
-            .customer_id
-            .as_deref()
-            .or(self.anonymous_id.as_deref())
+        self.profile.customer_id().or(self.anonymous_id.as_deref())
     }
 
     /// Counts a log line against the per-decision cap and cuts it to the line-length cap;
@@ -227,7 +224,7 @@ mod tests {
             "p".into(),
             Arc::new(ConfigDocument::empty()),
             Limits::default(),
-            Arc::default(),
+            tailor_types::Profile::default().into(),
             Started::now(),
             Duration::from_millis(1),
         );

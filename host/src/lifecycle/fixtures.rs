@@ -3,7 +3,6 @@
 
 use super::PublishError;
 use crate::engine::{Cost, Engine, ErrorCode, LoadedPolicy};
-use std::sync::Arc;
 use std::time::Duration;
 use tailor_types::fixture::FixtureCase;
 
@@ -37,7 +36,7 @@ fn check_case_measured(
     let (outcome, cost) = engine.decide_detached_measured(
         &policy,
         &case.context,
-        &Arc::new(case.profile.clone()),
+        &case.profile.clone().into(),
         &case.candidates,
     );
     let outcome = outcome.map_err(|e| match e.code {

@@ -1,5 +1,5 @@
-//! A sharded LRU of decoded profiles, so cores do not contend on one lock, with an admission
-//! filter in front of it.
+//! A sharded LRU of profiles read from the store, so cores do not contend on one lock, with an
+//! admission filter in front of it.
 //!
 //! A full shard admits a customer on her second miss within a while, not her first: a
 //! customer seen once (most of them, in a store of millions drawn uniformly, or in a scan such
@@ -9,12 +9,12 @@
 //! customers missed once, cleared when it holds as many as the shard: a frequency sketch with
 //! one bit, as TinyLFU's doorkeeper is.
 
+use super::CustomerProfile;
 use lru::LruCache;
 use rustc_hash::FxHashSet;
 use std::hash::{BuildHasher, BuildHasherDefault};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
-use tailor_types::Profile;
+use std::sync::Mutex;
 
 const SHARDS: usize = 16;
 
@@ -22,7 +22,7 @@ type Hasher = BuildHasherDefault<rustc_hash::FxHasher>;
 
 #[derive(Debug)]
 struct Shard {
-    lru: LruCache<Box<str>, Arc<Profile>>,
+    lru: LruCache<Box<str>, CustomerProfile>,
     /// Hashes of customers missed once since the filter was last cleared.
     missed_once: FxHashSet<u64>,
 }
@@ -58,7 +58,7 @@ impl ShardedLru {
         (hash, shard)
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<Profile>> {
+    pub(crate) fn get(&self, key: &str) -> Option<CustomerProfile> {
         self.shard(key).1.lru.get(key).cloned()
     }
 
@@ -68,7 +68,7 @@ impl ShardedLru {
 
     /// Offers a profile just read for `key`: kept while the shard has room, and once it is
     /// full only for a customer missed before (the module's admission filter).
-    pub(crate) fn offer(&self, key: &str, profile: Arc<Profile>) {
+    pub(crate) fn offer(&self, key: &str, profile: CustomerProfile) {
         let (hash, mut shard) = self.shard(key);
         let room = shard.lru.len() < shard.lru.cap().get();
         if room || shard.lru.contains(key) || shard.missed_once.remove(&hash) {
@@ -86,8 +86,8 @@ impl ShardedLru {
 mod tests {
     use super::*;
 
-    fn profile() -> Arc<Profile> {
-        Arc::new(Profile::default())
+    fn profile() -> CustomerProfile {
+        tailor_types::Profile::default().into()
     }
 
     #[test]

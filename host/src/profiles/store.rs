@@ -3,8 +3,8 @@
 //!
 //! The file is a header, the profiles' values ([`codec`]: compact binary, each prefixed by its
 //! length) and an index ([`index`]: an open-addressing hash table of id hash → value offset).
-//! A lookup hashes the id, reads one or two index slots and decodes one value: its cost does
-//! not grow with the number of profiles, and the page cache, not the process, holds what is
+//! A lookup hashes the id, reads one or two index slots and checks one value, decoded later
+//! only as far as a decision reads it ([`stored`]): its cost does not grow with the number of profiles, and the page cache, not the process, holds what is
 //! read often. The repeated names the values refer to (segments, trait keys, categories …) are
 //! kept in memory, in the store's [`codec::Dictionary`].
 //!
@@ -19,21 +19,22 @@
 //! so the file is unreadable once the process is gone, even with the data key.
 
 mod codec;
+mod decode;
 mod index;
 mod load;
+mod stored;
 
 use super::partition::Partition;
 use super::snapshot::{SnapshotError, SnapshotHeader};
 use crate::privacy::{CipherError, DataKey, StoreCipher};
-use codec::{Decoder, Dictionary};
+use codec::Dictionary;
+pub use codec::Malformed;
 use memmap2::Mmap;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tailor_types::Profile;
-
-pub use codec::Malformed;
+pub use stored::StoredProfile;
 
 /// The first bytes of a store file; the format version follows.
 const MAGIC: &[u8; 8] = b"TLRPROF\n";
@@ -120,7 +121,8 @@ pub struct ProfileStore {
     pub outside_partition: u64,
     /// Where the index starts in the file.
     index_at: usize,
-    dictionary: Dictionary,
+    /// Shared with the views of its values ([`StoredProfile`]).
+    dictionary: Arc<Dictionary>,
     /// Shared with the stores built from deltas on top of this one.
     keys: Arc<Keys>,
 }
@@ -229,12 +231,12 @@ impl ProfileStore {
         }
     }
 
-    /// A customer's profile, if the snapshot has it.
-    pub fn get(&self, customer_id: &str) -> Result<Option<Profile>, StoreError> {
+    /// A customer's profile, if the snapshot has it: checked, and decoded field by field as
+    /// it is read.
+    pub fn get(&self, customer_id: &str) -> Result<Option<StoredProfile>, StoreError> {
         match self.find(customer_id)? {
             None => Ok(None),
-            Some(value) => Decoder::new(&value, &self.dictionary)
-                .decode()
+            Some(value) => StoredProfile::new(value.into_owned().into(), self.dictionary.clone())
                 .map(Some)
                 .map_err(self.corrupt()),
         }

@@ -11,7 +11,7 @@ fn open(data_dir: &Path, snapshot: &Path, key: Option<Arc<DataKey>>) -> Profiles
 
 fn segments(profiles: &Profiles, id: &str) -> Option<Vec<String>> {
     let lookup = profiles.lookup(Some(id), Profile::default).unwrap();
-    (lookup.source != ProfileSource::Anonymous).then(|| lookup.profile.segments.clone())
+    (lookup.source != ProfileSource::Anonymous).then(|| lookup.profile.segments())
 }
 
 #[test]

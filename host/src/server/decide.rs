@@ -371,12 +371,11 @@ pub(super) async fn decide_request(
     let exposed_unit = state
         .outcomes
         .as_ref()
-        .filter(|_| lookup.profile.consent.analytics)
+        .filter(|_| lookup.profile.consent().analytics)
         .and_then(|outcomes| {
             let unit = lookup
                 .profile
-                .customer_id
-                .as_deref()
+                .customer_id()
                 .or(request.unit.anonymous_id.as_deref())?;
             Some((outcomes, unit))
         });

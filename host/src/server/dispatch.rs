@@ -3,11 +3,12 @@
 
 use super::AppState;
 use crate::engine::{Cost, DecisionError, Engine, ErrorCode, Evaluation, SlotInput};
+use crate::profiles::CustomerProfile;
 use crate::registry::PolicyVersion;
 use crate::scheduler::{Shed, Verdict};
 use std::sync::Arc;
 use std::time::Duration;
-use tailor_types::{Candidate, Context, Decision, Profile};
+use tailor_types::{Candidate, Context, Decision};
 use tokio::sync::oneshot;
 
 /// What one slot's decision needs.
@@ -15,7 +16,7 @@ use tokio::sync::oneshot;
 pub(super) struct SlotWork {
     pub version: Arc<PolicyVersion>,
     pub context: Context,
-    pub profile: Arc<Profile>,
+    pub profile: CustomerProfile,
     pub candidates: Vec<Candidate>,
     pub fallback: Decision,
 }
@@ -71,7 +72,7 @@ impl Work for SlotWork {
 /// The slots of one request for one 0.2.0 version, decided together (`Engine::evaluate_page`).
 struct PageWork {
     version: Arc<PolicyVersion>,
-    profile: Arc<Profile>,
+    profile: CustomerProfile,
     slots: Vec<SlotInput>,
 }
 

@@ -10,6 +10,7 @@ use super::errors::{ApiError, ApiErrorKind};
 use super::policies::{draft_problems, unknown};
 use super::{AppState, console};
 use crate::engine::{DecisionError, Engine, LoadedPolicy};
+use crate::profiles::CustomerProfile;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -154,7 +155,7 @@ pub(super) async fn run(
         for (customer_id, context) in targets {
             let profile = state.profiles.peek(&customer_id).map_err(store_error)?;
             let known = profile.is_some();
-            let profile = profile.unwrap_or_else(|| Arc::new(Profile::default()));
+            let profile = profile.unwrap_or_else(|| Profile::default().into());
             let on = |policy: &LoadedPolicy| {
                 serve(
                     &state.engine,
@@ -329,7 +330,7 @@ fn serve(
     engine: &Engine,
     policy: &LoadedPolicy,
     context: &Context,
-    profile: &Arc<Profile>,
+    profile: &CustomerProfile,
     candidates: &[Candidate],
 ) -> Served {
     match engine

@@ -10,10 +10,10 @@
 use super::dispatch::{self, SlotWork};
 use super::errors::{ApiError, ApiErrorKind};
 use super::{AppState, Response, json};
+use crate::profiles::CustomerProfile;
 use hyper::StatusCode;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use tailor_types::{Channel, Consent, Context, Decision, DeviceClass, Loyalty, Profile, Reason};
 
 /// Longest a segment decision may be cached, whatever its TTL says.
@@ -103,7 +103,7 @@ async fn decide(state: &AppState, query: &str) -> Result<(SegmentDecision, Optio
             ));
         }
     }
-    let profile = Arc::new(Profile {
+    let profile = CustomerProfile::from(Profile {
         segments: query.segment.iter().cloned().collect(),
         loyalty: query.tier.as_ref().map(|tier| Loyalty {
             tier: tier.clone(),

@@ -5,8 +5,8 @@
 //!
 //!   tailor-compare-inproc <system> <iterations>   → one JSON line {"system", "ns_per_decision"}
 
-use std::sync::Arc;
 use std::time::Instant;
+use tailor_host::profiles::CustomerProfile;
 use tailor_host::{Engine, EngineConfig, PolicySource};
 use tailor_types::{Channel, Consent, Context, Loyalty, Profile};
 
@@ -74,7 +74,7 @@ fn main() {
     let hero = tailor_policies::find("hero-banner").expect("bundled hero-banner");
     let config_text = hero.config.expect("hero-banner config");
     let config: serde_json::Value = serde_json::from_str(config_text).expect("config");
-    let profiles: Vec<Arc<Profile>> = profiles().into_iter().map(Arc::new).collect();
+    let profiles: Vec<Profile> = profiles();
     let context = Context::new(Channel::Web, "home-hero", 1_774_000_000_000);
 
     let ns = match system.as_str() {
@@ -88,7 +88,12 @@ fn main() {
                     limits: None,
                 })
                 .expect("load");
-            let variants: Vec<String> = profiles
+            let held: Vec<CustomerProfile> = profiles
+                .iter()
+                .cloned()
+                .map(CustomerProfile::from)
+                .collect();
+            let variants: Vec<String> = held
                 .iter()
                 .map(|p| {
                     engine
@@ -101,15 +106,13 @@ fn main() {
             check(&system, &variants);
             if system == "tailor-fresh" {
                 time(iterations, |i| {
-                    let d = engine
-                        .decide(&policy, &context, &profiles[i % 5], &[])
-                        .unwrap();
+                    let d = engine.decide(&policy, &context, &held[i % 5], &[]).unwrap();
                     d.variant.map_or(0, |v| v.len())
                 })
             } else {
                 let mut pinned = engine.pinned_instance(&policy).expect("instance");
                 time(iterations, |i| {
-                    let d = pinned.decide(&context, &profiles[i % 5], &[]).unwrap();
+                    let d = pinned.decide(&context, &held[i % 5], &[]).unwrap();
                     d.variant.map_or(0, |v| v.len())
                 })
             }
@@ -177,7 +180,7 @@ fn main() {
             let inputs: Vec<regorus::Value> = profiles
                 .iter()
                 .map(|p| {
-                    let input = serde_json::json!({"profile": **p, "context": context});
+                    let input = serde_json::json!({"profile": *p, "context": context});
                     regorus::Value::from_json_str(&input.to_string()).expect("input")
                 })
                 .collect();

@@ -14,7 +14,6 @@
 use crate::profiles::snapshot::{ProfileRef, ValueRef};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use tailor_types::{Consent, Event, Loyalty, Profile, Value};
 
 /// The layout this code writes and reads.
 pub(super) const FORMAT_VERSION: u32 = 1;
@@ -23,16 +22,16 @@ const MAX_NAMES: usize = 1 << 16;
 /// Longer strings are always inline: they rarely repeat, and would crowd the dictionary.
 const MAX_NAME_LEN: usize = 40;
 
-const VALUE_FALSE: u8 = 0;
-const VALUE_TRUE: u8 = 1;
-const VALUE_INTEGER: u8 = 2;
-const VALUE_NUMBER: u8 = 3;
-const VALUE_TEXT: u8 = 4;
-const VALUE_TEXT_LIST: u8 = 5;
+pub(super) const VALUE_FALSE: u8 = 0;
+pub(super) const VALUE_TRUE: u8 = 1;
+pub(super) const VALUE_INTEGER: u8 = 2;
+pub(super) const VALUE_NUMBER: u8 = 3;
+pub(super) const VALUE_TEXT: u8 = 4;
+pub(super) const VALUE_TEXT_LIST: u8 = 5;
 
-const EVENT_ITEM: u8 = 1;
-const EVENT_CATEGORY: u8 = 2;
-const EVENT_VALUE: u8 = 4;
+pub(super) const EVENT_ITEM: u8 = 1;
+pub(super) const EVENT_CATEGORY: u8 = 2;
+pub(super) const EVENT_VALUE: u8 = 4;
 
 /// The repeated strings of one store, numbered in the order they were first written. Built by
 /// the store's loading threads, then read by every lookup; a store built from a delta starts
@@ -40,7 +39,7 @@ const EVENT_VALUE: u8 = 4;
 #[derive(Debug, Default, Clone)]
 pub(super) struct Dictionary {
     numbers: FxHashMap<Arc<str>, u32>,
-    names: Vec<Arc<str>>,
+    pub(super) names: Vec<Arc<str>>,
 }
 
 /// Gives names their dictionary numbers as an [`Encoder`] writes them.
@@ -139,7 +138,7 @@ fn zigzag(n: i64) -> u64 {
     ((n << 1) ^ (n >> 63)) as u64
 }
 
-fn unzigzag(n: u64) -> i64 {
+pub(super) fn unzigzag(n: u64) -> i64 {
     ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
@@ -251,13 +250,6 @@ fn inline(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Reads profiles against a finished dictionary.
-#[derive(Debug)]
-pub(super) struct Decoder<'a> {
-    input: &'a [u8],
-    dictionary: &'a Dictionary,
-}
-
 /// The customer id a stored value starts with (to check a lookup found the right one).
 pub(super) fn stored_id(value: &[u8]) -> Result<&str, Malformed> {
     let mut input = value;
@@ -282,7 +274,7 @@ pub(super) fn read_varint(input: &mut &[u8]) -> Result<u64, Malformed> {
     Err(Malformed("varint too long"))
 }
 
-fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], Malformed> {
+pub(super) fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], Malformed> {
     if input.len() < len {
         return Err(Malformed("truncated"));
     }
@@ -291,138 +283,11 @@ fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], Malformed> {
     Ok(head)
 }
 
-impl<'a> Decoder<'a> {
-    pub(super) fn new(input: &'a [u8], dictionary: &'a Dictionary) -> Decoder<'a> {
-        Decoder { input, dictionary }
-    }
-
-    fn varint(&mut self) -> Result<u64, Malformed> {
-        read_varint(&mut self.input)
-    }
-
-    fn byte(&mut self) -> Result<u8, Malformed> {
-        Ok(take(&mut self.input, 1)?[0])
-    }
-
-    fn float(&mut self) -> Result<f64, Malformed> {
-        let bytes = take(&mut self.input, 8)?;
-        let mut le = [0u8; 8];
-        le.copy_from_slice(bytes);
-        Ok(f64::from_le_bytes(le))
-    }
-
-    fn count(&mut self) -> Result<usize, Malformed> {
-        let n = self.varint()?;
-        // Every entry takes at least a byte: a larger count is damage, not a long list.
-        if n > self.input.len() as u64 {
-            return Err(Malformed("a count past the end"));
-        }
-        Ok(n as usize)
-    }
-
-    fn string(&mut self) -> Result<String, Malformed> {
-        let n = self.varint()?;
-        if n & 1 == 1 {
-            let entry = usize::try_from(n >> 1).map_err(|_| Malformed("unknown name"))?;
-            return self
-                .dictionary
-                .names
-                .get(entry)
-                .map(|name| name.to_string())
-                .ok_or(Malformed("unknown name"));
-        }
-        let bytes = take(&mut self.input, (n >> 1) as usize)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| Malformed("text is not UTF-8"))
-    }
-
-    fn strings(&mut self) -> Result<Vec<String>, Malformed> {
-        let n = self.count()?;
-        (0..n).map(|_| self.string()).collect()
-    }
-
-    /// The profile a value holds.
-    pub(super) fn decode(mut self) -> Result<Profile, Malformed> {
-        let id = self.string()?;
-        let segments = self.strings()?;
-        let n = self.count()?;
-        let mut traits = Vec::with_capacity(n);
-        for _ in 0..n {
-            let key = self.string()?;
-            let value = match self.byte()? {
-                VALUE_FALSE => Value::Boolean(false),
-                VALUE_TRUE => Value::Boolean(true),
-                VALUE_INTEGER => Value::Integer(unzigzag(self.varint()?)),
-                VALUE_NUMBER => Value::Number(self.float()?),
-                VALUE_TEXT => Value::Text(self.string()?),
-                VALUE_TEXT_LIST => Value::TextList(self.strings()?),
-                _ => return Err(Malformed("unknown trait type")),
-            };
-            traits.push((key, value));
-        }
-        let loyalty = match self.byte()? {
-            0 => None,
-            1 => Some(Loyalty {
-                tier: self.string()?,
-                points: unzigzag(self.varint()?),
-            }),
-            _ => return Err(Malformed("loyalty")),
-        };
-        let bits = self.byte()?;
-        let consent = Consent {
-            personalization: bits & 1 != 0,
-            marketing: bits & 2 != 0,
-            analytics: bits & 4 != 0,
-            third_party_sharing: bits & 8 != 0,
-        };
-        let n = self.count()?;
-        let mut recent_events = Vec::with_capacity(n);
-        let mut last_at = 0i64;
-        for _ in 0..n {
-            let kind = self.string()?;
-            let flags = self.byte()?;
-            let item_id = (flags & EVENT_ITEM != 0)
-                .then(|| self.string())
-                .transpose()?;
-            let category = (flags & EVENT_CATEGORY != 0)
-                .then(|| self.string())
-                .transpose()?;
-            let value = (flags & EVENT_VALUE != 0)
-                .then(|| self.float())
-                .transpose()?;
-            let at_ms = last_at.wrapping_add(unzigzag(self.varint()?));
-            last_at = at_ms;
-            recent_events.push(Event {
-                kind,
-                item_id,
-                category,
-                value,
-                at_ms,
-            });
-        }
-        let n = self.count()?;
-        let mut affinities = Vec::with_capacity(n);
-        for _ in 0..n {
-            let category = self.string()?;
-            affinities.push((category, self.float()?));
-        }
-        if !self.input.is_empty() {
-            return Err(Malformed("bytes after the profile"));
-        }
-        Ok(Profile {
-            customer_id: Some(id),
-            segments,
-            traits,
-            loyalty,
-            consent,
-            recent_events,
-            affinities,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profiles::store::decode::Decoder;
+    use tailor_types::{Consent, Event, Loyalty, Profile, Value};
 
     fn round_trip(profile: &Profile, dictionary: &mut Dictionary) -> Vec<u8> {
         let mut out = Vec::new();

@@ -104,7 +104,7 @@ pub(super) fn build(
     // A delta's store shares its base's keys and starts from its dictionary: the base's values
     // are copied as they are.
     let (keys, dictionary) = match (base, key) {
-        (Some(base), _) => (base.keys.clone(), base.dictionary.clone()),
+        (Some(base), _) => (base.keys.clone(), (*base.dictionary).clone()),
         (None, None) => (
             Arc::new(Keys::Plain(std::hash::RandomState::new())),
             Dictionary::default(),
@@ -166,9 +166,11 @@ pub(super) fn build(
         partition: partition.cloned(),
         outside_partition: written.outside + base.map_or(0, |b| b.outside_partition),
         index_at: written.index_at,
-        dictionary: dictionary
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner),
+        dictionary: Arc::new(
+            dictionary
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+        ),
         keys,
     })
 }

@@ -3,11 +3,20 @@ use crate::profiles::sample;
 use crate::profiles::scratch::Scratch;
 use crate::profiles::snapshot::ProfileRef;
 use std::io::Write;
+use tailor_types::Profile;
 
 fn sample_snapshot(dir: &Path, count: u64) -> PathBuf {
     let path = dir.join("snapshot.ndjson");
     sample::write(&path, count).unwrap();
     path
+}
+
+/// A customer's whole profile from `store`, decoded.
+fn decoded(store: &ProfileStore, customer_id: &str) -> Option<Profile> {
+    store
+        .get(customer_id)
+        .unwrap()
+        .map(|stored| stored.decode())
 }
 
 fn stores_in(dir: &Path) -> Vec<PathBuf> {
@@ -36,11 +45,11 @@ fn every_profile_reads_back_as_the_snapshot_has_it_and_unknown_ids_are_absent() 
     assert_eq!(seen, every, "every id once");
     for i in [0, 1, 511, 512, 1_777, 2_999] {
         let id = format!("cust-{i:06}");
-        assert_eq!(store.get(&id).unwrap(), Some(sample::profile(i)), "{id}");
+        assert_eq!(decoded(&store, &id), Some(sample::profile(i)), "{id}");
         assert!(store.contains(&id).unwrap());
     }
     for unknown in ["cust-003000", "", "cust-00000", "CUST-000001"] {
-        assert_eq!(store.get(unknown).unwrap(), None, "{unknown}");
+        assert_eq!(decoded(&store, unknown), None, "{unknown}");
         assert!(!store.contains(unknown).unwrap());
     }
     let bytes = std::fs::read(store.path()).unwrap();
@@ -100,7 +109,7 @@ fn lines_read_in_place_and_lines_left_to_serde_load_alike() {
     assert_eq!(store.profiles, 200);
     for (i, profile) in expected.into_iter().enumerate() {
         let id = format!("cust-{i:06}");
-        assert_eq!(store.get(&id).unwrap(), Some(profile), "{id}");
+        assert_eq!(decoded(&store, &id), Some(profile), "{id}");
     }
 }
 
@@ -115,7 +124,7 @@ fn an_empty_snapshot_and_a_customer_listed_twice() {
     .unwrap();
     let store = ProfileStore::build_from_file(&scratch.0, &empty, None, None, None, None).unwrap();
     assert_eq!(store.profiles, 0);
-    assert_eq!(store.get("cust-000001").unwrap(), None);
+    assert_eq!(decoded(&store, "cust-000001"), None);
     assert!(store.sample_ids(5).unwrap().is_empty());
     drop(store);
     // The later line wins, as it did in a store that overwrote.
@@ -131,8 +140,8 @@ fn an_empty_snapshot_and_a_customer_listed_twice() {
     writeln!(file, "{{\"customer_id\":\"c-1\",\"segments\":[\"new\"]}}").unwrap();
     drop(file);
     let store = ProfileStore::build_from_file(&scratch.0, &twice, None, None, None, None).unwrap();
-    assert_eq!(store.get("c-1").unwrap().unwrap().segments, ["new"]);
-    assert!(store.get("c-2").unwrap().is_some());
+    assert_eq!(decoded(&store, "c-1").unwrap().segments, ["new"]);
+    assert!(decoded(&store, "c-2").is_some());
 }
 
 #[test]
@@ -181,8 +190,8 @@ fn an_encrypted_store_holds_no_id_or_name_and_reads_back() {
             "{needle} is readable in the store"
         );
     }
-    assert_eq!(store.get("cust-000042").unwrap(), Some(sample::profile(42)));
-    assert_eq!(store.get("cust-000600").unwrap(), None);
+    assert_eq!(decoded(&store, "cust-000042"), Some(sample::profile(42)));
+    assert_eq!(decoded(&store, "cust-000600"), None);
     let ids = store.sample_ids(3).unwrap();
     assert_eq!(ids, ["cust-000000", "cust-000200", "cust-000400"]);
 }
@@ -298,23 +307,17 @@ fn a_delta_changes_adds_and_removes_on_top_of_its_base_and_keeps_everyone_else()
             3_000 - 3 + 4,
             "the copied customers and the delta's profiles"
         );
-        assert_eq!(
-            next.get("cust-000010").unwrap().unwrap().segments,
-            ["changed"]
-        );
-        assert_eq!(next.get("cust-000012").unwrap().unwrap().segments, ["last"]);
-        assert_eq!(next.get("new-1").unwrap().unwrap().segments, ["added"]);
-        assert!(next.get("cust-000011").unwrap().is_none());
-        assert!(next.get("nobody").unwrap().is_none());
+        assert_eq!(decoded(&next, "cust-000010").unwrap().segments, ["changed"]);
+        assert_eq!(decoded(&next, "cust-000012").unwrap().segments, ["last"]);
+        assert_eq!(decoded(&next, "new-1").unwrap().segments, ["added"]);
+        assert!(decoded(&next, "cust-000011").is_none());
+        assert!(decoded(&next, "nobody").is_none());
         for i in [0u64, 9, 13, 1_500, 2_999] {
             let id = format!("cust-{i:06}");
-            assert_eq!(next.get(&id).unwrap().unwrap(), sample::profile(i), "{id}");
+            assert_eq!(decoded(&next, &id).unwrap(), sample::profile(i), "{id}");
         }
         // The base is untouched and still serves what it served.
-        assert_eq!(
-            base.get("cust-000011").unwrap().unwrap(),
-            sample::profile(11)
-        );
+        assert_eq!(decoded(&base, "cust-000011").unwrap(), sample::profile(11));
         // And a delta on top of the delta.
         let again = snapshot_file(
             &scratch.0,
@@ -325,9 +328,9 @@ fn a_delta_changes_adds_and_removes_on_top_of_its_base_and_keeps_everyone_else()
         );
         let third = ProfileStore::build_from_file(&scratch.0, &again, key, None, Some(&next), None)
             .unwrap();
-        assert!(third.get("new-1").unwrap().is_none());
+        assert!(decoded(&third, "new-1").is_none());
         assert_eq!(
-            third.get("cust-000010").unwrap().unwrap().segments,
+            decoded(&third, "cust-000010").unwrap().segments,
             ["changed"]
         );
         assert_eq!(third.profiles, 3_000);
@@ -440,9 +443,9 @@ fn a_delta_moves_customers_out_of_a_partition() {
     )
     .unwrap();
     assert!(
-        next.get("a").unwrap().is_none(),
+        decoded(&next, "a").is_none(),
         "moved to another store's node"
     );
-    assert!(next.get("b").unwrap().is_some());
+    assert!(decoded(&next, "b").is_some());
     assert_eq!((next.profiles, next.outside_partition), (1, 1));
 }

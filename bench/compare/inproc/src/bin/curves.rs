@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 use tailor_host::privacy::Pseudonyms;
+use tailor_host::profiles::CustomerProfile;
 use tailor_host::profiles::{Profiles, sample};
 use tailor_host::{Engine, EngineConfig, PolicySource};
 use tailor_types::{Channel, Consent, Context, Loyalty, Profile, Value};
@@ -89,7 +90,7 @@ fn main() {
 
     // Traits per profile: the profile is a host resource; a policy reads only what it asks for.
     for traits in [10usize, 100, 1_000] {
-        let profile = Arc::new(Profile {
+        let profile = CustomerProfile::from(Profile {
             customer_id: Some("cust-1".into()),
             consent: Consent {
                 personalization: true,
@@ -111,7 +112,7 @@ fn main() {
     }
 
     // Policies loaded: a registry of N versions (one component, N configs); decide one of them.
-    let profile = Arc::new(Profile {
+    let profile = CustomerProfile::from(Profile {
         customer_id: Some("cust-1".into()),
         ..Profile::default()
     });
@@ -163,7 +164,7 @@ fn main() {
     }
 
     // Policy size: the same work per decision in components of graded size.
-    let profile = Arc::new(Profile {
+    let profile = CustomerProfile::from(Profile {
         customer_id: Some("cust-000042".into()),
         ..Profile::default()
     });
