@@ -276,15 +276,20 @@ fn misses(
     }
     println!();
     println!(
-        "| {WIDE_PROFILES} profiles, every one read from the store | lookup + decision (median of {ROUNDS} rounds) |"
+        "| {WIDE_PROFILES} profiles, every one read from the store | lookup + decision (median of {ROUNDS} rounds) | store read |"
     );
-    println!("|---|---|");
-    for ((wide, _, _), times) in stores.iter().zip(&rounds) {
+    println!("|---|---|---|");
+    for ((wide, profiles, draw), times) in stores.iter_mut().zip(&rounds) {
+        let generation = profiles.current();
+        let read = ns_per(DRAWS / 10, || {
+            let customer = format!("cust-{:06}", draw.next() % WIDE_PROFILES);
+            black_box(generation.store.get(&customer).unwrap());
+        });
         let shape = if *wide {
             format!("the sample's and {WIDE_TRAITS} more traits each")
         } else {
             "the sample's (4–5 traits)".to_owned()
         };
-        println!("| {shape} | {:.0} ns |", median(times));
+        println!("| {shape} | {:.0} ns | {read:.0} ns |", median(times));
     }
 }
