@@ -99,15 +99,37 @@ fn tool(name: &str, outer: Option<String>) -> Command {
     }
 }
 
-/// Makes sure the wasm target's standard library is installed, adding it with rustup if not.
-pub fn ensure_target() {
-    let libdir = tool("rustc", std::env::var("RUSTC").ok())
+/// Whether the wasm target's standard library is installed.
+fn target_installed() -> bool {
+    tool("rustc", std::env::var("RUSTC").ok())
         .args(["--print", "target-libdir", "--target", TARGET])
         .output()
         .ok()
         .filter(|out| out.status.success())
-        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    if libdir.as_deref().is_some_and(has_std) {
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        .as_deref()
+        .is_some_and(has_std)
+}
+
+/// Makes sure the wasm target's standard library is installed, adding it with rustup if not.
+///
+/// Several build scripts of one build call this at once on a fresh machine, and two rustup
+/// downloads of one component into one directory fail each other; so the check and the
+/// install hold a lock file, and whoever waited finds the target installed.
+pub fn ensure_target() {
+    if target_installed() {
+        return;
+    }
+    let lock_path = std::env::temp_dir().join("tailor-guest-target.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("locking {}: {e}", lock_path.display()));
+    if target_installed() {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (needed to build policies)");
