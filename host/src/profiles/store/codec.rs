@@ -7,16 +7,22 @@
 //! trait texts, loyalty tiers, event kinds, categories, items, affinity keys) go to the
 //! dictionary until it is full; the rest, and anything long, is written inline.
 //!
-//! A value is `id, segments, traits, loyalty, consent, recent events, affinities`; lists are a
-//! count, then their entries; an event's `at_ms` is the difference from the one before it.
-//! [`FORMAT_VERSION`] names this layout: a store file of another version is never read.
+//! A value is `id, consent, table, segments, traits, loyalty, recent events, affinities`: the
+//! id inline, the consent flags in one byte, then a table of the five sections' byte lengths
+//! (varints), then the sections, which together fill the rest of the value exactly. A reader
+//! finds any field from the table without passing over the others (a customer's thousand
+//! traits cost nothing to a policy that reads her tier). Lists are a count, then their
+//! entries; an event's `at_ms` is the difference from the one before it. [`FORMAT_VERSION`]
+//! names this layout: a store file of another version is never read.
 
 use crate::profiles::snapshot::{ProfileRef, ValueRef};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The layout this code writes and reads.
-pub(super) const FORMAT_VERSION: u32 = 1;
+pub(super) const FORMAT_VERSION: u32 = 2;
+/// Sections a value's table gives the length of.
+pub(super) const SECTIONS: usize = 5;
 /// Entries a dictionary holds at most (later names are written inline).
 const MAX_NAMES: usize = 1 << 16;
 /// Longer strings are always inline: they rarely repeat, and would crowd the dictionary.
@@ -166,7 +172,18 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
     /// Appends `profile`'s value (its id first).
     pub(super) fn encode(&mut self, profile: &ProfileRef<'_>, out: &mut Vec<u8>) {
         inline(out, profile.customer_id);
+        let c = &profile.consent;
+        out.push(
+            u8::from(c.personalization)
+                | (u8::from(c.marketing) << 1)
+                | (u8::from(c.analytics) << 2)
+                | (u8::from(c.third_party_sharing) << 3),
+        );
+        // The sections are written first, then their table goes in before them.
+        let table_at = out.len();
+        let mut ends = [0; SECTIONS];
         self.names(out, &profile.segments);
+        ends[0] = out.len();
         varint(out, profile.traits.len() as u64);
         for (key, value) in &profile.traits {
             self.name(out, key);
@@ -191,6 +208,7 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
                 }
             }
         }
+        ends[1] = out.len();
         match &profile.loyalty {
             None => out.push(0),
             Some(loyalty) => {
@@ -199,13 +217,7 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
                 varint(out, zigzag(loyalty.points));
             }
         }
-        let c = &profile.consent;
-        out.push(
-            u8::from(c.personalization)
-                | (u8::from(c.marketing) << 1)
-                | (u8::from(c.analytics) << 2)
-                | (u8::from(c.third_party_sharing) << 3),
-        );
+        ends[2] = out.len();
         varint(out, profile.recent_events.len() as u64);
         let mut last_at = 0i64;
         for event in &profile.recent_events {
@@ -237,11 +249,28 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
             varint(out, zigzag(event.at_ms.wrapping_sub(last_at)));
             last_at = event.at_ms;
         }
+        ends[3] = out.len();
         varint(out, profile.affinities.len() as u64);
         for (category, score) in &profile.affinities {
             self.name(out, category);
             out.extend_from_slice(&score.to_le_bytes());
         }
+        ends[4] = out.len();
+        let mut table = [0u8; SECTIONS * 10];
+        let mut written = 0;
+        let mut start = table_at;
+        for end in ends {
+            let mut len = (end - start) as u64;
+            start = end;
+            while len >= 0x80 {
+                table[written] = (len as u8) | 0x80;
+                written += 1;
+                len >>= 7;
+            }
+            table[written] = len as u8;
+            written += 1;
+        }
+        out.splice(table_at..table_at, table[..written].iter().copied());
     }
 }
 
@@ -286,7 +315,7 @@ pub(super) fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], Mal
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profiles::store::decode::Decoder;
+    use crate::profiles::store::decode::decode;
     use tailor_types::{Consent, Event, Loyalty, Profile, Value};
 
     fn round_trip(profile: &Profile, dictionary: &mut Dictionary) -> Vec<u8> {
@@ -303,7 +332,7 @@ mod tests {
             let profile = crate::profiles::sample::profile(i);
             let bytes = round_trip(&profile, &mut dictionary);
             assert_eq!(stored_id(&bytes).unwrap(), format!("cust-{i:06}"));
-            let back = Decoder::new(&bytes, &dictionary).decode().unwrap();
+            let back = decode(&bytes, &dictionary).unwrap();
             assert_eq!(back, profile);
             let json = serde_json::to_vec(&profile).unwrap();
             assert!(
@@ -353,7 +382,7 @@ mod tests {
             affinities: vec![("shoes".into(), 0.75)],
         };
         let bytes = round_trip(&odd, &mut dictionary);
-        assert_eq!(Decoder::new(&bytes, &dictionary).decode().unwrap(), odd);
+        assert_eq!(decode(&bytes, &dictionary).unwrap(), odd);
     }
 
     #[test]
@@ -369,7 +398,7 @@ mod tests {
         };
         let bytes = round_trip(&profile, &mut dictionary);
         assert_eq!(dictionary.len(), MAX_NAMES);
-        assert_eq!(Decoder::new(&bytes, &dictionary).decode().unwrap(), profile);
+        assert_eq!(decode(&bytes, &dictionary).unwrap(), profile);
     }
 
     #[test]
@@ -378,17 +407,17 @@ mod tests {
         let profile = crate::profiles::sample::profile(7);
         let bytes = round_trip(&profile, &mut dictionary);
         for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
-            assert!(Decoder::new(&bytes[..cut], &dictionary).decode().is_err());
+            assert!(decode(&bytes[..cut], &dictionary).is_err());
         }
         let mut longer = bytes.clone();
         longer.push(0);
         assert_eq!(
-            Decoder::new(&longer, &dictionary).decode(),
+            decode(&longer, &dictionary),
             Err(Malformed("bytes after the profile"))
         );
         // Against another store's (empty) dictionary, names are unknown.
         assert_eq!(
-            Decoder::new(&bytes, &Dictionary::default()).decode(),
+            decode(&bytes, &Dictionary::default()),
             Err(Malformed("unknown name"))
         );
     }

@@ -1,12 +1,108 @@
-//! Reading stored values ([`super::codec`]'s layout) against a finished dictionary: a whole
-//! profile, or one field at a time, with every read checked (a damaged value is refused, never
-//! misread).
+//! Reading stored values ([`super::codec`]'s layout) against a finished dictionary: where a
+//! value's sections lie ([`Layout`]), one section's fields, or a whole profile, with every read
+//! checked (a damaged value is refused, never misread).
 
 use super::codec::{
-    Dictionary, EVENT_CATEGORY, EVENT_ITEM, EVENT_VALUE, Malformed, VALUE_FALSE, VALUE_INTEGER,
-    VALUE_NUMBER, VALUE_TEXT, VALUE_TEXT_LIST, VALUE_TRUE, read_varint, take, unzigzag,
+    Dictionary, EVENT_CATEGORY, EVENT_ITEM, EVENT_VALUE, Malformed, SECTIONS, VALUE_FALSE,
+    VALUE_INTEGER, VALUE_NUMBER, VALUE_TEXT, VALUE_TEXT_LIST, VALUE_TRUE, read_varint, take,
+    unzigzag,
 };
+use std::ops::Range;
 use tailor_types::{Consent, Event, Loyalty, Profile, Value};
+
+/// A value's sections, in the order they are stored.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Section {
+    Segments,
+    Traits,
+    Loyalty,
+    Events,
+    Affinities,
+}
+
+/// Where a value's id and sections lie, read from its start: the id, the consent byte and the
+/// table of section lengths, checked, and the sections' lengths checked to fill the value
+/// exactly (a value cut short or run on is refused here). The sections themselves are checked
+/// as they are read.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    pub(super) id: Range<usize>,
+    pub(super) consent: Consent,
+    sections: [Range<usize>; SECTIONS],
+}
+
+impl Layout {
+    pub(super) fn of(value: &[u8]) -> Result<Layout, Malformed> {
+        let mut input = value;
+        let at = |input: &[u8]| value.len() - input.len();
+        let n = read_varint(&mut input)?;
+        if n & 1 == 1 {
+            return Err(Malformed("the id is not inline"));
+        }
+        let start = at(input);
+        let len = usize::try_from(n >> 1).map_err(|_| Malformed("truncated"))?;
+        std::str::from_utf8(take(&mut input, len)?)
+            .map_err(|_| Malformed("the id is not UTF-8"))?;
+        let id = start..start + len;
+        let consent = consent(take(&mut input, 1)?[0])?;
+        let mut lens = [0u64; SECTIONS];
+        for len in &mut lens {
+            *len = read_varint(&mut input)?;
+        }
+        let mut start = at(input);
+        let sections = lens.map(|len| {
+            let section = start..start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+            start = section.end;
+            section
+        });
+        match start.cmp(&value.len()) {
+            std::cmp::Ordering::Equal => Ok(Layout {
+                id,
+                consent,
+                sections,
+            }),
+            std::cmp::Ordering::Less => Err(Malformed("bytes after the profile")),
+            std::cmp::Ordering::Greater => Err(Malformed("truncated")),
+        }
+    }
+
+    /// The bytes of `section` in `value` (the value this layout was read from).
+    pub(super) fn section<'v>(&self, value: &'v [u8], section: Section) -> &'v [u8] {
+        value
+            .get(self.sections[section as usize].clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A consent byte's flags; other bits set are damage.
+fn consent(bits: u8) -> Result<Consent, Malformed> {
+    if bits >> 4 != 0 {
+        return Err(Malformed("consent"));
+    }
+    Ok(Consent {
+        personalization: bits & 1 != 0,
+        marketing: bits & 2 != 0,
+        analytics: bits & 4 != 0,
+        third_party_sharing: bits & 8 != 0,
+    })
+}
+
+/// The whole profile a value holds, every section checked to its end.
+pub(super) fn decode(value: &[u8], dictionary: &Dictionary) -> Result<Profile, Malformed> {
+    let layout = Layout::of(value)?;
+    let section = |section| Decoder::new(layout.section(value, section), dictionary);
+    let id = std::str::from_utf8(&value[layout.id.clone()])
+        .map_err(|_| Malformed("the id is not UTF-8"))?;
+    Ok(Profile {
+        customer_id: Some(id.to_owned()),
+        segments: section(Section::Segments).segments()?,
+        traits: section(Section::Traits).traits()?,
+        loyalty: section(Section::Loyalty).loyalty()?,
+        consent: layout.consent,
+        recent_events: section(Section::Events).events(usize::MAX)?,
+        affinities: section(Section::Affinities).affinities()?,
+    })
+}
 
 /// Reads a value from its start, or a field from where its section starts.
 #[derive(Debug)]
@@ -18,11 +114,6 @@ pub(super) struct Decoder<'a> {
 impl<'a> Decoder<'a> {
     pub(super) fn new(input: &'a [u8], dictionary: &'a Dictionary) -> Decoder<'a> {
         Decoder { input, dictionary }
-    }
-
-    /// Bytes not read yet.
-    pub(super) fn remaining(&self) -> usize {
-        self.input.len()
     }
 
     fn varint(&mut self) -> Result<u64, Malformed> {
@@ -67,14 +158,6 @@ impl<'a> Decoder<'a> {
         std::str::from_utf8(bytes).map_err(|_| Malformed("text is not UTF-8"))
     }
 
-    /// A string that must be inline (a value's customer id).
-    pub(super) fn inline_str(&mut self) -> Result<&'a str, Malformed> {
-        if self.input.first().is_some_and(|b| b & 1 == 1) {
-            return Err(Malformed("the id is not inline"));
-        }
-        self.str()
-    }
-
     fn string(&mut self) -> Result<String, Malformed> {
         self.str().map(str::to_owned)
     }
@@ -85,9 +168,8 @@ impl<'a> Decoder<'a> {
     }
 
     /// Passes over a list of strings, checking each.
-    pub(super) fn skip_strings(&mut self) -> Result<(), Malformed> {
-        let n = self.count()?;
-        for _ in 0..n {
+    fn skip_strings(&mut self) -> Result<(), Malformed> {
+        for _ in 0..self.count()? {
             self.str()?;
         }
         Ok(())
@@ -134,24 +216,14 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// A loyalty section.
     pub(super) fn loyalty(&mut self) -> Result<Option<Loyalty>, Malformed> {
-        Ok(self.loyalty_ref()?.map(|(tier, points)| Loyalty {
+        let loyalty = self.loyalty_ref()?.map(|(tier, points)| Loyalty {
             tier: tier.to_owned(),
             points,
-        }))
-    }
-
-    pub(super) fn consent(&mut self) -> Result<Consent, Malformed> {
-        let bits = self.byte()?;
-        if bits >> 4 != 0 {
-            return Err(Malformed("consent"));
-        }
-        Ok(Consent {
-            personalization: bits & 1 != 0,
-            marketing: bits & 2 != 0,
-            analytics: bits & 4 != 0,
-            third_party_sharing: bits & 8 != 0,
-        })
+        });
+        self.end()?;
+        Ok(loyalty)
     }
 
     /// One recent event; `last_at` is the time of the one before it (0 for the first), and
@@ -182,58 +254,56 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    /// Passes over one recent event, checking it.
-    pub(super) fn skip_event(&mut self) -> Result<(), Malformed> {
-        self.str()?;
-        let flags = self.byte()?;
-        if flags & !(EVENT_ITEM | EVENT_CATEGORY | EVENT_VALUE) != 0 {
-            return Err(Malformed("event fields"));
-        }
-        if flags & EVENT_ITEM != 0 {
-            self.str()?;
-        }
-        if flags & EVENT_CATEGORY != 0 {
-            self.str()?;
-        }
-        if flags & EVENT_VALUE != 0 {
-            self.float()?;
-        }
-        self.varint()?;
-        Ok(())
-    }
-
     /// One category affinity.
     pub(super) fn affinity(&mut self) -> Result<(&'a str, f64), Malformed> {
         Ok((self.str()?, self.float()?))
     }
 
-    /// Nothing may follow the last field.
-    pub(super) fn end(&self) -> Result<(), Malformed> {
+    /// Nothing may follow a section's last field.
+    fn end(&self) -> Result<(), Malformed> {
         if self.input.is_empty() {
             Ok(())
         } else {
-            Err(Malformed("bytes after the profile"))
+            Err(Malformed("bytes after a section's last field"))
         }
     }
 
-    /// The whole profile a value holds.
-    pub(super) fn decode(&mut self) -> Result<Profile, Malformed> {
-        let id = self.inline_str()?.to_owned();
+    /// A segments section.
+    pub(super) fn segments(&mut self) -> Result<Vec<String>, Malformed> {
         let segments = self.strings()?;
+        self.end()?;
+        Ok(segments)
+    }
+
+    /// A traits section.
+    pub(super) fn traits(&mut self) -> Result<Vec<(String, Value)>, Malformed> {
         let n = self.count()?;
         let mut traits = Vec::with_capacity(n);
         for _ in 0..n {
             let key = self.string()?;
             traits.push((key, self.value()?));
         }
-        let loyalty = self.loyalty()?;
-        let consent = self.consent()?;
+        self.end()?;
+        Ok(traits)
+    }
+
+    /// A recent-events section's newest `limit` events (the section is checked to its end
+    /// when all of them are read).
+    pub(super) fn events(&mut self, limit: usize) -> Result<Vec<Event>, Malformed> {
         let n = self.count()?;
-        let mut recent_events = Vec::with_capacity(n);
-        let mut last_at = 0i64;
-        for _ in 0..n {
-            recent_events.push(self.event(&mut last_at)?);
+        let mut events = Vec::with_capacity(n.min(limit));
+        let mut last_at = 0;
+        for _ in 0..n.min(limit) {
+            events.push(self.event(&mut last_at)?);
         }
+        if limit >= n {
+            self.end()?;
+        }
+        Ok(events)
+    }
+
+    /// An affinities section.
+    pub(super) fn affinities(&mut self) -> Result<Vec<(String, f64)>, Malformed> {
         let n = self.count()?;
         let mut affinities = Vec::with_capacity(n);
         for _ in 0..n {
@@ -241,14 +311,6 @@ impl<'a> Decoder<'a> {
             affinities.push((category.to_owned(), score));
         }
         self.end()?;
-        Ok(Profile {
-            customer_id: Some(id),
-            segments,
-            traits,
-            loyalty,
-            consent,
-            recent_events,
-            affinities,
-        })
+        Ok(affinities)
     }
 }

@@ -1,103 +1,71 @@
-//! A stored profile read field by field: the value's bytes, checked whole once when they are
-//! read from the store (without building a string), then decoded only where a decision asks
-//! (a policy reading a tier and one trait decodes those two, whatever else the customer holds).
+//! A stored profile read field by field: the value's bytes, whose layout (id, consent and
+//! where each section lies) is checked when they are read from the store, then decoded only
+//! where a decision asks: a policy reading a tier and one trait decodes the loyalty section
+//! and the traits up to that one, whatever else the customer holds.
 
 use super::codec::{Dictionary, Malformed};
-use super::decode::Decoder;
+use super::decode::{self, Decoder, Layout, Section};
 use std::sync::Arc;
 use tailor_types::{Consent, Event, Loyalty, Profile, Value};
 
-/// One customer's stored value, with where each of its fields starts.
+/// One customer's stored value, with where each of its sections lies.
 #[derive(Debug)]
 pub struct StoredProfile {
     value: Box<[u8]>,
     /// The store's names the value refers to.
     dictionary: Arc<Dictionary>,
-    id: (usize, usize),
-    segments: usize,
-    traits: usize,
-    loyalty: usize,
-    consent: Consent,
-    events: usize,
-    affinities: usize,
+    layout: Layout,
 }
 
 impl StoredProfile {
-    /// Checks a value whole (every length, name and UTF-8 text) and notes where its fields
-    /// start.
+    /// Reads a value's layout (its id, consent and section table, which must fill the value
+    /// exactly); the sections are checked as they are read.
     pub(super) fn new(
         value: Box<[u8]>,
         dictionary: Arc<Dictionary>,
     ) -> Result<StoredProfile, Malformed> {
-        let len = value.len();
-        let mut d = Decoder::new(&value, &dictionary);
-        let at = |d: &Decoder<'_>| len - d.remaining();
-        let id_len = d.inline_str()?.len();
-        let segments = at(&d);
-        let id = (segments - id_len, segments);
-        d.skip_strings()?;
-        let traits = at(&d);
-        for _ in 0..d.count()? {
-            d.str()?;
-            d.skip_value()?;
-        }
-        let loyalty = at(&d);
-        d.loyalty_ref()?;
-        let consent = d.consent()?;
-        let events = at(&d);
-        for _ in 0..d.count()? {
-            d.skip_event()?;
-        }
-        let affinities = at(&d);
-        for _ in 0..d.count()? {
-            d.affinity()?;
-        }
-        d.end()?;
+        let layout = Layout::of(&value)?;
         Ok(StoredProfile {
             value,
             dictionary,
-            id,
-            segments,
-            traits,
-            loyalty,
-            consent,
-            events,
-            affinities,
+            layout,
         })
     }
 
-    /// What `read` finds from `offset` on. The value was checked whole when this view was made,
-    /// so a read cannot fail; if one did (a bug), it logs and gives `T::default()`.
+    /// What `read` finds in `section`. A section that does not decode (a damaged store, or a
+    /// bug) is logged and reads as absent (`T::default()`), never as something else.
     fn read<'s, T: Default>(
         &'s self,
-        offset: usize,
+        section: Section,
         read: impl FnOnce(&mut Decoder<'s>) -> Result<T, Malformed>,
     ) -> T {
-        let mut decoder = Decoder::new(
-            self.value.get(offset..).unwrap_or_default(),
-            &self.dictionary,
-        );
+        let mut decoder = Decoder::new(self.layout.section(&self.value, section), &self.dictionary);
         read(&mut decoder).unwrap_or_else(|malformed| {
-            tracing::error!(%malformed, "a stored profile checked when it was read failed to decode");
+            tracing::error!(
+                %malformed,
+                section = ?section,
+                "a stored profile's section does not decode; it reads as absent"
+            );
             T::default()
         })
     }
 
     pub fn customer_id(&self) -> &str {
-        let (start, end) = self.id;
-        std::str::from_utf8(self.value.get(start..end).unwrap_or_default()).unwrap_or_default()
+        // Checked to be UTF-8 by `Layout::of`.
+        std::str::from_utf8(self.value.get(self.layout.id.clone()).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     pub fn consent(&self) -> Consent {
-        self.consent
+        self.layout.consent
     }
 
     pub fn segments(&self) -> Vec<String> {
-        self.read(self.segments, Decoder::strings)
+        self.read(Section::Segments, Decoder::segments)
     }
 
     pub fn in_segment(&self, segment: &str) -> bool {
-        self.read(self.segments, |d| {
+        self.read(Section::Segments, |d| {
             for _ in 0..d.count()? {
                 if d.str()? == segment {
                     return Ok(true);
@@ -109,7 +77,7 @@ impl StoredProfile {
 
     /// The first trait named `key`; the ones before it are passed over, not decoded.
     pub fn trait_value(&self, key: &str) -> Option<Value> {
-        self.read(self.traits, |d| {
+        self.read(Section::Traits, |d| {
             for _ in 0..d.count()? {
                 if d.str()? == key {
                     return d.value().map(Some);
@@ -121,36 +89,20 @@ impl StoredProfile {
     }
 
     pub fn traits(&self) -> Vec<(String, Value)> {
-        self.read(self.traits, |d| {
-            let n = d.count()?;
-            let mut traits = Vec::with_capacity(n);
-            for _ in 0..n {
-                let key = d.str()?.to_owned();
-                traits.push((key, d.value()?));
-            }
-            Ok(traits)
-        })
+        self.read(Section::Traits, Decoder::traits)
     }
 
     pub fn loyalty(&self) -> Option<Loyalty> {
-        self.read(self.loyalty, Decoder::loyalty)
+        self.read(Section::Loyalty, Decoder::loyalty)
     }
 
     /// The newest `limit` events (only those are decoded).
     pub fn recent_events(&self, limit: usize) -> Vec<Event> {
-        self.read(self.events, |d| {
-            let n = d.count()?.min(limit);
-            let mut events = Vec::with_capacity(n);
-            let mut last_at = 0;
-            for _ in 0..n {
-                events.push(d.event(&mut last_at)?);
-            }
-            Ok(events)
-        })
+        self.read(Section::Events, |d| d.events(limit))
     }
 
     pub fn affinity(&self, category: &str) -> Option<f64> {
-        self.read(self.affinities, |d| {
+        self.read(Section::Affinities, |d| {
             for _ in 0..d.count()? {
                 let (name, score) = d.affinity()?;
                 if name == category {
@@ -162,20 +114,25 @@ impl StoredProfile {
     }
 
     pub fn affinities(&self) -> Vec<(String, f64)> {
-        self.read(self.affinities, |d| {
-            let n = d.count()?;
-            let mut affinities = Vec::with_capacity(n);
-            for _ in 0..n {
-                let (name, score) = d.affinity()?;
-                affinities.push((name.to_owned(), score));
-            }
-            Ok(affinities)
-        })
+        self.read(Section::Affinities, Decoder::affinities)
     }
 
-    /// Every field.
+    /// Every field (a section that does not decode reads as absent, as for its accessor).
     pub fn decode(&self) -> Profile {
-        self.read(0, Decoder::decode)
+        Profile {
+            customer_id: Some(self.customer_id().to_owned()),
+            segments: self.segments(),
+            traits: self.traits(),
+            loyalty: self.loyalty(),
+            consent: self.consent(),
+            recent_events: self.recent_events(usize::MAX),
+            affinities: self.affinities(),
+        }
+    }
+
+    /// Every field, or the first damage found.
+    pub fn try_decode(&self) -> Result<Profile, Malformed> {
+        decode::decode(&self.value, &self.dictionary)
     }
 }
 
@@ -226,6 +183,7 @@ mod tests {
             );
         }
         assert_eq!(&stored.decode(), profile);
+        assert_eq!(stored.try_decode().as_ref(), Ok(profile));
     }
 
     #[test]
@@ -260,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_value_is_refused_when_it_is_read_from_the_store() {
+    fn a_damaged_value_is_refused_when_it_is_read_or_decoded() {
         let mut dictionary = Dictionary::default();
         let value = encode(&sample::profile(7), &mut dictionary);
         let dictionary = Arc::new(dictionary);
@@ -277,10 +235,36 @@ mod tests {
             StoredProfile::new(longer.into(), dictionary.clone()).err(),
             Some(Malformed("bytes after the profile"))
         );
-        // Against another store's (empty) dictionary, its names are unknown.
-        assert_eq!(
-            StoredProfile::new(value, Arc::default()).err(),
-            Some(Malformed("unknown name"))
-        );
+        // Against another store's (empty) dictionary, its names are unknown: the layout reads,
+        // the sections do not, and each reads as absent.
+        let foreign = StoredProfile::new(value.clone(), Arc::default()).unwrap();
+        assert_eq!(foreign.try_decode(), Err(Malformed("unknown name")));
+        assert_eq!(foreign.customer_id(), "cust-000007");
+        assert!(foreign.segments().is_empty() && foreign.traits().is_empty());
+        assert_eq!(foreign.loyalty(), None);
+        // Every byte of every section changed in turn: each is refused by the layout, or by
+        // the section it is in, or reads as some other value of the same shape (a digit of a
+        // number), never past its section.
+        let profile = sample::profile(7);
+        for at in 0..value.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut damaged = value.to_vec();
+                damaged[at] ^= flip;
+                let Ok(stored) = StoredProfile::new(damaged.into(), dictionary.clone()) else {
+                    continue;
+                };
+                if let Ok(read) = stored.try_decode() {
+                    assert_eq!(
+                        read.recent_events.len(),
+                        profile.recent_events.len(),
+                        "{at}"
+                    );
+                    assert_eq!(read.segments.len(), profile.segments.len(), "{at}");
+                }
+                // The accessors never panic, whatever they find.
+                let _ = stored.decode();
+                let _ = stored.trait_value("first_name");
+            }
+        }
     }
 }

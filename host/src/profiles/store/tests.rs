@@ -16,7 +16,7 @@ fn decoded(store: &ProfileStore, customer_id: &str) -> Option<Profile> {
     store
         .get(customer_id)
         .unwrap()
-        .map(|stored| stored.decode())
+        .map(|stored| stored.try_decode().unwrap())
 }
 
 fn stores_in(dir: &Path) -> Vec<PathBuf> {
