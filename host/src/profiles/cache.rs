@@ -3,9 +3,9 @@
 //!
 //! A full shard admits a customer on her second miss within a while, not her first: a
 //! customer seen once (most of them, in a store of millions drawn uniformly, or in a scan such
-//! as a mailing over every customer) is decoded, used and dropped while still in the CPU's
-//! caches, instead of evicting a profile that is read again (whose many allocations are cold by
-//! then, and cost more to free than decoding cost). The filter is a set of the hashes of
+//! as a mailing over every customer) is read, used and dropped while still in the CPU's
+//! caches, instead of evicting a profile that is read again (whose memory is cold by then, and
+//! costs more to free than the read cost). The filter is a set of the hashes of
 //! customers missed once, cleared when it holds as many as the shard: a frequency sketch with
 //! one bit, as TinyLFU's doorkeeper is.
 

@@ -3,9 +3,11 @@
 //!
 //! The file is a header, the profiles' values ([`codec`]: compact binary, each prefixed by its
 //! length) and an index ([`index`]: an open-addressing hash table of id hash → value offset).
-//! A lookup hashes the id, reads one or two index slots and checks one value, decoded later
-//! only as far as a decision reads it ([`stored`]): its cost does not grow with the number of profiles, and the page cache, not the process, holds what is
-//! read often. The repeated names the values refer to (segments, trait keys, categories …) are
+//! A lookup hashes the id, reads one or two index slots and the layout of one value (its id,
+//! consent and where its sections lie); a decision decodes only the sections it reads
+//! ([`stored`]). A lookup's cost grows neither with the number of profiles nor with a
+//! profile's size, and the page cache, not the process, holds what is read often. The
+//! repeated names the values refer to (segments, trait keys, categories …) are
 //! kept in memory, in the store's [`codec::Dictionary`].
 //!
 //! The store is rebuilt from the snapshot at every start and reload ([`load`]: the snapshot
@@ -28,6 +30,8 @@ use super::partition::Partition;
 use super::snapshot::{SnapshotError, SnapshotHeader};
 use crate::privacy::{CipherError, DataKey, StoreCipher};
 use codec::Dictionary;
+#[cfg(test)]
+pub(super) use codec::FORMAT_VERSION;
 pub use codec::Malformed;
 use memmap2::Mmap;
 use std::borrow::Cow;

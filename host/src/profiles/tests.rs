@@ -100,3 +100,47 @@ fn applied_deltas_serve_again_after_a_restart_until_a_whole_snapshot_loads() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn stores_an_earlier_run_or_format_left_are_removed_at_start_never_read() {
+    let root = std::env::temp_dir().join(format!("tailor-profiles-stale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // A store file of format 1 (the header names it; its values are not what format 2 reads),
+    // a redb store of the format before that, and a file of someone else's.
+    let mut format_1 = b"TLRPROF\n".to_vec();
+    format_1.extend_from_slice(&1u32.to_le_bytes());
+    format_1.extend_from_slice(&[0xa5; 200]);
+    let stale = [
+        data.join("profiles-v0-1764000000000.profiles"),
+        data.join("profiles-v0.redb"),
+    ];
+    std::fs::write(&stale[0], &format_1).unwrap();
+    std::fs::write(&stale[1], b"redb").unwrap();
+    let other = data.join("profiles-notes.txt");
+    std::fs::write(&other, b"kept").unwrap();
+    let snapshot = root.join("snapshot.ndjson");
+    write_snapshot(
+        &snapshot,
+        "v1",
+        None,
+        &[r#"{"customer_id":"a","segments":["new"]}"#],
+    );
+    let profiles = open(&data, &snapshot, None);
+    for path in &stale {
+        assert!(!path.exists(), "{} is left", path.display());
+    }
+    assert!(other.exists());
+    assert_eq!(segments(&profiles, "a").unwrap(), ["new"]);
+    let stores: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".profiles"))
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert_eq!(stores.len(), 1, "only the store built from the snapshot");
+    assert_eq!(stores[0][8..12], store::FORMAT_VERSION.to_le_bytes());
+    drop(profiles);
+    std::fs::remove_dir_all(&root).unwrap();
+}

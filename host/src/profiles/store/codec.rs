@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The layout this code writes and reads.
-pub(super) const FORMAT_VERSION: u32 = 2;
+pub(in crate::profiles) const FORMAT_VERSION: u32 = 2;
 /// Sections a value's table gives the length of.
 pub(super) const SECTIONS: usize = 5;
 /// Entries a dictionary holds at most (later names are written inline).
