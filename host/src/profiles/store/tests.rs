@@ -54,7 +54,7 @@ fn every_profile_reads_back_as_the_snapshot_has_it_and_unknown_ids_are_absent() 
     }
     let bytes = std::fs::read(store.path()).unwrap();
     assert_eq!(&bytes[..8], MAGIC);
-    assert_eq!(bytes[8..12], codec::FORMAT_VERSION.to_le_bytes());
+    assert_eq!(bytes[8..12], FORMAT_VERSION.to_le_bytes());
     assert_eq!(store.file_bytes, bytes.len() as u64);
     let json: usize = (0..3_000)
         .map(|i| serde_json::to_vec(&sample::profile(i)).unwrap().len())
