@@ -32,6 +32,27 @@ pub fn sha256(bytes: &[u8]) -> String {
     sha256_of([bytes])
 }
 
+/// `sha256:<hex>` of a file's bytes and their count, read a chunk at a time (a snapshot export
+/// is gigabytes).
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((format!("{SHA256_PREFIX}{}", hex(&hasher.finalize())), len))
+}
+
 /// `sha256:<hex>` of several byte strings hashed one after the other.
 pub fn sha256_of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
     let mut hasher = Sha256::new();

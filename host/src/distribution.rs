@@ -59,6 +59,12 @@ pub enum DistributionError {
     Credentials { reason: String },
     #[error("{reference}: {reason}")]
     Invalid { reference: String, reason: String },
+    #[error("reading {path} to push it")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl DistributionError {

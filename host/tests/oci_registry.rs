@@ -80,16 +80,30 @@ fn policies_and_snapshots_round_trip_through_a_registry() {
     );
     assert_eq!(manifest["layers"][0]["mediaType"], "application/wasm");
 
-    std::fs::write(
-        dir.join("snapshot.ndjson"),
-        b"{\"snapshot_version\":\"s1\"}\n",
-    )
-    .unwrap();
+    // About 10 MiB, so the push streams it in several chunks.
+    let mut snapshot = b"{\"snapshot_version\":\"s1\",\"generated_at_ms\":1}\n".to_vec();
+    for i in 0..12_000 {
+        snapshot.extend_from_slice(
+            format!(
+                "{{\"customer_id\":\"c-{i:06}\",\"traits\":{{\"note\":\"{}\"}}}}\n",
+                "x".repeat(800 + i % 97)
+            )
+            .as_bytes(),
+        );
+    }
+    assert!(snapshot.len() > 2 * (4 << 20));
+    std::fs::write(dir.join("snapshot.ndjson"), &snapshot).unwrap();
     let snapshot_ref = format!("{}/retail/profiles:store-42", registry.url);
     tailor(
         &dir,
         &["push", &snapshot_ref, "--snapshot", "snapshot.ndjson"],
     );
+    let missing_file = run(Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .current_dir(&dir)
+        .args(["push", &snapshot_ref, "--snapshot", "no-such.ndjson"]));
+    assert!(!missing_file.status.success());
+    let stderr = String::from_utf8_lossy(&missing_file.stderr);
+    assert!(stderr.contains("no-such.ndjson"), "{stderr}");
     tailor(
         &dir,
         &[

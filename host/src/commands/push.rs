@@ -83,8 +83,7 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
             return push_shares(&runtime, &client, &reference, snapshot, &args.partition);
         }
         (None, Some(snapshot)) => {
-            let bytes = read(snapshot)?;
-            runtime.block_on(oci::push_snapshot(&client, &reference, &bytes))?
+            runtime.block_on(oci::push_snapshot(&client, &reference, snapshot))?
         }
         _ => anyhow::bail!("give --component (a policy) or --snapshot (a profile snapshot)"),
     };
@@ -137,8 +136,7 @@ fn push_shares(
         let (_, shares) = split_snapshot(snapshot, shares)?;
         let mut stdout = std::io::stdout();
         for (share, target) in shares.iter().zip(&targets) {
-            let bytes = read(&share.path)?;
-            let digest = runtime.block_on(oci::push_snapshot(client, target, &bytes))?;
+            let digest = runtime.block_on(oci::push_snapshot(client, target, &share.path))?;
             writeln!(
                 stdout,
                 "{target}@{digest} {} {} profiles",

@@ -13,10 +13,12 @@ use crate::digest::sha256;
 use oci_client::RegistryOperation;
 use oci_client::manifest::OciDescriptor;
 use serde::{Deserialize, Serialize};
+use hyper::body::Bytes;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncReadExt as _, AsyncWrite};
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
@@ -106,28 +108,80 @@ pub async fn push_policy(
     push(
         client,
         to,
-        (WASM_CONFIG_MEDIA_TYPE, config.as_bytes()),
-        (WASM_LAYER_MEDIA_TYPE, &artifact.component),
+        (WASM_CONFIG_MEDIA_TYPE, Blob::Bytes(config.as_bytes())),
+        (WASM_LAYER_MEDIA_TYPE, Blob::Bytes(&artifact.component)),
         annotations,
     )
     .await
 }
 
-/// Pushes a profile snapshot file (NDJSON, gzip or not); returns the manifest digest.
+/// Pushes a profile snapshot file (NDJSON, gzip or not) from disk, never holding it whole (a
+/// national export is gigabytes): it is read once for its digest, then streamed to the
+/// registry in chunks, which checks the digest at the end. Returns the manifest digest.
 pub async fn push_snapshot(
     client: &RegistryClient,
     to: &Reference,
-    snapshot: &[u8],
+    snapshot: &Path,
 ) -> Result<String> {
-    let config = serde_json::json!({ "layerDigests": [sha256(snapshot)] }).to_string();
+    let read_error = |source| DistributionError::Read {
+        path: snapshot.to_owned(),
+        source,
+    };
+    let path = snapshot.to_owned();
+    let (digest, size) = tokio::task::spawn_blocking(move || crate::digest::sha256_file(&path))
+        .await
+        .map_err(|e| read_error(std::io::Error::other(e)))?
+        .map_err(read_error)?;
+    let config = serde_json::json!({ "layerDigests": [digest] }).to_string();
+    let layer = Blob::File {
+        path: snapshot,
+        digest,
+        size,
+    };
     push(
         client,
         to,
-        (SNAPSHOT_CONFIG_MEDIA_TYPE, config.as_bytes()),
-        (SNAPSHOT_LAYER_MEDIA_TYPE, snapshot),
+        (SNAPSHOT_CONFIG_MEDIA_TYPE, Blob::Bytes(config.as_bytes())),
+        (SNAPSHOT_LAYER_MEDIA_TYPE, layer),
         BTreeMap::new(),
     )
     .await
+}
+
+/// What a blob is pushed from.
+enum Blob<'a> {
+    Bytes(&'a [u8]),
+    /// A file whose digest and size were read before.
+    File {
+        path: &'a Path,
+        digest: String,
+        size: u64,
+    },
+}
+
+/// Bytes a file is streamed to a registry in: one chunked-upload request each (oci-client's
+/// largest chunk).
+const UPLOAD_CHUNK: usize = 4 << 20;
+
+/// A file's bytes, a chunk at a time.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = oci_client::errors::Result<Bytes>> + Send + 'static {
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut chunk = vec![0; UPLOAD_CHUNK];
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match file.read(&mut chunk[filled..]).await? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(None);
+        }
+        chunk.truncate(filled);
+        Ok(Some((Bytes::from(chunk), file)))
+    })
 }
 
 /// Pulls a policy version; returns it with the manifest digest.
@@ -245,8 +299,8 @@ async fn authenticate(
 async fn push(
     client: &RegistryClient,
     to: &Reference,
-    config: (&str, &[u8]),
-    layer: (&str, &[u8]),
+    config: (&str, Blob<'_>),
+    layer: (&str, Blob<'_>),
     annotations: BTreeMap<String, String>,
 ) -> Result<String> {
     let oci = to.to_oci();
@@ -280,26 +334,41 @@ async fn upload_blob(
     to: &Reference,
     oci: &oci_client::Reference,
     media_type: &str,
-    bytes: &[u8],
+    blob: Blob<'_>,
 ) -> Result<Descriptor> {
-    let digest = sha256(bytes);
+    let (digest, size) = match &blob {
+        Blob::Bytes(bytes) => (sha256(bytes), bytes.len() as u64),
+        Blob::File { digest, size, .. } => (digest.clone(), *size),
+    };
     let descriptor = Descriptor {
         media_type: media_type.to_owned(),
         digest: digest.clone(),
-        size: bytes.len() as u64,
+        size,
     };
     let exists = client
         .client
         .blob_exists(oci, &digest)
         .await
         .map_err(|e| DistributionError::registry(to, e))?;
-    if !exists {
-        client
-            .client
-            .push_blob(oci, bytes.to_vec(), &digest)
-            .await
-            .map_err(|e| DistributionError::registry(to, e))?;
+    if exists {
+        return Ok(descriptor);
     }
+    match blob {
+        Blob::Bytes(bytes) => client.client.push_blob(oci, bytes.to_vec(), &digest).await,
+        Blob::File { path, .. } => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|source| DistributionError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            client
+                .client
+                .push_blob_stream(oci, file_chunks(file), &digest, Some(size))
+                .await
+        }
+    }
+    .map_err(|e| DistributionError::registry(to, e))?;
     Ok(descriptor)
 }
 
