@@ -10,10 +10,10 @@
 
 use super::{DistributionError, Reference, RegistryClient};
 use crate::digest::sha256;
+use hyper::body::Bytes;
 use oci_client::RegistryOperation;
 use oci_client::manifest::OciDescriptor;
 use serde::{Deserialize, Serialize};
-use hyper::body::Bytes;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::pin::Pin;
@@ -356,12 +356,13 @@ async fn upload_blob(
     match blob {
         Blob::Bytes(bytes) => client.client.push_blob(oci, bytes.to_vec(), &digest).await,
         Blob::File { path, .. } => {
-            let file = tokio::fs::File::open(path)
-                .await
-                .map_err(|source| DistributionError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
+            let file =
+                tokio::fs::File::open(path)
+                    .await
+                    .map_err(|source| DistributionError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })?;
             client
                 .client
                 .push_blob_stream(oci, file_chunks(file), &digest, Some(size))

@@ -115,6 +115,7 @@ pub struct ProfileStore {
     map: Mmap,
     path: PathBuf,
     pub header: SnapshotHeader,
+    /// Customers held (a customer listed twice in the snapshot counts once).
     pub profiles: u64,
     pub file_bytes: u64,
     /// When this node finished loading it, ms since the Unix epoch.

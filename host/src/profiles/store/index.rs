@@ -10,13 +10,28 @@
 /// Bytes of a slot.
 pub(super) const SLOT: usize = 16;
 
-/// The table for `entries` (hash, offset) pairs, as the bytes the file holds, and its slot count.
-pub(super) fn build(entries: &[(u64, u64)]) -> (Vec<u8>, u64) {
+/// A built table.
+#[derive(Debug)]
+pub(super) struct Built {
+    /// The bytes the file holds.
+    pub(super) table: Vec<u8>,
+    pub(super) slots: u64,
+    /// Entries whose hash no earlier entry had: the customers, when an id listed twice in a
+    /// snapshot is two entries of one hash (two ids sharing all 64 bits of a hash, about one
+    /// chance in 10^7 for a store of 10M, would be counted once, and both still found).
+    pub(super) distinct: u64,
+}
+
+/// The table for `entries` (hash, offset) pairs; of two entries of one hash, the earlier one is
+/// probed first.
+pub(super) fn build(entries: &[(u64, u64)]) -> Built {
     let slots = (entries.len() * 4 / 3 + 1).next_power_of_two().max(16);
     let bits = slots.trailing_zeros();
     let mut table = vec![0u8; slots * SLOT];
+    let mut distinct = 0;
     for &(hash, offset) in entries {
         let mut i = home(hash, bits);
+        let mut seen = false;
         loop {
             let slot = &mut table[i * SLOT..(i + 1) * SLOT];
             if slot[8..].iter().all(|&b| b == 0) {
@@ -24,10 +39,16 @@ pub(super) fn build(entries: &[(u64, u64)]) -> (Vec<u8>, u64) {
                 slot[8..].copy_from_slice(&offset.to_le_bytes());
                 break;
             }
+            seen |= word(slot) == hash;
             i = (i + 1) & (slots - 1);
         }
+        distinct += u64::from(!seen);
     }
-    (table, slots as u64)
+    Built {
+        table,
+        slots: slots as u64,
+        distinct,
+    }
 }
 
 /// The slot a hash is looked for first: its top bits (the low bits of some hashes are weak).
@@ -76,17 +97,19 @@ mod tests {
     fn every_entry_is_found_and_absent_hashes_are_not() {
         // Clustered hashes (the same top bits) probe past each other.
         let entries: Vec<(u64, u64)> = (0..1000u64).map(|i| ((i % 7) << 60 | i, 100 + i)).collect();
-        let (table, slots) = build(&entries);
-        assert_eq!(slots, 2048);
+        let built = build(&entries);
+        assert_eq!((built.slots, built.distinct), (2048, 1000));
         for &(hash, offset) in &entries {
-            assert_eq!(find(&table, hash, |o| o == offset), Some(offset));
+            assert_eq!(find(&built.table, hash, |o| o == offset), Some(offset));
         }
-        assert_eq!(find(&table, 12345 << 20, |_| true), None);
-        // A hash shared by two ids: the caller's check picks the right one.
-        let shared = [(42, 10), (42, 20)];
-        let (table, _) = build(&shared);
-        assert_eq!(find(&table, 42, |o| o == 20), Some(20));
-        assert_eq!(find(&table, 42, |_| false), None);
-        assert_eq!(find(&build(&[]).0, 42, |_| true), None);
+        assert_eq!(find(&built.table, 12345 << 20, |_| true), None);
+        // A hash shared by two entries (an id listed twice, or two ids): the caller's check
+        // picks the right one, the earlier one first; they count once.
+        let shared = build(&[(42, 10), (7, 15), (42, 20)]);
+        assert_eq!(shared.distinct, 2);
+        assert_eq!(find(&shared.table, 42, |o| o == 20), Some(20));
+        assert_eq!(find(&shared.table, 42, |_| true), Some(10));
+        assert_eq!(find(&shared.table, 42, |_| false), None);
+        assert_eq!(find(&build(&[]).table, 42, |_| true), None);
     }
 }

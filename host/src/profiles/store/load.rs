@@ -178,6 +178,7 @@ pub(super) fn build(
 /// What writing a store file gave.
 #[derive(Debug)]
 struct Written {
+    /// Customers written (an id listed twice counts once).
     profiles: u64,
     /// Where the index starts.
     index_at: usize,
@@ -257,8 +258,8 @@ fn write(
     // Later lines first, so a customer listed twice is found as the last line has them (as a
     // store that overwrote did).
     entries.reverse();
-    let (table, _) = index::build(&entries);
-    out.write_all(&table).map_err(io)?;
+    let index = index::build(&entries);
+    out.write_all(&index.table).map_err(io)?;
     let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(MAGIC);
@@ -268,7 +269,7 @@ fn write(
         Keys::Sealed(_) => 1,
     };
     header.extend_from_slice(&flags.to_le_bytes());
-    header.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    header.extend_from_slice(&index.distinct.to_le_bytes());
     header.extend_from_slice(&offset.to_le_bytes());
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(&header).map_err(io)?;
@@ -278,7 +279,7 @@ fn write(
         ))
     })?;
     Ok(Written {
-        profiles: entries.len() as u64,
+        profiles: index.distinct,
         index_at,
         outside,
     })
