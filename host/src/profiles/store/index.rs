@@ -15,7 +15,6 @@ pub(super) const SLOT: usize = 16;
 pub(super) struct Built {
     /// The bytes the file holds.
     pub(super) table: Vec<u8>,
-    pub(super) slots: u64,
     /// Entries whose hash no earlier entry had: the customers, when an id listed twice in a
     /// snapshot is two entries of one hash (two ids sharing all 64 bits of a hash, about one
     /// chance in 10^7 for a store of 10M, would be counted once, and both still found).
@@ -44,11 +43,7 @@ pub(super) fn build(entries: &[(u64, u64)]) -> Built {
         }
         distinct += u64::from(!seen);
     }
-    Built {
-        table,
-        slots: slots as u64,
-        distinct,
-    }
+    Built { table, distinct }
 }
 
 /// The slot a hash is looked for first: its top bits (the low bits of some hashes are weak).
@@ -98,7 +93,7 @@ mod tests {
         // Clustered hashes (the same top bits) probe past each other.
         let entries: Vec<(u64, u64)> = (0..1000u64).map(|i| ((i % 7) << 60 | i, 100 + i)).collect();
         let built = build(&entries);
-        assert_eq!((built.slots, built.distinct), (2048, 1000));
+        assert_eq!((built.table.len() / SLOT, built.distinct), (2048, 1000));
         for &(hash, offset) in &entries {
             assert_eq!(find(&built.table, hash, |o| o == offset), Some(offset));
         }
