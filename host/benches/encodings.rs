@@ -21,7 +21,6 @@
 )]
 
 use std::hint::black_box;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 use tailor_host::privacy::Pseudonyms;
@@ -116,19 +115,9 @@ impl From<&Profile> for Mirror {
 const TRAIT: &str = "first_name";
 
 fn profiles(wide: bool) -> Vec<Profile> {
+    let extra = if wide { WIDE_TRAITS } else { 0 };
     (0..PROFILES)
-        .map(|i| {
-            let mut profile = sample::profile(i);
-            if wide {
-                profile.traits.extend((0..WIDE_TRAITS).map(|t| {
-                    (
-                        format!("t{t:04}"),
-                        Value::Integer((i * 7 + t as u64) as i64),
-                    )
-                }));
-            }
-            profile
-        })
+        .map(|i| sample::wide_profile(i, extra))
         .collect()
 }
 
@@ -158,20 +147,12 @@ struct Row {
 
 fn tailor_store(root: &std::path::Path, wide: bool, profiles: &[Profile]) -> Row {
     let snapshot = root.join(format!("encodings-{wide}.ndjson"));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&snapshot).unwrap());
-    let header = tailor_host::profiles::SnapshotHeader {
-        snapshot_version: format!("encodings-{wide}"),
-        generated_at_ms: sample::SAMPLE_GENERATED_AT_MS,
-        base_version: None,
-    };
-    serde_json::to_writer(&mut out, &header).unwrap();
-    out.write_all(b"\n").unwrap();
-    for profile in profiles {
-        serde_json::to_writer(&mut out, profile).unwrap();
-        out.write_all(b"\n").unwrap();
-    }
-    out.flush().unwrap();
-    drop(out);
+    sample::write_profiles(
+        &snapshot,
+        &format!("encodings-{wide}"),
+        profiles.iter().cloned(),
+    )
+    .unwrap();
     let dir = root.join(format!("encodings-{wide}"));
     std::fs::create_dir_all(&dir).unwrap();
     let pseudonyms = Arc::new(Pseudonyms::from_secret(&[1; 32]));

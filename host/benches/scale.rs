@@ -18,13 +18,12 @@
 )]
 
 use std::hint::black_box;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 use tailor_host::privacy::{DataKey, Pseudonyms};
 use tailor_host::profiles::{Profiles, sample};
 use tailor_host::{Engine, EngineConfig, PolicySource};
-use tailor_types::{Channel, Context, Profile, Value};
+use tailor_types::{Channel, Context, Profile};
 
 /// The allocator `tailor` itself runs with (host/src/main.rs): decoding and parsing profiles
 /// allocate, so the figures are the served binary's.
@@ -234,29 +233,13 @@ fn misses(
     let mut stores = Vec::new();
     for wide in [false, true] {
         let snapshot = root.join(format!("misses-{wide}.ndjson"));
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&snapshot).unwrap());
-        let header = tailor_host::profiles::SnapshotHeader {
-            snapshot_version: format!("misses-{wide}"),
-            generated_at_ms: sample::SAMPLE_GENERATED_AT_MS,
-            base_version: None,
-        };
-        serde_json::to_writer(&mut out, &header).unwrap();
-        out.write_all(b"\n").unwrap();
-        for i in 0..WIDE_PROFILES {
-            let mut profile = sample::profile(i);
-            if wide {
-                profile.traits.extend((0..WIDE_TRAITS).map(|t| {
-                    (
-                        format!("t{t:04}"),
-                        Value::Integer((i * 7 + t as u64) as i64),
-                    )
-                }));
-            }
-            serde_json::to_writer(&mut out, &profile).unwrap();
-            out.write_all(b"\n").unwrap();
-        }
-        out.flush().unwrap();
-        drop(out);
+        let extra = if wide { WIDE_TRAITS } else { 0 };
+        sample::write_profiles(
+            &snapshot,
+            &format!("misses-{wide}"),
+            (0..WIDE_PROFILES).map(|i| sample::wide_profile(i, extra)),
+        )
+        .unwrap();
         let dir = root.join(format!("misses-{wide}"));
         std::fs::create_dir_all(&dir).unwrap();
         let pseudonyms = Arc::new(Pseudonyms::from_secret(&[1; 32]));

@@ -159,15 +159,47 @@ pub fn write(path: &Path, count: u64) -> std::io::Result<()> {
 
 /// Writes a sample snapshot of `count` profiles to `out` (for example a sealed file).
 pub fn write_to(out: &mut dyn Write, count: u64) -> std::io::Result<()> {
+    write_profiles_to(out, &format!("sample-{count}"), (0..count).map(profile))
+}
+
+/// Sample profile `index` with `extra` more integer traits (`t0000` …) after its own: a
+/// customer whose profile is wide, for measuring what a policy reading a few fields pays.
+pub fn wide_profile(index: u64, extra: usize) -> Profile {
+    let mut wide = profile(index);
+    wide.traits.extend((0..extra).map(|t| {
+        (
+            format!("t{t:04}"),
+            Value::Integer((index * 7 + t as u64) as i64),
+        )
+    }));
+    wide
+}
+
+/// Writes a snapshot file of `profiles`, version `version`.
+pub fn write_profiles(
+    path: &Path,
+    version: &str,
+    profiles: impl IntoIterator<Item = Profile>,
+) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write_profiles_to(&mut out, version, profiles)?;
+    out.flush()
+}
+
+fn write_profiles_to(
+    out: &mut dyn Write,
+    version: &str,
+    profiles: impl IntoIterator<Item = Profile>,
+) -> std::io::Result<()> {
     let header = SnapshotHeader {
-        snapshot_version: format!("sample-{count}"),
+        snapshot_version: version.to_owned(),
         generated_at_ms: SAMPLE_GENERATED_AT_MS,
         base_version: None,
     };
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;
-    for index in 0..count {
-        serde_json::to_writer(&mut *out, &profile(index))?;
+    for profile in profiles {
+        serde_json::to_writer(&mut *out, &profile)?;
         out.write_all(b"\n")?;
     }
     Ok(())
