@@ -32,8 +32,11 @@ fn native_decide<P: Policy>(request: &Request<'_>) -> Result<tailor_types::Decis
     P::decide(request)
 }
 
+/// A policy's `decide` compiled into the bench.
+type NativeDecide = fn(&Request<'_>) -> Result<tailor_types::Decision, PolicyError>;
+
 /// The policy's Rust compiled into the bench, for the three the HTTP comparison uses.
-fn native(name: &str) -> Option<fn(&Request<'_>) -> Result<tailor_types::Decision, PolicyError>> {
+fn native(name: &str) -> Option<NativeDecide> {
     Some(match name {
         "hero-banner" => native_decide::<hero_banner::HeroBanner>,
         "next-best-offer" => native_decide::<next_best_offer::NextBestOffer>,

@@ -222,6 +222,55 @@ fn a_snapshot_is_published_as_each_partitions_share() {
         (0..60).collect::<Vec<_>>(),
         "each customer in one hash share"
     );
+    // A sealed export: opened with the data key, each share sealed with it on the way.
+    let key_path = dir.join("data.key");
+    std::fs::write(&key_path, format!("{}\n", "5a".repeat(32))).unwrap();
+    std::fs::set_permissions(
+        &key_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let key = format!("file:{}", key_path.display());
+    tailor(
+        &dir,
+        &["seal", "--data-key", &key, "export.ndjson", "export.sealed"],
+    );
+    let out = tailor(
+        &dir,
+        &[
+            "push",
+            &base,
+            "--snapshot",
+            "export.sealed",
+            "--data-key",
+            &key,
+            "--partition",
+            "trait:region=south",
+        ],
+    );
+    assert!(out.contains("trait:region=south 20 profiles"), "{out}");
+    let reference = format!("{}/retail/profiles:s7-region-south", registry.url);
+    tailor(&dir, &["pull", &reference, "--snapshot", "south.sealed"]);
+    let pulled = std::fs::read(dir.join("south.sealed")).unwrap();
+    assert!(
+        tailor_host::privacy::is_sealed(&pulled),
+        "the share travels sealed"
+    );
+    let unsealed = run(Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .current_dir(&dir)
+        .args(["unseal", "--data-key", &key, "south.sealed"]));
+    assert!(unsealed.status.success(), "{}", describe(&unsealed));
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(&unsealed.stdout[..]),
+        &mut text,
+    )
+    .unwrap();
+    assert_eq!(text.lines().count(), 1 + 20, "{text}");
+    assert!(
+        text.lines().skip(1).all(|l| l.contains("\"south\"")),
+        "{text}"
+    );
     // A tag a registry would refuse is refused before anything is pushed.
     let refused = run(Command::new(env!("CARGO_BIN_EXE_tailor"))
         .current_dir(&dir)

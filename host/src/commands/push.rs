@@ -1,5 +1,6 @@
 //! `tailor push`: publish a policy version or a profile snapshot to an OCI registry.
 
+use super::seal::OptionalDataKey;
 use anyhow::Context;
 use clap::Args;
 use std::io::Write;
@@ -7,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tailor_host::distribution::{PolicyArtifact, Reference, RegistryAccess, RegistryClient, oci};
 use tailor_host::fleet::{PolicyNotice, notice_subject};
+use tailor_host::privacy::DataKey;
 use tailor_host::profiles::{Partition, split_snapshot};
 
 #[derive(Debug, Args)]
@@ -28,9 +30,14 @@ pub struct PushArgs {
     /// Publish the snapshot's share of this partition (a node's `--snapshot-partition` form:
     /// `trait:KEY=VALUE[,VALUE…]` or `hash:I/N`) instead of the whole file, as its own artifact
     /// tagged `<tag>-<KEY>-<VALUE>[-<VALUE>…]` or `<tag>-hash-<I>-of-<N>`. Repeat it for each
-    /// partition to publish; the snapshot is read once.
+    /// partition to publish; the snapshot is read once. With `--data-key`, a sealed export
+    /// (`tailor seal`) is opened with the key and every share is sealed with it, so no
+    /// customer's data is plaintext on disk on the way (the nodes open the shares with their
+    /// own `--data-key`, the same key).
     #[arg(long, value_name = "PARTITION", requires = "snapshot")]
     pub partition: Vec<Partition>,
+    #[command(flatten)]
+    pub data_key: OptionalDataKey,
     /// Once pushed, announce the tag on the fleet's broker (`nats://host:port`), so every node
     /// following it checks it at once instead of at its next poll.
     #[arg(
@@ -80,7 +87,15 @@ pub fn run(args: PushArgs) -> anyhow::Result<ExitCode> {
             runtime.block_on(oci::push_policy(&client, &reference, &artifact))?
         }
         (None, Some(snapshot)) if !args.partition.is_empty() => {
-            return push_shares(&runtime, &client, &reference, snapshot, &args.partition);
+            let key = args.data_key.load()?;
+            return push_shares(
+                &runtime,
+                &client,
+                &reference,
+                snapshot,
+                &args.partition,
+                key.as_ref(),
+            );
         }
         (None, Some(snapshot)) => {
             runtime.block_on(oci::push_snapshot(&client, &reference, snapshot))?
@@ -115,6 +130,7 @@ fn push_shares(
     reference: &Reference,
     snapshot: &Path,
     partitions: &[Partition],
+    key: Option<&DataKey>,
 ) -> anyhow::Result<ExitCode> {
     let targets = partitions
         .iter()
@@ -133,7 +149,7 @@ fn push_shares(
             .enumerate()
             .map(|(i, p)| (p.clone(), dir.join(format!("share-{i}.ndjson.gz"))))
             .collect();
-        let (_, shares) = split_snapshot(snapshot, shares)?;
+        let (_, shares) = split_snapshot(snapshot, shares, key)?;
         let mut stdout = std::io::stdout();
         for (share, target) in shares.iter().zip(&targets) {
             let digest = runtime.block_on(oci::push_snapshot(client, target, &share.path))?;

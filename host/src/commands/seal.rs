@@ -149,3 +149,46 @@ impl FromArgMatches for DataKeyOption {
         Ok(())
     }
 }
+
+/// `--data-key SOURCE`, optional: [`DataKeyOption`]'s very option for a command that works
+/// with or without a key (`tailor push --partition` opens a sealed export with it and seals
+/// each share with it).
+#[derive(Debug, Clone, Default)]
+pub struct OptionalDataKey {
+    pub source: Option<KeySource>,
+}
+
+impl OptionalDataKey {
+    /// Reads the key from its source, when one is given.
+    pub fn load(&self) -> anyhow::Result<Option<DataKey>> {
+        Ok(self.source.as_ref().map(DataKey::load).transpose()?)
+    }
+}
+
+impl Args for OptionalDataKey {
+    #[expect(
+        clippy::expect_used,
+        reason = "a field of ServeConfig, not input; a unit test checks it is found"
+    )]
+    fn augment_args(cmd: Command) -> Command {
+        let arg = DataKeyOption::serve_arg().expect("ServeConfig defines data_key");
+        cmd.arg(arg.required(false))
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        OptionalDataKey::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for OptionalDataKey {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(OptionalDataKey {
+            source: matches.get_one::<KeySource>(DATA_KEY).cloned(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = OptionalDataKey::from_arg_matches(matches)?;
+        Ok(())
+    }
+}

@@ -6,12 +6,15 @@
 //! of the profiles the partition holds, as the export wrote them. A delta's removal lines go to
 //! every share (a removal names no trait, and removing a customer a node never held changes
 //! nothing). A line is read as the loader reads it, and a bad line stops the split with the
-//! loader's error for it.
+//! loader's error for it. With a data key, a sealed export is opened with it and every share
+//! is sealed with it (gzip inside the seal, as `tailor seal` of a gzip file gives), so the
+//! customer data is never plaintext on disk on the way.
 
 use super::{
     ProfileRef, SnapshotError, SnapshotHeader, SnapshotLine, chunks, parse_delta_line,
     parse_profile, scan,
 };
+use crate::privacy::{DataKey, SealedWriter};
 use crate::profiles::partition::Partition;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -29,13 +32,15 @@ pub struct Share {
     pub removals: u64,
 }
 
-/// Writes the share of every partition of the (plaintext or gzip) snapshot at `path` to its
-/// own file, each `(partition, file)` of `shares`; returns the snapshot's header and the shares.
+/// Writes the share of every partition of the snapshot at `path` (plaintext, gzip, or sealed
+/// with `key`) to its own file, each `(partition, file)` of `shares`, sealed with `key` when one
+/// is given; returns the snapshot's header and the shares.
 pub fn split_snapshot(
     path: &Path,
     shares: Vec<(Partition, PathBuf)>,
+    key: Option<&DataKey>,
 ) -> Result<(SnapshotHeader, Vec<Share>), SnapshotError> {
-    let (header, body) = chunks(path, None)?;
+    let (header, body) = chunks(path, key)?;
     let header_line = serde_json::to_string(&header).map_err(|e| SnapshotError::Io {
         path: path.to_owned(),
         source: std::io::Error::other(e),
@@ -46,11 +51,19 @@ pub fn split_snapshot(
             path: out.clone(),
             source,
         })?;
-        let mut writer = GzEncoder::new(BufWriter::new(file), Compression::fast());
-        writeln!(writer, "{header_line}").map_err(|source| SnapshotError::Write {
+        let write_error = |source| SnapshotError::Write {
             path: out.clone(),
             source,
-        })?;
+        };
+        let file = BufWriter::new(file);
+        let mut writer = match key {
+            None => Sink::Plain(GzEncoder::new(file, Compression::fast())),
+            Some(key) => Sink::Sealed(Box::new(GzEncoder::new(
+                SealedWriter::new(file, key, &out.display().to_string()).map_err(write_error)?,
+                Compression::fast(),
+            ))),
+        };
+        writeln!(writer, "{header_line}").map_err(write_error)?;
         outs.push((
             writer,
             Share {
@@ -91,10 +104,7 @@ pub fn split_snapshot(
     }
     let mut done = Vec::with_capacity(outs.len());
     for (writer, share) in outs {
-        let finished = writer
-            .finish()
-            .and_then(|out| out.into_inner().map_err(|e| e.into_error()))
-            .and_then(|file| file.sync_all());
+        let finished = writer.finish().and_then(|file| file.sync_all());
         finished.map_err(|source| SnapshotError::Write {
             path: share.path.clone(),
             source,
@@ -104,7 +114,40 @@ pub fn split_snapshot(
     Ok((header, done))
 }
 
-type Out = (GzEncoder<BufWriter<File>>, Share);
+type Out = (Sink, Share);
+
+/// Where a share's lines go: gzip, sealed or not.
+enum Sink {
+    Plain(GzEncoder<BufWriter<File>>),
+    Sealed(Box<GzEncoder<SealedWriter<BufWriter<File>>>>),
+}
+
+impl Sink {
+    /// Ends the gzip stream (and the seal), and gives back the file.
+    fn finish(self) -> std::io::Result<File> {
+        let buffered = match self {
+            Sink::Plain(gz) => gz.finish()?,
+            Sink::Sealed(gz) => gz.finish()?.finish()?,
+        };
+        buffered.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(gz) => gz.write(buf),
+            Sink::Sealed(gz) => gz.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(gz) => gz.flush(),
+            Sink::Sealed(gz) => gz.flush(),
+        }
+    }
+}
 
 /// Writes `line` to the shares holding `profile`, or to every share for a removal (`None`).
 fn write_line(

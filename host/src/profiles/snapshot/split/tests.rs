@@ -25,7 +25,7 @@ fn shares_hold_what_their_partitions_hold_under_the_same_header() {
         .enumerate()
         .map(|(i, p)| (p.clone(), scratch.0.join(format!("share-{i}.ndjson.gz"))))
         .collect();
-    let (header, shares) = split_snapshot(&snapshot, shares).unwrap();
+    let (header, shares) = split_snapshot(&snapshot, shares, None).unwrap();
     assert_eq!(header.snapshot_version, "sample-3000");
     let mut every = BTreeSet::new();
     for share in &shares[..3] {
@@ -79,6 +79,7 @@ fn a_deltas_removals_go_to_every_share_and_a_bad_line_stops_the_split() {
             share("north.gz", "trait:region=north"),
             share("south.gz", "trait:region=south!"),
         ],
+        None,
     )
     .unwrap();
     assert_eq!(header.base_version.as_deref(), Some("d1"));
@@ -108,11 +109,60 @@ fn a_deltas_removals_go_to_every_share_and_a_bad_line_stops_the_split() {
         "{\"snapshot_version\":\"b\",\"generated_at_ms\":1}\n{\"customer_id\":\"c-1\"}\n{\"customer_id\":\"c-2\",\"segments\":3}\n",
     )
     .unwrap();
-    let error = split_snapshot(&bad, vec![share("b.gz", "hash:0/2")])
+    let error = split_snapshot(&bad, vec![share("b.gz", "hash:0/2")], None)
         .unwrap_err()
         .to_string();
     assert!(
         error.contains("line 3") && error.contains("segments"),
         "{error}"
     );
+}
+
+#[test]
+fn a_sealed_export_splits_into_sealed_shares_with_the_key_and_not_without() {
+    let scratch = Scratch::new("split-sealed");
+    let key = DataKey::from_bytes([4; 32]);
+    let sealed = scratch.0.join("all.ndjson.sealed");
+    let file = BufWriter::new(File::create(&sealed).unwrap());
+    let mut writer = SealedWriter::new(file, &key, "all").unwrap();
+    sample::write_to(&mut writer, 500).unwrap();
+    writer.finish().unwrap().flush().unwrap();
+    let partitions = ["hash:0/2", "hash:1/2"];
+    let shares = |tag: &str| {
+        partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.parse().unwrap(), scratch.0.join(format!("{tag}-{i}.gz"))))
+            .collect::<Vec<_>>()
+    };
+    let error = split_snapshot(&sealed, shares("nokey"), None).unwrap_err();
+    assert!(matches!(error, SnapshotError::NeedsKey { .. }), "{error}");
+    let (header, written) = split_snapshot(&sealed, shares("sealed"), Some(&key)).unwrap();
+    assert_eq!(header.snapshot_version, "sample-500");
+    let mut every = BTreeSet::new();
+    for share in &written {
+        let bytes = std::fs::read(&share.path).unwrap();
+        assert!(
+            crate::privacy::is_sealed(&bytes),
+            "{} is sealed",
+            share.path.display()
+        );
+        assert!(
+            !bytes.windows(5).any(|w| w == b"cust-"),
+            "no customer id in the clear"
+        );
+        assert!(
+            open(&share.path, None).is_err(),
+            "a sealed share needs the key"
+        );
+        let (_, profiles) = open(&share.path, Some(&key)).unwrap();
+        let held: Vec<_> = profiles.map(|p| p.unwrap()).collect();
+        assert_eq!(held.len() as u64, share.profiles);
+        for profile in held {
+            let id = profile.customer_id.clone().unwrap();
+            assert_eq!(profile, sample::profile(id[5..].parse().unwrap()));
+            assert!(every.insert(id));
+        }
+    }
+    assert_eq!(every.len(), 500, "every customer in one share");
 }
