@@ -38,7 +38,8 @@ pub struct ServeConfig {
     /// event log, the outcome log, sealed snapshots): `file:PATH` (mode 0600), `env:VARIABLE`
     /// or `systemd:CREDENTIAL` (from `LoadCredentialEncrypted=`); 32 bytes, as 64 hex digits
     /// or base64. Never beside the data. Without it the stores are plaintext. `tailor seal`
-    /// and `tailor unseal` take this same option.
+    /// and `tailor unseal` take this same option, and `tailor push --partition` seals shares
+    /// with it.
     #[arg(long, env = "TAILOR_DATA_KEY", value_name = "SOURCE")]
     pub data_key: Option<crate::privacy::KeySource>,
     /// Profile snapshot to load (NDJSON, gzip accepted, either one sealed with the data key by
