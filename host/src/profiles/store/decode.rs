@@ -104,7 +104,7 @@ pub(super) fn decode(value: &[u8], dictionary: &Dictionary) -> Result<Profile, M
     })
 }
 
-/// Reads a value from its start, or a field from where its section starts.
+/// Reads the fields of one section of a value (the bytes [`Layout::section`] gives).
 #[derive(Debug)]
 pub(super) struct Decoder<'a> {
     input: &'a [u8],
