@@ -213,9 +213,13 @@ fn rkyv_values(profiles: &[Profile]) -> Row {
             .iter()
             .find(|t| t.0 == TRAIT)
             .map(|t| match &t.1 {
-                ArchivedMirrorValue::Text(text) => Value::Text(text.as_str().to_owned()),
+                ArchivedMirrorValue::Boolean(b) => Value::Boolean(*b),
                 ArchivedMirrorValue::Integer(n) => Value::Integer(n.to_native()),
-                _ => Value::Boolean(true),
+                ArchivedMirrorValue::Number(x) => Value::Number(x.to_native()),
+                ArchivedMirrorValue::Text(text) => Value::Text(text.as_str().to_owned()),
+                ArchivedMirrorValue::TextList(list) => {
+                    Value::TextList(list.iter().map(|t| t.as_str().to_owned()).collect())
+                }
             });
         black_box((tier, value));
     });

@@ -107,22 +107,22 @@ impl DataKeyOption {
     }
 
     /// `tailor serve`'s `--data-key`.
-    fn serve_arg() -> Option<clap::Arg> {
-        ServeConfig::augment_args(Command::new("serve"))
-            .get_arguments()
-            .find(|arg| arg.get_id() == DATA_KEY)
-            .cloned()
-    }
-}
-
-impl Args for DataKeyOption {
     #[expect(
         clippy::expect_used,
         reason = "a field of ServeConfig, not input; a unit test checks it is found"
     )]
+    fn serve_arg() -> clap::Arg {
+        ServeConfig::augment_args(Command::new("serve"))
+            .get_arguments()
+            .find(|arg| arg.get_id() == DATA_KEY)
+            .cloned()
+            .expect("ServeConfig defines data_key")
+    }
+}
+
+impl Args for DataKeyOption {
     fn augment_args(cmd: Command) -> Command {
-        let arg = DataKeyOption::serve_arg().expect("ServeConfig defines data_key");
-        cmd.arg(arg.required(true))
+        cmd.arg(DataKeyOption::serve_arg().required(true))
     }
 
     fn augment_args_for_update(cmd: Command) -> Command {
@@ -132,9 +132,8 @@ impl Args for DataKeyOption {
 
 impl FromArgMatches for DataKeyOption {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let source = matches
-            .get_one::<KeySource>(DATA_KEY)
-            .cloned()
+        let source = OptionalDataKey::from_arg_matches(matches)?
+            .source
             .ok_or_else(|| {
                 clap::Error::raw(
                     clap::error::ErrorKind::MissingRequiredArgument,
@@ -166,13 +165,8 @@ impl OptionalDataKey {
 }
 
 impl Args for OptionalDataKey {
-    #[expect(
-        clippy::expect_used,
-        reason = "a field of ServeConfig, not input; a unit test checks it is found"
-    )]
     fn augment_args(cmd: Command) -> Command {
-        let arg = DataKeyOption::serve_arg().expect("ServeConfig defines data_key");
-        cmd.arg(arg.required(false))
+        cmd.arg(DataKeyOption::serve_arg().required(false))
     }
 
     fn augment_args_for_update(cmd: Command) -> Command {

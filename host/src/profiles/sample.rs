@@ -152,14 +152,17 @@ pub fn profile(index: u64) -> Profile {
 
 /// Writes a sample snapshot of `count` profiles to `path`.
 pub fn write(path: &Path, count: u64) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    write_to(&mut out, count)?;
-    out.flush()
+    write_profiles(path, &sample_version(count), (0..count).map(profile))
+}
+
+/// A sample snapshot's version.
+fn sample_version(count: u64) -> String {
+    format!("sample-{count}")
 }
 
 /// Writes a sample snapshot of `count` profiles to `out` (for example a sealed file).
 pub fn write_to(out: &mut dyn Write, count: u64) -> std::io::Result<()> {
-    write_profiles_to(out, &format!("sample-{count}"), (0..count).map(profile))
+    write_profiles_to(out, &sample_version(count), (0..count).map(profile))
 }
 
 /// Sample profile `index` with `extra` more integer traits (`t0000` …) after its own: a

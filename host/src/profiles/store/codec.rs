@@ -179,7 +179,7 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
                 | (u8::from(c.analytics) << 2)
                 | (u8::from(c.third_party_sharing) << 3),
         );
-        // The sections are written first, then their table goes in before them.
+        // The sections are written first, then their table, which is moved before them.
         let table_at = out.len();
         let mut ends = [0; SECTIONS];
         self.names(out, &profile.segments);
@@ -256,21 +256,14 @@ impl<N: Numbering + ?Sized> Encoder<'_, N> {
             out.extend_from_slice(&score.to_le_bytes());
         }
         ends[4] = out.len();
-        let mut table = [0u8; SECTIONS * 10];
-        let mut written = 0;
         let mut start = table_at;
         for end in ends {
-            let mut len = (end - start) as u64;
+            varint(out, (end - start) as u64);
             start = end;
-            while len >= 0x80 {
-                table[written] = (len as u8) | 0x80;
-                written += 1;
-                len >>= 7;
-            }
-            table[written] = len as u8;
-            written += 1;
         }
-        out.splice(table_at..table_at, table[..written].iter().copied());
+        // The table went in after the sections; it belongs before them.
+        let table_len = out.len() - ends[4];
+        out[table_at..].rotate_right(table_len);
     }
 }
 

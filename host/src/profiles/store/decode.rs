@@ -26,7 +26,7 @@ pub(super) enum Section {
 /// as they are read.
 #[derive(Debug, Clone)]
 pub(super) struct Layout {
-    pub(super) id: Range<usize>,
+    id: Range<usize>,
     pub(super) consent: Consent,
     sections: [Range<usize>; SECTIONS],
 }
@@ -66,6 +66,11 @@ impl Layout {
         }
     }
 
+    /// The customer id in `value` (the value this layout was read from, which checked it).
+    pub(super) fn id<'v>(&self, value: &'v [u8]) -> &'v str {
+        std::str::from_utf8(value.get(self.id.clone()).unwrap_or_default()).unwrap_or_default()
+    }
+
     /// The bytes of `section` in `value` (the value this layout was read from).
     pub(super) fn section<'v>(&self, value: &'v [u8], section: Section) -> &'v [u8] {
         value
@@ -91,10 +96,8 @@ fn consent(bits: u8) -> Result<Consent, Malformed> {
 pub(super) fn decode(value: &[u8], dictionary: &Dictionary) -> Result<Profile, Malformed> {
     let layout = Layout::of(value)?;
     let section = |section| Decoder::new(layout.section(value, section), dictionary);
-    let id = std::str::from_utf8(&value[layout.id.clone()])
-        .map_err(|_| Malformed("the id is not UTF-8"))?;
     Ok(Profile {
-        customer_id: Some(id.to_owned()),
+        customer_id: Some(layout.id(value).to_owned()),
         segments: section(Section::Segments).segments()?,
         traits: section(Section::Traits).traits()?,
         loyalty: section(Section::Loyalty).loyalty()?,

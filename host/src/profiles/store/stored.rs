@@ -51,9 +51,7 @@ impl StoredProfile {
     }
 
     pub fn customer_id(&self) -> &str {
-        // Checked to be UTF-8 by `Layout::of`.
-        std::str::from_utf8(self.value.get(self.layout.id.clone()).unwrap_or_default())
-            .unwrap_or_default()
+        self.layout.id(&self.value)
     }
 
     pub fn consent(&self) -> Consent {
