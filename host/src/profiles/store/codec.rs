@@ -10,8 +10,8 @@
 //! A value is `id, consent, table, segments, traits, loyalty, recent events, affinities`: the
 //! id inline, the consent flags in one byte, then a table of the five sections' byte lengths
 //! (varints), then the sections, which together fill the rest of the value exactly. A reader
-//! finds any field from the table without passing over the others (a customer's thousand
-//! traits cost nothing to a policy that reads her tier). Lists are a count, then their
+//! finds any field from the table without passing over the others (a policy that reads a
+//! customer's tier decodes none of her thousand traits). Lists are a count, then their
 //! entries; an event's `at_ms` is the difference from the one before it. [`FORMAT_VERSION`]
 //! names this layout: a store file of another version is never read.
 
