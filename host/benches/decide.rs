@@ -8,7 +8,8 @@
 //! - `page/*`: one slot against a 5-slot page, decided as the server does (`decide-page`) and
 //!   with an instance per slot;
 //! - `contract/*`: what passing a profile and calling the host cost (the design choice of a
-//!   profile record per call rather than host resource handles, docs/design.md);
+//!   profile record per call rather than host resource handles, docs/design.md), and the floor
+//!   of a decision (`floor-fresh`, `floor-reused`: a policy that makes no host call);
 //! - `tuning/*`: the hero banner under engine settings tailor does not use by default.
 //!
 //! Inputs are each policy's first fixture case for a known customer that uses the policy's
@@ -250,6 +251,15 @@ fn contract(c: &mut Criterion) {
         }
     }
     let profile = CustomerProfile::from(profile_of(0));
+    // The floor: a decision that makes no host call, in a fresh instance and in a reused one.
+    let mut nothing = Context::new(Channel::Web, "probe", 0);
+    nothing.attributes = vec![("read".into(), Value::Text("nothing".into()))];
+    group.bench_function("floor-fresh", |b| {
+        b.iter(|| black_box(engine.decide(&probe, &nothing, &profile, &[]).unwrap()))
+    });
+    group.bench_function("floor-reused", |b| {
+        b.iter(|| black_box(pinned.decide(&nothing, &profile, &[]).unwrap()))
+    });
     for calls in [0i64, 100] {
         let mut ctx = Context::new(Channel::Web, "probe", 0);
         ctx.attributes = vec![("calls".into(), Value::Integer(calls))];

@@ -480,6 +480,14 @@ mod expect {
             tailor_types::lookup(&decision.render, "profile_fields").unwrap(),
             "3"
         );
+        // Nothing: no profile read and no config read (the benches' floor of a decision).
+        context.attributes = vec![("read".into(), Value::Text("nothing".into()))];
+        let decision = engine.decide(&policy, &context, &profile, &[]).unwrap();
+        assert_eq!(tailor_types::lookup(&decision.render, "sum").unwrap(), "0");
+        assert_eq!(
+            tailor_types::lookup(&decision.render, "profile_fields").unwrap(),
+            "0"
+        );
     }
 
     pub fn echo(component: &[u8]) {

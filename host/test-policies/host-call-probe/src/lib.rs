@@ -1,5 +1,7 @@
 //! Reads `/probe` from the config `calls` times (context attribute `calls`), touches every profile
 //! field, and reports what it saw: a probe for the cost of host calls and of passing a profile.
+//! With `read` = `"nothing"` and no `calls` it makes no host call at all: the floor of a
+//! decision, what the sandbox costs before a policy does anything.
 use tailor_guest::{Decision, Policy, PolicyError, Reason, Request};
 
 struct Probe;
@@ -16,8 +18,10 @@ impl Policy for Probe {
             sum += request.config.number("/probe").unwrap_or(0.0);
         }
         let profile = &request.profile;
-        let read_all = request.context.attribute("read").and_then(|v| v.as_str()) == Some("all");
-        let fields = if read_all {
+        let read = request.context.attribute("read").and_then(|v| v.as_str());
+        let fields = if read == Some("nothing") {
+            0
+        } else if read == Some("all") {
             profile.segments().len()
                 + profile.traits().len()
                 + profile.recent_events(u32::MAX).len()
